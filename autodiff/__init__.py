@@ -1,0 +1,67 @@
+"""autodiff: a scalar reverse-mode automatic differentiation engine.
+
+Build expressions from `Value`s, call `.backward()`, read `.grad`. Every primitive and its
+derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.engine`.
+"""
+
+from autodiff.value import Value
+from autodiff.engine import backward, gradients, grad, is_grad_enabled, no_grad, topological_order
+from autodiff.gradcheck import GradcheckError, gradcheck
+from autodiff.ops import (
+    PRIMITIVES,
+    abs,
+    add,
+    clamp,
+    cos,
+    div,
+    dot,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    reciprocal,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    sub,
+    sum,
+    tanh,
+)
+
+__all__ = [
+    "Value",
+    "backward",
+    "gradients",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "topological_order",
+    "GradcheckError",
+    "gradcheck",
+    "PRIMITIVES",
+    "abs",
+    "add",
+    "clamp",
+    "cos",
+    "div",
+    "dot",
+    "exp",
+    "log",
+    "maximum",
+    "minimum",
+    "mul",
+    "neg",
+    "pow",
+    "reciprocal",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sqrt",
+    "sub",
+    "sum",
+    "tanh",
+]

@@ -1,0 +1,174 @@
+"""The `Value` node: one scalar, the operation that made it, and the inputs it came from.
+
+A Value holds its number (`data`), the gradient of the last backward pass (`grad`) and the tuple
+of `parents` it was computed from. It holds no closure, so a graph of Values has no reference
+cycles and is freed by reference counting as soon as it is dropped. The operators below do no
+maths themselves: each one hands off to a primitive of the op table in `autodiff.ops`, where the
+forward function and its derivative rule sit side by side.
+
+    >>> a = Value(2.0, label="a")
+    >>> b = Value(-3.0, label="b")
+    >>> c = a * b + 1
+    >>> c.backward()
+    >>> a.grad, b.grad
+    (-3.0, 2.0)
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Union
+
+Number = Union[int, float]
+
+
+class Value:
+    """A scalar that remembers how it was computed, so gradients can flow back through it."""
+
+    # No __dict__ and no __weakref__: a node is as small as Python allows, and cannot grow
+    # attributes that might point back at it and create a reference cycle.
+    __slots__ = ("data", "grad", "parents", "_op", "label")
+
+    # Let NumPy scalars hand arithmetic with a Value back to the Value (np.float64(2) * v).
+    __array_ufunc__ = None
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        if type(data) is not float:
+            if not isinstance(data, Real):
+                raise TypeError(
+                    f"Value() needs an int or float, got {type(data).__name__}: {data!r}"
+                )
+            data = float(data)
+        self.data = data
+        self.grad = 0.0
+        self.parents: tuple[Value, ...] = ()
+        self._op = None
+        self.label = label
+
+    @property
+    def op(self) -> str:
+        """Name of the primitive that produced this Value ("" for a leaf)."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for Values made by the user (inputs, parameters, constants), not by an op."""
+        return not self.parents
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # ---- arithmetic: a number on either side is lifted to a constant leaf -------------------
+
+    def __add__(self, other):
+        return _ops.add(self, other) if _is_operand(other) else NotImplemented
+
+    def __radd__(self, other):
+        return _ops.add(other, self) if _is_operand(other) else NotImplemented
+
+    def __mul__(self, other):
+        return _ops.mul(self, other) if _is_operand(other) else NotImplemented
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self) if _is_operand(other) else NotImplemented
+
+    def __sub__(self, other):
+        return _ops.sub(self, other) if _is_operand(other) else NotImplemented
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self) if _is_operand(other) else NotImplemented
+
+    def __truediv__(self, other):
+        return _ops.div(self, other) if _is_operand(other) else NotImplemented
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self) if _is_operand(other) else NotImplemented
+
+    def __pow__(self, other):
+        return _ops.pow(self, other) if _is_operand(other) else NotImplemented
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self) if _is_operand(other) else NotImplemented
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    # ---- comparisons look at the numbers and return plain bools ------------------------------
+    # __eq__ and __hash__ stay the identity ones, so Values work in sets and as dict keys.
+
+    def __lt__(self, other):
+        return self.data < _number(other) if _is_operand(other) else NotImplemented
+
+    def __le__(self, other):
+        return self.data <= _number(other) if _is_operand(other) else NotImplemented
+
+    def __gt__(self, other):
+        return self.data > _number(other) if _is_operand(other) else NotImplemented
+
+    def __ge__(self, other):
+        return self.data >= _number(other) if _is_operand(other) else NotImplemented
+
+    # ---- elementary functions ---------------------------------------------------------------
+
+    def relu(self) -> Value:
+        return _ops.relu(self)
+
+    def tanh(self) -> Value:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Value:
+        return _ops.sigmoid(self)
+
+    def exp(self) -> Value:
+        return _ops.exp(self)
+
+    def log(self) -> Value:
+        return _ops.log(self)
+
+    def sqrt(self) -> Value:
+        return _ops.sqrt(self)
+
+    def sin(self) -> Value:
+        return _ops.sin(self)
+
+    def cos(self) -> Value:
+        return _ops.cos(self)
+
+    # ---- gradients --------------------------------------------------------------------------
+
+    def backward(self, create_graph: bool = False) -> None:
+        """Fill in `.grad` of every Value this one depends on with d(self)/d(that Value).
+
+        Leaves accumulate (`+=`), as in PyTorch, so gradients of several losses add up until
+        `zero_grad()`. Every interior node's `.grad` is *set* to its gradient from this pass, so
+        a second `backward()` never corrupts anything. With `create_graph=True` the gradients
+        are Values themselves and can be differentiated again.
+        """
+        _engine.backward(self, create_graph=create_graph)
+
+    def detach(self) -> Value:
+        """A new constant leaf with the same number and no history."""
+        return Value(self.data, label=self.label)
+
+
+def _is_operand(x) -> bool:
+    return type(x) is Value or type(x) is float or isinstance(x, Real)
+
+
+def _number(x) -> float:
+    return x.data if type(x) is Value else x
+
+
+# Imported last: both modules use Value, and Value's methods only need them at call time.
+from autodiff import engine as _engine  # noqa: E402
+from autodiff import ops as _ops  # noqa: E402

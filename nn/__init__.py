@@ -1,0 +1,1 @@
+"""nn: neural networks built from autodiff Values (neurons, layers, MLPs, losses, optimizers)."""
