@@ -98,6 +98,11 @@ def _applyn(prim: Primitive, inputs: Sequence):
     return _node(prim.forward(*[x.data for x in inputs]), inputs, prim)
 
 
+def apply(prim: Primitive, *inputs):
+    """Apply any primitive of the table to floats or Values (the generic, slower path)."""
+    return _applyn(prim, inputs)
+
+
 def _check_number(prim: Primitive, x):
     if isinstance(x, Real):
         return x
