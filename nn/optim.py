@@ -1,0 +1,228 @@
+"""Optimizers: what to do with a gradient once `backward()` has computed it.
+
+Every optimizer here answers one question: given each parameter's `.grad`, how far should its
+`.data` move? The plainest answer is `p.data -= lr * p.grad` (SGD); the others keep a little
+memory per parameter (a running average of past gradients, or of their squares) and use it to
+choose a better step. The classes go in order of growing complexity, and each one computes the
+same numbers as its namesake in `torch.optim` (same argument names, defaults and formulas).
+
+The loop is always the same three lines:
+
+    >>> from autodiff import Value
+    >>> w = Value(3.0)
+    >>> opt = SGD([w], lr=0.1)
+    >>> for _ in range(2):
+    ...     opt.zero_grad()          # forget the previous gradient
+    ...     loss = w * w             # forward
+    ...     loss.backward()          # w.grad = d loss / d w = 2 w
+    ...     opt.step()               # w.data -= 0.1 * w.grad
+    >>> round(w.data, 6)             # 3 -> 2.4 -> 1.92
+    1.92
+
+Optimizers work on plain floats: an update changes `p.data` in place and builds no graph.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Iterable
+
+from autodiff import Value
+
+__all__ = ["Optimizer", "SGD", "clip_grad_norm"]
+
+
+def _grad_of(p: Value) -> float:
+    """The gradient of `p` as a float (after `backward(create_graph=True)` it is a Value)."""
+    g = p.grad
+    return g.data if isinstance(g, Value) else float(g)
+
+
+def _check_number(owner: str, name: str, value: Any) -> float:
+    """Raise TypeError unless `value` is a real number; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}: {value!r}")
+    return float(value)
+
+
+def _check_non_negative(owner: str, name: str, value: Any) -> float:
+    value = _check_number(owner, name, value)
+    # `not value >= 0` also rejects NaN.
+    if not value >= 0.0:
+        raise ValueError(f"{owner}: invalid {name}={value!r}, it must be >= 0")
+    return value
+
+
+def _check_params(owner: str, params: Any) -> list[Value]:
+    """Turn `params` into a list of distinct Values, keeping the order the caller gave."""
+    if isinstance(params, Value):
+        raise TypeError(f"{owner}: params must be an iterable of Values, got a single Value; "
+                        "wrap it in a list: [v]")
+    if isinstance(params, (set, frozenset)):
+        # A set's order can change from run to run, and the state is stored by position.
+        raise TypeError(f"{owner}: params must be an ordered collection (a list), not a set: "
+                        "the state of each parameter is stored by its position")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: params must be an iterable of Values, "
+                        f"got {type(params).__name__}") from None
+    if not params:
+        raise ValueError(f"{owner}: got an empty parameter list")
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"{owner}: params[{i}] must be a Value, "
+                            f"got {type(p).__name__}: {p!r}")
+        if id(p) in seen:
+            raise ValueError(f"{owner}: params[{i}] is the same Value as params[{seen[id(p)]}]; "
+                             "each parameter must appear only once")
+        seen[id(p)] = i
+    return params
+
+
+class Optimizer:
+    """Base class: holds the parameters, the learning rate and per-parameter state.
+
+    `params` is fixed at construction, in the order given; `state[i]` is a dict of floats for
+    `params[i]` (empty until the first step). A subclass lists its hyper-parameters in
+    `hyperparams` and implements `step()`.
+    """
+
+    hyperparams: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params: Iterable[Value], lr: float) -> None:
+        self.params: list[Value] = _check_params(self.name, params)
+        self.lr = lr  # validated by the property below
+        self.state: list[dict[str, float]] = [{} for _ in self.params]
+        # Set by a learning-rate schedule the first time one is attached (torch's initial_lr).
+        self.initial_lr: float | None = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def lr(self) -> float:
+        """The learning rate; you (or a schedule) may change it between steps."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _check_non_negative(self.name, "learning rate lr", value)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to 0, because `backward()` adds to `.grad`."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        """Update every parameter's `.data` from its `.grad`."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training, as plain JSON-serialisable data."""
+        return {
+            "optimizer": self.name,
+            "hyperparams": {name: getattr(self, name) for name in self.hyperparams},
+            "initial_lr": self.initial_lr,
+            "state": [dict(s) for s in self.state],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore hyper-parameters and per-parameter state saved by `state_dict()`."""
+        if state_dict.get("optimizer") != self.name:
+            raise ValueError(f"{self.name}.load_state_dict: the state is for "
+                             f"{state_dict.get('optimizer')!r}, not {self.name!r}")
+        state = state_dict["state"]
+        if len(state) != len(self.params):
+            raise ValueError(f"{self.name}.load_state_dict: the state has {len(state)} "
+                             f"parameters, this optimizer has {len(self.params)}")
+        for name, value in state_dict["hyperparams"].items():
+            if name not in self.hyperparams:
+                raise ValueError(f"{self.name}.load_state_dict: unknown hyper-parameter {name!r}")
+            setattr(self, name, value)
+        self.initial_lr = state_dict.get("initial_lr")
+        self.state = [
+            {key: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+             for key, v in s.items()}
+            for s in state
+        ]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
+        return f"{self.name}({len(self.params)} params, {args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum and weight decay.
+
+        opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        opt.zero_grad(); loss.backward(); opt.step()
+        print(opt.lr)
+
+    Update for each parameter p with gradient g (momentum buffer b, kept per parameter):
+
+        g = g + weight_decay * p                          (if weight_decay)
+        b = g on the first step, then momentum * b + (1 - dampening) * g
+        g = g + momentum * b if nesterov else b           (if momentum)
+        p = p - lr * g
+    """
+
+    hyperparams = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_non_negative("SGD", "momentum", momentum)
+        self.dampening = _check_number("SGD", "dampening", dampening)
+        self.weight_decay = _check_non_negative("SGD", "weight_decay", weight_decay)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
+                             f"momentum={self.momentum!r}, dampening={self.dampening!r}")
+
+    def step(self) -> None:
+        for p, state in zip(self.params, self.state):
+            g = _grad_of(p)
+            if self.weight_decay != 0:
+                g = g + self.weight_decay * p.data  # the gradient of (wd / 2) * p^2
+            if self.momentum != 0:
+                if "momentum_buffer" not in state:
+                    buf = g  # first step: the buffer starts as the gradient, undampened
+                else:
+                    buf = self.momentum * state["momentum_buffer"] + (1 - self.dampening) * g
+                state["momentum_buffer"] = buf
+                g = g + self.momentum * buf if self.nesterov else buf
+            p.data -= self.lr * g  # w_new = w_old - lr * grad
+
+
+def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale all gradients down together so that their joint norm is at most `max_norm`.
+
+        loss.backward()
+        clip_grad_norm(model.parameters(), max_norm=1.0)
+        opt.step()
+
+    The norm is taken over all gradients as one vector, (sum |g|^norm_type)^(1/norm_type), or
+    max |g| for `norm_type=float("inf")`. When it exceeds `max_norm`, every gradient is multiplied
+    by max_norm / (norm + 1e-6); the direction of the step is kept, only its length shrinks.
+    Returns the norm before clipping.
+    """
+    params = _check_params("clip_grad_norm", params)
+    max_norm = _check_number("clip_grad_norm", "max_norm", max_norm)
+    norm_type = _check_number("clip_grad_norm", "norm_type", norm_type)
+    if not norm_type > 0:
+        raise ValueError(f"clip_grad_norm: norm_type must be > 0, got {norm_type!r}")
+    grads = [_grad_of(p) for p in params]
+    if norm_type == math.inf:
+        total = max(abs(g) for g in grads)
+    else:
+        total = sum(abs(g) ** norm_type for g in grads) ** (1.0 / norm_type)
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        for p, g in zip(params, grads):
+            p.grad = g * scale
+    return total
