@@ -12,7 +12,8 @@ the order and both numbers at the first disagreement.
     >>> gradcheck(lambda x: x * x.data, 1.5)   # .data cuts the graph: half the derivative is lost
     Traceback (most recent call last):
         ...
-    autodiff.gradcheck.GradcheckError: gradcheck: order-1 derivative d f / d x0 at x0=1.5 is wrong: analytic 1.5, numeric 2.99... (atol=1e-05, rtol=0.001)
+    autodiff.gradcheck.GradcheckError: gradcheck: order-1 derivative d f / d x0 at x0=1.5 is wrong:
+    analytic 1.5, numeric 2.99... (atol=1e-05, rtol=0.001)
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def gradcheck(
     if not inputs:
         raise ValueError("gradcheck() needs at least one input")
     point = [float(x.data if isinstance(x, Value) else x) for x in inputs]
+    # f is written for Values: inputs that grad() leaves as plain floats become constants.
+    f_on_values = lambda *xs: f(*[x if isinstance(x, Value) else Value(x) for x in xs])  # noqa: E731
     names = [x.label if isinstance(x, Value) and x.label else f"x{i}" for i, x in enumerate(inputs)]
     where = ", ".join(f"{n}={p!r}" for n, p in zip(names, point))
     everything = tuple(range(len(point)))
@@ -66,18 +69,18 @@ def gradcheck(
 
     def value_of(p):
         with no_grad():
-            out = f(*[Value(x) for x in p])
+            out = f_on_values(*p)
         return float(out.data if isinstance(out, Value) else out)
 
-    first = grad(f, argnums=everything)
+    first = grad(f_on_values, argnums=everything)
     for i, analytic in enumerate(first(*point)):
         check(analytic, central(value_of, i), f"order-1 derivative d f / d {names[i]}")
 
     if order == 2:
         for i in everything:
-            df_i = grad(f, argnums=i)
+            df_i = grad(f_on_values, argnums=i)
             hessian_row = grad(df_i, argnums=everything)(*point)
             for j, analytic in enumerate(hessian_row):
-                numeric = central(lambda p: df_i(*p), j)
+                numeric = central(lambda p, df=df_i: df(*p), j)
                 check(analytic, numeric, f"order-2 derivative d2 f / d {names[i]} d {names[j]}")
     return True

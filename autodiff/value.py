@@ -17,9 +17,8 @@ forward function and its derivative rule sit side by side.
 from __future__ import annotations
 
 from numbers import Real
-from typing import Union
 
-Number = Union[int, float]
+Number = int | float
 
 
 class Value:
