@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 from autodiff import Value
 
-__all__ = ["Optimizer", "SGD", "clip_grad_norm"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm"]
 
 
 def _grad_of(p: Value) -> float:
@@ -132,23 +132,24 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyper-parameters and per-parameter state saved by `state_dict()`."""
-        if state_dict.get("optimizer") != self.name:
-            raise ValueError(f"{self.name}.load_state_dict: the state is for "
-                             f"{state_dict.get('optimizer')!r}, not {self.name!r}")
+        where = f"{self.name}.load_state_dict"
+        if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
+            found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
+            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
         state = state_dict["state"]
         if len(state) != len(self.params):
-            raise ValueError(f"{self.name}.load_state_dict: the state has {len(state)} "
-                             f"parameters, this optimizer has {len(self.params)}")
-        for name, value in state_dict["hyperparams"].items():
-            if name not in self.hyperparams:
-                raise ValueError(f"{self.name}.load_state_dict: unknown hyper-parameter {name!r}")
-            setattr(self, name, value)
+            raise ValueError(f"{where}: the state has {len(state)} parameters, "
+                             f"this optimizer has {len(self.params)}")
+        for i, s in enumerate(state):
+            if not isinstance(s, dict) or not all(isinstance(v, Real) for v in s.values()):
+                raise ValueError(f"{where}: state[{i}] must be a dict of numbers, got {s!r}")
+        # Building a fresh optimizer from the saved hyper-parameters checks them with the same
+        # rules and messages as the constructor (and turns JSON lists back into tuples).
+        checked = type(self)(self.params, **state_dict["hyperparams"])
+        for name in self.hyperparams:
+            setattr(self, name, getattr(checked, name))
         self.initial_lr = state_dict.get("initial_lr")
-        self.state = [
-            {key: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-             for key, v in s.items()}
-            for s in state
-        ]
+        self.state = [dict(s) for s in state]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
@@ -197,6 +198,197 @@ class SGD(Optimizer):
                 state["momentum_buffer"] = buf
                 g = g + self.momentum * buf if self.nesterov else buf
             p.data -= self.lr * g  # w_new = w_old - lr * grad
+
+
+class Adam(Optimizer):
+    """Adam: a step from running averages of the gradient and of its square.
+
+        opt = Adam(model.parameters(), lr=1e-3)
+        opt.zero_grad(); loss.backward(); opt.step()
+        print(opt.state[0]["exp_avg"])
+
+    Update for each parameter p with gradient g at step t = 1, 2, ... (m, v kept per parameter,
+    both starting at 0):
+
+        g = g + weight_decay * p                          (if weight_decay, not decoupled)
+        p = p * (1 - lr * weight_decay)                   (if weight_decay, decoupled: AdamW)
+        m = beta1 * m + (1 - beta1) * g                   (average gradient: the direction)
+        v = beta2 * v + (1 - beta2) * g^2                 (average square: the scale)
+        v_max = max(v_max, v); use v_max for v            (if amsgrad)
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    m and v start at 0, so early averages are too small; dividing by 1 - beta^t (the "bias
+    correction") undoes that. Note that eps is added after the bias correction of sqrt(v).
+    """
+
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        super().__init__(params, lr)
+        name = self.name
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        beta1 = _check_number(name, "betas[0]", betas[0])
+        beta2 = _check_number(name, "betas[1]", betas[1])
+        for i, beta in enumerate((beta1, beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name}: invalid betas[{i}]={beta!r}, it must be in [0, 1)")
+        self.betas = (beta1, beta2)
+        self.eps = _check_non_negative(name, "eps", eps)
+        self.weight_decay = _check_non_negative(name, "weight_decay", weight_decay)
+        self.amsgrad = bool(amsgrad)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for p, state in zip(self.params, self.state):
+            g = _grad_of(p)
+            if not state:
+                state.update(step=0, exp_avg=0.0, exp_avg_sq=0.0)
+                if self.amsgrad:
+                    state["max_exp_avg_sq"] = 0.0
+            state["step"] += 1
+            t = state["step"]
+            if self.weight_decay != 0:
+                if self.decoupled_weight_decay:
+                    p.data *= 1 - self.lr * self.weight_decay  # shrink p itself (AdamW)
+                else:
+                    g = g + self.weight_decay * p.data  # add to the gradient (L2 penalty)
+            m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
+            v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+            if self.amsgrad:
+                v = state["max_exp_avg_sq"] = max(state["max_exp_avg_sq"], v)
+            step_size = self.lr / (1 - beta1 ** t)
+            denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+            p.data -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p shrinks by lr * weight_decay * p at every step.
+
+        opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+        opt.zero_grad(); loss.backward(); opt.step()
+        print(opt.weight_decay)
+
+    Update: first p = p * (1 - lr * weight_decay), then exactly Adam's step without weight
+    decay in the gradient. Adam with weight_decay adds weight_decay * p to g, which the division
+    by sqrt(v) then rescales; AdamW keeps the decay out of the averages, so every weight decays
+    at the same rate whatever its gradient history.
+    """
+
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, decoupled_weight_decay=True)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by the root of a running average of its square.
+
+        opt = RMSprop(model.parameters(), lr=1e-2)
+        opt.zero_grad(); loss.backward(); opt.step()
+        print(opt.state[0]["square_avg"])
+
+    Update for each parameter p with gradient g (v, g_avg, b kept per parameter, start at 0):
+
+        g = g + weight_decay * p                          (if weight_decay)
+        v = alpha * v + (1 - alpha) * g^2
+        g_avg = alpha * g_avg + (1 - alpha) * g           (if centered)
+        avg = sqrt(v - g_avg^2) + eps if centered else sqrt(v) + eps
+        b = momentum * b + g / avg; p = p - lr * b        (if momentum > 0)
+        p = p - lr * g / avg                              (otherwise)
+
+    Weights with large gradients take smaller steps and the reverse; `centered` divides by an
+    estimate of the gradient's standard deviation instead of its root mean square.
+    """
+
+    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(params, lr)
+        self.alpha = _check_non_negative("RMSprop", "alpha", alpha)
+        self.eps = _check_non_negative("RMSprop", "eps", eps)
+        self.weight_decay = _check_non_negative("RMSprop", "weight_decay", weight_decay)
+        self.momentum = _check_non_negative("RMSprop", "momentum", momentum)
+        self.centered = bool(centered)
+
+    def step(self) -> None:
+        alpha = self.alpha
+        for p, state in zip(self.params, self.state):
+            g = _grad_of(p)
+            if not state:
+                state.update(step=0, square_avg=0.0)
+                if self.momentum > 0:
+                    state["momentum_buffer"] = 0.0
+                if self.centered:
+                    state["grad_avg"] = 0.0
+            state["step"] += 1
+            if self.weight_decay != 0:
+                g = g + self.weight_decay * p.data
+            v = state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * g * g
+            if self.centered:
+                g_avg = state["grad_avg"] = alpha * state["grad_avg"] + (1 - alpha) * g
+                # v - g_avg^2 is a variance, >= 0 in exact arithmetic; max() guards rounding.
+                avg = math.sqrt(max(v - g_avg * g_avg, 0.0)) + self.eps
+            else:
+                avg = math.sqrt(v) + self.eps
+            if self.momentum > 0:
+                buf = state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + g / avg
+                p.data -= self.lr * buf
+            else:
+                p.data -= self.lr * g / avg
+
+
+class Adagrad(Optimizer):
+    """Adagrad: divide the gradient by the root of the sum of all its past squares.
+
+        opt = Adagrad(model.parameters(), lr=1e-2)
+        opt.zero_grad(); loss.backward(); opt.step()
+        print(opt.state[0]["sum"])
+
+    Update for each parameter p with gradient g at step t = 1, 2, ... (s kept per parameter,
+    starting at initial_accumulator_value):
+
+        g = g + weight_decay * p                          (if weight_decay)
+        clr = lr / (1 + (t - 1) * lr_decay)               (the decayed learning rate)
+        s = s + g^2
+        p = p - clr * g / (sqrt(s) + eps)
+
+    The sum only grows, so every weight's step keeps shrinking; weights that saw large gradients
+    slow down first.
+    """
+
+    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def __init__(self, params: Iterable[Value], lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10) -> None:
+        super().__init__(params, lr)
+        self.lr_decay = _check_non_negative("Adagrad", "lr_decay", lr_decay)
+        self.weight_decay = _check_non_negative("Adagrad", "weight_decay", weight_decay)
+        self.initial_accumulator_value = _check_non_negative(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value)
+        self.eps = _check_non_negative("Adagrad", "eps", eps)
+
+    def step(self) -> None:
+        for p, state in zip(self.params, self.state):
+            g = _grad_of(p)
+            if not state:
+                state.update(step=0, sum=self.initial_accumulator_value)
+            state["step"] += 1
+            if self.weight_decay != 0:
+                g = g + self.weight_decay * p.data
+            clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
+            s = state["sum"] = state["sum"] + g * g
+            p.data -= clr * g / (math.sqrt(s) + self.eps)
 
 
 def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 2.0) -> float:
