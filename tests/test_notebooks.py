@@ -1,0 +1,85 @@
+"""Checks on the teaching notebooks as files: committed clean, and wired into the test run.
+
+The notebooks themselves are executed by nbmake (one test item per notebook, see setup.cfg);
+their `assert`s carry the checks. This module checks what nbmake cannot: that a committed
+notebook holds no outputs or execution counts (so diffs stay readable and nothing stale is
+shown), that it opens by saying what the reader will learn, that the kernel it names runs in
+this environment, and that the README's tour lists every notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="nbformat comes with the test extra")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb file"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [
+        f"cell {i}: {'outputs' if cell.get('outputs') else 'execution_count'}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{path.name} was saved with outputs; clear them (JupyterLab: Edit > Clear Outputs of "
+        f"All Cells, then save) before committing: {', '.join(dirty)}"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_valid_and_opens_with_what_you_will_learn(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", path.name
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), (
+        f"{path.name} must open with a markdown title"
+    )
+    assert "what you will learn" in first.source.lower(), (
+        f"{path.name}: the first cell must say what the reader will learn"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checks_its_claims(path: Path):
+    """Running a notebook is a test only if its cells assert something."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert len(re.findall(r"^\s*assert ", code, flags=re.M)) >= 3, path.name
+
+
+def test_kernel_runs_this_python():
+    """nbmake starts the kernel the notebooks name, "python3": it must be this interpreter."""
+    kernelspec = pytest.importorskip("jupyter_client.kernelspec")
+    spec = kernelspec.KernelSpecManager().get_kernel_spec("python3")
+    exe = spec.argv[0]
+    # jupyter_client runs a bare "python"/"python3" as sys.executable of the caller.
+    bare = {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}
+    assert exe in bare or os.path.realpath(exe) == os.path.realpath(sys.executable), (
+        f"the python3 kernel ({spec.resource_dir}) runs {exe}, not {sys.executable}"
+    )
+
+
+def test_pytest_runs_the_notebooks(pytestconfig):
+    assert "notebooks" in pytestconfig.getini("testpaths")
+    assert pytestconfig.getoption("nbmake"), "setup.cfg's addopts must pass --nbmake"
+
+
+def test_readme_tour_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.name for p in NOTEBOOKS if p.stem not in readme]
+    assert not missing, f"README.md's notebook tour does not mention {missing}"
