@@ -31,6 +31,7 @@ from autodiff.ops import (
     sum,
     tanh,
 )
+from autodiff.viz import draw_dot, to_dot
 
 __all__ = [
     "Value",
@@ -64,4 +65,6 @@ __all__ = [
     "sub",
     "sum",
     "tanh",
+    "draw_dot",
+    "to_dot",
 ]

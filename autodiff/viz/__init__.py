@@ -1,0 +1,10 @@
+"""Seeing backpropagation: graph drawings coloured by gradient flow, and backward step by step.
+
+`to_dot` / `draw_dot` draw a computation graph with each Value's data and grad; `backward_steps`
+and `explain` replay the backward pass one chain-rule product at a time; `to_html` writes a
+self-contained page that animates those steps on the drawing. Nothing here changes a graph.
+"""
+
+from autodiff.viz.dot import draw_dot, to_dot
+
+__all__ = ["draw_dot", "to_dot"]

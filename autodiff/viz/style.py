@@ -1,0 +1,180 @@
+"""Safe text and readable colours for the DOT drawings: escaping, number formats, the grad scale.
+
+Every piece of user text (labels, parameter names) reaches Graphviz through one of two escapers
+here, so no label can break the DOT or inject markup. Gradient magnitudes span many orders of
+magnitude, so colours follow log10 |grad| over the range the graph actually has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from autodiff.value import Value
+
+NumberFormat = str | Callable[[float], str]
+
+# A sequential palette from pale (tiny gradient) to dark red (large gradient): ColorBrewer YlOrRd.
+PALETTE = (
+    "#ffffcc",
+    "#ffeda0",
+    "#fed976",
+    "#feb24c",
+    "#fd8d3c",
+    "#fc4e2a",
+    "#e31a1c",
+    "#bd0026",
+    "#800026",
+)
+ZERO_FILL = "#d9d9d9"  # an exactly-zero gradient: grey, not the palest colour of the scale
+NONFINITE_FILL = "#ff00ff"  # nan or inf: impossible to miss
+DEAD_FILL = "#404040"  # a ReLU whose input is <= 0 passes no gradient back
+UNKNOWN_FILL = "#ffffff"
+
+ROLE_HEADER = {  # background of a node's title row, by the role its Value plays
+    "output": "#1f4e79",
+    "parameter": "#cfe2ff",
+    "input": "#d4edda",
+    "constant": "#eeeeee",
+    "value": "#ffffff",
+}
+ROLE_BORDER = {
+    "output": "#1f4e79",
+    "parameter": "#3a6fb0",
+    "input": "#2e7d32",
+    "constant": "#9e9e9e",
+    "value": "#555555",
+}
+
+# Largest number of decades the colour scale spans; smaller gradients get the palest colour.
+MAX_DECADES = 8
+
+
+# ---- escaping -----------------------------------------------------------------------------------
+
+
+def _printable(text: str) -> str:
+    # Control characters cannot be drawn; show them as visible escapes. Lone surrogates cannot
+    # be encoded as UTF-8, which is what the DOT file is, so they become escapes as well.
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    if any(ord(c) < 32 and c != "\n" or ord(c) == 127 for c in text):
+        text = "".join(
+            c if (ord(c) >= 32 and ord(c) != 127) or c == "\n" else f"\\x{ord(c):02x}"
+            for c in text
+        )
+    return text
+
+
+def html_text(text: str) -> str:
+    """Text for inside an HTML-like label: `& < > "` become entities, newlines become <BR/>."""
+    text = _printable(text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace('"', "&quot;")
+    return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
+
+
+def quoted(text: str) -> str:
+    """A DOT double-quoted string (for tooltips, ids): backslashes and quotes are escaped.
+
+    Graphviz reads `\\\\` in such a string as one literal backslash and `\\n` as a line break,
+    so `\\N`, `\\G` and friends in user text are never expanded.
+    """
+    text = _printable(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+# ---- numbers ------------------------------------------------------------------------------------
+
+
+def as_float(x) -> float:
+    """A gradient or data as a float (gradients are Values after backward(create_graph=True))."""
+    return float(x.data) if isinstance(x, Value) else float(x)
+
+
+def formatter(fmt: NumberFormat) -> Callable[[float], str]:
+    """Turn a format spec (".4g") or a callable into a function float -> str."""
+    if callable(fmt):
+        return fmt
+    if not isinstance(fmt, str):
+        raise TypeError(f"to_dot(fmt=...) needs a format spec like '.4g' or a callable, got {fmt!r}")
+    try:
+        format(1.5, fmt)
+    except ValueError:
+        raise ValueError(f"to_dot(fmt={fmt!r}) is not a valid float format spec") from None
+    return lambda x: format(x, fmt)
+
+
+# ---- the gradient colour scale ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GradScale:
+    """Maps |grad| to a colour: log10 |grad| between decades `low` and `high` spans the palette."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def fit(cls, magnitudes: Iterable[float]) -> GradScale:
+        """The decades covering the nonzero finite magnitudes (at most MAX_DECADES of them)."""
+        smallest, largest = math.inf, 0.0
+        for m in magnitudes:
+            if m > 0 and math.isfinite(m):
+                smallest = min(smallest, m)
+                largest = max(largest, m)
+        if largest == 0.0:
+            return cls(-1, 0)
+        high = math.ceil(math.log10(largest))
+        low = max(math.floor(math.log10(smallest)), high - MAX_DECADES)
+        if low >= high:
+            low = high - 1
+        return cls(low, high)
+
+    def position(self, magnitude: float) -> float:
+        """Where a magnitude falls on the scale, from 0 (palest) to 1 (darkest)."""
+        t = (math.log10(magnitude) - self.low) / (self.high - self.low)
+        return min(1.0, max(0.0, t))
+
+    def colour(self, grad: float) -> str:
+        """Fill colour for a gradient: palette by log |grad|, grey for 0, magenta for nan/inf."""
+        if not math.isfinite(grad):
+            return NONFINITE_FILL
+        if grad == 0.0:
+            return ZERO_FILL
+        return interpolate(self.position(abs(grad)))
+
+    def pen_width(self, grad: float) -> float:
+        """Edge thickness: 1 for tiny or zero gradients, up to 3.5 for the largest."""
+        if grad == 0.0 or not math.isfinite(grad):
+            return 1.0
+        return round(1.0 + 2.5 * self.position(abs(grad)), 2)
+
+    def ticks(self) -> list[tuple[str, str]]:
+        """(text, colour) for the legend: one swatch per decade boundary."""
+        step = max(1, (self.high - self.low + 5) // 6)  # at most about six swatches
+        exps = list(range(self.low, self.high + 1, step))
+        if exps[-1] != self.high:
+            exps.append(self.high)
+        return [(f"1e{e}", interpolate(self.position(10.0**e))) for e in exps]
+
+
+def interpolate(t: float) -> str:
+    """The palette colour at position t in [0, 1], linearly interpolated between stops."""
+    x = t * (len(PALETTE) - 1)
+    i = min(int(x), len(PALETTE) - 2)
+    frac = x - i
+    a, b = _rgb(PALETTE[i]), _rgb(PALETTE[i + 1])
+    r, g, bl = (round(a[k] + (b[k] - a[k]) * frac) for k in range(3))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
+def text_colour(fill: str) -> str:
+    """Black or white, whichever reads better on `fill` (by relative luminance)."""
+    r, g, b = _rgb(fill)
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if luminance > 140 else "#ffffff"
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
