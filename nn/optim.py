@@ -25,8 +25,9 @@ Optimizers work on plain floats: an update changes `p.data` in place and builds 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Real
-from typing import Any, Iterable
+from typing import Any
 
 from autodiff import Value
 
