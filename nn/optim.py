@@ -55,8 +55,8 @@ def _check_non_negative(owner: str, name: str, value: Any) -> float:
     return value
 
 
-def _check_params(owner: str, params: Any) -> list[Value]:
-    """Turn `params` into a list of distinct Values, keeping the order the caller gave."""
+def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Value]:
+    """Turn `params` into a list of distinct leaf Values, keeping the order the caller gave."""
     if isinstance(params, Value):
         raise TypeError(f"{owner}: params must be an iterable of Values, got a single Value; "
                         "wrap it in a list: [v]")
@@ -69,13 +69,17 @@ def _check_params(owner: str, params: Any) -> list[Value]:
     except TypeError:
         raise TypeError(f"{owner}: params must be an iterable of Values, "
                         f"got {type(params).__name__}") from None
-    if not params:
+    if not params and not allow_empty:
         raise ValueError(f"{owner}: got an empty parameter list")
     seen: dict[int, int] = {}
     for i, p in enumerate(params):
         if not isinstance(p, Value):
             raise TypeError(f"{owner}: params[{i}] must be a Value, "
                             f"got {type(p).__name__}: {p!r}")
+        if p.parents:
+            # Changing the data of a computed node would not change what it was computed from.
+            raise ValueError(f"{owner}: params[{i}] was computed by {p.op!r}; only leaf Values "
+                             "(weights you created, not results of operations) can be optimized")
         if id(p) in seen:
             raise ValueError(f"{owner}: params[{i}] is the same Value as params[{seen[id(p)]}]; "
                              "each parameter must appear only once")
@@ -198,7 +202,7 @@ class SGD(Optimizer):
                     buf = self.momentum * state["momentum_buffer"] + (1 - self.dampening) * g
                 state["momentum_buffer"] = buf
                 g = g + self.momentum * buf if self.nesterov else buf
-            p.data -= self.lr * g  # w_new = w_old - lr * grad
+            p.data -= self.lr * g  # the whole idea: p.data -= lr * p.grad
 
 
 class Adam(Optimizer):
@@ -404,12 +408,14 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
     by max_norm / (norm + 1e-6); the direction of the step is kept, only its length shrinks.
     Returns the norm before clipping.
     """
-    params = _check_params("clip_grad_norm", params)
+    params = _check_params("clip_grad_norm", params, allow_empty=True)
     max_norm = _check_number("clip_grad_norm", "max_norm", max_norm)
     norm_type = _check_number("clip_grad_norm", "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm: norm_type must be > 0, got {norm_type!r}")
     grads = [_grad_of(p) for p in params]
+    if not grads:
+        return 0.0
     if norm_type == math.inf:
         total = max(abs(g) for g in grads)
     else:

@@ -222,6 +222,8 @@ def test_bad_params_are_rejected_naming_the_optimizer(name):
         cls(v, lr=0.1)
     with pytest.raises(TypeError, match=f"{name}: params must be an iterable"):
         cls(3, lr=0.1)
+    with pytest.raises(ValueError, match=f"{name}: params\\[1\\] was computed by 'mul'"):
+        cls([v, v * 2], lr=0.1)
 
 
 def test_base_optimizer_step_is_abstract():
@@ -388,6 +390,10 @@ def test_clip_grad_norm_agrees_with_torch(norm_type, max_norm):
     assert ours == pytest.approx(theirs, rel=1e-12)
     for p, t in zip(ps, ts):
         assert p.grad == pytest.approx(t.grad.item(), rel=1e-12, abs=1e-15)
+
+
+def test_clip_grad_norm_of_no_parameters_is_zero():
+    assert clip_grad_norm([], max_norm=1.0) == 0.0
 
 
 def test_clip_grad_norm_rejects_bad_arguments():
