@@ -1,5 +1,10 @@
 """nn: neural networks built from autodiff Values (neurons, layers, MLPs, losses, optimizers)."""
 
+# Models: `nn.MLP(2, [16, 16, 1])`, `model.save(path)`, `nn.load(path)`.
+from nn.module import Module, load  # noqa: F401
+from nn.layers import MLP, Layer, Neuron  # noqa: F401
+from nn import data, losses  # noqa: F401
+
 # Optimizers and learning-rate schedules: `nn.optim.SGD(...)`, `nn.schedules.StepLR(...)`.
 from nn import optim, schedules  # noqa: F401
 from nn.optim import SGD, Adagrad, Adam, AdamW, RMSprop, clip_grad_norm  # noqa: F401

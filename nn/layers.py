@@ -1,0 +1,286 @@
+"""Neurons, layers and multi-layer perceptrons, with the same defaults as micrograd.
+
+A `Neuron` computes `activation(w . x + b)`; a `Layer` is a list of neurons that all see the same
+inputs; an `MLP` feeds each layer's outputs to the next. The one idea to understand: a neuron is
+three nodes in the graph, not 2n. `autodiff.dot(w, x)` is a single node with all the weights and
+inputs as parents, then one node adds the bias and one applies the activation, so a drawn graph
+stays readable and backward has fewer nodes to visit.
+
+    >>> import random
+    >>> random.seed(1337)                 # as micrograd's demo does
+    >>> model = MLP(2, [16, 16, 1])       # hidden layers ReLU, last layer linear
+    >>> len(model.parameters())
+    337
+    >>> model.parameters()[0] is model.layers[0].neurons[0].w[0]
+    True
+    >>> model([2.0, -1.0])                # one output: a single Value, not a list
+    Value(data=..., grad=0.0)
+
+Defaults match micrograd, so its demos run unchanged: weights uniform in [-1, 1], bias 0,
+parameters ordered layer by layer, neuron by neuron, weights then bias, and without `seed` or
+`rng` the weights come from Python's global `random`, so `random.seed(1337)` gives micrograd's
+exact starting weights. Pass `seed=` (or your own `rng=random.Random(...)`) to make a model
+reproducible without touching global state.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any
+
+import autodiff
+from autodiff import Value, is_grad_enabled
+from nn.module import Module
+
+__all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS", "INITS"]
+
+#: Activation name -> the function applied to the neuron's sum (None: the sum itself).
+ACTIVATIONS: dict[str, Callable | None] = {
+    "relu": autodiff.relu,
+    "tanh": autodiff.tanh,
+    "sigmoid": autodiff.sigmoid,
+    "linear": None,
+}
+
+#: Weight initialisations: init name -> bound of the uniform distribution for a neuron with nin
+#: inputs. "uniform" is micrograd's U(-1, 1); "fan_in" is U(-1/sqrt(nin), 1/sqrt(nin)), the
+#: bound torch.nn.Linear uses, which keeps the sum's scale independent of the width; "kaiming"
+#: is U(-sqrt(6/nin), sqrt(6/nin)), He's bound for ReLU layers.
+INITS: dict[str, Callable[[int], float]] = {
+    "uniform": lambda nin: 1.0,
+    "fan_in": lambda nin: 1.0 / math.sqrt(nin),
+    "kaiming": lambda nin: math.sqrt(6.0 / nin),
+}
+
+
+class Neuron(Module):
+    """`activation(w . x + b)` for `nin` inputs.
+
+    Args:
+        nin: number of inputs.
+        activation: "relu" (default, as micrograd), "tanh", "sigmoid" or "linear".
+        init: "uniform" (U(-1, 1), default), "fan_in" or "kaiming"; see `INITS`.
+        seed / rng: where the initial weights come from (default: Python's global `random`).
+        nonlin: micrograd's spelling, kept for its demos: True means "relu", False "linear".
+
+    The bias starts at 0.
+    """
+
+    def __init__(
+        self,
+        nin: int,
+        activation: str = "relu",
+        *,
+        init: str = "uniform",
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        nonlin: bool | None = None,
+    ) -> None:
+        _check_size("Neuron", "nin", nin)
+        if nonlin is not None:
+            activation = "relu" if nonlin else "linear"
+        self._act = _activation("Neuron", activation)
+        bound = INITS[_check_init("Neuron", init)](nin)
+        rng = _rng("Neuron", seed, rng)
+        self.nin = nin
+        self.activation = activation
+        self.init = init
+        self.w = [Value(rng.uniform(-bound, bound)) for _ in range(nin)]
+        self.b = Value(0.0)
+
+    def forward(self, x: Any) -> Value:
+        return self._forward(_inputs("Neuron", x, self.nin))
+
+    def _forward(self, x: Sequence) -> Value:
+        # Inputs are already checked. Under no_grad() nothing will be differentiated, so compute
+        # on plain floats and hand back a constant Value: same number, far less work.
+        if not is_grad_enabled():
+            s = self.b.data
+            for w, xi in zip(self.w, x):
+                s += w.data * (xi.data if isinstance(xi, Value) else xi)
+            return Value(self._act(s) if self._act else s)
+        s = autodiff.dot(self.w, x) + self.b
+        return self._act(s) if self._act else s
+
+    def config(self) -> dict[str, Any]:
+        return {"nin": self.nin, "activation": self.activation, "init": self.init}
+
+    def extra_repr(self) -> str:
+        return f"{self.nin}, activation={self.activation!r}"
+
+    def __repr__(self) -> str:
+        return f"Neuron({self.extra_repr()})"
+
+
+class Layer(Module):
+    """`nout` neurons that all read the same `nin` inputs.
+
+    Calling it returns a list of `nout` Values, or a single Value when `nout == 1` (as in
+    micrograd). The other arguments are those of `Neuron` and apply to every neuron.
+    """
+
+    def __init__(
+        self,
+        nin: int,
+        nout: int,
+        activation: str = "relu",
+        *,
+        init: str = "uniform",
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        nonlin: bool | None = None,
+    ) -> None:
+        _check_size("Layer", "nin", nin)
+        _check_size("Layer", "nout", nout)
+        if nonlin is not None:
+            activation = "relu" if nonlin else "linear"
+        _activation("Layer", activation)
+        _check_init("Layer", init)
+        rng = _rng("Layer", seed, rng)
+        self.nin = nin
+        self.nout = nout
+        self.activation = activation
+        self.init = init
+        self.neurons = [Neuron(nin, activation, init=init, rng=rng) for _ in range(nout)]
+
+    def forward(self, x: Any) -> Value | list[Value]:
+        out = self._forward(_inputs("Layer", x, self.nin))
+        return out[0] if len(out) == 1 else out
+
+    def _forward(self, x: Sequence) -> list[Value]:
+        return [n._forward(x) for n in self.neurons]
+
+    def config(self) -> dict[str, Any]:
+        return {"nin": self.nin, "nout": self.nout, "activation": self.activation,
+                "init": self.init}
+
+    def extra_repr(self) -> str:
+        return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
+
+    def __repr__(self) -> str:  # the neurons would only repeat what this line says
+        return f"Layer({self.extra_repr()})"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: `nin` inputs, then one `Layer` per entry of `nouts`.
+
+    Args:
+        nin: number of inputs.
+        nouts: the width of each layer, the last being the number of outputs.
+        activation: one name for every hidden layer (default "relu"), or a list with one name
+            per layer, the last layer included.
+        output_activation: the last layer's activation when `activation` is one name
+            (default "linear", as in micrograd).
+        init, seed, rng: as for `Neuron`; the layers draw their weights in order from one
+            generator, so `MLP(2, [16, 16, 1], seed=0)` is always the same model.
+
+    `model(x)` takes a list (or tuple, or array row) of `nin` floats or Values and returns a
+    list of Values, or a single Value when the last layer has one output.
+    """
+
+    def __init__(
+        self,
+        nin: int,
+        nouts: Sequence[int],
+        activation: str | Sequence[str] = "relu",
+        output_activation: str | None = None,
+        *,
+        init: str = "uniform",
+        seed: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        _check_size("MLP", "nin", nin)
+        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
+            raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        for size in nouts:
+            _check_size("MLP", "each entry of nouts", size)
+        if isinstance(activation, str):
+            last = "linear" if output_activation is None else output_activation
+            activations = [activation] * (len(nouts) - 1) + [last]
+        else:
+            if output_activation is not None:
+                raise ValueError("MLP: give output_activation only when activation is a single "
+                                 "name; a list of activations already names the last layer's")
+            activations = list(activation)
+            if len(activations) != len(nouts):
+                raise ValueError(f"MLP: {len(activations)} activations for {len(nouts)} layers; "
+                                 "give one per layer")
+        for name in activations:
+            _activation("MLP", name)
+        _check_init("MLP", init)
+        rng = _rng("MLP", seed, rng)
+        sizes = [nin, *nouts]
+        self.nin = nin
+        self.nouts = list(nouts)
+        self.activations = activations
+        self.init = init
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], activations[i], init=init, rng=rng)
+            for i in range(len(nouts))
+        ]
+
+    def forward(self, x: Any) -> Value | list[Value]:
+        x = _inputs("MLP", x, self.nin)
+        for layer in self.layers:
+            x = layer._forward(x)
+        return x[0] if len(x) == 1 else x
+
+    def config(self) -> dict[str, Any]:
+        return {"nin": self.nin, "nouts": list(self.nouts), "activation": list(self.activations),
+                "init": self.init}
+
+    def extra_repr(self) -> str:
+        return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
+
+
+# ---- argument checks -----------------------------------------------------------------------------
+
+
+def _inputs(who: str, x: Any, nin: int) -> Sequence:
+    """`x` as a sequence of `nin` numbers or Values, or a clear error."""
+    if isinstance(x, (Value, Real)):
+        x = (x,)  # a lone number is a fine input for a one-input model
+    elif not isinstance(x, Sequence):
+        try:
+            x = list(x)  # an array row, a generator, ...
+        except TypeError:
+            raise TypeError(f"{who} expects a list of {nin} numbers or Values, "
+                            f"got {type(x).__name__}: {x!r}") from None
+    if len(x) != nin:
+        raise ValueError(f"{who} expects {nin} input{'s' if nin != 1 else ''}, got {len(x)}")
+    for xi in x:
+        if not isinstance(xi, (Value, Real)) or isinstance(xi, bool):
+            raise TypeError(f"{who} inputs must be numbers or Values, "
+                            f"got {type(xi).__name__}: {xi!r}")
+    return x
+
+
+def _check_size(who: str, name: str, n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {n!r}")
+
+
+def _activation(who: str, name: Any) -> Callable | None:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"{who}: unknown activation {name!r}; "
+                         f"choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def _check_init(who: str, init: Any) -> str:
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"{who}: unknown init {init!r}; choose one of {', '.join(INITS)}")
+    return init
+
+
+def _rng(who: str, seed: int | None, rng: Any) -> Any:
+    if seed is not None and rng is not None:
+        raise ValueError(f"{who}: give seed or rng, not both")
+    if rng is not None:
+        return rng
+    if seed is not None:
+        return random.Random(seed)
+    return random  # the global generator, as micrograd uses

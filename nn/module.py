@@ -1,0 +1,371 @@
+"""`Module`: the base class of every model, which finds its parameters and saves them as JSON.
+
+A module is an ordinary Python object whose attributes include `Value`s (its own parameters),
+other modules, and lists of either. The one idea to understand: nothing is registered by hand.
+`named_parameters()` walks the attributes in the order `__init__` created them and names each
+Value by the path that leads to it, so `model.layers[0].neurons[3].w[1]` is called
+`layers.0.neurons.3.w.1`. That path is the parameter's identity in `state_dict()` and in model
+files, and the walk's order is the fixed order optimizers rely on.
+
+    >>> from autodiff import Value
+    >>> class Line(Module):
+    ...     def __init__(self):
+    ...         self.w = Value(2.0)
+    ...         self.b = Value(0.5)
+    ...     def forward(self, x):
+    ...         return self.w * x + self.b
+    >>> line = Line()
+    >>> [name for name, _ in line.named_parameters()]
+    ['w', 'b']
+    >>> line(3.0).data
+    6.5
+
+Attributes whose names start with `_` are private and never walked. Model files are JSON (the
+architecture plus every weight by name, with a format version); they never contain pickled
+objects, so loading an untrusted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterator, Mapping
+from numbers import Real
+from typing import Any
+
+from autodiff import Value
+
+__all__ = ["Module", "load", "FORMAT", "FORMAT_VERSION"]
+
+#: The `format` field of every model file, and the version this code writes and reads.
+FORMAT = "chainrule-model"
+FORMAT_VERSION = 1
+
+# Every Module subclass by class name, filled in by __init_subclass__. `load` only ever builds
+# classes found here, so a model file can name an architecture but never import arbitrary code.
+_REGISTRY: dict[str, type[Module]] = {}
+
+
+class Module:
+    """Base class for neurons, layers and whole models.
+
+    Subclasses set their parameters (Values), sub-modules and lists of either as attributes in
+    `__init__`, and define `forward`. To be saved with `save()` and rebuilt by `nn.load`, a
+    subclass also defines `config()`: the keyword arguments that rebuild its architecture.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # ---- calling ------------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    # ---- finding parameters -------------------------------------------------------------------
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """(name, Value) for every parameter, in creation order, each Value listed once."""
+        seen: set[int] = set()
+        out: list[tuple[str, Value]] = []
+        for name, value in _walk(self, ""):
+            if isinstance(value, Value) and id(value) not in seen:
+                seen.add(id(value))
+                out.append((name, value))
+        return out
+
+    def parameters(self) -> list[Value]:
+        """Every parameter as a list (a fixed order, no duplicates): what optimizers take."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_modules(self) -> list[tuple[str, Module]]:
+        """(name, module) for this module ("") and every module inside it, outermost first."""
+        seen: set[int] = set()
+        out: list[tuple[str, Module]] = []
+        for name, value in _walk(self, ""):
+            if isinstance(value, Module) and id(value) not in seen:
+                seen.add(id(value))
+                out.append((name, value))
+        return out
+
+    def num_parameters(self) -> int:
+        return len(self.named_parameters())
+
+    def zero_grad(self) -> None:
+        """Set every parameter's `.grad` to 0.0 (gradients accumulate across backward passes)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    # ---- description --------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in `repr` (subclasses override it)."""
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()})"
+        lines = [head]
+        for name, value in vars(self).items():
+            if name.startswith("_"):
+                continue
+            children = value if isinstance(value, (list, tuple)) else [value]
+            for i, child in enumerate(children):
+                if isinstance(child, Module):
+                    label = f"{name}.{i}" if isinstance(value, (list, tuple)) else name
+                    child_text = repr(child).replace("\n", "\n  ")
+                    lines.append(f"  ({label}): {child_text}")
+        return "\n".join(lines)
+
+    # ---- weights as data ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, float]:
+        """{parameter name: its number}: a snapshot of the weights, in parameter order."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> Module:
+        """Copy weights from `state` ({name: number}) into this module's parameters.
+
+        Everything is checked before anything is assigned: when any name is missing or
+        unexpected (`strict=True`) or any value is not a finite number, a ValueError says which,
+        and the module is left exactly as it was. Returns the module.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{owner}: expected a mapping of parameter names to numbers, "
+                             f"got {type(state).__name__}")
+        params = self.named_parameters()
+        names = {name for name, _ in params}
+        if strict:
+            missing = [name for name, _ in params if name not in state]
+            unexpected = [name for name in state if name not in names]
+            if missing or unexpected:
+                parts = []
+                if missing:
+                    parts.append(f"{len(missing)} missing ({_some(missing)})")
+                if unexpected:
+                    parts.append(f"{len(unexpected)} unexpected ({_some(unexpected)})")
+                raise ValueError(f"{owner}: parameter names do not match the model: "
+                                 + "; ".join(parts))
+        updates: list[tuple[Value, float]] = []
+        for name, p in params:
+            if name not in state:
+                continue
+            value = state[name]
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ValueError(f"{owner}: parameter {name!r} must be a number, "
+                                 f"got {type(value).__name__}: {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"{owner}: parameter {name!r} is {value!r}, not a finite number")
+            updates.append((p, value))
+        for p, value in updates:  # only now, with every check passed
+            p.data = value
+        return self
+
+    # ---- model files --------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this module's architecture (for `save` and `load`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be saved: define config() to return the keyword "
+            "arguments that rebuild it"
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the architecture and every weight to `path` as JSON, atomically.
+
+        The file is written to a temporary file in the same folder, flushed to disk and then
+        renamed over `path`, so a crash part-way never leaves a half-written model: `path`
+        holds either the old file or the complete new one.
+        """
+        document = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": {"class": type(self).__name__, "config": self.config()},
+            "parameters": self.state_dict(),
+        }
+        for name, value in document["parameters"].items():
+            if not math.isfinite(value):
+                raise ValueError(f"save: parameter {name!r} of {type(self).__name__} is {value!r};"
+                                 " a model with non-finite weights cannot be saved")
+        text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+        _atomic_write(path, text.encode("utf-8"))
+
+    def load_weights(self, path: str | os.PathLike) -> Module:
+        """Load the weights in the model file `path` into this module; returns the module.
+
+        The file's architecture must be this module's; a corrupted, truncated or mismatched
+        file raises a ValueError naming the file and the problem, and the module is untouched.
+        """
+        cls, config, params = _read_model_file(path)
+        if cls is not type(self) or _normalised(config) != _normalised(self.config()):
+            raise ValueError(
+                f"load_weights: {os.fspath(path)!r} holds a different architecture: "
+                f"{cls.__name__}({_kwargs_text(config)}), but this model is "
+                f"{type(self).__name__}({_kwargs_text(self.config())})"
+            )
+        try:
+            return self.load_state_dict(params)
+        except ValueError as err:
+            raise ValueError(f"load_weights: {os.fspath(path)!r}: {err}") from None
+
+
+def load(path: str | os.PathLike) -> Module:
+    """Rebuild the model saved in `path` by `Module.save`: its architecture and its weights.
+
+    Raises ValueError naming the file and the problem when the file is not a valid model file
+    (truncated or corrupted JSON, missing fields, wrong types, unknown class or version, weights
+    that do not fit the architecture).
+    """
+    cls, config, params = _read_model_file(path)
+    where = os.fspath(path)
+    try:
+        model = _build(cls, config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"load: {where!r} has an invalid architecture for {cls.__name__}: "
+                         f"{err}") from None
+    try:
+        return model.load_state_dict(params)
+    except ValueError as err:
+        raise ValueError(f"load: {where!r}: {err}") from None
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """Yield (path, thing) for a module, its Values, and everything below its sub-modules."""
+    if isinstance(obj, Module):
+        yield prefix, obj
+        for name, value in vars(obj).items():
+            if not name.startswith("_"):
+                yield from _walk(value, f"{prefix}.{name}" if prefix else name)
+    elif isinstance(obj, Value):
+        yield prefix, obj
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            if isinstance(item, (Module, Value, list, tuple)):
+                yield from _walk(item, f"{prefix}.{i}")
+
+
+def _some(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (", ..." if len(names) > limit else "")
+
+
+def _kwargs_text(config: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in config.items())
+
+
+def _normalised(config: Any) -> str:
+    # Tuples and lists both become JSON arrays, so compare configs as JSON text.
+    return json.dumps(config, sort_keys=True)
+
+
+def _build(cls: type[Module], config: dict[str, Any]) -> Module:
+    kwargs = dict(config)
+    if "rng" in inspect.signature(cls).parameters:
+        # The weights are about to be overwritten: draw them from a private generator so that
+        # loading a model never disturbs the global `random` state a user may have seeded.
+        kwargs["rng"] = random.Random(0)
+    return cls(**kwargs)
+
+
+def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, Any], dict]:
+    """Parse and check a model file's envelope; return (class, config, parameters)."""
+    where = os.fspath(path)
+    with open(where, "rb") as f:  # a missing file is a FileNotFoundError, as usual
+        raw = f.read()
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"load: {where!r} is not a valid model file: {problem}")
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise bad(f"it is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not allowed")
+
+    try:
+        document = json.loads(text, parse_constant=no_constants)
+    except json.JSONDecodeError as err:
+        hint = " (the file looks truncated)" if err.pos >= len(text.rstrip()) else ""
+        raise bad(f"broken JSON at line {err.lineno} column {err.colno}: {err.msg}{hint}") from None
+    except ValueError as err:  # NaN or Infinity in the file
+        raise bad(str(err)) from None
+    if not isinstance(document, dict):
+        raise bad(f"expected a JSON object at the top, got {type(document).__name__}")
+    for key in ("format", "version", "model", "parameters"):
+        if key not in document:
+            raise bad(f"the {key!r} field is missing")
+    if document["format"] != FORMAT:
+        raise bad(f"format is {document['format']!r}, expected {FORMAT!r}")
+    version = document["version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise bad(f"version must be an integer, got {version!r}")
+    if version != FORMAT_VERSION:
+        raise bad(f"unsupported format version {version} (this chainrule reads version "
+                  f"{FORMAT_VERSION})")
+    model = document["model"]
+    if not isinstance(model, dict) or not isinstance(model.get("class"), str) \
+            or not isinstance(model.get("config"), dict):
+        raise bad("'model' must be an object with a 'class' name and a 'config' object")
+    cls = _REGISTRY.get(model["class"])
+    if cls is None:
+        raise bad(f"unknown model class {model['class']!r} (known: {', '.join(sorted(_REGISTRY))})")
+    if not isinstance(document["parameters"], dict):
+        raise bad(f"'parameters' must be an object of name: number, got "
+                  f"{type(document['parameters']).__name__}")
+    return cls, model["config"], document["parameters"]
+
+
+def _atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Replace `path` with `data` so that readers (and crashes) see the old or the new file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        try:
+            # mkstemp makes the file private (0600); give it the mode a normal write would.
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, _file_mode(path))
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
+            os.fsync(fd)  # the bytes are on disk before the rename makes them visible
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        except OSError:  # some file systems cannot fsync a directory; the data is safe anyway
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777  # keep an existing file's permissions
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
