@@ -33,7 +33,7 @@ def make_moons(n: int = 100, noise: float = 0.1, seed: int = 0, *,
     """Two interleaving half circles: the upper one (class 0) and the lower one (class 1).
 
     The upper arc is the unit half circle above the origin; the lower one is the same arc
-    flipped and shifted by (1, -0.5), so that each reaches into the other's bay. `noise` is
+    flipped upside down and moved by (1, 0.5), so that each reaches into the other's bay. `noise` is
     the standard deviation of Gaussian noise added to each coordinate.
     """
     _check_common("make_moons", n, noise, labels)

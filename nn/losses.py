@@ -67,7 +67,9 @@ def binary_cross_entropy(prob: Scalar | Sequence[Scalar], target: float | Sequen
                          reduction: str = "mean") -> Value:
     """`-(t log p + (1 - t) log(1 - p))` for a probability `p` in [0, 1] and a target in [0, 1].
 
-    Each log is clamped at -100, as in PyTorch, so p = 0 or 1 gives a finite loss. Prefer
+    Each log is clamped at -100, as in PyTorch, so p = 0 or 1 gives a finite loss. At exactly
+    p = 0 or 1 the gradient is the slope of that clamped function (torch's backward uses a
+    clamped shortcut formula there and differs); inside (0, 1) both agree. Prefer
     `bce_with_logits` on the raw score: it is exact where a sigmoid has already rounded to 0 or 1.
     """
 
@@ -111,6 +113,7 @@ def cross_entropy(logits: Sequence[Scalar] | Sequence[Sequence[Scalar]],
     (`m + log(sum_j e^(z_j - m))`, with m a constant), so no exponential can overflow; the sum
     is one n-ary node. Its gradient is `softmax(z) - onehot(target)`.
     """
+    _check_reduction("cross_entropy", reduction)
     if isinstance(target, (Real, Value)) and not isinstance(target, bool):
         return _cross_entropy_one(logits, target)
     if isinstance(logits, (Value, Real)) or not isinstance(target, Sequence):
