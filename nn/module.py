@@ -294,7 +294,7 @@ def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, A
         raise bad(f"it is not UTF-8 text ({err.reason} at byte {err.start})") from None
 
     def no_constants(name: str) -> None:
-        raise ValueError(f"{name} is not allowed")
+        raise ValueError(f"{name} is not allowed (weights must be finite numbers)")
 
     try:
         document = json.loads(text, parse_constant=no_constants)
