@@ -136,3 +136,291 @@ def test_bad_options_are_named():
         to_dot(3.0)
     with pytest.raises(TypeError, match="named_parameters"):
         to_dot(o, model=object())
+
+
+# ---- gradient flow ------------------------------------------------------------------------------
+
+
+def grad_cell_fill(text: str, node_id: str) -> str:
+    line = next(line for line in text.splitlines() if line.strip().startswith(f"{node_id} ["))
+    return re.search(r'<TD BGCOLOR="(#[0-9a-f]{6})"><FONT COLOR="#[0-9a-f]{6}">grad', line).group(1)
+
+
+def test_zero_and_large_gradients_get_different_colours_and_zero_is_marked():
+    o, leaves = neuron()
+    o.backward()
+    assert leaves["w2"].grad == 0.0 and abs(leaves["x1"].grad) > 1
+    text = to_dot(o, legend=False)
+    index = {v: i for i, v in enumerate(autodiff.topological_order(o))}
+    zero = grad_cell_fill(text, f"n{index[leaves['w2']]}")
+    large = grad_cell_fill(text, f"n{index[leaves['x1']]}")
+    small = grad_cell_fill(text, f"n{index[leaves['x2']]}")  # 0.5
+    assert len({zero, large, small}) == 3
+    assert f"grad 0<" in text  # a zero gradient says exactly 0, not a rounded number
+    # the edge out of w2 carries no gradient: dashed
+    edge = re.search(rf"n{index[leaves['w2']]} -> \w+ \[([^\]]*)\]", text).group(1)
+    assert 'style="dashed"' in edge
+
+
+def test_log_scale_orders_colours_by_magnitude():
+    from autodiff.viz.style import GradScale
+
+    scale = GradScale.fit([1e-4, 1e-2, 1.0, 10.0])
+    darkness = [sum(int(scale.colour(g)[i : i + 2], 16) for i in (1, 3, 5)) for g in (1e-4, 1e-2, 1.0, 10.0)]
+    assert darkness == sorted(darkness, reverse=True) and len(set(darkness)) == 4
+    assert scale.colour(-10.0) == scale.colour(10.0)
+
+
+def test_dead_relu_is_marked_and_passes_no_gradient():
+    x = Value(-2.0, label="x")
+    w = Value(3.0, label="w")
+    h = (w * x).relu()
+    out = h + w
+    out.backward()
+    text = to_dot(out)
+    relu_line = next(line for line in text.splitlines() if "relu" in line and "_op [" in line)
+    assert "dead" in relu_line and "octagon" in relu_line
+    assert "dead ReLU" in text  # in the legend
+    alive = x * -1.0
+    alive2 = alive.relu()
+    alive2.backward()
+    assert "dead" not in to_dot(alive2, legend=False)
+
+
+def test_before_backward_the_drawing_says_gradients_are_not_computed():
+    o, _ = neuron()
+    text = to_dot(o)
+    assert "not computed yet" in text
+    assert "grad ?" in text and "grad 0" not in text
+    o.backward()
+    after = to_dot(o)
+    assert "not computed yet" not in after and "grad ?" not in after
+    assert "not computed yet" not in to_dot(o, grads=False, show=("data",))
+    assert "grad ?" in to_dot(o, grads=False)
+
+
+def test_roles_are_styled_differently():
+    o, leaves = neuron()
+    c = Value(2.0)  # an unnamed constant
+    out = o * c
+    out.backward()
+    params = {"w1": leaves["w1"], "w2": leaves["w2"], "b": leaves["b"]}
+    text = to_dot(out, params=params, legend=False)
+    index = {v: i for i, v in enumerate(autodiff.topological_order(out))}
+
+    def border(v):
+        line = next(line for line in text.splitlines() if line.strip().startswith(f"n{index[v]} ["))
+        return re.search(r'TABLE BORDER="(\d)"[^>]*COLOR="(#[0-9a-f]{6})"', line).groups()
+
+    roles = {
+        "parameter": border(leaves["w1"]),
+        "input": border(leaves["x1"]),
+        "constant": border(c),
+        "output": border(out),
+        "value": border(o),
+    }
+    assert len(set(roles.values())) == 5, roles
+    assert border(leaves["w2"]) == roles["parameter"]
+
+
+# ---- parameters and clusters --------------------------------------------------------------------
+
+
+class TinyModel:
+    """Duck-typed like nn.Module: named_parameters() is all a drawing needs."""
+
+    def __init__(self, seed: int = 0):
+        import random
+
+        rng = random.Random(seed)
+        self.layers = [
+            [([Value(rng.uniform(-1, 1)) for _ in range(2)], Value(0.1)) for _ in range(3)],
+            [([Value(rng.uniform(-1, 1)) for _ in range(3)], Value(0.1))],
+        ]
+
+    def named_parameters(self):
+        for i, layer in enumerate(self.layers):
+            for j, (ws, b) in enumerate(layer):
+                for k, w in enumerate(ws):
+                    yield f"layers.{i}.neurons.{j}.w.{k}", w
+                yield f"layers.{i}.neurons.{j}.b", b
+
+    def __call__(self, x):
+        for i, layer in enumerate(self.layers):
+            x = [autodiff.dot(ws, x) + b for ws, b in layer]
+            if i < len(self.layers) - 1:
+                x = [v.relu() for v in x]
+        return x[0]
+
+
+@needs_dot
+def test_model_parameters_are_named_and_grouped_into_layer_and_neuron_clusters():
+    model = TinyModel()
+    loss = (model([Value(0.5), Value(-1.5)]) - 1.0) ** 2
+    loss.backward()
+    text = to_dot(loss, model=model)
+    assert "layers.0.neurons.2.w.1" in text and "layers.1.neurons.0.b" in text
+    svg = render_svg(text)
+    clusters = {"".join(svg_texts(g)) for g in svg_groups(svg, "cluster").values()}
+    assert {"layers.0", "layers.1", "layers.0.neurons.0", "layers.0.neurons.2"} <= clusters
+    # the same names through params=, as a mapping or as pairs
+    assert to_dot(loss, params=dict(model.named_parameters())) == text
+    assert to_dot(loss, params=list(model.named_parameters())) == text
+    assert "subgraph" not in to_dot(loss, model=model, clusters=False)
+
+
+def test_cluster_membership_follows_the_parameters():
+    model = TinyModel()
+    loss = (model([Value(0.5), Value(-1.5)]) - 1.0) ** 2
+    loss.backward()
+    from autodiff.viz.graph import analyse
+
+    info = analyse(loss, model=model)
+    names = dict(model.named_parameters())
+    w = names["layers.0.neurons.1.w.0"]
+    (dot_node,) = [v for v in info.order if v.op == "dot" and w in v.parents]
+    (add_node,) = [v for v in info.order if dot_node in v.parents]
+    (relu_node,) = [v for v in info.order if add_node in v.parents]
+    for v in (w, dot_node, add_node, relu_node):
+        assert info.cluster_of[v] == "layers.0.neurons.1"
+    assert loss not in info.cluster_of  # the loss is outside the model
+
+
+# ---- escaping -----------------------------------------------------------------------------------
+
+NASTY = [
+    'say "hi"',
+    "{braces} | pipe",
+    "<b>not bold</b> & <i>",
+    "back\\slash \\N \\G \\n",
+    "two\nlines",
+    "unicode: ∂L/∂w · é · 漢字 · 🙂",
+    "]; n0 -> n1; x [label=\"",
+    "&amp; &lt; &#45;",
+    "tab\tbell\x07",
+]
+
+
+@needs_dot
+@pytest.mark.parametrize("label", NASTY)
+def test_any_label_renders_literally(label):
+    a = Value(1.5, label=label)
+    b = Value(2.0)  # unlabelled: drawn with its parameter name
+    c = a * b
+    c.label = label
+    c.backward()
+    model_names = {label: b}  # a parameter name with the same text
+    text = to_dot(c, params=model_names, title=label, rankdir="TB")
+    svg = render_svg(text)
+    texts = svg_texts(svg)
+    expected = label.replace("\t", "\\x09").replace("\x07", "\\x07")
+    lines = expected.split("\n")
+    # the label of a, of c, the parameter name of b and the title: each line four times
+    for line in lines:
+        assert texts.count(line) == 4, (line, texts)
+    tooltips = [
+        a.get("{http://www.w3.org/1999/xlink}title") for a in svg.iter(f"{SVG}a")
+    ]
+    assert any(t.startswith(expected.replace("\n", " ")) or t.startswith(expected) for t in tooltips), tooltips
+    # no label turned into extra nodes or edges
+    assert len(svg_groups(svg, "node")) == 3 + 1 + 1  # a, b, c, the op, the legend
+    assert len(svg_groups(svg, "edge")) == 3
+
+
+# ---- big graphs ---------------------------------------------------------------------------------
+
+
+def moons_like_step(n_samples: int = 100, seed: int = 0):
+    """A training step's loss as big as MLP(2, [16, 16, 1]) + hinge loss over 100 samples builds
+    with one node per multiply and add (about 65,000 Values), and the named parameters."""
+    import random
+
+    rng = random.Random(seed)
+    sizes = [2, 16, 16, 1]
+    params, layers = {}, []
+    for i, (nin, nout) in enumerate(zip(sizes, sizes[1:])):
+        layer = []
+        for j in range(nout):
+            ws = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
+            b = Value(0.0)
+            params.update({f"layers.{i}.neurons.{j}.w.{k}": w for k, w in enumerate(ws)})
+            params[f"layers.{i}.neurons.{j}.b"] = b
+            layer.append((ws, b))
+        layers.append(layer)
+    losses = []
+    for _ in range(n_samples):
+        x = [Value(rng.uniform(-2, 2)), Value(rng.uniform(-1, 1))]
+        y = rng.choice([-1.0, 1.0])
+        for i, layer in enumerate(layers):
+            out = []
+            for ws, b in layer:
+                s = b
+                for w, xi in zip(ws, x):
+                    s = s + w * xi
+                out.append(s.relu() if i < len(layers) - 1 else s)
+            x = out
+        losses.append((1 + -y * x[0]).relu())
+    return autodiff.sum(losses) * (1.0 / n_samples), params
+
+
+@pytest.fixture(scope="module")
+def big_step():
+    loss, params = moons_like_step()
+    loss.backward()
+    return loss, params
+
+
+@needs_dot
+def test_a_65k_node_step_is_summarised_into_a_small_drawing(big_step):
+    loss, params = big_step
+    n = len(autodiff.topological_order(loss))
+    assert n > 60_000
+    text = to_dot(loss, params=params)
+    assert len(text) < 100_000  # a few hundred nodes at most, not 65k
+    assert f"{n:,} values" in text and "max_nodes=500" in text and "max_nodes=None" in text
+    assert "×100" in text  # the 100 samples' copies drawn once
+    svg = render_svg(text)
+    nodes = svg_groups(svg, "node")
+    assert len(nodes) < 200
+    boxes = [texts for texts in map(svg_texts, nodes.values()) if "layers.1.neurons.7" in texts]
+    assert len(boxes) == 1  # one box per neuron, with its parameter count
+    assert any("17 params" in t for t in boxes[0])
+
+
+@needs_dot
+def test_a_big_graph_without_a_model_is_summarised_too(big_step):
+    loss, _ = big_step
+    text = to_dot(loss, max_nodes=300)
+    assert "max_nodes=300" in text and len(text) < 200_000
+    render_svg(text)
+
+
+@needs_dot
+def test_when_copies_are_not_enough_only_the_part_nearest_the_output_is_kept():
+    x = Value(1.0, label="x")
+    for i in range(400):  # a chain: no repeated structure to merge
+        x = (x * 0.999 + i / 1000).tanh()
+    x.backward()
+    text = to_dot(x, max_nodes=50)
+    assert "nearest the output" in text and "more input" in text
+    svg = render_svg(text)
+    assert len(svg_groups(svg, "node")) < 120
+    assert "max_nodes=None" in text
+    full = to_dot(x, max_nodes=None, legend=False)
+    order = autodiff.topological_order(x)
+    assert len(dot_nodes(full)) == len(order) + sum(1 for v in order if v.parents)
+
+
+def test_copies_of_a_sub_expression_are_merged_with_their_count():
+    w = Value(0.5, label="w")
+    terms = [(w * Value(float(i))).tanh() for i in range(30)]
+    out = autodiff.sum(terms)
+    out.backward()
+    text = to_dot(out, max_nodes=20)
+    assert "×30" in text
+    assert text.count("tanh") >= 1 and "nearest the output" not in text
+
+
+def test_summary_is_deterministic(big_step):
+    loss, params = big_step
+    assert to_dot(loss, params=params) == to_dot(loss, params=params)

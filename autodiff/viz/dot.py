@@ -144,20 +144,28 @@ def draw_dot(root: Value, *, format: str = "svg", **options):
 def build_dot(info: GraphInfo, options: DrawOptions) -> str:
     """DOT text for an analysed graph: the full drawing, or a summary when it is too big."""
     notes: list[str] = []
-    # TODO(next commit): summarise graphs with more than options.max_nodes Values.
-    items, edges, scale = full_items(info, options)
-    cluster_labels = _cluster_labels(info, options, (item.cluster for item in items))
+    summary = options.max_nodes is not None and len(info.order) > options.max_nodes
+    if summary:
+        from autodiff.viz.summary import summarise
+
+        items, edges, scale, cluster_labels, notes, dense = summarise(info, options)
+    else:
+        dense = False
+        items, edges, scale = full_items(info, options)
+        cluster_labels = _cluster_labels(info, options, (item.cluster for item in items))
     if not info.grads_known and "grad" in options.show:
         notes.append("gradients not computed yet: call backward() on the output to see them")
     if options.legend:
         items.insert(0, legend_item(info, options, scale))
-    return finish(items, edges, options, cluster_labels, notes)
+    return finish(items, edges, options, cluster_labels, notes, dense=dense)
 
 
-def finish(items, edges, options, cluster_labels, notes) -> str:
+def finish(items, edges, options, cluster_labels, notes, dense=False) -> str:
     caption = [html_text(options.title)] if options.title else []
     caption += [f'<FONT POINT-SIZE="11">{html_text(n)}</FONT>' for n in notes]
     graph_attrs = {"rankdir": options.rankdir, "fontname": FONT, "newrank": "true"}
+    if dense:  # boxes of whole neurons are densely connected: merge parallel edge runs
+        graph_attrs["concentrate"] = "true"
     if caption:
         graph_attrs.update(label=Html("<BR/>".join(caption)), labelloc="t", labeljust="l")
     node_attrs = {"fontname": FONT, "fontsize": "12"}
@@ -359,7 +367,7 @@ def legend_item(info: GraphInfo, options: DrawOptions, scale: GradScale) -> Item
                 f'<TR><TD BGCOLOR="{DEAD_FILL}" BORDER="1"></TD>'
                 '<TD ALIGN="LEFT">dead ReLU (input &lt;= 0)</TD></TR>'
             )
-    elif not info.grads_known:
+    elif not info.grads_known and "grad" in options.show:
         rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT">grad ? = not computed yet</TD></TR>')
     table = (
         '<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="2" CELLPADDING="3">'

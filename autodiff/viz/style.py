@@ -48,7 +48,7 @@ ROLE_BORDER = {
 }
 
 # Largest number of decades the colour scale spans; smaller gradients get the palest colour.
-MAX_DECADES = 8
+MAX_DECADES = 6
 
 
 # ---- escaping -----------------------------------------------------------------------------------
@@ -68,19 +68,23 @@ def _printable(text: str) -> str:
 
 def html_text(text: str) -> str:
     """Text for inside an HTML-like label: `& < > "` become entities, newlines become <BR/>."""
-    text = _printable(text)
+    # Graphviz expands \N, \G, ... even inside HTML-like labels, and reads \\ as one backslash.
+    text = _printable(text).replace("\\", "\\\\")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace('"', "&quot;")
     return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
 
 
 def quoted(text: str) -> str:
-    """A DOT double-quoted string (for tooltips, ids): backslashes and quotes are escaped.
+    """A DOT double-quoted string (for tooltips): backslashes, quotes and newlines are escaped.
 
-    Graphviz reads `\\\\` in such a string as one literal backslash and `\\n` as a line break,
-    so `\\N`, `\\G` and friends in user text are never expanded.
+    A backslash goes through two readings: the DOT parser turns `\\\\` into `\\`, then Graphviz's
+    escape expansion (`\\N` = node name, `\\n` = newline) turns `\\\\` into one backslash. So each
+    literal backslash is written as four, and `\\N`, `\\G` in user text are never expanded.
+    Graphviz also decodes entities such as `&lt;` in plain strings, so `&` becomes `&amp;`.
     """
-    text = _printable(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    text = _printable(text).replace("\\", "\\\\\\\\").replace('"', '\\"').replace("\n", "\\n")
+    text = text.replace("&", "&amp;")
     return f'"{text}"'
 
 
