@@ -68,7 +68,8 @@ def test_kernel_runs_this_python():
     spec = kernelspec.KernelSpecManager().get_kernel_spec("python3")
     exe = spec.argv[0]
     # jupyter_client runs a bare "python"/"python3" as sys.executable of the caller.
-    bare = {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}
+    major, minor = sys.version_info[:2]
+    bare = {"python", f"python{major}", f"python{major}.{minor}"}
     assert exe in bare or os.path.realpath(exe) == os.path.realpath(sys.executable), (
         f"the python3 kernel ({spec.resource_dir}) runs {exe}, not {sys.executable}"
     )
