@@ -31,7 +31,7 @@ from autodiff.ops import (
     sum,
     tanh,
 )
-from autodiff.viz import draw_dot, to_dot
+from autodiff.viz import backward_steps, draw_dot, explain, to_dot
 
 __all__ = [
     "Value",
@@ -65,6 +65,8 @@ __all__ = [
     "sub",
     "sum",
     "tanh",
+    "backward_steps",
     "draw_dot",
+    "explain",
     "to_dot",
 ]

@@ -6,5 +6,6 @@ self-contained page that animates those steps on the drawing. Nothing here chang
 """
 
 from autodiff.viz.dot import draw_dot, to_dot
+from autodiff.viz.steps import BackwardStep, backward_steps, explain
 
-__all__ = ["draw_dot", "to_dot"]
+__all__ = ["BackwardStep", "backward_steps", "draw_dot", "explain", "to_dot"]

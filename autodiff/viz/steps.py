@@ -1,0 +1,195 @@
+"""The backward pass, one chain-rule product at a time: `backward_steps` and `explain`.
+
+Backpropagation is a loop of one line: for each node, from the output back, and for each of its
+inputs, `input.grad += node.grad * d(node)/d(input)`. `backward_steps` runs that loop without
+touching any `.grad` and records every iteration: the upstream gradient, the local derivative,
+their product and the input's running total. The one idea to understand: a Value used twice gets
+two contributions, and its gradient is their sum, which is why the update is `+=`:
+
+    >>> from autodiff import Value, explain
+    >>> a = Value(3.0, label="a")
+    >>> b = Value(-2.0, label="b")
+    >>> L = a * b + a
+    >>> explain(L)
+    Backward pass from L (n3): 4 steps, starting from dL/dL = 1.0
+    1. L = n2 + a   dL/dn2 += dL/dL * dL/dn2 = 1.0 * 1.0 = 1.0
+    2. L = n2 + a   dL/da += dL/dL * dL/da = 1.0 * 1.0 = 1.0
+    3. n2 = a * b   dL/da += dL/dn2 * dn2/da = 1.0 * -2.0 = -2.0   (now -1.0, final)
+    4. n2 = a * b   dL/db += dL/dn2 * dn2/db = 1.0 * 3.0 = 3.0   (final)
+
+Local derivatives come from the op table's own rules (`vjp` with an upstream gradient of 1), so
+what is shown is exactly what `backward()` computes.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from autodiff.engine import topological_order
+from autodiff.value import Value
+from autodiff.viz.graph import parameter_names
+
+# How the common binary primitives are written in an explanation; others read like calls.
+INFIX = {"add": "+", "mul": "*", "pow": "**"}
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """One `input.grad += upstream * local` of the backward pass."""
+
+    index: int  # position in the pass, from 0
+    node: Value  # the op's output, whose gradient is being passed back
+    input: Value  # the input that receives a share
+    position: int  # which argument of the op `input` is
+    op: str  # the primitive's name
+    upstream: float  # d root / d node: the node's complete gradient
+    local: float  # d node / d input: the op's local derivative
+    contribution: float  # upstream * local: what is added to the input's gradient
+    total: float  # d root / d input so far, after this step's +=
+    first: bool  # the input's first contribution (its gradient was 0 before)
+    final: bool  # the input's last contribution: `total` is its gradient
+    node_name: str  # the label, parameter name, or stable name n<i> of `node`
+    input_name: str
+
+
+def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep]:
+    """The backward pass from `root` as a list of steps, in the order `backward()` runs them.
+
+    Nothing is written to `.grad`. For every leaf, the contributions sum to the gradient a fresh
+    `root.backward()` gives it. `model` / `params` name parameters, as in `to_dot`.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"backward_steps() needs a Value, got {type(root).__name__}: {root!r}")
+    order = topological_order(root)
+    index = {node: i for i, node in enumerate(order)}
+    names = parameter_names(model, params)
+
+    def name(node: Value) -> str:
+        return node.label or names.get(node) or f"n{index[node]}"
+
+    uses: dict[Value, int] = {}  # contributions still to come, to tell when a gradient is final
+    for node in order:
+        for parent in node.parents:
+            uses[parent] = uses.get(parent, 0) + 1
+
+    grads: dict[Value, float] = {root: 1.0}
+    steps: list[BackwardStep] = []
+    for node in reversed(order):
+        if not node.parents:
+            continue
+        g = grads[node]
+        inputs = [p.data for p in node.parents]
+        rule = node._op.vjp
+        local = rule(1.0, node.data, *inputs)
+        # What backward() adds is the rule applied to the real upstream gradient; every rule is
+        # linear in g, so this equals upstream * local up to rounding, and keeps totals exact.
+        shares = rule(g, node.data, *inputs)
+        for position, parent in enumerate(node.parents):
+            share = float(shares[position])
+            first = parent not in grads
+            total = share if first else grads[parent] + share
+            grads[parent] = total
+            uses[parent] -= 1
+            steps.append(
+                BackwardStep(
+                    index=len(steps),
+                    node=node,
+                    input=parent,
+                    position=position,
+                    op=node.op,
+                    upstream=float(g),
+                    local=float(local[position]),
+                    contribution=share,
+                    total=float(total),
+                    first=first,
+                    final=uses[parent] == 0,
+                    node_name=name(node),
+                    input_name=name(parent),
+                )
+            )
+    return steps
+
+
+def number(x: float) -> str:
+    """Short, honest numbers: 6 significant digits, floats keep a '.0' (1.0, -3.0, 2.5e-07)."""
+    text = f"{x:.6g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"
+    return text
+
+
+def _expression(step: BackwardStep, steps_names: list[str]) -> str:
+    op = step.op
+    if op in INFIX and len(steps_names) == 2:
+        return f"{step.node_name} = {steps_names[0]} {INFIX[op]} {steps_names[1]}"
+    shown = steps_names if len(steps_names) <= 4 else steps_names[:3] + ["..."]
+    return f"{step.node_name} = {op}({', '.join(shown)})"
+
+
+_STDOUT = object()
+
+
+def explain(
+    root: Value,
+    *,
+    file: TextIO | None = _STDOUT,  # type: ignore[assignment]
+    model=None,
+    params=None,
+    max_steps: int | None = None,
+) -> str | None:
+    """Print the backward pass from `root` as chain-rule lines (see the module docstring).
+
+    Each line reads `dL/da += dL/dc * dc/da = upstream * local = contribution`, with labels as
+    names where Values have them and stable names n0, n1, ... (the ones `to_dot(show=("name",))`
+    draws) where they don't. A later line for the same input says its running total; "final"
+    marks its last contribution. Prints to stdout, or to `file`; with `file=None` nothing is
+    printed and the text is returned. `max_steps` cuts long passes short (and says so).
+    """
+    steps = backward_steps(root, model=model, params=params)
+    order = topological_order(root)
+    root_name = root.label or "L"
+    if not root.label:  # an unnamed output is called L, as in dL/dw
+        steps = [_rename(s, root, root_name) for s in steps]
+    index = {node: i for i, node in enumerate(order)}
+    lines = [
+        f"Backward pass from {root_name} (n{index[root]}): {len(steps)} steps, "
+        f"starting from d{root_name}/d{root_name} = 1.0"
+    ]
+    width = len(str(len(steps)))
+    shown = steps if max_steps is None else steps[:max_steps]
+    arg_names: dict[Value, list[str]] = {}
+    for step in steps:
+        arg_names.setdefault(step.node, []).append(step.input_name)
+    expressions = [_expression(step, arg_names[step.node]) for step in shown]
+    pad = min(max((len(e) for e in expressions), default=0), 32)
+    for step, expression in zip(shown, expressions):
+        d = f"d{root_name}/d"
+        line = (
+            f"{step.index + 1:>{width}}. {expression:<{pad}}   "
+            f"{d}{step.input_name} += {d}{step.node_name} * d{step.node_name}/d{step.input_name}"
+            f" = {number(step.upstream)} * {number(step.local)} = {number(step.contribution)}"
+        )
+        if not step.first and step.final:
+            line += f"   (now {number(step.total)}, final)"
+        elif not step.first:
+            line += f"   (now {number(step.total)})"
+        elif step.final and not step.input.parents:
+            line += "   (final)"
+        lines.append(line)
+    if len(shown) < len(steps):
+        lines.append(f"... {len(steps) - len(shown)} more steps (pass max_steps=None to see all)")
+    text = "\n".join(lines) + "\n"
+    if file is None:
+        return text
+    (sys.stdout if file is _STDOUT else file).write(text)
+    return None
+
+
+def _rename(step: BackwardStep, root: Value, name: str) -> BackwardStep:
+    if step.node is not root:
+        return step
+    from dataclasses import replace
+
+    return replace(step, node_name=name)
