@@ -31,7 +31,7 @@ from autodiff.ops import (
     sum,
     tanh,
 )
-from autodiff.viz import backward_steps, draw_dot, explain, to_dot
+from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
 
 __all__ = [
     "Value",
@@ -69,4 +69,5 @@ __all__ = [
     "draw_dot",
     "explain",
     "to_dot",
+    "to_html",
 ]

@@ -6,6 +6,7 @@ self-contained page that animates those steps on the drawing. Nothing here chang
 """
 
 from autodiff.viz.dot import draw_dot, to_dot
+from autodiff.viz.html import to_html
 from autodiff.viz.steps import BackwardStep, backward_steps, explain
 
-__all__ = ["BackwardStep", "backward_steps", "draw_dot", "explain", "to_dot"]
+__all__ = ["BackwardStep", "backward_steps", "draw_dot", "explain", "to_dot", "to_html"]

@@ -81,6 +81,7 @@ class DrawOptions:
         self.max_nodes = max_nodes
         self.collapse = collapse
         self.title = title
+        self.html_ids = False  # to_html: no node tooltips, so the page's script sees each cell
 
 
 def to_dot(
@@ -323,6 +324,8 @@ def value_attrs(info: GraphInfo, options: DrawOptions, scale: GradScale, node: V
         f'<TABLE BORDER="{border}" {cells_attr} CELLSPACING="0" CELLPADDING="4" '
         f'COLOR="{ROLE_BORDER[role]}">{rows}</TABLE>'
     )
+    if options.html_ids:  # a node tooltip would wrap the whole table and hide the cell ids
+        return {"label": Html(label), "shape": "plain"}
     return {"label": Html(label), "shape": "plain", "tooltip": tooltip(info, node)}
 
 

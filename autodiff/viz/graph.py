@@ -30,6 +30,7 @@ class GraphInfo:
     param_names: dict[Value, str]
     grads_known: bool
     cluster_of: dict[Value, str] = field(default_factory=dict)  # deepest cluster path, if any
+    grad_values: dict[Value, float] | None = None  # gradients to draw instead of `.grad`
 
     def name(self, node: Value) -> str:
         """The stable name of a node: n<position in topological order>."""
@@ -50,6 +51,8 @@ class GraphInfo:
         return "input" if node.label else "constant"
 
     def grad(self, node: Value) -> float:
+        if self.grad_values is not None:
+            return self.grad_values.get(node, 0.0)
         return as_float(node.grad)
 
 

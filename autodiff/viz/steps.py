@@ -148,24 +148,36 @@ def explain(
     printed and the text is returned. `max_steps` cuts long passes short (and says so).
     """
     steps = backward_steps(root, model=model, params=params)
-    order = topological_order(root)
+    header, lines = explanation(root, steps)
+    shown = lines if max_steps is None else lines[:max_steps]
+    lines = [header, *shown]
+    if len(shown) < len(steps):
+        lines.append(f"... {len(steps) - len(shown)} more steps (pass max_steps=None to see all)")
+    text = "\n".join(lines) + "\n"
+    if file is None:
+        return text
+    (sys.stdout if file is _STDOUT else file).write(text)
+    return None
+
+
+def explanation(root: Value, steps: list[BackwardStep]) -> tuple[str, list[str]]:
+    """A header line and one line per step (what `explain` prints, and the HTML export shows)."""
     root_name = root.label or "L"
     if not root.label:  # an unnamed output is called L, as in dL/dw
         steps = [_rename(s, root, root_name) for s in steps]
-    index = {node: i for i, node in enumerate(order)}
-    lines = [
-        f"Backward pass from {root_name} (n{index[root]}): {len(steps)} steps, "
-        f"starting from d{root_name}/d{root_name} = 1.0"
-    ]
-    width = len(str(len(steps)))
-    shown = steps if max_steps is None else steps[:max_steps]
+    header = (
+        f"Backward pass from {root_name} ({_stable(root)}): "
+        f"{len(steps)} steps, starting from d{root_name}/d{root_name} = 1.0"
+    )
     arg_names: dict[Value, list[str]] = {}
     for step in steps:
         arg_names.setdefault(step.node, []).append(step.input_name)
-    expressions = [_expression(step, arg_names[step.node]) for step in shown]
+    expressions = [_expression(step, arg_names[step.node]) for step in steps]
     pad = min(max((len(e) for e in expressions), default=0), 32)
-    for step, expression in zip(shown, expressions):
-        d = f"d{root_name}/d"
+    width = len(str(len(steps)))
+    d = f"d{root_name}/d"
+    lines = []
+    for step, expression in zip(steps, expressions):
         line = (
             f"{step.index + 1:>{width}}. {expression:<{pad}}   "
             f"{d}{step.input_name} += {d}{step.node_name} * d{step.node_name}/d{step.input_name}"
@@ -178,13 +190,12 @@ def explain(
         elif step.final and not step.input.parents:
             line += "   (final)"
         lines.append(line)
-    if len(shown) < len(steps):
-        lines.append(f"... {len(steps) - len(shown)} more steps (pass max_steps=None to see all)")
-    text = "\n".join(lines) + "\n"
-    if file is None:
-        return text
-    (sys.stdout if file is _STDOUT else file).write(text)
-    return None
+    return header, lines
+
+
+def _stable(root: Value) -> str:
+    # The output comes last in the topological order, so its stable name is n<count - 1>.
+    return f"n{len(topological_order(root)) - 1}"
 
 
 def _rename(step: BackwardStep, root: Value, name: str) -> BackwardStep:

@@ -1,0 +1,222 @@
+"""Tests of the HTML step-through of backprop: the page is self-contained and safe, and in a real
+headless Chromium (through Playwright) Next / Previous / Play move the highlight and fill in the
+gradients that `backward()` computes.
+
+The browser part needs the `playwright` Python package and a Chromium binary (Debian's
+/usr/bin/chromium, or $CHAINRULE_CHROMIUM); Playwright's own browser download is never used.
+Without them the browser tests skip, except when CHAINRULE_WITH_BROWSER=1 (as in CI), where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+
+import pytest
+
+import autodiff
+from autodiff import Value, backward_steps
+from autodiff.viz import to_html
+from autodiff.viz.html import ACCUMULATING
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests may run as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def expression():
+    """c = a * b, d = c + a, e = tanh(d) * b: a and b each get two contributions."""
+    a = Value(0.8, label="a")
+    b = Value(-1.5, label="b")
+    c = a * b
+    c.label = "c"
+    d = c + a
+    d.label = "d"
+    e = d.tanh() * b
+    e.label = "e"
+    return e, a, b
+
+
+def node_ids(root):
+    return {v: f"n{i}" for i, v in enumerate(autodiff.topological_order(root))}
+
+
+def page_data(page_text: str) -> dict:
+    block = re.search(r'<script type="application/json" id="cr-data">(.*?)</script>', page_text, re.S)
+    return json.loads(block.group(1))
+
+
+# ---- the file itself (no browser needed) --------------------------------------------------------
+
+
+@needs_dot
+def test_page_is_self_contained_and_holds_every_step(tmp_path):
+    root, _, _ = expression()
+    path = tmp_path / "backprop.html"
+    text = to_html(root, path)
+    assert path.read_text(encoding="utf-8") == text
+    assert "<svg" in text and "<script>" in text
+    # nothing is fetched at view time: no external scripts, styles, images or fonts
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
+    assert "url(" not in text and "@import" not in text
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", text))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
+    data = page_data(text)
+    steps = backward_steps(root)
+    ids = node_ids(root)
+    assert [(s["from"], s["to"]) for s in data["steps"]] == [
+        (ids[s.node], ids[s.input]) for s in steps
+    ]
+    assert root.grad == 0.0  # the page computed gradients without calling backward()
+
+
+@needs_dot
+def test_labels_cannot_break_out_of_the_page():
+    a = Value(1.0, label="</script><script>alert(1)</script>")
+    b = a * Value(2.0, label="<img src=x onerror=alert(2)>")
+    b.label = "&lt;b&gt; & \"quotes\""
+    text = to_html(b, title="<i>title</i>")
+    assert "<script>alert(1)" not in text and "<img src=x" not in text
+    assert "<i>title</i>" not in text and "&lt;i&gt;title&lt;/i&gt;" in text
+    data = page_data(text)  # the JSON block survives and decodes back to the raw label
+    assert any("</script><script>alert(1)</script>" in s["text"] for s in data["steps"])
+
+
+def test_big_graphs_are_refused_with_a_way_out():
+    x = Value(0.5)
+    for _ in range(300):
+        x = x * 1.01 + 0.1
+    with pytest.raises(ValueError, match="max_nodes=500"):
+        to_html(x)
+
+
+# ---- in a real browser --------------------------------------------------------------------------
+
+
+def _require(ok: bool, reason: str) -> None:
+    if ok:
+        return
+    if REQUIRED:
+        pytest.fail(f"{reason}; CHAINRULE_WITH_BROWSER=1 says the browser test must run")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    _require(sync_playwright is not None, "the playwright package is not installed (pip install playwright)")
+    _require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    _require(shutil.which("dot") is not None, "Graphviz's dot is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def grad_text(page, node_id: str) -> str:
+    return page.evaluate(
+        """id => { const t = document.getElementById(id).querySelectorAll(':scope > text');
+                   return t[t.length - 1].textContent; }""",
+        node_id,
+    )
+
+
+def grad_fill(page, node_id: str) -> str:
+    return page.evaluate(
+        """id => { const t = document.getElementById(id).querySelectorAll(':scope > text');
+                   return t[t.length - 1].previousElementSibling.getAttribute('fill'); }""",
+        node_id,
+    )
+
+
+def highlighted(page, cls: str) -> list[str]:
+    return page.eval_on_selector_all(f"g.{cls}", "els => els.map(e => e.id)")
+
+
+def test_next_previous_and_play_walk_through_backprop(browser, tmp_path):
+    root, a, b = expression()
+    path = tmp_path / "backprop.html"
+    to_html(root, path, fmt=".4g")
+    steps = backward_steps(root)
+    ids = node_ids(root)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+
+    n = len(steps)
+    assert page.inner_text("#cr-counter") == f"Step 0 of {n}"
+    assert highlighted(page, "cr-to") == []
+    assert grad_text(page, ids[a]) == "grad ?"
+    assert grad_text(page, ids[root]) == "grad 1"
+    assert page.is_disabled("#cr-prev")
+
+    # Next: the first step's input is outlined and its gradient appears
+    page.click("#cr-next")
+    first = steps[0]
+    assert highlighted(page, "cr-to") == [ids[first.input]]
+    assert highlighted(page, "cr-from") == [ids[root]]
+    assert highlighted(page, "cr-edge") == [f"{ids[root]}_op_in{first.position}"]
+    assert grad_text(page, ids[first.input]) == f"grad {first.total:.4g}"
+    assert first.input is root.parents[0] and first.total == b.data  # de/d tanh(d) = b
+
+    page.click("#cr-next")
+    second = steps[1]
+    assert ids[second.input] != ids[first.input]
+    assert highlighted(page, "cr-to") == [ids[second.input]]
+    assert page.inner_text("#cr-counter") == f"Step 2 of {n}"
+    assert "+= " in page.inner_text("#cr-now")
+
+    page.click("#cr-prev")
+    assert highlighted(page, "cr-to") == [ids[first.input]]
+    assert grad_text(page, ids[second.input]) == "grad ?"
+
+    # a gradient that is still adding up is drawn as such, then takes its final colour
+    partial = next(i for i, s in enumerate(steps) if s.input is a and not s.final)
+    page.keyboard.press("ArrowLeft")
+    for _ in range(partial + 1):
+        page.keyboard.press("ArrowRight")
+    assert grad_text(page, ids[a]) == f"grad {steps[partial].total:.4g}"
+    assert grad_fill(page, ids[a]) == ACCUMULATING
+    page.screenshot(path=str(tmp_path / "step.png"), full_page=True)
+
+    # Play runs to the end; every gradient then equals what backward() computes
+    page.select_option("#cr-speed", "60")
+    page.click("#cr-play")
+    assert page.inner_text("#cr-play") == "Pause"
+    page.wait_for_function(f"document.body.dataset.step == '{n}'", timeout=10_000)
+    page.wait_for_function("document.getElementById('cr-play').textContent == 'Play'")
+    root.backward()
+    for v in autodiff.topological_order(root):
+        assert grad_text(page, ids[v]) == f"grad {'0' if v.grad == 0 else format(v.grad, '.4g')}"
+    assert grad_fill(page, ids[a]) != ACCUMULATING
+    assert page.is_disabled("#cr-next")
+    assert highlighted(page, "cr-to") == [ids[steps[-1].input]]
+
+    shot = tmp_path / "final.png"
+    page.screenshot(path=str(shot), full_page=True)
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 1280 and height >= 400 and len(png) > 10_000
+
+    assert errors == []
+    assert requests and all(url.startswith("file://") for url in requests), requests
+    page.close()
