@@ -106,7 +106,7 @@ def formatter(fmt: NumberFormat) -> Callable[[float], str]:
         format(1.5, fmt)
     except ValueError:
         raise ValueError(f"to_dot(fmt={fmt!r}) is not a valid float format spec") from None
-    return lambda x: format(x, fmt)
+    return lambda x: format(x + 0.0, fmt)  # + 0.0 turns -0.0 into 0.0: no "grad -0"
 
 
 # ---- the gradient colour scale ------------------------------------------------------------------
