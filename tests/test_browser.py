@@ -23,7 +23,9 @@ from autodiff import Value, backward_steps
 from autodiff.viz import to_html
 from autodiff.viz.html import ACCUMULATING
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed"
+)
 REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
 CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,7 +56,9 @@ def node_ids(root):
 
 
 def page_data(page_text: str) -> dict:
-    block = re.search(r'<script type="application/json" id="cr-data">(.*?)</script>', page_text, re.S)
+    block = re.search(
+        r'<script type="application/json" id="cr-data">(.*?)</script>', page_text, re.S
+    )
     return json.loads(block.group(1))
 
 
@@ -86,7 +90,7 @@ def test_page_is_self_contained_and_holds_every_step(tmp_path):
 def test_labels_cannot_break_out_of_the_page():
     a = Value(1.0, label="</script><script>alert(1)</script>")
     b = a * Value(2.0, label="<img src=x onerror=alert(2)>")
-    b.label = "&lt;b&gt; & \"quotes\""
+    b.label = '&lt;b&gt; & "quotes"'
     text = to_html(b, title="<i>title</i>")
     assert "<script>alert(1)" not in text and "<img src=x" not in text
     assert "<i>title</i>" not in text and "&lt;i&gt;title&lt;/i&gt;" in text
@@ -119,7 +123,10 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         sync_playwright = None
-    _require(sync_playwright is not None, "the playwright package is not installed (pip install playwright)")
+    _require(
+        sync_playwright is not None,
+        "the playwright package is not installed (pip install playwright)",
+    )
     _require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     _require(shutil.which("dot") is not None, "Graphviz's dot is not installed")
     with sync_playwright() as p:

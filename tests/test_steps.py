@@ -1,5 +1,5 @@
 """Tests of the step-through of backprop: `backward_steps` agrees with `backward()`, each local
-derivative is the op's derivative, reuse shows as several contributions, and `explain` reads right."""
+derivative is the op's derivative, reuse shows as several contributions, `explain` reads right."""
 
 from __future__ import annotations
 
@@ -100,7 +100,11 @@ def test_each_step_is_upstream_times_local_and_upstream_is_the_node_grad(build):
     # running totals: each step adds its contribution to the previous total of that input
     totals = {}
     for step in steps:
-        expected = step.contribution if step.input not in totals else totals[step.input] + step.contribution
+        expected = (
+            step.contribution
+            if step.input not in totals
+            else totals[step.input] + step.contribution
+        )
         assert step.total == expected
         totals[step.input] = step.total
 
@@ -147,9 +151,12 @@ def test_local_derivative_is_the_ops_partial_derivative(name):
     steps = backward_steps(out)
     assert len(steps) == n
     h = 1e-6
-    for step, x0 in zip(steps, point):
-        shifted = lambda d: prim.forward(*[x + d if i == step.position else x for i, x in enumerate(point)])  # noqa: E731
-        numeric = (shifted(h) - shifted(-h)) / (2 * h)
+
+    def at(position: int, d: float) -> float:
+        return prim.forward(*[x + d if i == position else x for i, x in enumerate(point)])
+
+    for step in steps:
+        numeric = (at(step.position, h) - at(step.position, -h)) / (2 * h)
         assert step.local == pytest.approx(numeric, rel=1e-5, abs=1e-8), (name, step.position)
 
 

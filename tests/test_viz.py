@@ -13,7 +13,9 @@ import pytest
 import autodiff
 from autodiff import Value, draw_dot, to_dot
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed"
+)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -156,7 +158,7 @@ def test_zero_and_large_gradients_get_different_colours_and_zero_is_marked():
     large = grad_cell_fill(text, f"n{index[leaves['x1']]}")
     small = grad_cell_fill(text, f"n{index[leaves['x2']]}")  # 0.5
     assert len({zero, large, small}) == 3
-    assert f"grad 0<" in text  # a zero gradient says exactly 0, not a rounded number
+    assert "grad 0<" in text  # a zero gradient says exactly 0, not a rounded number
     # the edge out of w2 carries no gradient: dashed
     edge = re.search(rf"n{index[leaves['w2']]} -> \w+ \[([^\]]*)\]", text).group(1)
     assert 'style="dashed"' in edge
@@ -166,7 +168,9 @@ def test_log_scale_orders_colours_by_magnitude():
     from autodiff.viz.style import GradScale
 
     scale = GradScale.fit([1e-4, 1e-2, 1.0, 10.0])
-    darkness = [sum(int(scale.colour(g)[i : i + 2], 16) for i in (1, 3, 5)) for g in (1e-4, 1e-2, 1.0, 10.0)]
+    darkness = [
+        sum(int(scale.colour(g)[i : i + 2], 16) for i in (1, 3, 5)) for g in (1e-4, 1e-2, 1.0, 10.0)
+    ]
     assert darkness == sorted(darkness, reverse=True) and len(set(darkness)) == 4
     assert scale.colour(-10.0) == scale.colour(10.0)
 
@@ -295,7 +299,7 @@ NASTY = [
     "back\\slash \\N \\G \\n",
     "two\nlines",
     "unicode: ∂L/∂w · é · 漢字 · 🙂",
-    "]; n0 -> n1; x [label=\"",
+    ']; n0 -> n1; x [label="',
     "&amp; &lt; &#45;",
     "tab\tbell\x07",
 ]
@@ -318,10 +322,10 @@ def test_any_label_renders_literally(label):
     # the label of a, of c, the parameter name of b and the title: each line four times
     for line in lines:
         assert texts.count(line) == 4, (line, texts)
-    tooltips = [
-        a.get("{http://www.w3.org/1999/xlink}title") for a in svg.iter(f"{SVG}a")
-    ]
-    assert any(t.startswith(expected.replace("\n", " ")) or t.startswith(expected) for t in tooltips), tooltips
+    tooltips = [a.get("{http://www.w3.org/1999/xlink}title") for a in svg.iter(f"{SVG}a")]
+    assert any(
+        t.startswith(expected.replace("\n", " ")) or t.startswith(expected) for t in tooltips
+    ), tooltips
     # no label turned into extra nodes or edges
     assert len(svg_groups(svg, "node")) == 3 + 1 + 1  # a, b, c, the op, the legend
     assert len(svg_groups(svg, "edge")) == 3

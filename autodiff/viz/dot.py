@@ -42,7 +42,14 @@ DEFAULT_MAX_NODES = 500
 COLLAPSE_MODES = ("auto", "repeats", "clusters")
 
 # How each primitive is written in its operation node (anything else shows its name).
-OP_SYMBOLS = {"add": "+", "mul": "*", "pow": "**", "neg": "neg", "reciprocal": "1/x", "identity": "id"}
+OP_SYMBOLS = {
+    "add": "+",
+    "mul": "*",
+    "pow": "**",
+    "neg": "neg",
+    "reciprocal": "1/x",
+    "identity": "id",
+}
 
 FONT = "Helvetica"
 
@@ -178,7 +185,9 @@ def finish(items, edges, options, cluster_labels, notes, dense=False) -> str:
         "fontsize": "11",
         "labeljust": "l",
     }
-    body = write_dot(items, edges, graph_attrs, node_attrs, edge_attrs, cluster_labels, cluster_attrs)
+    body = write_dot(
+        items, edges, graph_attrs, node_attrs, edge_attrs, cluster_labels, cluster_attrs
+    )
     return "digraph chainrule {\n" + "".join(body) + "}\n"
 
 
@@ -223,7 +232,9 @@ def full_items(info: GraphInfo, options: DrawOptions):
             attrs = flow_attrs(options, scale, flows.get((node, position)), dead)
             edges.append(Edge(info.name(parent), op_id, {"id": f"{op_id}_in{position}", **attrs}))
         out_flow = info.grad(node) if show_grads and options.colour else None
-        edges.append(Edge(op_id, name, {"id": f"{op_id}_out", **flow_attrs(options, scale, out_flow, False)}))
+        edges.append(
+            Edge(op_id, name, {"id": f"{op_id}_out", **flow_attrs(options, scale, out_flow, False)})
+        )
     return items, edges, scale
 
 
@@ -363,7 +374,8 @@ def legend_item(info: GraphInfo, options: DrawOptions, scale: GradScale) -> Item
             "</TR></TABLE></TD></TR>"
         )
         rows.append(
-            f'<TR><TD BGCOLOR="{ZERO_FILL}" BORDER="1"></TD><TD ALIGN="LEFT">grad exactly 0</TD></TR>'
+            f'<TR><TD BGCOLOR="{ZERO_FILL}" BORDER="1"></TD>'
+            '<TD ALIGN="LEFT">grad exactly 0</TD></TR>'
         )
         if any(n.op == "relu" and is_dead_relu(n) for n in info.order):
             rows.append(

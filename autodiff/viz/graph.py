@@ -186,6 +186,10 @@ def cluster_parent(path: str, paths: Iterable[str]) -> str | None:
     """The longest other cluster path that is a dotted prefix of `path` (its enclosing cluster)."""
     best = None
     for other in paths:
-        if other != path and path.startswith(other + ".") and (best is None or len(other) > len(best)):
+        if (
+            other != path
+            and path.startswith(other + ".")
+            and (best is None or len(other) > len(best))
+        ):
             best = other
     return best

@@ -316,7 +316,7 @@ _PAGE = """<!DOCTYPE html>
 <label>speed <select id="cr-speed">
 <option value="1500">slow</option><option value="700" selected>normal</option>
 <option value="250">fast</option><option value="60">very fast</option></select></label>
-<button id="cr-zoom" title="fit the graph to the window, or show it at its actual size">Actual size</button>
+<button id="cr-zoom" title="fit to the window, or show at actual size">Actual size</button>
 <span id="cr-counter"></span>
 </div>
 </header>

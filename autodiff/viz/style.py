@@ -60,8 +60,7 @@ def _printable(text: str) -> str:
     text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
     if any(ord(c) < 32 and c != "\n" or ord(c) == 127 for c in text):
         text = "".join(
-            c if (ord(c) >= 32 and ord(c) != 127) or c == "\n" else f"\\x{ord(c):02x}"
-            for c in text
+            c if (ord(c) >= 32 and ord(c) != 127) or c == "\n" else f"\\x{ord(c):02x}" for c in text
         )
     return text
 
@@ -101,7 +100,9 @@ def formatter(fmt: NumberFormat) -> Callable[[float], str]:
     if callable(fmt):
         return fmt
     if not isinstance(fmt, str):
-        raise TypeError(f"to_dot(fmt=...) needs a format spec like '.4g' or a callable, got {fmt!r}")
+        raise TypeError(
+            f"to_dot(fmt=...) needs a format spec like '.4g' or a callable, got {fmt!r}"
+        )
     try:
         format(1.5, fmt)
     except ValueError:

@@ -140,7 +140,9 @@ def summarise(info: GraphInfo, options):
     boxes_at = box_paths(classes, chains, level) if levels else None
     if boxes_at:
         kind = "Neuron/Layer" if info.param_names else "cluster"
-        notes.append(f"Each {kind} cluster is drawn as one box; pass collapse=\"repeats\" to open them.")
+        notes.append(
+            f'Each {kind} cluster is drawn as one box; pass collapse="repeats" to open them.'
+        )
 
     # Units: a class drawn as a node, or a box standing for all classes of one cluster.
     unit_of: dict[int, str] = {}
