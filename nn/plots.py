@@ -1,0 +1,429 @@
+"""Charts of a model: where it draws its decision boundary, how training went, how gradients flow.
+
+Each `plot_*` function returns a matplotlib `Figure` (which Jupyter shows inline) and, given a
+`path`, also saves it there. matplotlib is imported inside the functions, so `import nn` stays
+light. The one idea to understand is in `plot_grad_flow`: after `loss.backward()` every weight
+holds a gradient, and their sizes per layer tell you whether learning reaches the early layers
+(gradients that shrink layer after layer "vanish") and whether some ReLU neurons have died.
+
+    fig = plot_decision_boundary(model, X, y, path="boundary.png")
+    fig = plot_history({"loss": losses, "accuracy": accuracies}, path="curves.png")
+    fig = plot_grad_flow(model, path="grad_flow.png", X=X)   # right after loss.backward()
+
+Two ways a neuron can stop learning are counted. A ReLU neuron is *dead* when its output is 0
+on every point of the batch (its input sum is <= 0 everywhere, so ReLU passes no gradient back);
+telling that needs the batch, so pass `X=` to see it. Any neuron has *no gradient* when its
+weights and bias all received exactly zero gradient in the last backward pass, which needs
+nothing but the model: a dead ReLU is one cause, a hinge loss that is already zero on every
+point the neuron responds to is another.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from autodiff import Value, no_grad
+from nn.layers import MLP, Layer, Neuron
+from nn.module import Module
+
+__all__ = ["plot_decision_boundary", "plot_history", "plot_grad_flow", "grad_flow_stats"]
+
+# Colours: class 0 (or -1) blue, class 1 (or +1) red; more classes take the tab10 cycle.
+_NEG, _POS = "#2166ac", "#b2182b"
+_TAB10 = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+          "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+# ---- decision boundary ---------------------------------------------------------------------------
+
+
+def plot_decision_boundary(
+    model: Module,
+    X: Sequence[Sequence[float]],
+    y: Sequence[int],
+    path: str | os.PathLike | None = None,
+    *,
+    threshold: float = 0.0,
+    margin: float | None = None,
+    resolution: int | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Colour the plane by the model's prediction and draw the 2-D points on top.
+
+    A model with one output predicts the positive class where its score is above `threshold`
+    (0 for raw scores, 0.5 for probabilities); the colour gets deeper with the score's distance
+    from it, and the boundary itself is a black line. `margin` (e.g. 1.0 for the hinge loss)
+    also draws the dashed lines score = threshold +- margin. A model with several outputs
+    predicts the class with the largest score. Labels may be 0/1, -1/+1 or class indices;
+    misclassified points are circled in black. `resolution` is the number of grid points
+    along each axis (default 300 for MLP, Layer and Neuron, which are evaluated with numpy all
+    at once, and 100 for other models, which are called point by point). Returns the Figure.
+    """
+    import numpy as np
+
+    if resolution is None:
+        resolution = 300 if type(model) in (MLP, Layer, Neuron) else 100
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"plot_decision_boundary: resolution must be an integer >= 2, "
+                         f"got {resolution!r}")
+
+    points = [[float(v) for v in x] for x in X]
+    labels = list(y)
+    if not points or len(points) != len(labels):
+        raise ValueError(f"plot_decision_boundary: needs equally many points and labels, got "
+                         f"{len(points)} and {len(labels)}")
+    if any(len(p) != 2 for p in points):
+        raise ValueError("plot_decision_boundary: needs 2-D points (lists of two numbers)")
+    pts = np.array(points)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.15 * np.maximum(hi - lo, 1e-9)
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    xx, yy = np.meshgrid(gx, gy)
+    grid = _predict(model, np.column_stack([xx.ravel(), yy.ravel()]))
+    at_points = _predict(model, pts)
+
+    fig, ax = _figure_and_axes(ax, (6.4, 5.6))
+    binary = grid.shape[1] == 1
+    if binary:
+        scores = grid[:, 0].reshape(xx.shape)
+        span = max(2.0 * (margin or 1.0), 1e-9)
+        shade = np.clip(scores - threshold, -span, span)
+        ax.contourf(xx, yy, shade, levels=np.linspace(-span, span, 21), cmap="RdBu_r",
+                    alpha=0.45, antialiased=True)
+        ax.contour(xx, yy, scores, levels=[threshold], colors="black", linewidths=1.6)
+        if margin:
+            ax.contour(xx, yy, scores, levels=[threshold - margin, threshold + margin],
+                       colors="black", linewidths=0.9, linestyles="dashed", alpha=0.6)
+        predicted = at_points[:, 0] > threshold
+        truth = np.array([t > 0 for t in labels])
+        colours = [_POS if t else _NEG for t in truth]
+        negative_name = "-1" if min(labels) < 0 else "0"
+        legend = [(_NEG, f"class {negative_name}"), (_POS, "class 1" if min(labels) == 0
+                                                    else "class +1")]
+    else:
+        from matplotlib.colors import ListedColormap
+
+        k = grid.shape[1]
+        classes = grid.argmax(axis=1).reshape(xx.shape)
+        palette = [_TAB10[i % len(_TAB10)] for i in range(k)]
+        ax.contourf(xx, yy, classes, levels=np.arange(k + 1) - 0.5,
+                    cmap=ListedColormap(palette), alpha=0.3)
+        ax.contour(xx, yy, classes, levels=np.arange(k) + 0.5, colors="black", linewidths=1.0)
+        predicted = at_points.argmax(axis=1)
+        truth = np.array(labels)
+        colours = [palette[int(t) % k] for t in truth]
+        legend = [(palette[i], f"class {i}") for i in range(k)]
+    wrong = predicted != truth
+    ax.scatter(pts[:, 0], pts[:, 1], c=colours, s=36, edgecolors="white", linewidths=0.8,
+               zorder=3)
+    if wrong.any():
+        ax.scatter(pts[wrong, 0], pts[wrong, 1], s=130, facecolors="none", edgecolors="black",
+                   linewidths=1.6, zorder=4)
+    for colour, name in legend:
+        ax.scatter([], [], c=colour, s=36, edgecolors="white", label=name)
+    if wrong.any():
+        ax.scatter([], [], s=90, facecolors="none", edgecolors="black", label="misclassified")
+    ax.plot([], [], color="black", linewidth=1.6, label="decision boundary")
+    if binary and margin:
+        ax.plot([], [], color="black", linewidth=0.9, linestyle="dashed", alpha=0.6,
+                label=f"margin (score = {threshold - margin:g}, {threshold + margin:g})")
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    right = int((~wrong).sum())
+    ax.set_title(title or f"Decision boundary: {right}/{len(labels)} points right "
+                          f"({100 * right / len(labels):.0f}%)")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_xlim(gx[0], gx[-1])
+    ax.set_ylim(gy[0], gy[-1])
+    return _finish(fig, path)
+
+
+def _predict(model: Module, points: Any) -> Any:
+    """The model's outputs for an (n, d) array of points as an (n, outputs) array."""
+    import numpy as np
+
+    fast = _numpy_forward(model, points)
+    if fast is not None:
+        return fast
+    rows = []
+    with no_grad():
+        for p in points.tolist():
+            out = model(p)
+            out = out if isinstance(out, (list, tuple)) else [out]
+            rows.append([o.data if isinstance(o, Value) else float(o) for o in out])
+    return np.array(rows, dtype=float)
+
+
+def _numpy_forward(model: Module, points: Any) -> Any:
+    """Exact same maths as MLP / Layer / Neuron, a whole grid at once (None for other models)."""
+    import numpy as np
+
+    if type(model) is MLP:
+        layers = model.layers
+    elif type(model) is Layer:
+        layers = [model]
+    elif type(model) is Neuron:
+        layers = [None]
+    else:
+        return None
+    h = points
+    for layer in layers:
+        neurons = [model] if layer is None else layer.neurons
+        W = np.array([[w.data for w in n.w] for n in neurons])
+        b = np.array([n.b.data for n in neurons])
+        s = h @ W.T + b
+        activation = neurons[0].activation
+        if activation == "relu":
+            h = np.maximum(s, 0.0)
+        elif activation == "tanh":
+            h = np.tanh(s)
+        elif activation == "sigmoid":
+            h = 0.5 * (1.0 + np.tanh(0.5 * s))  # = 1 / (1 + e^-s), and never overflows
+        else:
+            h = s
+    return h
+
+
+# ---- training curves -----------------------------------------------------------------------------
+
+
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    path: str | os.PathLike | None = None,
+    *,
+    loss_label: str = "loss",
+    title: str | None = None,
+) -> Any:
+    """Loss (and accuracy, and learning rate, when present) against the training step.
+
+    `history` maps "loss" to one number per step; "accuracy" (fractions in [0, 1]) and "lr" are
+    optional; `loss_label` names the loss. The loss uses a log scale when it spans more than a
+    factor of 20, so the slow late progress stays visible. Returns the Figure.
+    """
+    if "loss" not in history or not len(history["loss"]):
+        raise ValueError("plot_history: history needs a non-empty 'loss' list")
+    loss = [float(v) for v in history["loss"]]
+    accuracy = [float(v) for v in history.get("accuracy", [])]
+    lr = [float(v) for v in history.get("lr", [])]
+    steps = list(range(len(loss)))
+    panels = 2 if accuracy else 1
+    fig, _ = _figure_and_axes(None, (5.2 * panels + 0.6, 4.0), panels=panels)
+    ax_loss = fig.axes[0]
+    ax_loss.plot(steps, loss, color="#b2182b", linewidth=1.8, label=loss_label)
+    positive = [v for v in loss if v > 0]
+    if positive and len(positive) == len(loss) and max(positive) / min(positive) > 20:
+        ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel(loss_label)
+    ax_loss.set_title(f"Loss: {loss[0]:.4g} at the start, {loss[-1]:.4g} at the end")
+    ax_loss.grid(True, which="major", alpha=0.3)
+    handles, names = ax_loss.get_legend_handles_labels()
+    if lr:
+        ax_lr = ax_loss.twinx()
+        ax_lr.plot(range(len(lr)), lr, color="#555555", linestyle="dashed", linewidth=1.2,
+                   label="learning rate")
+        ax_lr.set_ylabel("learning rate", color="#555555")
+        ax_lr.set_ylim(0, max(lr) * 1.1 if max(lr) > 0 else 1)
+        more_handles, more_names = ax_lr.get_legend_handles_labels()
+        handles, names = handles + more_handles, names + more_names
+    ax_loss.legend(handles, names, loc="upper right", fontsize=8)
+    if accuracy:
+        ax_acc = fig.axes[1]
+        percent = [100 * a for a in accuracy]
+        ax_acc.plot(range(len(percent)), percent, color="#2166ac", linewidth=1.8)
+        ax_acc.axhline(100, color="black", linewidth=0.8, linestyle="dotted")
+        ax_acc.set_ylim(min(min(percent), 50) - 2, 102)
+        ax_acc.set_xlabel("step")
+        ax_acc.set_ylabel("training accuracy (%)")
+        best = max(percent)
+        first = percent.index(best)
+        ax_acc.set_title(f"Accuracy: {percent[-1]:.0f}% at the end")
+        ax_acc.plot([first], [best], marker="o", color="#2166ac", markersize=7)
+        ax_acc.annotate(f"{best:.0f}% first reached at step {first}", xy=(first, best),
+                        xytext=(0, -18), textcoords="offset points", ha="left", va="top",
+                        fontsize=9, color="#333333")
+        ax_acc.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+# ---- gradient flow -------------------------------------------------------------------------------
+
+
+def grad_flow_stats(model: Module, X: Sequence[Sequence[float]] | None = None,
+                    vanish_ratio: float = 1e-3) -> list[dict[str, Any]]:
+    """Per layer: the gradient sizes of its weights, and which neurons learn nothing.
+
+    Returns one dict per layer, in order, with
+      "name", "neurons" (how many), "mean" and "max" of |grad| over the layer's weights
+      (biases excluded);
+      "vanishing": true when the layer's mean |grad| is zero or below `vanish_ratio` times the
+      largest layer mean in the model;
+      "no_grad": neurons whose weights and bias all got exactly zero gradient in the last
+      backward pass (they learn nothing from that step, whatever the reason);
+      "dead": given the batch `X` of that pass (MLP, Layer or Neuron only), the ReLU neurons
+      whose output is 0 on every point of it; None without `X`.
+    """
+    groups = _layer_groups(model)
+    outputs = _layer_outputs(model, X) if X is not None else None
+    stats = []
+    for index, (name, neurons) in enumerate(groups):
+        prefix = f"{name}.neurons" if name else "neurons"
+        grads = [abs(_grad(w)) for n in neurons for w in n.w]
+        no_grad_names = [f"{prefix}.{i}" for i, n in enumerate(neurons)
+                         if all(_grad(p) == 0.0 for p in [*n.w, n.b])]
+        dead = None
+        if outputs is not None:
+            dead = [f"{prefix}.{i}" for i, n in enumerate(neurons)
+                    if n.activation == "relu" and all(row[i] == 0.0 for row in outputs[index])]
+        stats.append({"name": name or type(model).__name__, "neurons": len(neurons),
+                      "mean": sum(grads) / len(grads), "max": max(grads),
+                      "no_grad": no_grad_names, "dead": dead})
+    top = max(s["mean"] for s in stats)
+    for s in stats:
+        s["vanishing"] = top > 0 and (s["mean"] == 0 or s["mean"] < vanish_ratio * top)
+    return stats
+
+
+def plot_grad_flow(
+    model: Module,
+    path: str | os.PathLike | None = None,
+    *,
+    X: Sequence[Sequence[float]] | None = None,
+    vanish_ratio: float = 1e-3,
+    title: str | None = None,
+) -> Any:
+    """Bars of mean and max |grad| of each layer's weights, on a log axis, after a backward pass.
+
+    Call it right after `loss.backward()` (before `zero_grad()`), and pass the batch `X` of
+    that forward pass to have dead ReLU neurons counted (see `grad_flow_stats`). Above each
+    layer it writes how many neurons are dead and how many got no gradient at all; layers
+    whose gradients vanish are marked in red. Returns the Figure.
+    """
+    import numpy as np
+
+    stats = grad_flow_stats(model, X, vanish_ratio)
+    width_in = min(12.0, max(6.4, 1.0 * len(stats) + 3.0))
+    fig, ax = _figure_and_axes(None, (width_in, 4.8))
+    means = np.array([s["mean"] for s in stats])
+    maxes = np.array([s["max"] for s in stats])
+    positive = [v for v in [*means, *maxes] if v > 0]
+    if not positive:
+        ax.text(0.5, 0.5, "every gradient is zero:\ncall loss.backward() before plotting",
+                ha="center", va="center", transform=ax.transAxes, fontsize=11)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title or "Gradient flow")
+        return _finish(fig, path)
+    floor = min(positive) / 10  # where a zero gradient is drawn on the log axis
+    x = np.arange(len(stats))
+    width = 0.38
+    ax.bar(x - width / 2, np.maximum(means, floor), width, color="#2166ac", label="mean |grad|")
+    ax.bar(x + width / 2, np.maximum(maxes, floor), width, color="#92c5de", label="max |grad|")
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 2, max(positive) * 60)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{s['name']}\n{s['neurons']} neuron{'s' if s['neurons'] != 1 else ''}"
+                        for s in stats], fontsize=8)
+    for i, s in enumerate(stats):
+        notes = []
+        if s["dead"]:
+            notes.append(f"{len(s['dead'])}/{s['neurons']} dead")
+        if s["no_grad"]:
+            notes.append(f"{len(s['no_grad'])}/{s['neurons']} no grad")
+        if s["vanishing"]:
+            notes.append("vanishing")
+            ax.get_xticklabels()[i].set_color("#d62728")
+        if notes:
+            ax.text(i, max(s["max"], floor) * 1.8, "\n".join(notes), ha="center",
+                    va="bottom", color="#d62728", fontsize=8)
+    ax.set_ylabel("|d loss / d weight|  (log scale)")
+    vanishing = [s["name"] for s in stats if s["vanishing"]]
+    silent = sum(len(s["no_grad"]) for s in stats)
+    parts = []
+    has_relu = any(n.activation == "relu" for _, neurons in _layer_groups(model)
+                   for n in neurons)
+    if X is not None and has_relu:
+        dead = sum(len(s["dead"]) for s in stats)
+        parts.append(f"{dead} dead ReLU neuron{'s' if dead != 1 else ''} "
+                     f"(output 0 on all {len(X)} points)")
+    parts.append(f"{silent} neuron{'s' if silent != 1 else ''} with no gradient")
+    parts.append(f"vanishing: {', '.join(vanishing)}" if vanishing else "no layer vanishing")
+    verdict = textwrap.fill("; ".join(parts), width=int(width_in * 11))
+    ax.set_title(f"{title or 'Gradient flow through the layers (weights only)'}\n{verdict}",
+                 fontsize=10)
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    return _finish(fig, path)
+
+
+def _layer_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[list[list[float]]]:
+    """Each layer's outputs for every point of X (a no_grad forward pass), layer by layer."""
+    if type(model) is MLP:
+        layers = model.layers
+    elif type(model) in (Layer, Neuron):
+        layers = [model]
+    else:
+        raise ValueError(f"grad_flow_stats: X (to find dead neurons) works for MLP, Layer and "
+                         f"Neuron, not {type(model).__name__}")
+    outputs: list[list[list[float]]] = [[] for _ in layers]
+    with no_grad():
+        for x in X:
+            h = list(x)
+            if len(h) != layers[0].nin:
+                raise ValueError(f"grad_flow_stats: points of X must have {layers[0].nin} "
+                                 f"coordinates, got {len(h)}")
+            for i, layer in enumerate(layers):
+                h = layer._forward(h) if isinstance(layer, Layer) else [layer._forward(h)]
+                outputs[i].append([v.data for v in h])
+    return outputs
+
+
+def _layer_groups(model: Module) -> list[tuple[str, list[Neuron]]]:
+    """(name, neurons) for each layer in the model; a bare Neuron is a layer of one."""
+    if isinstance(model, Neuron):
+        return [("", [model])]
+    if isinstance(model, Layer):
+        return [("", list(model.neurons))]
+    groups = [(name, list(m.neurons)) for name, m in model.named_modules()
+              if isinstance(m, Layer)]
+    if not groups:
+        neurons = [m for _, m in model.named_modules() if isinstance(m, Neuron)]
+        if not neurons:
+            raise ValueError(f"plot_grad_flow: {type(model).__name__} has no Layer or Neuron "
+                             "to report on")
+        groups = [("", neurons)]
+    return groups
+
+
+def _grad(p: Value) -> float:
+    g = p.grad
+    return g.data if isinstance(g, Value) else float(g)
+
+
+# ---- shared plumbing -----------------------------------------------------------------------------
+
+
+def _figure_and_axes(ax: Any, size: tuple[float, float], panels: int = 1) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    # A bare Figure, not pyplot: nothing is registered globally, so figures are freed when
+    # dropped, and saving uses the Agg renderer whatever backend is active.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(1, panels)
+    return fig, axes
+
+
+def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
