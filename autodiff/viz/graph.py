@@ -31,6 +31,8 @@ class GraphInfo:
     grads_known: bool
     cluster_of: dict[Value, str] = field(default_factory=dict)  # deepest cluster path, if any
     grad_values: dict[Value, float] | None = None  # gradients to draw instead of `.grad`
+    # {cluster path: the clusters enclosing it and itself, outermost first}
+    cluster_chains: dict[str, list[str]] = field(default_factory=dict)
 
     def name(self, node: Value) -> str:
         """The stable name of a node: n<position in topological order>."""
@@ -56,10 +58,12 @@ class GraphInfo:
         return as_float(node.grad)
 
 
-def analyse(root: Value, model=None, params=None, grads: bool | None = None) -> GraphInfo:
+def analyse(
+    root: Value, model=None, params=None, grads: bool | None = None, who: str = "to_dot"
+) -> GraphInfo:
     """Order, name and classify every node `root` depends on (see the module docstring)."""
     if not isinstance(root, Value):
-        raise TypeError(f"drawing needs a Value as its root, got {type(root).__name__}: {root!r}")
+        raise TypeError(f"{who}() needs a Value to draw, got {type(root).__name__}: {root!r}")
     order = topological_order(root)
     index = {node: i for i, node in enumerate(order)}
     param_names = parameter_names(model, params)
@@ -69,6 +73,10 @@ def analyse(root: Value, model=None, params=None, grads: bool | None = None) -> 
         grads = as_float(root.grad) != 0.0
     info = GraphInfo(root, order, index, param_names, bool(grads))
     info.cluster_of = assign_clusters(order, param_names)
+    for name in param_names.values():
+        chain = cluster_chain(name)
+        for i, path in enumerate(chain):
+            info.cluster_chains.setdefault(path, chain[: i + 1])
     return info
 
 

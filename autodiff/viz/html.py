@@ -51,7 +51,7 @@ def to_html(
         rankdir, ("label", "name", "data", "grad"), fmt, False, False, True, None, "auto", title
     )
     options.html_ids = True
-    info = analyse(root, model=model, params=params, grads=True)
+    info = analyse(root, model=model, params=params, grads=True, who="to_html")
     if len(info.order) > max_nodes:
         raise ValueError(
             f"to_html() draws every node, and this graph has {len(info.order):,} Values, more "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from autodiff.value import Value
 from autodiff.viz.emit import Edge, Html, Item
-from autodiff.viz.graph import GraphInfo, cluster_chain, cluster_parent
+from autodiff.viz.graph import GraphInfo, cluster_parent
 from autodiff.viz.style import (
     DEAD_FILL,
     ROLE_BORDER,
@@ -129,7 +129,9 @@ def summarise(info: GraphInfo, options):
         )
 
     # Which clusters to fold into one box each: none, the deepest level, then shallower levels.
-    chains = {c.cluster: cluster_chain_of(info, c.cluster) for c in classes if c.cluster}
+    chains = {
+        c.cluster: info.cluster_chains.get(c.cluster, [c.cluster]) for c in classes if c.cluster
+    }
     depth = max((len(ch) for ch in chains.values()), default=0)
     use_clusters = options.clusters and options.collapse in ("auto", "clusters") and depth > 0
     levels = list(range(depth, 0, -1)) if use_clusters else []
@@ -240,15 +242,6 @@ def summarise(info: GraphInfo, options):
                 cluster_labels[path] = Html(html_text(path))
                 path = cluster_parent(path, all_paths)
     return item_list, edges, scale, cluster_labels, notes, bool(boxes)
-
-
-def cluster_chain_of(info: GraphInfo, path: str) -> list[str]:
-    """The clusters enclosing `path` (outermost first), from the parameter names."""
-    for name in info.param_names.values():
-        chain = cluster_chain(name)
-        if path in chain:
-            return chain[: chain.index(path) + 1]
-    return [path]
 
 
 def box_paths(classes: list[Copies], chains: dict[str, list[str]], level: int | None):
