@@ -268,18 +268,59 @@ def test_no_grad_forward_gives_same_numbers_and_no_graph():
 
 def test_training_on_moons_lowers_loss_and_fits_every_point():
     # micrograd's demo, shortened: hinge loss + L2, SGD with a decaying learning rate.
-    X, y = make_moons(60, noise=0.1, seed=3, labels="pm1")
+    X, y = make_moons(30, noise=0.1, seed=3, labels="pm1")
     model = MLP(2, [16, 16, 1], seed=3)
     losses = []
-    for k in range(60):
+    for k in range(40):
         scores = [model(x) for x in X]
         loss = hinge(scores, y) + l2_penalty(model, 1e-4)
         model.zero_grad()
         loss.backward()
-        lr = 1.0 - 0.9 * k / 60
+        lr = 1.0 - 0.9 * k / 40
         for p in model.parameters():
             p.data -= lr * p.grad
         losses.append(loss.data)
     assert losses[-1] < 0.2 * losses[0]
     with no_grad():
         assert accuracy([model(x) for x in X], y) == 1.0
+
+
+def _micrograd_demo_losses(Value, MLP, steps=3):
+    """The training loop of micrograd's demo notebook: numpy rows, np.int64 labels, no nn API."""
+    np = pytest.importorskip("numpy")
+    X, y = make_moons(20, noise=0.1, seed=0)
+    X, y = np.array(X), np.array(y) * 2 - 1
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1])
+    history = []
+    for k in range(steps):
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        acc = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        history.append((total_loss.data, sum(acc) / len(acc)))
+    return history
+
+
+def test_micrograd_demo_code_runs_unchanged():
+    history = _micrograd_demo_losses(Value, MLP)
+    assert history[-1][0] < history[0][0]
+
+
+def test_micrograd_demo_gives_micrograds_numbers():
+    micrograd_nn = pytest.importorskip("micrograd.nn", reason="micrograd is not installed")
+    from micrograd.engine import Value as TheirValue
+
+    ours = _micrograd_demo_losses(Value, MLP)
+    theirs = _micrograd_demo_losses(TheirValue, micrograd_nn.MLP)
+    # Same weights, same data, same loop: the same losses up to float summation order.
+    assert [h[0] for h in ours] == pytest.approx([h[0] for h in theirs], rel=1e-9)
+    assert [h[1] for h in ours] == [h[1] for h in theirs]
