@@ -7,7 +7,9 @@ magnitude, so colours follow log10 |grad| over the range the graph actually has.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -54,14 +56,15 @@ MAX_DECADES = 6
 # ---- escaping -----------------------------------------------------------------------------------
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # every control character but newline
+
+
 def _printable(text: str) -> str:
     # Control characters cannot be drawn; show them as visible escapes. Lone surrogates cannot
     # be encoded as UTF-8, which is what the DOT file is, so they become escapes as well.
     text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    if any(ord(c) < 32 and c != "\n" or ord(c) == 127 for c in text):
-        text = "".join(
-            c if (ord(c) >= 32 and ord(c) != 127) or c == "\n" else f"\\x{ord(c):02x}" for c in text
-        )
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text
 
 
@@ -74,6 +77,7 @@ def html_text(text: str) -> str:
     return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
 
 
+@functools.lru_cache(maxsize=4096)  # attribute values repeat: colours, shapes
 def quoted(text: str) -> str:
     """A DOT double-quoted string (for tooltips): backslashes, quotes and newlines are escaped.
 
@@ -166,6 +170,12 @@ class GradScale:
 
 def interpolate(t: float) -> str:
     """The palette colour at position t in [0, 1], linearly interpolated between stops."""
+    return _interpolate(round(t * 1000))  # a thousand shades are more than the eye tells apart
+
+
+@functools.lru_cache(maxsize=1024)
+def _interpolate(step: int) -> str:
+    t = step / 1000
     x = t * (len(PALETTE) - 1)
     i = min(int(x), len(PALETTE) - 2)
     frac = x - i
