@@ -45,9 +45,21 @@ __all__ = ["Module", "load", "FORMAT", "FORMAT_VERSION"]
 FORMAT = "chainrule-model"
 FORMAT_VERSION = 1
 
-# Every Module subclass by class name, filled in by __init_subclass__. `load` only ever builds
-# classes found here, so a model file can name an architecture but never import arbitrary code.
+# Every Module subclass by its key (see _class_key), filled in by __init_subclass__. `load` only
+# ever builds classes found here, so a model file can name an architecture but never make Python
+# import anything.
 _REGISTRY: dict[str, type[Module]] = {}
+
+
+def _class_key(cls: type) -> str:
+    """"MLP" for the classes of nn; "module.QualifiedName" for everyone else's.
+
+    The longer key for user classes means that a class of your own called MLP never takes the
+    place of nn's MLP when a file is loaded.
+    """
+    if cls.__module__ == "nn" or cls.__module__.startswith("nn."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Module:
@@ -60,7 +72,7 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        _REGISTRY[_class_key(cls)] = cls
 
     # ---- calling ------------------------------------------------------------------------------
 
@@ -189,7 +201,7 @@ class Module:
         document = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "model": {"class": type(self).__name__, "config": self.config()},
+            "model": {"class": _class_key(type(self)), "config": self.config()},
             "parameters": self.state_dict(),
         }
         for name, value in document["parameters"].items():
@@ -322,7 +334,8 @@ def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, A
         raise bad("'model' must be an object with a 'class' name and a 'config' object")
     cls = _REGISTRY.get(model["class"])
     if cls is None:
-        raise bad(f"unknown model class {model['class']!r} (known: {', '.join(sorted(_REGISTRY))})")
+        known = sorted(_REGISTRY, key=lambda key: ("." in key, key))  # nn's own classes first
+        raise bad(f"unknown model class {model['class']!r} (known: {_some(known, 8)})")
     if not isinstance(document["parameters"], dict):
         raise bad(f"'parameters' must be an object of name: number, got "
                   f"{type(document['parameters']).__name__}")

@@ -169,6 +169,17 @@ def test_custom_modules_with_config_round_trip(tmp_path):
     m.save(tmp_path / "a.json")
     loaded = nn.load(tmp_path / "a.json")
     assert type(loaded) is Affine and loaded(3.0).data == 6.5
+    saved_as = json.loads((tmp_path / "a.json").read_text())["model"]["class"]
+    assert saved_as.endswith("test_custom_modules_with_config_round_trip.<locals>.Affine")
+
+
+def test_a_user_class_named_mlp_does_not_replace_nns(model, tmp_path):
+    class MLP(Module):  # noqa: F811 - the clash is the point
+        def config(self):
+            return {}
+
+    model.save(tmp_path / "m.json")
+    assert type(nn.load(tmp_path / "m.json")) is nn.MLP
 
 
 # ---- every kind of bad file: a clear ValueError naming the file, and the model untouched -------
