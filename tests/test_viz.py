@@ -263,7 +263,9 @@ def test_model_parameters_are_named_and_grouped_into_layer_and_neuron_clusters()
     loss = (model([Value(0.5), Value(-1.5)]) - 1.0) ** 2
     loss.backward()
     text = to_dot(loss, model=model)
-    assert "layers.0.neurons.2.w.1" in text and "layers.1.neurons.0.b" in text
+    assert "layers.0.neurons.2.w.1" in text and "layers.1.neurons.0.b" in text  # tooltips
+    assert "<B>w.1</B>" in text and "<B>b</B>" in text  # inside its neuron's box: short names
+    assert "<B>layers.0.neurons.2.w.1</B>" in to_dot(loss, model=model, clusters=False)
     svg = render_svg(text)
     clusters = {"".join(svg_texts(g)) for g in svg_groups(svg, "cluster").values()}
     assert {"layers.0", "layers.1", "layers.0.neurons.0", "layers.0.neurons.2"} <= clusters

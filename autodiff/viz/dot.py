@@ -298,7 +298,7 @@ def value_attrs(info: GraphInfo, options: DrawOptions, scale: GradScale, node: V
     role = info.role(node)
     title_parts = []
     if "label" in options.show and (node.label or node in info.param_names):
-        title_parts.append(node.label or info.param_names[node])
+        title_parts.append(node.label or short_name(info, options, node))
     if "name" in options.show:
         title_parts.append(info.name(node))
     title = " · ".join(title_parts) or ("output" if role == "output" else "")
@@ -338,6 +338,15 @@ def value_attrs(info: GraphInfo, options: DrawOptions, scale: GradScale, node: V
     if options.html_ids:  # a node tooltip would wrap the whole table and hide the cell ids
         return {"label": Html(label), "shape": "plain"}
     return {"label": Html(label), "shape": "plain", "tooltip": tooltip(info, node)}
+
+
+def short_name(info: GraphInfo, options: DrawOptions, node: Value) -> str:
+    """A parameter's name, without the cluster path that its box already shows (w.1, b)."""
+    name = info.param_names[node]
+    cluster = info.cluster_of.get(node) if options.clusters else None
+    if cluster and name.startswith(cluster + "."):
+        return name[len(cluster) + 1 :]
+    return name
 
 
 def tooltip(info: GraphInfo, node: Value) -> str:
