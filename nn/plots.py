@@ -15,7 +15,8 @@ on every point of the batch (its input sum is <= 0 everywhere, so ReLU passes no
 telling that needs the batch, so pass `X=` to see it. Any neuron has *no gradient* when its
 weights and bias all received exactly zero gradient in the last backward pass, which needs
 nothing but the model: a dead ReLU is one cause, a hinge loss that is already zero on every
-point the neuron responds to is another.
+point the neuron responds to is another. (An L2 penalty in the loss gives every weight a
+gradient, dead or not: then only the dead count tells.)
 """
 
 from __future__ import annotations
