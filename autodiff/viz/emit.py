@@ -53,8 +53,9 @@ def write_dot(
 ) -> list[str]:
     """The body lines of a `digraph` (each starting with a tab and ending in a newline).
 
-    Clusters nest by their dotted paths (`layers.0` holds `layers.0.neurons.3`) and are written
-    in the order their first node appears, so the text depends only on the graph.
+    Clusters nest by their dotted paths (`layers.0` holds `layers.0.neurons.3`) and siblings are
+    written in natural order (`neurons.2` before `neurons.10`), so the text depends only on the
+    graph.
     """
     lines = [f"\tgraph{attr_list(graph_attrs)}\n"]
     if node_attrs:
@@ -79,6 +80,8 @@ def write_dot(
         for p in reversed(chain):
             seen.add(p)
             children.setdefault(parent[p], []).append(p)
+    for siblings in children.values():  # layers.2 before layers.10, as a reader counts
+        siblings.sort(key=_natural_key)
     number = {p: i for i, p in enumerate(_depth_first(children))}
 
     def write(path: str | None, depth: int) -> None:
@@ -97,6 +100,10 @@ def write_dot(
     for edge in edges:
         lines.append(f"\t{edge.tail} -> {edge.head}{attr_list(edge.attrs)}\n")
     return lines
+
+
+def _natural_key(path: str) -> list[tuple[int, int | str]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in path.split(".")]
 
 
 def _depth_first(children: dict[str | None, list[str]]) -> list[str]:

@@ -122,7 +122,9 @@ def summarise(info: GraphInfo, options):
         f"Summary: the graph has {len(info.order):,} values, more than "
         f"max_nodes={options.max_nodes}."
     ]
-    if len(classes) < len(info.order):
+    # Unnamed constants always share a class; copies of computed nodes mean repeated structure.
+    repeated = any(c.count > 1 and c.first.parents for c in classes)
+    if repeated:
         notes.append(
             f"Repeated structure is drawn once: a box marked ×k stands for k copies "
             f"({len(classes):,} distinct nodes)."
@@ -230,10 +232,10 @@ def summarise(info: GraphInfo, options):
             f"Only the {options.max_nodes} nodes nearest the output are drawn; {left_out:,} "
             "more are left out (the grey '… more' boxes)."
         )
-    notes.append(
-        "Pass max_nodes=None to draw every node (Graphviz may take minutes), or draw a smaller "
-        "expression, such as the loss of one sample."
-    )
+    total = len(info.order)
+    slow = " (Graphviz may take minutes)" if total > 5000 else ""
+    smaller = ", or draw a smaller expression, such as the loss of one sample" if repeated else ""
+    notes.append(f"Pass max_nodes=None (or at least {total:,}) to draw every node{slow}{smaller}.")
     cluster_labels = {}
     if options.clusters:
         for item in item_list:
@@ -369,10 +371,16 @@ def box_attrs(box: Box, scale: GradScale, show_grads: bool, options) -> dict:
             f"{html_text(text)}</FONT></TD></TR>"
         )
     if box.relus:
+        # One ReLU that is off is inactive on this input; "dead" needs it off on every copy.
         fill = DEAD_FILL if box.dead == box.relus else "#ffffff"
+        if box.relus == 1:
+            text = "ReLU off (input &lt;= 0)" if box.dead else "ReLU on"
+        elif box.dead == box.relus:
+            text = f"dead ReLU: off on all {box.relus} copies"
+        else:
+            text = f"ReLU off on {box.dead} of {box.relus} copies"
         rows.append(
-            f'<TR><TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}">dead ReLU: {box.dead} of '
-            f"{box.relus}</FONT></TD></TR>"
+            f'<TR><TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}">{text}</FONT></TD></TR>'
         )
     label = (
         '<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
