@@ -1,10 +1,12 @@
 """Charts of a model: where it draws its decision boundary, how training went, how gradients flow.
 
 Each `plot_*` function returns a matplotlib `Figure` (which Jupyter shows inline) and, given a
-`path`, also saves it there. matplotlib is imported inside the functions, so `import nn` stays
-light. The one idea to understand is in `plot_grad_flow`: after `loss.backward()` every weight
-holds a gradient, and their sizes per layer tell you whether learning reaches the early layers
-(gradients that shrink layer after layer "vanish") and whether some ReLU neurons have died.
+`path`, also saves it there; `plot_decision_boundary` and `plot_grad_flow` also draw into an
+Axes of yours (`ax=`), to put several models side by side. matplotlib is imported inside the
+functions, so `import nn` stays light. The one idea to understand is in `plot_grad_flow`: after
+`loss.backward()` every weight holds a gradient, and their sizes per layer tell you whether
+learning reaches the early layers (gradients that shrink layer after layer "vanish") and
+whether some ReLU neurons have died.
 
     fig = plot_decision_boundary(model, X, y, path="boundary.png")
     fig = plot_history({"loss": losses, "accuracy": accuracies}, path="curves.png")
@@ -299,19 +301,29 @@ def plot_grad_flow(
     X: Sequence[Sequence[float]] | None = None,
     vanish_ratio: float = 1e-3,
     title: str | None = None,
+    ax: Any = None,
 ) -> Any:
     """Bars of mean and max |grad| of each layer's weights, on a log axis, after a backward pass.
 
     Call it right after `loss.backward()` (before `zero_grad()`), and pass the batch `X` of
     that forward pass to have dead ReLU neurons counted (see `grad_flow_stats`). Above each
     layer it writes how many neurons are dead and how many got no gradient at all; layers
-    whose gradients vanish are marked in red. Returns the Figure.
+    whose gradients vanish are marked in red. Given `ax`, it draws into that matplotlib Axes,
+    so several models can sit side by side; with `sharey=True` the shared log axis is widened
+    to fit every panel's bars. Returns the Figure.
+
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True)
+        for ax, (name, model) in zip(axes, models.items()):
+            plot_grad_flow(model, X=X, title=name, ax=ax)
     """
     import numpy as np
 
     stats = grad_flow_stats(model, X, vanish_ratio)
-    width_in = min(12.0, max(6.4, 1.0 * len(stats) + 3.0))
-    fig, ax = _figure_and_axes(None, (width_in, 4.8))
+    given = ax is not None
+    # A panel already on a log scale shares its y axis with one drawn before: keep that range.
+    earlier = ax.get_ylim() if given and _shares_log_y(ax) else None
+    fig, ax = _figure_and_axes(ax, (min(12.0, max(6.4, 1.0 * len(stats) + 3.0)), 4.8))
+    width_in = ax.get_position().width * fig.get_figwidth() if given else fig.get_figwidth()
     means = np.array([s["mean"] for s in stats])
     maxes = np.array([s["max"] for s in stats])
     positive = [v for v in [*means, *maxes] if v > 0]
@@ -319,7 +331,8 @@ def plot_grad_flow(
         ax.text(0.5, 0.5, "every gradient is zero:\ncall loss.backward() before plotting",
                 ha="center", va="center", transform=ax.transAxes, fontsize=11)
         ax.set_xticks([])
-        ax.set_yticks([])
+        if not earlier:
+            ax.set_yticks([])
         ax.set_title(title or "Gradient flow")
         return _finish(fig, path)
     floor = min(positive) / 10  # where a zero gradient is drawn on the log axis
@@ -328,22 +341,36 @@ def plot_grad_flow(
     ax.bar(x - width / 2, np.maximum(means, floor), width, color="#2166ac", label="mean |grad|")
     ax.bar(x + width / 2, np.maximum(maxes, floor), width, color="#92c5de", label="max |grad|")
     ax.set_yscale("log")
-    ax.set_ylim(floor / 2, max(positive) * 60)
+    low, high = floor / 2, max(positive) * 60
+    if earlier:
+        low, high = min(low, earlier[0]), max(high, earlier[1])
+    ax.set_ylim(low, high)
+    # Narrow slots (a deep model, or a panel among several): shorter labels and notes.
+    tight = width_in / len(stats) < 0.8
+    names = [s["name"] for s in stats]
+    prefix = os.path.commonprefix(names) if tight and len(names) > 1 else ""
+    prefix = prefix[: prefix.rfind(".") + 1]  # "layers." of layers.0, layers.1, ...
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{s['name']}\n{s['neurons']} neuron{'s' if s['neurons'] != 1 else ''}"
-                        for s in stats], fontsize=8)
+    if prefix:
+        ax.set_xticklabels([f"{s['name'][len(prefix):]}\n({s['neurons']})" for s in stats],
+                           fontsize=8)
+        ax.set_xlabel(f"{prefix}N  (neurons)", fontsize=8)
+    else:
+        ax.set_xticklabels([f"{s['name']}\n{s['neurons']} neuron"
+                            f"{'s' if s['neurons'] != 1 else ''}" for s in stats], fontsize=8)
     for i, s in enumerate(stats):
+        of = "" if tight else f"/{s['neurons']}"
         notes = []
         if s["dead"]:
-            notes.append(f"{len(s['dead'])}/{s['neurons']} dead")
+            notes.append(f"{len(s['dead'])}{of} dead")
         if s["no_grad"]:
-            notes.append(f"{len(s['no_grad'])}/{s['neurons']} no grad")
+            notes.append(f"{len(s['no_grad'])}{of} no grad")
         if s["vanishing"]:
             notes.append("vanishing")
             ax.get_xticklabels()[i].set_color("#d62728")
         if notes:
             ax.text(i, max(s["max"], floor) * 1.8, "\n".join(notes), ha="center",
-                    va="bottom", color="#d62728", fontsize=8)
+                    va="bottom", color="#d62728", fontsize=7 if tight else 8)
     ax.set_ylabel("|d loss / d weight|  (log scale)")
     vanishing = [s["name"] for s in stats if s["vanishing"]]
     silent = sum(len(s["no_grad"]) for s in stats)
@@ -362,6 +389,11 @@ def plot_grad_flow(
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     return _finish(fig, path)
+
+
+def _shares_log_y(ax: Any) -> bool:
+    """Whether `ax` shares its y axis with another Axes and a log scale is already set on it."""
+    return ax.get_yscale() == "log" and len(ax.get_shared_y_axes().get_siblings(ax)) > 1
 
 
 def _layer_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[list[list[float]]]:

@@ -118,6 +118,31 @@ def test_grad_flow_png(moons, tmp_path):
     assert fig.axes[0].get_yscale() == "log"
 
 
+def test_grad_flow_draws_into_given_axes_side_by_side(moons, tmp_path):
+    from matplotlib.figure import Figure
+
+    X, y = moons
+    models = {name: MLP(2, [6] * 5 + [1], activation=name, seed=0)
+              for name in ("sigmoid", "tanh", "relu")}
+    fig = Figure(figsize=(15, 4.5), layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, (name, model) in zip(axes, models.items()):
+        _backward_on(model, X, y)
+        returned = plot_grad_flow(model, tmp_path / "side.png", X=X, title=name, ax=ax)
+        assert returned is fig  # the Axes' own Figure, as plot_decision_boundary returns
+    assert len(fig.axes) == 3  # drawn into the given Axes, no new ones
+    assert_png(tmp_path / "side.png")
+    heights = []
+    for ax, (name, model) in zip(axes, models.items()):
+        assert ax.get_title().startswith(f"{name}\n")
+        bars = [p.get_height() for p in ax.patches]
+        assert len(bars) == 2 * len(model.layers)  # mean and max of each layer
+        heights += bars
+    # The shared log axis shows every panel's bars, not just the last panel's.
+    low, high = axes[0].get_ylim()
+    assert axes[0].get_yscale() == "log" and low < min(heights) and max(heights) < high
+
+
 def test_grad_flow_stats_are_the_layer_means_and_maxima(moons):
     X, y = moons
     model = MLP(2, [8, 8, 1], seed=0)
