@@ -307,8 +307,8 @@ def plot_grad_flow(
 
     Call it right after `loss.backward()` (before `zero_grad()`), and pass the batch `X` of
     that forward pass to have dead ReLU neurons counted (see `grad_flow_stats`). Above each
-    layer it writes how many neurons are dead and how many got no gradient at all; layers
-    whose gradients vanish are marked in red. Given `ax`, it draws into that matplotlib Axes,
+    layer it writes how many neurons are dead and how many others got no gradient at all;
+    layers whose gradients vanish are marked in red. Given `ax`, it draws into that matplotlib Axes,
     so several models can sit side by side; with `sharey=True` the shared log axis is widened
     to fit every panel's bars. Returns the Figure.
 
@@ -359,12 +359,14 @@ def plot_grad_flow(
         ax.set_xticklabels([f"{s['name']}\n{s['neurons']} neuron"
                             f"{'s' if s['neurons'] != 1 else ''}" for s in stats], fontsize=8)
     for i, s in enumerate(stats):
+        dead = s["dead"] or []
+        others = [name for name in s["no_grad"] if name not in dead]
         of = "" if tight else f"/{s['neurons']}"
         notes = []
-        if s["dead"]:
-            notes.append(f"{len(s['dead'])}{of} dead")
-        if s["no_grad"]:
-            notes.append(f"{len(s['no_grad'])}{of} no grad")
+        if dead:  # a dead neuron gets no gradient (unless an L2 term gives it some): say it once
+            notes.append(f"{len(dead)}{of} dead")
+        if others:
+            notes.append(f"{len(others)} more no grad" if dead else f"{len(others)}{of} no grad")
         if s["vanishing"]:
             notes.append("vanishing")
             ax.get_xticklabels()[i].set_color("#d62728")
@@ -372,23 +374,37 @@ def plot_grad_flow(
             ax.text(i, max(s["max"], floor) * 1.8, "\n".join(notes), ha="center",
                     va="bottom", color="#d62728", fontsize=7 if tight else 8)
     ax.set_ylabel("|d loss / d weight|  (log scale)")
-    vanishing = [s["name"] for s in stats if s["vanishing"]]
-    silent = sum(len(s["no_grad"]) for s in stats)
-    parts = []
-    has_relu = any(n.activation == "relu" for _, neurons in _layer_groups(model)
-                   for n in neurons)
-    if X is not None and has_relu:
-        dead = sum(len(s["dead"]) for s in stats)
-        parts.append(f"{dead} dead ReLU neuron{'s' if dead != 1 else ''} "
-                     f"(output 0 on all {len(X)} points)")
-    parts.append(f"{silent} neuron{'s' if silent != 1 else ''} with no gradient")
-    parts.append(f"vanishing: {', '.join(vanishing)}" if vanishing else "no layer vanishing")
-    verdict = textwrap.fill("; ".join(parts), width=int(width_in * 11))
+    verdict = textwrap.fill(_grad_flow_verdict(model, stats, X), width=int(width_in * 11))
     ax.set_title(f"{title or 'Gradient flow through the layers (weights only)'}\n{verdict}",
                  fontsize=10)
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     return _finish(fig, path)
+
+
+def _grad_flow_verdict(model: Module, stats: list[dict[str, Any]],
+                       X: Sequence[Sequence[float]] | None) -> str:
+    """The line under the title: dead ReLUs (when the model has ReLUs and X was given), any
+    other neurons that got no gradient, and where the gradient vanishes."""
+    parts = []
+    relus = sum(n.activation == "relu" for _, neurons in _layer_groups(model) for n in neurons)
+    dead = [name for s in stats for name in (s["dead"] or [])]
+    if X is not None and relus:
+        if dead:
+            parts.append(f"{len(dead)} of {relus} ReLU neuron{'s' if relus != 1 else ''} dead "
+                         f"(output 0 on all {len(X)} points)")
+        else:
+            parts.append("the ReLU neuron is alive" if relus == 1
+                         else f"all {relus} ReLU neurons alive")
+    # A dead neuron gets no gradient by definition: count only the others.
+    silent = sum(1 for s in stats for name in s["no_grad"] if name not in dead)
+    if silent:
+        parts.append(f"{silent} {'other ' if dead else ''}neuron{'s' if silent != 1 else ''} "
+                     "got no gradient")
+    vanishing = [s["name"] for s in stats if s["vanishing"]]
+    parts.append(f"gradient vanishing in {', '.join(vanishing)}" if vanishing
+                 else "gradient reaches every layer")
+    return "; ".join(parts)
 
 
 def _shares_log_y(ax: Any) -> bool:

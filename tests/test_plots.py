@@ -114,8 +114,45 @@ def test_grad_flow_png(moons, tmp_path):
     _backward_on(model, X, y)
     fig = plot_grad_flow(model, tmp_path / "g.png", X=X)
     assert_png(tmp_path / "g.png")
-    assert "dead ReLU neuron" in fig.axes[0].get_title()
+    dead = sum(len(s["dead"]) for s in grad_flow_stats(model, X))
+    assert dead > 0 and f"{dead} of 16 ReLU neurons dead" in fig.axes[0].get_title()
     assert fig.axes[0].get_yscale() == "log"
+
+
+def _verdict(fig):
+    return fig.axes[0].get_title().split("\n", 1)[1].replace("\n", " ")
+
+
+def test_grad_flow_title_mentions_only_what_the_model_has(moons):
+    X, y = moons
+    sigmoid = MLP(2, [8, 8, 1], activation="sigmoid", seed=0)
+    _backward_on(sigmoid, X, y)
+    assert all(not s["no_grad"] for s in grad_flow_stats(sigmoid))
+    verdict = _verdict(plot_grad_flow(sigmoid, X=X))
+    assert "ReLU" not in verdict and "dead" not in verdict and "no gradient" not in verdict
+    assert verdict == "gradient reaches every layer"
+
+    relu = MLP(2, [8, 8, 1], seed=0)
+    relu.layers[0].neurons[2].b.data = -100.0  # dead on every point: no gradient either
+    _backward_on(relu, X, y)
+    stats = grad_flow_stats(relu, X)
+    dead = [name for s in stats for name in s["dead"]]
+    silent = [name for s in stats for name in s["no_grad"]]
+    others = len(set(silent) - set(dead))
+    assert dead and others  # this seed has both kinds: the title tells them apart
+    verdict = _verdict(plot_grad_flow(relu, X=X))
+    assert f"{len(dead)} of 16 ReLU neurons dead (output 0 on all {len(X)} points)" in verdict
+    assert f"; {others} other neuron{'s' if others > 1 else ''} got no gradient;" in verdict
+    without_x = _verdict(plot_grad_flow(relu))  # dead neurons cannot be told without the batch
+    assert "dead" not in without_x and f"{len(silent)} neurons got no gradient" in without_x
+
+    alive = MLP(2, [8, 1], seed=0)
+    for neuron in alive.layers[0].neurons:
+        neuron.b.data = 100.0  # positive on every point: every ReLU passes gradient
+    _backward_on(alive, X, y)
+    assert all(not s["dead"] for s in grad_flow_stats(alive, X))
+    verdict = _verdict(plot_grad_flow(alive, X=X))
+    assert "all 8 ReLU neurons alive" in verdict and "0 " not in verdict
 
 
 def test_grad_flow_draws_into_given_axes_side_by_side(moons, tmp_path):
