@@ -69,19 +69,24 @@ def topological_order(root: Value, stop: frozenset | set = frozenset()) -> list[
     Depth-first, in the order of each node's `parents`, so the result is deterministic (the same
     order a recursive DFS would give) but uses an explicit stack instead of recursion. Nodes in
     `stop` are treated as leaves: their own parents are not visited.
+
+    Each node is popped twice: the first time it goes back on the stack with its parents on top
+    of it, the second time (its parents all placed by then) it takes its place in the order.
+    The stack holds only nodes, so even a million-deep graph allocates nothing per level.
     """
     order: list[Value] = []
-    visited = {root}
-    stack = [(root, iter(root.parents))]
+    placed: dict[Value, bool] = {}  # False: its parents are being placed; True: in the order
+    stack = [root]
     while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent not in visited:
-                visited.add(parent)
-                stack.append((parent, iter(() if parent in stop else parent.parents)))
-                break
-        else:  # all parents done: the node's place in the order is now
-            stack.pop()
+        node = stack.pop()
+        state = placed.get(node)
+        if state is None:  # first visit: come back to it after its parents
+            placed[node] = False
+            stack.append(node)
+            if node not in stop:
+                stack.extend(reversed(node.parents))  # reversed: the first parent pops first
+        elif state is False:  # second visit: every parent is placed
+            placed[node] = True
             order.append(node)
     return order
 
@@ -139,53 +144,66 @@ def _backward_floats(root: Value) -> None:
       Their shares are summed in a dict and added to `.grad` at the end, as `backward` does.
     - An interior node's gradient is summed in its own `.grad` slot, which the sort resets to
       0.0, rather than in a dict: a slot is the cheapest place Python has to keep a number.
-    - Nodes with two inputs, most of any graph, are unpacked without building a list.
-    - The sort keeps no tuple per node on its stack, so a deep graph does not pile up millions
-      of live objects that would wake the cyclic garbage collector again and again.
+    - Inputs are read from the `_x` / `_y` slots (see `Value`), so nodes with one or two inputs,
+      nearly all of them, need no tuple and no list.
+    - Nothing is allocated per node that outlives its step, so even a deep graph does not wake
+      the cyclic garbage collector (whose cost grows with the number of live objects).
     """
-    if not root.parents:  # a leaf: d root / d root = 1
+    if root._op is None:  # a leaf: d root / d root = 1
         root.grad = root.grad + 1.0
         return
-    # Interior nodes in depth-first order, parents first: topological_order without the leaves.
-    # `nodes` and `parent_iters` are one stack kept as two lists.
+    # topological_order's sort, without the leaves, reading the inputs straight from their slots.
     order: list[Value] = []
-    visited = {root}
-    nodes = [root]
-    parent_iters = [iter(root.parents)]
-    while parent_iters:
-        for parent in parent_iters[-1]:
-            if parent.parents and parent not in visited:
-                visited.add(parent)
-                nodes.append(parent)
-                parent_iters.append(iter(parent.parents))
-                break
-        else:  # every interior parent is placed: place the node itself
-            parent_iters.pop()
-            node = nodes.pop()
-            node.grad = 0.0
+    placed: dict[Value, bool] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        state = placed.get(node)
+        if state is None:
+            placed[node] = False
+            stack.append(node)
+            x, y = node._x, node._y
+            if y is None:  # push interior inputs last-first, so the first one pops first
+                if x._op is not None:
+                    stack.append(x)
+            elif x is not None:
+                if y._op is not None:
+                    stack.append(y)
+                if x._op is not None:
+                    stack.append(x)
+            else:
+                stack.extend([p for p in reversed(y) if p._op is not None])
+        elif state is False:
+            placed[node] = True
+            node.grad = 0.0  # ready to sum this pass's shares
             order.append(node)
 
     root.grad = 1.0
     leaf_grads: dict[Value, float] = {}
     get = leaf_grads.get
     for node in reversed(order):  # a node's .grad is complete when its turn comes
-        parents = node.parents
         rule = node._op.vjp
-        if len(parents) == 2:
-            x, y = parents
-            gx, gy = rule(node.grad, node.data, x.data, y.data)
-            if x.parents:
+        x, y = node._x, node._y  # the inputs, kept as Value explains
+        if y is None:  # one input
+            (gx,) = rule(node.grad, node.data, x.data)
+            if x._op is not None:
                 x.grad += gx
             else:
                 leaf_grads[x] = get(x, 0.0) + gx
-            if y.parents:
+        elif x is not None:  # two inputs
+            gx, gy = rule(node.grad, node.data, x.data, y.data)
+            if x._op is not None:
+                x.grad += gx
+            else:
+                leaf_grads[x] = get(x, 0.0) + gx
+            if y._op is not None:
                 y.grad += gy
             else:
                 leaf_grads[y] = get(y, 0.0) + gy
-        else:
-            shares = rule(node.grad, node.data, *[p.data for p in parents])
-            for parent, share in zip(parents, shares):
-                if parent.parents:
+        else:  # many inputs, all in the tuple y
+            shares = rule(node.grad, node.data, *[p.data for p in y])
+            for parent, share in zip(y, shares):
+                if parent._op is not None:
                     parent.grad += share
                 else:
                     leaf_grads[parent] = get(parent, 0.0) + share

@@ -59,18 +59,18 @@ def primitive(name: str, forward: Callable[..., float]):
 # ---- building nodes ----------------------------------------------------------------------------
 
 
-def _node(data: float, parents: tuple, prim: Primitive) -> Value:
-    # Internal constructor: data is already a float, so skip Value.__init__'s checks.
-    out = Value.__new__(Value)
+def _node(data: float, prim: Primitive, x: Value | None, y: Value | tuple | None = None) -> Value:
+    """A new node made by `prim` from `x` (and `y`); see `Value` for how inputs are kept."""
+    out = Value.__new__(Value)  # data is already a float: no need for Value.__init__'s checks
     out.data = data
     out.grad = 0.0
     out.label = ""
     if _GRAD_ENABLED.get():
-        out.parents = parents
         out._op = prim
+        out._x = x
+        out._y = y
     else:  # inside no_grad(): a constant with no history
-        out.parents = ()
-        out._op = None
+        out._op = out._x = out._y = None
     return out
 
 
@@ -79,23 +79,28 @@ def _lift(x) -> Value:
 
 
 def _apply1(prim: Primitive, x):
-    if not isinstance(x, Value):
-        return prim.forward(_check_number(prim, x))
-    return _node(prim.forward(x.data), (x,), prim)
+    if type(x) is Value or isinstance(x, Value):
+        return _node(prim.forward(x.data), prim, x)
+    return prim.forward(_check_number(prim, x))
 
 
 def _apply2(prim: Primitive, x, y):
-    if not isinstance(x, Value) and not isinstance(y, Value):
+    # `type(v) is Value` is the cheapest test there is, and true for nearly every operand.
+    if type(x) is Value:
+        if type(y) is not Value:
+            y = _lift(y)
+    elif type(y) is Value or isinstance(x, Value) or isinstance(y, Value):
+        x, y = _lift(x), _lift(y)
+    else:
         return prim.forward(_check_number(prim, x), _check_number(prim, y))
-    x, y = _lift(x), _lift(y)
-    return _node(prim.forward(x.data, y.data), (x, y), prim)
+    return _node(prim.forward(x.data, y.data), prim, x, y)
 
 
 def _applyn(prim: Primitive, inputs: Sequence):
     if not builtins.any(isinstance(x, Value) for x in inputs):
         return prim.forward(*[_check_number(prim, x) for x in inputs])
     inputs = tuple([_lift(x) for x in inputs])
-    return _node(prim.forward(*[x.data for x in inputs]), inputs, prim)
+    return _node(prim.forward(*[x.data for x in inputs]), prim, None, inputs)
 
 
 def apply(prim: Primitive, *inputs):
