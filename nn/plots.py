@@ -373,7 +373,9 @@ def plot_grad_flow(
         if notes:
             ax.text(i, max(s["max"], floor) * 1.8, "\n".join(notes), ha="center",
                     va="bottom", color="#d62728", fontsize=7 if tight else 8)
-    ax.set_ylabel("|d loss / d weight|  (log scale)")
+    spec = ax.get_subplotspec() if given else None
+    if not (earlier and spec is not None and not spec.is_first_col()):  # once per shared row
+        ax.set_ylabel("|d loss / d weight|  (log scale)")
     verdict = textwrap.fill(_grad_flow_verdict(model, stats, X), width=int(width_in * 11))
     ax.set_title(f"{title or 'Gradient flow through the layers (weights only)'}\n{verdict}",
                  fontsize=10)

@@ -168,6 +168,7 @@ def test_grad_flow_draws_into_given_axes_side_by_side(moons, tmp_path):
         returned = plot_grad_flow(model, tmp_path / "side.png", X=X, title=name, ax=ax)
         assert returned is fig  # the Axes' own Figure, as plot_decision_boundary returns
     assert len(fig.axes) == 3  # drawn into the given Axes, no new ones
+    assert [bool(ax.get_ylabel()) for ax in axes] == [True, False, False]  # once per shared row
     assert_png(tmp_path / "side.png")
     heights = []
     for ax, (name, model) in zip(axes, models.items()):
