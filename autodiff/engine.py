@@ -140,14 +140,19 @@ def _backward_floats(root: Value) -> None:
     It computes what `_backprop` computes, with the same rules of the op table, visiting the
     nodes in the same order, so the gradients are the same numbers. Only the bookkeeping differs:
 
+    - Every gradient is summed in the node's own `.grad` slot, not in a dict: a slot is the
+      cheapest place Python has to keep a number. The sort resets interior nodes to 0.0 (their
+      `.grad` is this pass's gradient); leaves are not reset, so each share is added to what
+      they hold, `+=` as PyTorch accumulates. From `zero_grad()`'s 0.0 that is exactly the sum
+      `_backprop` computes; on top of an older gradient it may round in the last bit.
     - Leaves (weights, inputs, constants: often half of a graph) are never sorted or visited.
-      Their shares are summed in a dict and added to `.grad` at the end, as `backward` does.
-    - An interior node's gradient is summed in its own `.grad` slot, which the sort resets to
-      0.0, rather than in a dict: a slot is the cheapest place Python has to keep a number.
     - Inputs are read from the `_x` / `_y` slots (see `Value`), so nodes with one or two inputs,
       nearly all of them, need no tuple and no list.
     - Nothing is allocated per node that outlives its step, so even a deep graph does not wake
       the cyclic garbage collector (whose cost grows with the number of live objects).
+
+    If a rule raises midway (pow's rule at 0 ** -0.5, say), some gradients are already added:
+    zero them before trying again, as after a failed backward in PyTorch.
     """
     if root._op is None:  # a leaf: d root / d root = 1
         root.grad = root.grad + 1.0
@@ -179,36 +184,20 @@ def _backward_floats(root: Value) -> None:
             order.append(node)
 
     root.grad = 1.0
-    leaf_grads: dict[Value, float] = {}
-    get = leaf_grads.get
     for node in reversed(order):  # a node's .grad is complete when its turn comes
         rule = node._op.vjp
         x, y = node._x, node._y  # the inputs, kept as Value explains
         if y is None:  # one input
             (gx,) = rule(node.grad, node.data, x.data)
-            if x._op is not None:
-                x.grad += gx
-            else:
-                leaf_grads[x] = get(x, 0.0) + gx
+            x.grad += gx
         elif x is not None:  # two inputs
             gx, gy = rule(node.grad, node.data, x.data, y.data)
-            if x._op is not None:
-                x.grad += gx
-            else:
-                leaf_grads[x] = get(x, 0.0) + gx
-            if y._op is not None:
-                y.grad += gy
-            else:
-                leaf_grads[y] = get(y, 0.0) + gy
+            x.grad += gx
+            y.grad += gy
         else:  # many inputs, all in the tuple y
             shares = rule(node.grad, node.data, *[p.data for p in y])
             for parent, share in zip(y, shares):
-                if parent._op is not None:
-                    parent.grad += share
-                else:
-                    leaf_grads[parent] = get(parent, 0.0) + share
-    for leaf, g in leaf_grads.items():
-        leaf.grad = leaf.grad + g  # leaves accumulate across passes, as PyTorch does
+                parent.grad += share
 
 
 def gradients(root, wrt: Sequence[Value], create_graph: bool = False) -> list:
