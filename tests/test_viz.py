@@ -175,6 +175,53 @@ def test_log_scale_orders_colours_by_magnitude():
     assert scale.colour(-10.0) == scale.colour(10.0)
 
 
+def contrast_with_white(colour: str) -> float:
+    """WCAG contrast ratio of an sRGB colour against white (1 = invisible, 21 = black)."""
+
+    def linear(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+def test_every_coloured_edge_reads_on_white_and_the_legend_shows_edge_colours():
+    a = Value(3.0, label="a")
+    b = Value(-4.0, label="b")
+    L = (a + a) * b * 2.5  # gradients from 1 (into L) to 24: the edge into L is the smallest
+    L.label = "L"
+    L.backward()
+    text = to_dot(L)
+    edges = re.findall(r'-> \w+ \[[^\]]*color="(#[0-9a-f]{6})" penwidth="([\d.]+)"', text)
+    assert len(edges) == len(dot_edges(text))  # every edge carries a gradient here
+    thinnest = min(edges, key=lambda e: float(e[1]))[0]
+    # WCAG asks 3:1 for graphics; the old scale drew the smallest gradient in #ffffcc (1.03:1).
+    assert all(contrast_with_white(colour) >= 3 for colour, _ in edges), edges
+    assert contrast_with_white(thinnest) >= 3
+    # Across a scale of six decades, too, and still darker for larger gradients.
+    from autodiff.viz.style import GradScale
+
+    scale = GradScale.fit([1e-6, 1.0])
+    grads = [10.0**e for e in range(-7, 2)]
+    edge_contrast = [contrast_with_white(scale.edge_colour(g)) for g in grads]
+    assert min(edge_contrast) >= 3 and edge_contrast == sorted(edge_contrast)
+    # The palest box fill is visibly tinted, not white.
+    assert contrast_with_white(scale.colour(1e-7)) > 1.3
+    # The legend shows, for each decade, the box colour and under it the edge colour.
+    legend = next(line for line in text.splitlines() if line.strip().startswith("legend ["))
+    drawn = GradScale.fit([1.0, 24.0])  # the gradients of this graph span 1 to 24
+    for _, magnitude in drawn.ticks():
+        fill, line = drawn.colour(magnitude), drawn.edge_colour(magnitude)
+        assert f'BGCOLOR="{fill}"' in legend and f'BGCOLOR="{line}"' in legend
+    assert legend.index(f'BGCOLOR="{drawn.colour(1.0)}"') < legend.index("edges")
+    assert legend.index("edges") < legend.index(f'BGCOLOR="{drawn.edge_colour(1.0)}"')
+    # A summary's edges join groups of nodes and are not coloured: its legend says nothing of them.
+    summary = to_dot(L, max_nodes=3)
+    legend = next(line for line in summary.splitlines() if line.strip().startswith("legend ["))
+    assert "Summary" in summary and "boxes" in legend and "edges" not in legend
+
+
 def test_dead_relu_is_marked_and_passes_no_gradient():
     x = Value(-2.0, label="x")
     w = Value(3.0, label="w")

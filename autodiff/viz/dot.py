@@ -164,7 +164,7 @@ def build_dot(info: GraphInfo, options: DrawOptions) -> str:
     if not info.grads_known and "grad" in options.show:
         notes.append("gradients not computed yet: call backward() on the output to see them")
     if options.legend:
-        items.insert(0, legend_item(info, options, scale))
+        items.insert(0, legend_item(info, options, scale, coloured_edges=not summary))
     return finish(items, edges, options, cluster_labels, notes, dense=dense)
 
 
@@ -265,7 +265,7 @@ def flow_attrs(options: DrawOptions, scale: GradScale, flow: float | None, dead:
         return {}
     if flow == 0.0:
         return {"color": ZERO_FILL, "style": "dashed"}
-    return {"color": scale.colour(flow), "penwidth": str(scale.pen_width(flow))}
+    return {"color": scale.edge_colour(flow), "penwidth": str(scale.pen_width(flow))}
 
 
 def op_attrs(op: str, arity: int, dead: bool) -> dict:
@@ -361,8 +361,11 @@ def tooltip(info: GraphInfo, node: Value) -> str:
 # ---- the legend ---------------------------------------------------------------------------------
 
 
-def legend_item(info: GraphInfo, options: DrawOptions, scale: GradScale) -> Item:
-    """A small key: the roles present, the |grad| colour scale, zero gradients, dead ReLUs."""
+def legend_item(
+    info: GraphInfo, options: DrawOptions, scale: GradScale, coloured_edges: bool = True
+) -> Item:
+    """A small key: the roles present, the |grad| colour scale (for boxes and, when they are
+    coloured, edges), zero gradients, dead ReLUs."""
     rows = ['<TR><TD COLSPAN="2"><B>legend</B></TD></TR>']
     roles = {info.role(n) for n in info.order}
     for role in ("output", "parameter", "input", "constant"):
@@ -372,15 +375,27 @@ def legend_item(info: GraphInfo, options: DrawOptions, scale: GradScale) -> Item
                 f'</TD><TD ALIGN="LEFT">{role}</TD></TR>'
             )
     if info.grads_known and options.colour and "grad" in options.show:
-        ticks = "".join(
-            f'<TD BGCOLOR="{colour}"><FONT COLOR="{text_colour(colour)}" POINT-SIZE="9">{text}'
+        # One swatch per decade for the boxes, and under it the matching edge colour as a line
+        # (a summary's edges join groups of nodes and carry no one gradient: no colour there).
+        ticks = scale.ticks()
+        fills = "".join(
+            f'<TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}" POINT-SIZE="9">{text}'
             "</FONT></TD>"
-            for text, colour in scale.ticks()
+            for text, fill in ((text, scale.colour(m)) for text, m in ticks)
         )
+        lines = "".join(  # a short thick line: a thin filled cell inside the row's cell
+            '<TD><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+            f'<TD BGCOLOR="{scale.edge_colour(m)}" WIDTH="22" HEIGHT="3" FIXEDSIZE="TRUE"></TD>'
+            "</TR></TABLE></TD>"
+            for _, m in ticks
+        )
+        small = '<TD ALIGN="RIGHT"><FONT POINT-SIZE="9">{}</FONT></TD>'
         rows.append(
             '<TR><TD COLSPAN="2" ALIGN="LEFT">|grad|, log scale</TD></TR>'
-            f'<TR><TD COLSPAN="2"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2"><TR>{ticks}'
-            "</TR></TABLE></TD></TR>"
+            '<TR><TD COLSPAN="2"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
+            f'<TR>{small.format("boxes")}{fills}</TR>'
+            + (f'<TR>{small.format("edges")}{lines}</TR>' if coloured_edges else "")
+            + "</TABLE></TD></TR>"
         )
         rows.append(
             f'<TR><TD BGCOLOR="{ZERO_FILL}" BORDER="1"></TD>'

@@ -144,7 +144,7 @@ def _legend(scale: GradScale, info) -> str:
             )
     ticks = "".join(
         f'<i class="cr-tick" style="background:{colour};color:{text_colour(colour)}">{text}</i>'
-        for text, colour in scale.ticks()
+        for text, colour in ((text, scale.colour(m)) for text, m in scale.ticks())
     )
     parts.append(f'<span class="cr-key">|grad|: {ticks}</span>')
     parts.append(f'<span class="cr-key"><i style="background:{ZERO_FILL}"></i>0</span>')

@@ -17,16 +17,27 @@ from autodiff.value import Value
 
 NumberFormat = str | Callable[[float], str]
 
-# A sequential palette from pale (tiny gradient) to dark red (large gradient): ColorBrewer YlOrRd.
+# Box fills, from light (tiny gradient) to dark red (large gradient): ColorBrewer YlOrRd without
+# its two palest stops, which can hardly be told from white.
 PALETTE = (
-    "#ffffcc",
-    "#ffeda0",
     "#fed976",
     "#feb24c",
     "#fd8d3c",
     "#fc4e2a",
     "#e31a1c",
     "#bd0026",
+    "#800026",
+)
+# Edges are thin lines on white, so they need more contrast than a filled box: the same hues,
+# darkened where needed so that every colour of the scale has at least 3:1 contrast with white
+# (the WCAG minimum for graphics). The legend shows both.
+EDGE_PALETTE = (
+    "#b8860b",
+    "#c7700e",
+    "#d9531a",
+    "#e0301f",
+    "#cb1420",
+    "#a80026",
     "#800026",
 )
 ZERO_FILL = "#d9d9d9"  # an exactly-zero gradient: grey, not the palest colour of the scale
@@ -153,33 +164,42 @@ class GradScale:
             return ZERO_FILL
         return interpolate(self.position(abs(grad)))
 
+    def edge_colour(self, grad: float) -> str:
+        """Line colour for a gradient flowing along an edge: `colour`'s scale, darker at the low
+        end so that even the smallest gradient's edge reads on white."""
+        if not math.isfinite(grad):
+            return NONFINITE_FILL
+        if grad == 0.0:
+            return ZERO_FILL
+        return interpolate(self.position(abs(grad)), EDGE_PALETTE)
+
     def pen_width(self, grad: float) -> float:
         """Edge thickness: 1 for tiny or zero gradients, up to 3.5 for the largest."""
         if grad == 0.0 or not math.isfinite(grad):
             return 1.0
         return round(1.0 + 2.5 * self.position(abs(grad)), 2)
 
-    def ticks(self) -> list[tuple[str, str]]:
-        """(text, colour) for the legend: one swatch per decade boundary."""
+    def ticks(self) -> list[tuple[str, float]]:
+        """(text, magnitude) for the legend: one swatch per decade boundary."""
         step = max(1, (self.high - self.low + 5) // 6)  # at most about six swatches
         exps = list(range(self.low, self.high + 1, step))
         if exps[-1] != self.high:
             exps.append(self.high)
-        return [(f"1e{e}", interpolate(self.position(10.0**e))) for e in exps]
+        return [(f"1e{e}", 10.0**e) for e in exps]
 
 
-def interpolate(t: float) -> str:
+def interpolate(t: float, palette: tuple[str, ...] = PALETTE) -> str:
     """The palette colour at position t in [0, 1], linearly interpolated between stops."""
-    return _interpolate(round(t * 1000))  # a thousand shades are more than the eye tells apart
+    return _interpolate(round(t * 1000), palette)  # a thousand shades: more than eyes can tell
 
 
-@functools.lru_cache(maxsize=1024)
-def _interpolate(step: int) -> str:
+@functools.lru_cache(maxsize=2048)
+def _interpolate(step: int, palette: tuple[str, ...]) -> str:
     t = step / 1000
-    x = t * (len(PALETTE) - 1)
-    i = min(int(x), len(PALETTE) - 2)
+    x = t * (len(palette) - 1)
+    i = min(int(x), len(palette) - 2)
     frac = x - i
-    a, b = _rgb(PALETTE[i]), _rgb(PALETTE[i + 1])
+    a, b = _rgb(palette[i]), _rgb(palette[i + 1])
     r, g, bl = (round(a[k] + (b[k] - a[k]) * frac) for k in range(3))
     return f"#{r:02x}{g:02x}{bl:02x}"
 
