@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
 
@@ -99,7 +100,7 @@ def _apply2(prim: Primitive, x, y):
 def _applyn(prim: Primitive, inputs: Sequence):
     if not builtins.any(isinstance(x, Value) for x in inputs):
         return prim.forward(*[_check_number(prim, x) for x in inputs])
-    inputs = tuple([_lift(x) for x in inputs])
+    inputs = tuple([x if type(x) is Value else _lift(x) for x in inputs])
     return _node(prim.forward(*[x.data for x in inputs]), prim, None, inputs)
 
 
@@ -124,19 +125,19 @@ def _data(x) -> float:
 # returns a tuple with one gradient per input.
 
 
-@primitive("add", lambda x, y: x + y)
+@primitive("add", operator.add)
 def ADD(g, out, x, y):
     """d/dx (x + y) = 1, d/dy (x + y) = 1"""
     return g, g
 
 
-@primitive("mul", lambda x, y: x * y)
+@primitive("mul", operator.mul)
 def MUL(g, out, x, y):
     """d/dx (x y) = y, d/dy (x y) = x"""
     return g * y, g * x
 
 
-@primitive("neg", lambda x: -x)
+@primitive("neg", operator.neg)
 def NEG(g, out, x):
     """d/dx (-x) = -1"""
     return (-g,)
@@ -260,7 +261,7 @@ def SUM(g, out, *xs):
 
 def _dot_forward(*inputs):
     n = len(inputs) // 2
-    return builtins.sum(map(float.__mul__, map(float, inputs[:n]), inputs[n:]), 0.0)
+    return builtins.sum(map(operator.mul, inputs[:n], inputs[n:]), 0.0)
 
 
 @primitive("dot", _dot_forward)
