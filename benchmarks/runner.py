@@ -285,7 +285,7 @@ def w5_table(results: dict, cfg: Config) -> str:
     rows = []
     for row in r.get("rows", []):
         if "svg_default" not in row:
-            svg = "not run"
+            svg = "not run" if cfg.quick or row is r["rows"][0] else "not run (see above)"
         elif row["svg_default"] is None:
             svg = f"> {row['svg_timeout']:.0f} s (gave up)"
         else:
