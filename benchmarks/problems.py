@@ -57,7 +57,7 @@ class Config:
         if self.quick:
             return 2
         slow = engine in ("micrograd", "torch")
-        return {"w1": 5 if slow else 10, "w2": 3, "w3": 3 if slow else 5}.get(workload, 3)
+        return {"w1": 5 if slow else 10, "w2": 3, "w3": 5}.get(workload, 3)
 
 
 def moons(n: int, noise: float = 0.1, seed: int = 0) -> tuple[list[list[float]], list[int]]:

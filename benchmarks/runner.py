@@ -1,9 +1,10 @@
 """Plan the runs, start one worker process per (workload, engine), check and tabulate results.
 
-Workers run one after another, never in parallel, so they do not compete for the CPU. Each
-prints JSON; the runner checks that every engine computed the same losses and gradients as
-chainrule (relative tolerance 1e-9), then prints one table per workload with medians and ratios,
-and a summary of the targets of the performance issue. Progress goes to stderr, tables to stdout.
+Workers run one after another, never in parallel, so they do not compete for the CPU, and time
+themselves in CPU time (W5 in wall-clock time). Each prints JSON; the runner checks that every
+engine computed the same losses and gradients as chainrule (relative tolerance 1e-9), then
+prints one table per workload with medians and ratios, and a summary of the targets of the
+performance issue. Progress goes to stderr, tables to stdout.
 """
 
 from __future__ import annotations
@@ -366,7 +367,11 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average {os.getloadavg()[0]:.1f} at the end"
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()}, "
+            f"Python {platform.python_version()}{load}")
 
 
 def versions(results: dict) -> str:
