@@ -339,6 +339,84 @@ def test_cluster_membership_follows_the_parameters():
     assert loss not in info.cluster_of  # the loss is outside the model
 
 
+# ---- reading order ------------------------------------------------------------------------------
+
+
+def svg_node_position(svg: ET.Element, node_id: str) -> tuple[float, float]:
+    """Where a node's first line of text sits in the drawing (SVG y grows downwards)."""
+    (group,) = [g for g in svg.iter(f"{SVG}g") if g.get("id") == node_id]
+    text = next(group.iter(f"{SVG}text"))
+    return float(text.get("x")), float(text.get("y"))
+
+
+def along_rank(svg: ET.Element, node_id: str, rankdir: str) -> float:
+    """Position in reading order within a rank: left to right (TB), top to bottom (LR)."""
+    x, y = svg_node_position(svg, node_id)
+    return x if rankdir == "TB" else y
+
+
+def one_sample_loss(sizes, seed=0, samples=1):
+    import nn
+    from nn.losses import hinge
+
+    X, y = nn.data.make_moons(10, noise=0.1, seed=seed, labels="pm1")
+    model = nn.MLP(2, sizes, seed=seed)
+    loss = hinge([model(x) for x in X[:samples]], y[:samples])
+    loss.backward()
+    return loss, model
+
+
+@needs_dot
+@pytest.mark.parametrize("samples", [1, 3])  # with 3, each weight feeds three dot products
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_weights_and_operands_are_drawn_in_argument_order(rankdir, samples):
+    loss, model = one_sample_loss([3, 4, 1], samples=samples)
+    index = {v: i for i, v in enumerate(autodiff.topological_order(loss))}
+    svg = render_svg(to_dot(loss, model=model, rankdir=rankdir))
+    checked = 0
+    for name, unit in model.named_modules():
+        if not re.fullmatch(r"layers\.\d+\.neurons\.\d+", name):
+            continue
+        checked += 1
+        places = [along_rank(svg, f"n{index[w]}", rankdir) for w in unit.w]
+        assert places == sorted(places), (name, places)  # w.0, w.1, ... as a reader counts
+    assert checked == 3 + 4 + 1
+    # Without a model: the operands of x1 * w1 in argument order as well.
+    o, leaves = neuron()
+    index = {v: i for i, v in enumerate(autodiff.topological_order(o))}
+    svg = render_svg(to_dot(o, rankdir=rankdir))
+    for first, second in (("x1", "w1"), ("x2", "w2")):
+        a, b = (along_rank(svg, f"n{index[leaves[k]]}", rankdir) for k in (first, second))
+        assert a < b, (first, second)
+
+
+@needs_dot
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_summary_boxes_of_a_layer_are_drawn_in_natural_order(rankdir):
+    loss, model = one_sample_loss([16, 16, 1], seed=1337)
+    text = to_dot(loss, model=model, max_nodes=150, rankdir=rankdir)
+    assert "Each Neuron/Layer cluster is drawn as one box" in text
+    svg = render_svg(text)
+    boxes = {}
+    for g in svg_groups(svg, "node").values():
+        paths = [t for t in svg_texts(g) if re.fullmatch(r"layers\.\d+\.neurons\.\d+", t)]
+        if paths:
+            boxes[paths[0]] = along_rank(svg, g.get("id"), rankdir)
+    for layer in (0, 1):
+        places = [boxes[f"layers.{layer}.neurons.{i}"] for i in range(16)]
+        assert places == sorted(places), (layer, places)  # 0, 1, ..., 15, not 10, ..., 15, 0
+
+
+def test_the_ordering_edges_are_invisible_and_deterministic():
+    loss, model = one_sample_loss([3, 1])
+    text = to_dot(loss, model=model, rankdir="TB")
+    order = [line for line in text.splitlines() if 'minlen="0"' in line]
+    assert order and all('style="invis"' in line for line in order)
+    assert 'remincross="false"' in text
+    again, model_again = one_sample_loss([3, 1])
+    assert to_dot(again, model=model_again, rankdir="TB") == text
+
+
 # ---- escaping -----------------------------------------------------------------------------------
 
 NASTY = [

@@ -20,11 +20,12 @@ class Html(str):
 
 @dataclass
 class Item:
-    """One Graphviz node."""
+    """One Graphviz node. Items of one cluster that have a `sibling_key` are drawn in its order."""
 
     id: str
     attrs: dict[str, str]
     cluster: str | None = None
+    sibling_key: tuple | None = None
 
 
 @dataclass
@@ -55,8 +56,13 @@ def write_dot(
 
     Clusters nest by their dotted paths (`layers.0` holds `layers.0.neurons.3`) and siblings are
     written in natural order (`neurons.2` before `neurons.10`), so the text depends only on the
-    graph.
+    graph. Invisible edges at the end keep siblings in reading order (see `reading_order`).
     """
+    order = reading_order(items, edges, graph_attrs.get("rankdir", "TB") in ("LR", "RL"))
+    if order:
+        # Graphviz's second crossing-minimisation pass over the whole graph ignores the order
+        # that these edges set inside clusters (newer releases move them): skip it.
+        graph_attrs = {**graph_attrs, "remincross": "false"}
     lines = [f"\tgraph{attr_list(graph_attrs)}\n"]
     if node_attrs:
         lines.append(f"\tnode{attr_list(node_attrs)}\n")
@@ -81,7 +87,7 @@ def write_dot(
             seen.add(p)
             children.setdefault(parent[p], []).append(p)
     for siblings in children.values():  # layers.2 before layers.10, as a reader counts
-        siblings.sort(key=_natural_key)
+        siblings.sort(key=natural_key)
     number = {p: i for i, p in enumerate(_depth_first(children))}
 
     def write(path: str | None, depth: int) -> None:
@@ -97,12 +103,57 @@ def write_dot(
             lines.append(f"{indent}}}\n")
 
     write(None, 1)
-    for edge in edges:
+    for edge in [*edges, *order]:
         lines.append(f"\t{edge.tail} -> {edge.head}{attr_list(edge.attrs)}\n")
     return lines
 
 
-def _natural_key(path: str) -> list[tuple[int, int | str]]:
+ORDER_EDGE = {"style": "invis", "minlen": "0"}
+
+
+def reading_order(items: list[Item], edges: list[Edge], flipped: bool) -> list[Edge]:
+    """Invisible edges that make Graphviz draw siblings in reading order.
+
+    Left to itself, `dot` orders the nodes of a rank to minimise crossings, and breaks ties in
+    a way that changes with the Graphviz release: `w.1` may come out before `w.0`, or a layer's
+    neurons as 10, 11, ..., 15, 0, 1, .... Two kinds of siblings are pinned down:
+
+    - leaves that feed exactly the same nodes (a neuron's weights, which feed its dot product
+      once per sample; the operands of `x1 * w1`), in argument order, per cluster: having the
+      same users, they always share a rank;
+    - items of one cluster that carry a `sibling_key` (the summary's neuron boxes), in its order.
+
+    Each pair of neighbours gets an invisible edge with `minlen=0`: the two already share a rank,
+    so the edge is *flat*, and `dot` always draws a flat edge's tail before its head (left of it
+    top to bottom, above it left to right). One exception, the same in Graphviz 2.43 and 16:
+    with rankdir LR or RL the order inside a cluster is mirrored, so there the edge is reversed.
+    """
+    cluster = {item.id: item.cluster for item in items}
+    has_input = {edge.head for edge in edges}
+    users: dict[str, list[str]] = {}  # leaf -> the nodes it feeds, in the order of the edges
+    for edge in edges:
+        if edge.tail not in has_input:
+            users.setdefault(edge.tail, []).append(edge.head)
+    # Edges are written user by user in topological order, and the edges into one user in
+    # argument order, so leaves are met in argument order of their first user.
+    runs: dict[tuple, list[str]] = {}
+    for leaf, heads in users.items():
+        runs.setdefault((cluster.get(leaf), tuple(heads)), []).append(leaf)
+    keyed: dict[str | None, list[tuple[tuple, str]]] = {}
+    for item in items:
+        if item.sibling_key is not None:
+            keyed.setdefault(item.cluster, []).append((item.sibling_key, item.id))
+    sequences = [run for run in runs.values() if len(run) > 1]
+    sequences += [[i for _, i in sorted(group)] for group in keyed.values() if len(group) > 1]
+    order = []
+    for run in sequences:
+        for a, b in zip(run, run[1:]):
+            mirrored = flipped and cluster.get(a) is not None
+            order.append(Edge(b, a, ORDER_EDGE) if mirrored else Edge(a, b, ORDER_EDGE))
+    return order
+
+
+def natural_key(path: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in path.split(".")]
 
 

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from autodiff.value import Value
-from autodiff.viz.emit import Edge, Html, Item
+from autodiff.viz.emit import Edge, Html, Item, natural_key
 from autodiff.viz.graph import GraphInfo, cluster_parent
 from autodiff.viz.style import (
     DEAD_FILL,
@@ -189,7 +189,9 @@ def summarise(info: GraphInfo, options):
             if unit not in items:
                 box = box_by_id[unit]
                 enclosing = cluster_parent(box.path, all_paths)
-                items[unit] = Item(unit, box_attrs(box, scale, show_grads, options), enclosing)
+                attrs = box_attrs(box, scale, show_grads, options)
+                # neurons.0, neurons.1, ... in reading order, whatever Graphviz's tie-breaking
+                items[unit] = Item(unit, attrs, enclosing, sibling_key=tuple(natural_key(box.path)))
             target = unit
         elif c.role == "constant":
             continue  # drawn next to each of its users instead, below
