@@ -293,8 +293,9 @@ def w5_table(results: dict, cfg: Config) -> str:
             svg = fmt_time(row["svg_default"])
         rows.append([f"{row['nodes']:,}", fmt_time(row["dot_full"]), f"{row['lines_full']:,}",
                      fmt_time(row["dot_default"]), f"{row['lines_default']:,}", svg])
-    title = ("W5 drawing: the W1 expression graph for 1, 15 and 100 points; default to_dot "
-             "summarises big graphs")
+    points = ", ".join(str(p) for p in cfg.draw_sizes)
+    title = (f"W5 drawing: the W1 expression graph for {points} moons point(s); the default "
+             "to_dot summarises big graphs")
     return title + "\n" + table(headers, rows)
 
 
