@@ -151,6 +151,11 @@ class Layer(Module):
         return out[0] if len(out) == 1 else out
 
     def _forward(self, x: Sequence) -> list[Value]:
+        if is_grad_enabled():
+            # Turn plain numbers into Values once for the whole layer, not once per neuron:
+            # all neurons then share one input node each (fewer nodes, and an input's .grad
+            # is its full gradient).
+            x = [xi if isinstance(xi, Value) else Value(xi) for xi in x]
         return [n._forward(x) for n in self.neurons]
 
     def config(self) -> dict[str, Any]:

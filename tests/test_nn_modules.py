@@ -324,3 +324,16 @@ def test_micrograd_demo_gives_micrograds_numbers():
     # Same weights, same data, same loop: the same losses up to float summation order.
     assert [h[0] for h in ours] == pytest.approx([h[0] for h in theirs], rel=1e-9)
     assert [h[1] for h in ours] == [h[1] for h in theirs]
+
+
+def test_float_inputs_become_one_shared_node_per_input():
+    model = MLP(2, [3, 1], seed=0)
+    out = model([1.0, 2.0])
+    params = set(model.parameters())
+    inputs = [v for v in topological_order(out) if v.is_leaf and v not in params]
+    assert sorted(v.data for v in inputs) == [1.0, 2.0]  # not one copy per neuron
+    out.backward()
+    xs = [Value(1.0), Value(2.0)]
+    model.zero_grad()
+    model(xs).backward()
+    assert sorted(v.grad for v in inputs) == sorted(x.grad for x in xs)
