@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from autodiff.value import Value
-from autodiff.viz.emit import Edge, Html, Item, write_dot
+from autodiff.viz import layout
+from autodiff.viz.emit import Edge, Html, Item, Repeat, write_dot
 from autodiff.viz.graph import GraphInfo, analyse, cluster_chain
+from autodiff.viz.layout import repeat_long_edges
 from autodiff.viz.style import (
     DEAD_FILL,
     ROLE_BORDER,
@@ -157,15 +159,35 @@ def build_dot(info: GraphInfo, options: DrawOptions) -> str:
         from autodiff.viz.summary import summarise
 
         items, edges, scale, cluster_labels, notes, dense = summarise(info, options)
+        items, edges, copies, cut, cost = repeat_long_edges(items, edges)
+        keep = options.max_nodes
+        while cost > layout.BUDGET and keep > 25:  # still slow to lay out: draw less
+            keep //= 2
+            items, edges, scale, cluster_labels, notes, dense = summarise(info, options, keep)
+            items, edges, copies, cut, cost = repeat_long_edges(items, edges)
+            notes.insert(-1, f"(Fewer than max_nodes={options.max_nodes}, so that Graphviz "
+                         "lays the drawing out in seconds.)")
     else:
         dense = False
         items, edges, scale = full_items(info, options)
+        items, edges, copies, cut, cost = repeat_long_edges(items, edges)
         cluster_labels = _cluster_labels(info, options, (item.cluster for item in items))
+    if cut:
+        notes.append(repeat_note(copies, cut))
     if not info.grads_known and "grad" in options.show:
         notes.append("gradients not computed yet: call backward() on the output to see them")
     if options.legend:
         items.insert(0, legend_item(info, options, scale, coloured_edges=not summary))
     return finish(items, edges, options, cluster_labels, notes, dense=dense)
+
+
+def repeat_note(copies: int, cut: int) -> str:
+    edges = f"{cut} long edge{'s' if cut > 1 else ''}"
+    nodes = f"{copies} repeated node{'s' if copies > 1 else ''}"
+    return (
+        f"{edges} drawn as {nodes} instead (dashed, marked {layout.REPEAT}; hover one to see "
+        "where its original is), so that the layout stays quick and readable."
+    )
 
 
 def finish(items, edges, options, cluster_labels, notes, dense=False) -> str:
@@ -222,7 +244,8 @@ def full_items(info: GraphInfo, options: DrawOptions):
     for node in info.order:
         name = info.name(node)
         cluster = info.cluster_of.get(node) if options.clusters else None
-        items.append(Item(name, value_attrs(info, options, scale, node), cluster))
+        attrs = value_attrs(info, options, scale, node)
+        items.append(Item(name, attrs, cluster, repeat=repeat_of(info, options, node)))
         if not node.parents:
             continue
         op_id = f"{name}_op"
@@ -236,6 +259,20 @@ def full_items(info: GraphInfo, options: DrawOptions):
             Edge(op_id, name, {"id": f"{op_id}_out", **flow_attrs(options, scale, out_flow, False)})
         )
     return items, edges, scale
+
+
+def repeat_of(info: GraphInfo, options: DrawOptions, node: Value) -> Repeat:
+    """How `node` reads when drawn again next to a far-away user: its title, else its op."""
+    role = info.role(node)
+    if node.label or node in info.param_names:
+        text = node.label or info.param_names[node]
+    elif "name" in options.show or not node.parents:
+        text = info.name(node)
+    else:
+        text = f"{OP_SYMBOLS.get(node.op, node.op)} {info.name(node)}"
+    if "data" in options.show:
+        text += f" = {options.number(node.data)}"
+    return Repeat(text, role, f"the {role} {info.title(node)}")
 
 
 def is_dead_relu(node: Value) -> bool:

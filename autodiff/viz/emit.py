@@ -19,13 +19,24 @@ class Html(str):
 
 
 @dataclass
+class Repeat:
+    """How a node is shown when it is drawn again next to a far-away user (see `layout`)."""
+
+    text: str  # a short title, and the value when the drawing shows values
+    role: str  # colours the copy like the original
+    where: str  # what the tooltip calls the original
+
+
+@dataclass
 class Item:
-    """One Graphviz node. Items of one cluster that have a `sibling_key` are drawn in its order."""
+    """One Graphviz node. Items of one cluster that have a `sibling_key` are drawn in its order;
+    an item with a `repeat` may be drawn again instead of a long edge leaving it."""
 
     id: str
     attrs: dict[str, str]
     cluster: str | None = None
     sibling_key: tuple | None = None
+    repeat: Repeat | None = None
 
 
 @dataclass

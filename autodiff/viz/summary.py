@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from autodiff.value import Value
-from autodiff.viz.emit import Edge, Html, Item, natural_key
+from autodiff.viz.emit import Edge, Html, Item, Repeat, natural_key
 from autodiff.viz.graph import GraphInfo, cluster_parent
 from autodiff.viz.style import (
     DEAD_FILL,
@@ -112,8 +112,11 @@ def find_copies(info: GraphInfo) -> tuple[list[Copies], dict[tuple[int, int], Co
     return classes, constants
 
 
-def summarise(info: GraphInfo, options):
-    """Items and edges for a summary drawing of `info`, plus notes saying what was left out."""
+def summarise(info: GraphInfo, options, keep: int | None = None):
+    """Items and edges for a summary drawing of `info`, plus notes saying what was left out.
+
+    At most `keep` nodes (by default `options.max_nodes`) are drawn: past that, only the part
+    nearest the output."""
     from autodiff.viz.dot import OP_SYMBOLS, op_attrs
 
     classes, constants = find_copies(info)
@@ -191,12 +194,19 @@ def summarise(info: GraphInfo, options):
                 enclosing = cluster_parent(box.path, all_paths)
                 attrs = box_attrs(box, scale, show_grads, options)
                 # neurons.0, neurons.1, ... in reading order, whatever Graphviz's tie-breaking
-                items[unit] = Item(unit, attrs, enclosing, sibling_key=tuple(natural_key(box.path)))
+                items[unit] = Item(
+                    unit,
+                    attrs,
+                    enclosing,
+                    sibling_key=tuple(natural_key(box.path)),
+                    repeat=Repeat(box.path, "parameter", f"the box {box.path}"),
+                )
             target = unit
         elif c.role == "constant":
             continue  # drawn next to each of its users instead, below
         else:
-            items[unit] = Item(unit, class_attrs(info, options, scale, c, show_grads), c.cluster)
+            attrs = class_attrs(info, options, scale, c, show_grads)
+            items[unit] = Item(unit, attrs, c.cluster, repeat=class_repeat(info, options, c))
             if not c.parents:
                 continue
             dead = c.dead == c.count and c.first.op == "relu"
@@ -227,11 +237,12 @@ def summarise(info: GraphInfo, options):
 
     # Last resort: keep only the units nearest the output.
     item_list = list(items.values())
+    keep = options.max_nodes if keep is None else keep
     drawn = [i for i in item_list if not i.id.endswith("_op")]
-    if len(drawn) > options.max_nodes:
-        item_list, edges, left_out = nearest(item_list, edges, unit_of[len(classes) - 1], options)
+    if len(drawn) > keep:
+        item_list, edges, left_out = nearest(item_list, edges, unit_of[len(classes) - 1], keep)
         notes.append(
-            f"Only the {options.max_nodes} nodes nearest the output are drawn; {left_out:,} "
+            f"Only the {keep} nodes nearest the output are drawn; {left_out:,} "
             "more are left out (the grey '… more' boxes)."
         )
     total = len(info.order)
@@ -270,15 +281,15 @@ def count_units(classes: list[Copies], boxes_at: dict[int, str] | None) -> int:
     return drawn
 
 
-def nearest(items: list[Item], edges: list[Edge], root: str, options):
-    """Keep the `max_nodes` value-like nodes nearest `root` (walking edges backwards)."""
+def nearest(items: list[Item], edges: list[Edge], root: str, keep_values: int):
+    """Keep the `keep_values` value-like nodes nearest `root` (walking edges backwards)."""
     into: dict[str, list[str]] = {}
     for e in edges:
         into.setdefault(e.head, []).append(e.tail)
     keep: set[str] = set()
     kept_values = 0
     queue = deque([root])
-    while queue and kept_values < options.max_nodes:
+    while queue and kept_values < keep_values:
         unit = queue.popleft()
         if unit in keep:
             continue
@@ -358,6 +369,20 @@ def class_attrs(info: GraphInfo, options, scale: GradScale, c: Copies, show_grad
         f'COLOR="{ROLE_BORDER[c.role]}">{rows}</TABLE>'
     )
     return {"label": Html(label), "shape": "plain"}
+
+
+def class_repeat(info: GraphInfo, options, c: Copies) -> Repeat:
+    """How a class reads when drawn again next to a far-away user: its title, else its op."""
+    from autodiff.viz.dot import OP_SYMBOLS
+
+    node = c.first
+    title = node.label or info.param_names.get(node) or OP_SYMBOLS.get(node.op, node.op)
+    text = title if c.count == 1 else f"{title} ×{c.count}"
+    if "data" in options.show:  # a computed class has no name: its data tells it apart
+        text += f" = {options.number(c.data_min)}"
+        if c.data_min != c.data_max:
+            text += f" … {options.number(c.data_max)}"
+    return Repeat(text, c.role, f"the box {title}")
 
 
 def box_attrs(box: Box, scale: GradScale, show_grads: bool, options) -> dict:

@@ -1,0 +1,143 @@
+"""Keeping Graphviz's layout affordable: estimate its cost, and draw long edges as repeated nodes.
+
+What makes `dot` slow is not the number of nodes but the length of the edges: it puts every node
+on a rank (a column, left to right) and adds one invisible *virtual node* for each rank an edge
+crosses. A parameter used at the start of a model and again deep in a 300-term L2 sum gives one
+edge across 600 ranks; a few hundred of those and `dot` works for minutes on 200,000 virtual
+nodes. The one idea to understand: such an edge is cut, and a small dashed copy of its source,
+marked ↻, is drawn next to the node that uses it. Small expressions have no long edges and are
+drawn exactly as before; the caption counts the repeats.
+"""
+
+from __future__ import annotations
+
+from autodiff.viz.emit import Edge, Html, Item, Repeat
+from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, html_text
+
+# An edge is long when it crosses more than this many ranks (a value and its operation node are
+# two ranks, so this is eight operations apart): beyond that a line across the drawing is harder
+# to follow than a repeated node, and its virtual nodes start to cost.
+LONG_SPAN = 16
+# Virtual nodes past which a summary is cut down further (`dot` lays out ~20,000 in seconds).
+BUDGET = 20_000
+REPEAT = "↻"
+
+
+def ranks(
+    n: int, tails: list[int], heads: list[int]
+) -> tuple[list[int], list[int]]:
+    """Ranks for nodes 0..n-1 joined by edges tails[i] -> heads[i]: (as_late, at_home).
+
+    `as_late` puts each node as late as its users allow (the longest path to a sink, counted
+    back from the last rank): that is just before its earliest user, as `dot` tends to, so the
+    edges that stay long are those to its later users. `at_home` differs for inputs (nodes
+    without inputs): each is put just before its *first* user in edge order. Edges are written
+    in the order the expression was built (the model before the L2 term that reuses its
+    weights), so an input's original stays with its first use and the far-away uses get the
+    copies. `at_home` may point an edge backwards: it chooses the edges to cut, and `as_late`,
+    a valid ranking, measures the cost. O(n + edges); edges on a cycle are not followed.
+    """
+    out: list[list[int]] = [[] for _ in range(n)]
+    has_input = [False] * n
+    waiting = [0] * n  # users not yet placed
+    for t, h in zip(tails, heads):
+        out[t].append(h)
+        has_input[h] = True
+        waiting[t] += 1
+    into: list[list[int]] = [[] for _ in range(n)]
+    for t, h in zip(tails, heads):
+        into[h].append(t)
+    depth = [-1] * n  # longest path to a sink
+    queue = [node for node in range(n) if waiting[node] == 0]
+    for node in queue:  # the queue grows while it is walked
+        depth[node] = max([depth[h] for h in out[node]], default=-1) + 1
+        for t in into[node]:
+            waiting[t] -= 1
+            if waiting[t] == 0:
+                queue.append(t)
+    for node in range(n):  # on a cycle: place by whatever is known
+        if depth[node] < 0:
+            depth[node] = max([depth[h] for h in out[node]], default=-1) + 1
+    top = max(depth, default=0)
+    as_late = [top - d for d in depth]
+    at_home = list(as_late)
+    for node in range(n):
+        if out[node] and not has_input[node]:
+            at_home[node] = as_late[out[node][0]] - 1
+    return as_late, at_home
+
+
+def cost(tails: list[int], heads: list[int], rank: list[int]) -> int:
+    """The virtual nodes `dot` adds for these edges with this ranking: one per rank an edge
+    crosses. `dot` finds the ranking with the fewest, so for a valid ranking this is an upper
+    bound on its work."""
+    return sum(max(0, abs(rank[h] - rank[t]) - 1) for t, h in zip(tails, heads))
+
+
+def repeat_long_edges(
+    items: list[Item], edges: list[Edge], long_span: int = LONG_SPAN
+) -> tuple[list[Item], list[Edge], int, int, int]:
+    """Replace each edge longer than `long_span` ranks whose tail has a `repeat` by an edge from
+    a dashed copy of the tail, drawn next to the head (one copy per tail and head, in the head's
+    cluster). Returns (items, edges, copies made, edges cut, estimated cost in virtual nodes).
+
+    Cutting edges lets nodes move, so the ranks are estimated again until no long edge is left
+    (one more round in practice); the cost is that of the final drawing. Without long edges the
+    lists are returned unchanged.
+    """
+    index = {item.id: i for i, item in enumerate(items)}
+    for e in edges:  # an edge may name a node that is not an item: give it a number too
+        index.setdefault(e.tail, len(index))
+        index.setdefault(e.head, len(index))
+    tails = [index[e.tail] for e in edges]
+    heads = [index[e.head] for e in edges]
+    n = len(index)
+    copies: dict[tuple[int, int], int] = {}  # (tail, head) -> the copy drawn next to head
+    cut: list[int] = []  # the edges cut, by position
+    for _ in range(5):
+        as_late, at_home = ranks(n, tails, heads)
+        long = [
+            i
+            for i, (t, h) in enumerate(zip(tails, heads))
+            if t < len(items)
+            and items[t].repeat is not None
+            and abs(at_home[h] - at_home[t]) > long_span
+        ]
+        if not long:
+            break
+        for i in long:
+            copy = copies.setdefault((tails[i], heads[i]), n)
+            if copy == n:
+                n += 1
+            tails[i] = copy
+            cut.append(i)
+    if not cut:
+        return items, edges, 0, 0, cost(tails, heads, as_late)
+    item_of = {i: item for i, item in enumerate(items)}
+    name = {i: key for key, i in index.items()}
+    extra = []
+    for (t, h), copy in copies.items():
+        name[copy] = f"{name[t]}_again{copy - len(index)}"
+        original = item_of[t]
+        attrs = repeat_attrs(original.repeat, original.id)
+        extra.append(Item(name[copy], attrs, item_of[h].cluster if h in item_of else None))
+    edges = list(edges)
+    for i in cut:
+        edges[i] = Edge(name[tails[i]], edges[i].head, edges[i].attrs)
+    return items + extra, edges, len(copies), len(cut), cost(tails, heads, as_late)
+
+
+def repeat_attrs(repeat: Repeat, original: str) -> dict[str, str]:
+    """A small dashed box, coloured like the original's title, that says it is a repeat."""
+    return {
+        "label": Html(f"{REPEAT} {html_text(repeat.text)}"),
+        "shape": "box",
+        "style": "rounded,dashed,filled",
+        "fillcolor": ROLE_HEADER[repeat.role] if repeat.role != "output" else "#ffffff",
+        "color": ROLE_BORDER[repeat.role],
+        "fontsize": "10",
+        "height": "0.3",
+        "margin": "0.06,0.02",
+        "tooltip": f"{repeat.text}, drawn again here instead of a long edge: the original "
+        f"is {repeat.where} ({original})",
+    }
