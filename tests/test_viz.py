@@ -3,6 +3,7 @@ parameter names and clusters, and the summary of big graphs."""
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import subprocess
@@ -578,3 +579,161 @@ def test_a_lone_leaf_and_params_given_as_values():
     out.backward()
     text = to_dot(out, params=[w], legend=False)
     assert "<B>param0</B>" in text  # an unlabelled parameter is named by its position
+
+
+# ---- long edges and Graphviz's layout cost ------------------------------------------------------
+
+
+def demo_loss_with_l2(sizes=(2, 16, 16, 1), seed=0):
+    """The demo's loss for one point as micrograd writes it: an MLP with builtin-sum neurons, a
+    hinge, and ALPHA * sum(p * p) over every parameter, again with builtin sum: a chain of ~340
+    additions whose terms reuse the leaves the model started from."""
+    rng = random.Random(seed)
+    layers = [
+        [[Value(rng.uniform(-1, 1)) for _ in range(n_in)] + [Value(0.0)] for _ in range(n_out)]
+        for n_in, n_out in zip(sizes, sizes[1:])
+    ]
+    params = [p for layer in layers for neuron in layer for p in neuron]
+    x = [Value(0.4), Value(-0.3)][: sizes[0]]
+    for depth, layer in enumerate(layers):
+        acts = [sum((w * xi for w, xi in zip(n[:-1], x)), n[-1]) for n in layer]
+        x = [a.relu() for a in acts] if depth < len(layers) - 1 else acts
+    loss = (1 + -1.0 * x[0]).relu() * 1.0 + 1e-4 * sum(p * p for p in params)
+    loss.backward()
+    return loss, params
+
+
+def repeats_of(text: str) -> dict[str, str]:
+    """{repeated node id: id of its original} (a copy's id is its original's + _again<k>)."""
+    ids = re.findall(r"^\s*(\w+_again\d+) \[", text, flags=re.M)
+    return {i: i.rsplit("_again", 1)[0] for i in ids}
+
+
+def drawn_edges(text: str) -> list[tuple[str, str]]:
+    """The visible edges (not the invisible ones that only keep siblings in order)."""
+    return re.findall(r"^\s*(\w+) -> (\w+)(?!.*invis)", text, flags=re.M)
+
+
+def render_in_time(dot_text: str) -> ET.Element:
+    """`dot -Tsvg`, failing the test if Graphviz has not finished after a minute (a hang guard:
+    these drawings take about a second; before long edges were cut they took minutes)."""
+    try:
+        return render_svg(dot_text)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Graphviz's dot did not finish laying out the drawing within 60 s")
+
+
+@needs_dot
+@pytest.mark.parametrize("max_nodes", [500, None])
+def test_a_deep_l2_chain_over_all_parameters_renders_promptly(max_nodes):
+    loss, _ = demo_loss_with_l2()
+    assert len(autodiff.topological_order(loss)) > 1500
+    text = to_dot(loss, max_nodes=max_nodes)
+    copies = repeats_of(text)
+    assert copies, "the parameters' uses in the L2 chain are far from the model: repeats expected"
+    cut = sum(1 for tail, _ in drawn_edges(text) if tail in copies)
+    assert f"{cut} long edges drawn as {len(copies)} repeated nodes" in text
+    svg = render_in_time(text)
+    drawn = svg_groups(svg, "node")
+    assert set(copies) <= set(drawn)
+    for copy in copies:  # marked as a repeat, with a dashed border, pointing at the original
+        assert svg_texts(drawn[copy])[0].startswith("↻")
+        assert any(p.get("stroke-dasharray") for p in drawn[copy].iter(f"{SVG}path"))
+        assert f"({copies[copy]})" in ET.tostring(drawn[copy], encoding="unicode")
+
+
+def test_repeated_nodes_keep_the_graph_the_same():
+    loss, params = demo_loss_with_l2(sizes=(2, 4, 4, 1))
+    names = {p: f"p{i}" for i, p in enumerate(params)}
+    text = to_dot(loss, max_nodes=None, params={n: p for p, n in names.items()}, legend=False)
+    copies = repeats_of(text)
+    assert copies
+    # Every edge from a copy, read as an edge from its original, gives exactly the graph.
+    drawn = sorted((copies.get(tail, tail), head) for tail, head in drawn_edges(text))
+    order = autodiff.topological_order(loss)
+    name = {v: f"n{i}" for i, v in enumerate(order)}
+    expected = []
+    for v in order:
+        expected += [(name[p], name[v] + "_op") for p in v.parents]
+        expected += [(name[v] + "_op", name[v])] if v.parents else []
+    assert drawn == sorted(expected)
+    # The originals stay with the model; the far-away uses are the L2 terms p * p.
+    originals = {name[p] for p in params}
+    assert set(copies.values()) <= originals
+    for copy in copies:
+        (head,) = {h for t, h in drawn_edges(text) if t == copy}
+        inputs = [t for t, h in drawn_edges(text) if h == head]
+        assert inputs == [copy, copy]  # p * p: both inputs from the one copy
+        label = re.search(rf"^\s*{copy} \[.*label=<([^>]*)>", text, flags=re.M).group(1)
+        assert label.startswith(f"↻ {names[order[int(copies[copy][1:])]]} = ")
+
+
+def micrograd_readme_example():
+    a, b = Value(-4.0, label="a"), Value(2.0, label="b")
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return g
+
+
+def a_plus_a():
+    a = Value(3.0, label="a")
+    return a + a
+
+
+@pytest.mark.parametrize("build", [micrograd_readme_example, a_plus_a, lambda: neuron()[0]])
+def test_small_expressions_have_no_repeats_and_one_node_per_value_and_op(build):
+    out = build()
+    out.backward()
+    text = to_dot(out, legend=False)
+    order = autodiff.topological_order(out)
+    assert "↻" not in text and "_again" not in text and "repeated" not in text
+    assert len(dot_nodes(text)) == len(order) + sum(1 for v in order if v.parents)
+    assert len(drawn_edges(text)) == sum(len(v.parents) + 1 for v in order if v.parents)
+
+
+def test_an_edge_is_repeated_only_past_the_long_span():
+    a = Value(1.0, label="a")
+    x = a
+    for _ in range(7):  # a uses seven operations later: 14 ranks, not long
+        x = x.tanh()
+    short = x * a
+    y = a
+    for _ in range(9):  # nine operations later: 18 ranks, long
+        y = y.tanh()
+    far = y * a
+    for out, repeated in ((short, False), (far, True)):
+        out.backward()
+        text = to_dot(out, legend=False)
+        assert bool(repeats_of(text)) == repeated, text
+
+
+def test_a_summary_still_too_costly_to_lay_out_keeps_fewer_nodes(monkeypatch):
+    from autodiff.viz import layout
+
+    loss, _ = demo_loss_with_l2()
+    normal = to_dot(loss)
+    monkeypatch.setattr(layout, "BUDGET", 50)
+    small = to_dot(loss)
+    assert "so that Graphviz lays the drawing out in seconds" in small
+    assert "nearest the output are drawn" in small
+    assert len(drawn_edges(small)) < len(drawn_edges(normal))
+
+
+def test_the_layout_estimate_is_linear_and_counts_ranks_crossed():
+    from autodiff.viz import layout
+
+    # 0 -> 1 -> 2 -> 3 and 0 -> 3: the long edge crosses ranks 1 and 2.
+    as_late, at_home = layout.ranks(4, [0, 1, 2, 0], [1, 2, 3, 3])
+    assert as_late == [0, 1, 2, 3] and at_home == [0, 1, 2, 3]
+    assert layout.cost([0, 1, 2, 0], [1, 2, 3, 3], as_late) == 2
+    # An input used first late and then early is placed at its first use when choosing cuts.
+    as_late, at_home = layout.ranks(5, [1, 2, 0, 0], [2, 3, 3, 1])
+    assert as_late[0] == 0 and at_home[0] == 2

@@ -75,7 +75,7 @@ def cost(tails: list[int], heads: list[int], rank: list[int]) -> int:
 
 
 def repeat_long_edges(
-    items: list[Item], edges: list[Edge], long_span: int = LONG_SPAN
+    items: list[Item], edges: list[Edge], long_span: int | None = None
 ) -> tuple[list[Item], list[Edge], int, int, int]:
     """Replace each edge longer than `long_span` ranks whose tail has a `repeat` by an edge from
     a dashed copy of the tail, drawn next to the head (one copy per tail and head, in the head's
@@ -85,6 +85,7 @@ def repeat_long_edges(
     (one more round in practice); the cost is that of the final drawing. Without long edges the
     lists are returned unchanged.
     """
+    long_span = LONG_SPAN if long_span is None else long_span
     index = {item.id: i for i, item in enumerate(items)}
     for e in edges:  # an edge may name a node that is not an item: give it a number too
         index.setdefault(e.tail, len(index))
