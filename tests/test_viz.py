@@ -695,6 +695,7 @@ def test_small_expressions_have_no_repeats_and_one_node_per_value_and_op(build):
     text = to_dot(out, legend=False)
     order = autodiff.topological_order(out)
     assert "↻" not in text and "_again" not in text and "repeated" not in text
+    assert "nslimit" not in text and "mclimit" not in text
     assert len(dot_nodes(text)) == len(order) + sum(1 for v in order if v.parents)
     assert len(drawn_edges(text)) == sum(len(v.parents) + 1 for v in order if v.parents)
 
@@ -720,7 +721,7 @@ def test_a_summary_still_too_costly_to_lay_out_keeps_fewer_nodes(monkeypatch):
 
     loss, _ = demo_loss_with_l2()
     normal = to_dot(loss)
-    monkeypatch.setattr(layout, "BUDGET", 50)
+    monkeypatch.setattr(layout, "BUDGET", 0)  # nothing is cheap enough: draw less and less
     small = to_dot(loss)
     assert "so that Graphviz lays the drawing out in seconds" in small
     assert "nearest the output are drawn" in small
@@ -737,3 +738,15 @@ def test_the_layout_estimate_is_linear_and_counts_ranks_crossed():
     # An input used first late and then early is placed at its first use when choosing cuts.
     as_late, at_home = layout.ranks(5, [1, 2, 0, 0], [2, 3, 3, 1])
     assert as_late[0] == 0 and at_home[0] == 2
+
+
+def test_a_big_full_drawing_bounds_graphvizs_effort():
+    from autodiff.viz import layout
+
+    assert layout.effort_limits(300, 100) == {}
+    limits = layout.effort_limits(20_000, 1_000)
+    assert float(limits["nslimit"]) * 20_000 <= layout.ITERATIONS * 1.01
+    assert 0 < float(limits["mclimit"]) < 1
+    loss, _ = demo_loss_with_l2(sizes=(2, 24, 24, 1))
+    text = to_dot(loss, max_nodes=None)
+    assert "nslimit=" in text and "mclimit=" in text and "stop improving the layout" in text

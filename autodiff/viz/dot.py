@@ -24,7 +24,7 @@ from autodiff.value import Value
 from autodiff.viz import layout
 from autodiff.viz.emit import Edge, Html, Item, Repeat, write_dot
 from autodiff.viz.graph import GraphInfo, analyse, cluster_chain
-from autodiff.viz.layout import repeat_long_edges
+from autodiff.viz.layout import affordable
 from autodiff.viz.style import (
     DEAD_FILL,
     ROLE_BORDER,
@@ -159,26 +159,35 @@ def build_dot(info: GraphInfo, options: DrawOptions) -> str:
         from autodiff.viz.summary import summarise
 
         items, edges, scale, cluster_labels, notes, dense = summarise(info, options)
-        items, edges, copies, cut, cost = repeat_long_edges(items, edges)
+        items, edges, copies, cut, cost = affordable(items, edges)
         keep = options.max_nodes
         while cost > layout.BUDGET and keep > 25:  # still slow to lay out: draw less
             keep //= 2
             items, edges, scale, cluster_labels, notes, dense = summarise(info, options, keep)
-            items, edges, copies, cut, cost = repeat_long_edges(items, edges)
-            notes.insert(-1, f"(Fewer than max_nodes={options.max_nodes}, so that Graphviz "
-                         "lays the drawing out in seconds.)")
+            items, edges, copies, cut, cost = affordable(items, edges)
+            notes.insert(
+                -1,
+                f"(Fewer than max_nodes={options.max_nodes}, so that Graphviz lays the drawing "
+                "out in seconds.)",
+            )
     else:
         dense = False
         items, edges, scale = full_items(info, options)
-        items, edges, copies, cut, cost = repeat_long_edges(items, edges)
+        items, edges, copies, cut, cost = affordable(items, edges)
         cluster_labels = _cluster_labels(info, options, (item.cluster for item in items))
     if cut:
         notes.append(repeat_note(copies, cut))
+    limits = layout.effort_limits(len(items), cost)
+    if limits:
+        notes.append(
+            "A big drawing: Graphviz is told to stop improving the layout early (nslimit, "
+            "mclimit), so that it finishes; edges may cross more than they need to."
+        )
     if not info.grads_known and "grad" in options.show:
         notes.append("gradients not computed yet: call backward() on the output to see them")
     if options.legend:
         items.insert(0, legend_item(info, options, scale, coloured_edges=not summary))
-    return finish(items, edges, options, cluster_labels, notes, dense=dense)
+    return finish(items, edges, options, cluster_labels, notes, dense=dense, limits=limits)
 
 
 def repeat_note(copies: int, cut: int) -> str:
@@ -190,12 +199,13 @@ def repeat_note(copies: int, cut: int) -> str:
     )
 
 
-def finish(items, edges, options, cluster_labels, notes, dense=False) -> str:
+def finish(items, edges, options, cluster_labels, notes, dense=False, limits=None) -> str:
     caption = [html_text(options.title)] if options.title else []
     caption += [f'<FONT POINT-SIZE="11">{html_text(n)}</FONT>' for n in notes]
     graph_attrs = {"rankdir": options.rankdir, "fontname": FONT, "newrank": "true"}
     if dense:  # boxes of whole neurons are densely connected: merge parallel edge runs
         graph_attrs["concentrate"] = "true"
+    graph_attrs.update(limits or {})
     if caption:
         graph_attrs.update(label=Html("<BR/>".join(caption)), labelloc="t", labeljust="l")
     node_attrs = {"fontname": FONT, "fontsize": "12"}

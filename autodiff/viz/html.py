@@ -19,7 +19,7 @@ from pathlib import Path
 from autodiff.value import Value
 from autodiff.viz.dot import DEFAULT_MAX_NODES, DrawOptions, finish, full_items, repeat_note
 from autodiff.viz.graph import analyse
-from autodiff.viz.layout import repeat_long_edges
+from autodiff.viz.layout import affordable
 from autodiff.viz.steps import backward_steps, explanation
 from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, text_colour
 
@@ -65,7 +65,7 @@ def to_html(
         final[step.input] = step.total
     info.grad_values = final
     items, edges, _ = full_items(info, options)
-    items, edges, copies, cut, _ = repeat_long_edges(items, edges)
+    items, edges, copies, cut, _ = affordable(items, edges)
     notes = [repeat_note(copies, cut)] if cut else []
     svg = render_svg(finish(items, edges, options, {}, notes))
 

@@ -18,8 +18,15 @@ from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, html_text
 # two ranks, so this is eight operations apart): beyond that a line across the drawing is harder
 # to follow than a repeated node, and its virtual nodes start to cost.
 LONG_SPAN = 16
-# Virtual nodes past which a summary is cut down further (`dot` lays out ~20,000 in seconds).
-BUDGET = 20_000
+# Virtual nodes a drawing may cost. Graphviz 2.43's x-positioning grows much faster than the
+# virtual nodes: on drawings of ~300 nodes, 1,400 of them took 0.4 s, 4,000 took 6 s, 6,000
+# took 77 s and 11,000 did not finish in minutes.
+BUDGET = 2_000
+# Nodes (real and virtual) past which `dot` is told to stop improving the layout early.
+BIG_DRAWING = 4_000
+ITERATIONS = 1_500
+# Shorter spans tried, in turn, when cutting at LONG_SPAN leaves a drawing over budget.
+SHORTER_SPANS = (8, 4)
 REPEAT = "↻"
 
 
@@ -126,6 +133,34 @@ def repeat_long_edges(
     for i in cut:
         edges[i] = Edge(name[tails[i]], edges[i].head, edges[i].attrs)
     return items + extra, edges, len(copies), len(cut), cost(tails, heads, as_late)
+
+
+def affordable(
+    items: list[Item], edges: list[Edge]
+) -> tuple[list[Item], list[Edge], int, int, int]:
+    """`repeat_long_edges` at LONG_SPAN, or at a shorter span when that is still over BUDGET
+    (the shortest one tried if none is within it). Same results."""
+    result = repeat_long_edges(items, edges)
+    for span in SHORTER_SPANS:
+        if result[4] <= BUDGET:
+            break
+        result = repeat_long_edges(items, edges, span)
+    return result
+
+
+def effort_limits(nodes: int, virtual: int) -> dict[str, str]:
+    """Graph attributes that bound Graphviz's work on a big drawing ({} for a small one).
+
+    Past a few thousand nodes, even with short edges, `dot` spends minutes improving node order
+    (mincross) and x positions (a network simplex whose iterations each touch every node).
+    `mclimit` scales down the first; `nslimit` caps the second at about ITERATIONS iterations.
+    The layout stays valid, just less tidy."""
+    if nodes + virtual <= BIG_DRAWING:
+        return {}
+    return {
+        "nslimit": f"{max(0.01, min(1.0, ITERATIONS / nodes)):.3g}",
+        "mclimit": f"{max(0.05, min(1.0, BIG_DRAWING / (nodes + virtual))):.2g}",
+    }
 
 
 def repeat_attrs(repeat: Repeat, original: str) -> dict[str, str]:
