@@ -750,3 +750,23 @@ def test_a_big_full_drawing_bounds_graphvizs_effort():
     loss, _ = demo_loss_with_l2(sizes=(2, 24, 24, 1))
     text = to_dot(loss, max_nodes=None)
     assert "nslimit=" in text and "mclimit=" in text and "stop improving the layout" in text
+
+
+@needs_dot
+def test_l2_terms_of_a_model_leave_the_neuron_clusters_and_render_cleanly():
+    import nn
+
+    model = nn.MLP(3, [4, 4, 1], seed=0)
+    loss = (model([2.0, 3.0, -1.0]) - 1.0) ** 2 + 0.01 * sum(p * p for p in model.parameters())
+    loss.backward()
+    text = to_dot(loss, model=model)
+    copies = repeats_of(text)
+    # The L2 chain starts far from the model and ends near it: the first terms get copies.
+    assert len(model.parameters()) // 2 < len(copies) < len(model.parameters())
+    # Copies, their p * p and its value are drawn at the top level, not in a Neuron's cluster:
+    # the clusters stay around the model. (Also: no "lost edge" from Graphviz.)
+    top_level = set(re.findall(r"^\t(\w+) \[", text, flags=re.M))
+    assert set(copies) <= top_level
+    heads = {h for t, h in drawn_edges(text) if t in copies}
+    assert heads <= top_level and {h.removesuffix("_op") for h in heads} <= top_level
+    render_svg(text)

@@ -11,6 +11,8 @@ drawn exactly as before; the caption counts the repeats.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from autodiff.viz.emit import Edge, Html, Item, Repeat
 from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, html_text
 
@@ -123,6 +125,18 @@ def repeat_long_edges(
         return items, edges, 0, 0, cost(tails, heads, as_late)
     item_of = {i: item for i, item in enumerate(items)}
     name = {i: key for key, i in index.items()}
+    # A node fed only by copies (p * p in an L2 term) is far from the originals: it leaves their
+    # cluster, with its value box (an operation `x_op` draws the value `x`), so that a Neuron's
+    # box does not stretch across the drawing to hold it.
+    only_copies: dict[int, bool] = {}
+    for t, h in zip(tails, heads):
+        only_copies[h] = only_copies.get(h, True) and t >= len(index)
+    copy_fed = {h for h, only in only_copies.items() if only and h < len(items)}
+    leaving = {items[h].id for h in copy_fed if items[h].cluster is not None}
+    leaving |= {i.removesuffix("_op") for i in leaving if i.endswith("_op")}
+    if leaving:
+        items = [replace(i, cluster=None) if i.id in leaving else i for i in items]
+        item_of = dict(enumerate(items))
     extra = []
     for (t, h), copy in copies.items():
         name[copy] = f"{name[t]}_again{copy - len(index)}"
