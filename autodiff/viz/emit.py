@@ -130,8 +130,8 @@ def reading_order(items: list[Item], edges: list[Edge], flipped: bool) -> list[E
     neurons as 10, 11, ..., 15, 0, 1, .... Two kinds of siblings are pinned down:
 
     - leaves that feed exactly the same nodes (a neuron's weights, which feed its dot product
-      once per sample; the operands of `x1 * w1`), in argument order, when they and their users
-      are in one cluster (or none): having the same users, they always share a rank;
+      once per sample; the operands of `x1 * w1`), in argument order, per cluster: having the
+      same users, they always share a rank;
     - items of one cluster that carry a `sibling_key` (the summary's neuron boxes), in its order.
 
     Each pair of neighbours gets an invisible edge with `minlen=0`: the two already share a rank,
@@ -149,10 +149,7 @@ def reading_order(items: list[Item], edges: list[Edge], flipped: bool) -> list[E
     # argument order, so leaves are met in argument order of their first user.
     runs: dict[tuple, list[str]] = {}
     for leaf, heads in users.items():
-        # Only leaves drawn in the same cluster as all their users: Graphviz 2.43 fails to route
-        # ("lost edge") a flat edge between inputs whose users sit in other clusters.
-        if all(cluster.get(h) == cluster.get(leaf) for h in heads):
-            runs.setdefault((cluster.get(leaf), tuple(heads)), []).append(leaf)
+        runs.setdefault((cluster.get(leaf), tuple(heads)), []).append(leaf)
     keyed: dict[str | None, list[tuple[tuple, str]]] = {}
     for item in items:
         if item.sibling_key is not None:
