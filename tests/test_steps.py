@@ -13,22 +13,11 @@ import pytest
 import autodiff
 from autodiff import Value, backward_steps, explain
 from autodiff.ops import PRIMITIVES, apply
+from examples import micrograd_readme_example
 
 
 def micrograd_readme_expression():
-    a = Value(-4.0, label="a")
-    b = Value(2.0, label="b")
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
+    return micrograd_readme_example()[-1]
 
 
 def neuron():

@@ -13,6 +13,7 @@ import pytest
 
 import autodiff
 from autodiff import Value, draw_dot, to_dot
+from examples import micrograd_readme_example
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz's dot is not installed"
@@ -668,19 +669,8 @@ def test_repeated_nodes_keep_the_graph_the_same():
         assert label.startswith(f"↻ {names[order[int(copies[copy][1:])]]} = ")
 
 
-def micrograd_readme_example():
-    a, b = Value(-4.0, label="a"), Value(2.0, label="b")
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
+def micrograd_readme_expression():
+    return micrograd_readme_example()[-1]
 
 
 def a_plus_a():
@@ -688,7 +678,7 @@ def a_plus_a():
     return a + a
 
 
-@pytest.mark.parametrize("build", [micrograd_readme_example, a_plus_a, lambda: neuron()[0]])
+@pytest.mark.parametrize("build", [micrograd_readme_expression, a_plus_a, lambda: neuron()[0]])
 def test_small_expressions_have_no_repeats_and_one_node_per_value_and_op(build):
     out = build()
     out.backward()
