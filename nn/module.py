@@ -86,13 +86,7 @@ class Module:
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         """(name, Value) for every parameter, in creation order, each Value listed once."""
-        seen: set[int] = set()
-        out: list[tuple[str, Value]] = []
-        for name, value in _walk(self, ""):
-            if isinstance(value, Value) and id(value) not in seen:
-                seen.add(id(value))
-                out.append((name, value))
-        return out
+        return _named(self, Value)
 
     def parameters(self) -> list[Value]:
         """Every parameter as a list (a fixed order, no duplicates): what optimizers take."""
@@ -100,13 +94,7 @@ class Module:
 
     def named_modules(self) -> list[tuple[str, Module]]:
         """(name, module) for this module ("") and every module inside it, outermost first."""
-        seen: set[int] = set()
-        out: list[tuple[str, Module]] = []
-        for name, value in _walk(self, ""):
-            if isinstance(value, Module) and id(value) not in seen:
-                seen.add(id(value))
-                out.append((name, value))
-        return out
+        return _named(self, Module)
 
     def num_parameters(self) -> int:
         return len(self.named_parameters())
@@ -251,6 +239,17 @@ def load(path: str | os.PathLike) -> Module:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _named(root: Module, kind: type) -> list[tuple[str, Any]]:
+    """(name, object) for every object of `kind` found by `_walk`, each listed once (first name)."""
+    seen: set[int] = set()
+    out: list[tuple[str, Any]] = []
+    for name, value in _walk(root, ""):
+        if isinstance(value, kind) and id(value) not in seen:
+            seen.add(id(value))
+            out.append((name, value))
+    return out
 
 
 def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
