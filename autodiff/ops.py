@@ -105,7 +105,15 @@ def _applyn(prim: Primitive, inputs: Sequence):
 
 
 def apply(prim: Primitive, *inputs):
-    """Apply any primitive of the table to floats or Values (the generic, slower path)."""
+    """Apply any primitive of the table to floats or Values.
+
+    One- and two-input calls build exactly the nodes the operators build, so code (and tests)
+    going through here exercise the same representation.
+    """
+    if len(inputs) == 1:
+        return _apply1(prim, inputs[0])
+    if len(inputs) == 2:
+        return _apply2(prim, *inputs)
     return _applyn(prim, inputs)
 
 
