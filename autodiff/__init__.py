@@ -5,7 +5,15 @@ derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.eng
 """
 
 from autodiff.value import Value
-from autodiff.engine import backward, gradients, grad, is_grad_enabled, no_grad, topological_order
+from autodiff.engine import (
+    backward,
+    gradients,
+    grad,
+    is_grad_enabled,
+    local_grads,
+    no_grad,
+    topological_order,
+)
 from autodiff.gradcheck import GradcheckError, gradcheck
 from autodiff.ops import (
     PRIMITIVES,
@@ -39,6 +47,7 @@ __all__ = [
     "gradients",
     "grad",
     "is_grad_enabled",
+    "local_grads",
     "no_grad",
     "topological_order",
     "GradcheckError",

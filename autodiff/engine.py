@@ -117,6 +117,25 @@ def _backprop(root: Value, create_graph: bool, stop: frozenset | set = frozenset
     return order, grads
 
 
+def local_grads(node: Value, upstream: float = 1.0) -> tuple[float, ...]:
+    """The shares `node` passes back to each of its parents, given its own gradient `upstream`.
+
+    This is one step of the backward pass, exactly as `backward()` computes it: the op's rule
+    applied on floats. With `upstream=1.0` the shares are the local derivatives
+    d node / d parent. A leaf has no parents and gives ().
+
+        >>> from autodiff import Value
+        >>> a, b = Value(2.0), Value(-3.0)
+        >>> local_grads(a * b)
+        (-3.0, 2.0)
+    """
+    parents = node.parents
+    if not parents:
+        return ()
+    shares = node._op.vjp(upstream, node.data, *[p.data for p in parents])
+    return tuple(float(s) for s in shares)
+
+
 def backward(root: Value, create_graph: bool = False) -> None:
     """Fill `.grad` of `root` and of everything it depends on (see `Value.backward`)."""
     if not create_graph:

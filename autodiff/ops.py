@@ -32,12 +32,19 @@ Operand = Value | float
 class Primitive:
     """One entry of the op table: a name, a float forward function and its derivative rule."""
 
-    __slots__ = ("name", "forward", "vjp")
+    __slots__ = ("name", "forward", "vjp", "symbol")
 
-    def __init__(self, name: str, forward: Callable[..., float], vjp: Callable[..., tuple]):
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., float],
+        vjp: Callable[..., tuple],
+        symbol: str = "",
+    ):
         self.name = name
         self.forward = forward  # floats in, float out; raises on inputs outside the domain
         self.vjp = vjp  # (g, out, *inputs) -> one gradient per input; floats or Values
+        self.symbol = symbol  # how drawings and explanations write it ("+"); "" reads as name(x)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -47,11 +54,11 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def primitive(name: str, forward: Callable[..., float]):
+def primitive(name: str, forward: Callable[..., float], symbol: str = ""):
     """Declare a primitive: decorate its derivative rule, give its forward function."""
 
     def declare(vjp):
-        prim = PRIMITIVES[name] = Primitive(name, forward, vjp)
+        prim = PRIMITIVES[name] = Primitive(name, forward, vjp, symbol)
         return prim
 
     return declare
@@ -133,19 +140,19 @@ def _data(x) -> float:
 # returns a tuple with one gradient per input.
 
 
-@primitive("add", operator.add)
+@primitive("add", operator.add, symbol="+")
 def ADD(g, out, x, y):
     """d/dx (x + y) = 1, d/dy (x + y) = 1"""
     return g, g
 
 
-@primitive("mul", operator.mul)
+@primitive("mul", operator.mul, symbol="*")
 def MUL(g, out, x, y):
     """d/dx (x y) = y, d/dy (x y) = x"""
     return g * y, g * x
 
 
-@primitive("neg", operator.neg)
+@primitive("neg", operator.neg, symbol="neg")
 def NEG(g, out, x):
     """d/dx (-x) = -1"""
     return (-g,)
@@ -157,7 +164,7 @@ def _reciprocal_forward(x):
     return 1.0 / x
 
 
-@primitive("reciprocal", _reciprocal_forward)
+@primitive("reciprocal", _reciprocal_forward, symbol="1/x")
 def RECIPROCAL(g, out, x):
     """d/dx (1/x) = -1/x^2"""
     return (-g * out * out,)
@@ -174,7 +181,7 @@ def _pow_forward(x, y):
         raise OverflowError(f"pow() overflows a float: {x!r} ** {y!r}") from None
 
 
-@primitive("pow", _pow_forward)
+@primitive("pow", _pow_forward, symbol="**")
 def POW(g, out, x, y):
     """d/dx x^y = y x^(y-1), d/dy x^y = x^y log x (taken as 0 where log x is undefined)"""
     return g * y * x ** (y - 1), (g * out * log(x) if x > 0 else g * 0.0)
@@ -279,7 +286,7 @@ def DOT(g, out, *inputs):
     return tuple([g * x for x in inputs[n:]] + [g * w for w in inputs[:n]])
 
 
-@primitive("identity", lambda x: x)
+@primitive("identity", lambda x: x, symbol="id")
 def IDENTITY(g, out, x):
     """d/dx x = 1"""
     return (g,)

@@ -121,18 +121,28 @@ class Value:
 
     # ---- comparisons look at the numbers and return plain bools ------------------------------
     # __eq__ and __hash__ stay the identity ones, so Values work in sets and as dict keys.
+    # A tracer (autodiff.compile) may set `compare_hook` to see each comparison and its outcome,
+    # since a Python `if` on one decides which graph gets built.
 
     def __lt__(self, other):
-        return self.data < _number(other) if _is_operand(other) else NotImplemented
+        if not _is_operand(other):
+            return NotImplemented
+        return _compared(self, "<", other, self.data < _number(other))
 
     def __le__(self, other):
-        return self.data <= _number(other) if _is_operand(other) else NotImplemented
+        if not _is_operand(other):
+            return NotImplemented
+        return _compared(self, "<=", other, self.data <= _number(other))
 
     def __gt__(self, other):
-        return self.data > _number(other) if _is_operand(other) else NotImplemented
+        if not _is_operand(other):
+            return NotImplemented
+        return _compared(self, ">", other, self.data > _number(other))
 
     def __ge__(self, other):
-        return self.data >= _number(other) if _is_operand(other) else NotImplemented
+        if not _is_operand(other):
+            return NotImplemented
+        return _compared(self, ">=", other, self.data >= _number(other))
 
     # ---- elementary functions ---------------------------------------------------------------
 
@@ -183,6 +193,16 @@ def _is_operand(x) -> bool:
 
 def _number(x) -> float:
     return x.data if type(x) is Value else x
+
+
+#: Called as compare_hook(value, op, other, outcome) after every comparison, when set.
+compare_hook = None
+
+
+def _compared(value: Value, op: str, other, outcome: bool) -> bool:
+    if compare_hook is not None:
+        compare_hook(value, op, other, outcome)
+    return outcome
 
 
 # Imported last: both modules use Value, and Value's methods only need them at call time.
