@@ -40,6 +40,7 @@ from autodiff.ops import (
     tanh,
 )
 from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
+from autodiff.compile import compile  # noqa: A004 - autodiff.compile(f), as the issue names it
 
 __all__ = [
     "Value",
@@ -79,4 +80,5 @@ __all__ = [
     "explain",
     "to_dot",
     "to_html",
+    "compile",
 ]
