@@ -26,7 +26,9 @@ from __future__ import annotations
 import ast
 import builtins
 import inspect
+import itertools
 import keyword
+import linecache
 import math
 import operator
 import random
@@ -54,6 +56,8 @@ __all__ = ["compile", "CompiledFunction", "CompileError", "Trace", "MAX_NODES"]
 MAX_NODES = 100_000
 #: How many traces (argument structures x guard outcomes) one compiled function keeps.
 MAX_TRACES = 32
+
+_SERIAL = itertools.count(1)
 
 
 class CompileError(RuntimeError):
@@ -875,7 +879,9 @@ class CompiledFunction:
             result = self._run(trace, flat)
             if result is not None:
                 self._traces.move_to_end(key)
-                if not trace.checked and self.check != "never" or self.check == "always":
+                # (Eager execution needs graphs: under no_grad() the check waits for later.)
+                wanted = self.check == "always" or not trace.checked and self.check == "first"
+                if wanted and is_grad_enabled():
                     self._verify(trace, args, key, result)
                     trace.checked = True
                 return self._finish(trace, key, result)
@@ -991,7 +997,11 @@ class CompiledFunction:
         generated = _generate(self.name, out, recorder.guards, inputs, self._param_ids, made,
                               self.max_nodes)
         namespace = generated["namespace"]
-        code = builtins.compile(generated["source"], f"<compiled {self.name}>", "exec")
+        # A file name of its own, known to linecache, so tracebacks show the generated line.
+        filename = f"<compiled {self.name} #{next(_SERIAL)}>"
+        source = generated["source"]
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        code = builtins.compile(source, filename, "exec")
         exec(code, namespace)
         trace = Trace(generated["source"], namespace[generated["function"]], generated["live"],
                       generated["param_index"], generated["guards"], generated["operations"])
