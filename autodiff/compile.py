@@ -8,10 +8,9 @@ understand: the code is the backward pass itself, written out, so it gives the v
 `backward()` gives (same rules, same order of additions), and reading it shows what backprop does.
 
     >>> from autodiff import compile
-    >>> step = compile(lambda a, b: (a * b + b).tanh())
-    >>> value, (da, db) = step(2.0, -3.0)
-    >>> print(f"{value:.4f} {da:.4f} {db:.4f}")
-    -0.9999 -0.0007 0.0002
+    >>> step = compile(lambda a, b: a * b + a)
+    >>> step(2.0, -3.0)                  # the value, and (d/da, d/db)
+    (-4.0, (-2.0, 2.0))
 
 Python decisions made during tracing are handled as TorchDynamo does: every comparison of a
 Value (`if x > 0:`) is recorded as a guard, checked in the generated code; a call for which one
@@ -858,9 +857,24 @@ class CompiledFunction:
         return f"<compiled {self.name}: {len(self.traces)} trace(s)>"
 
     def __call__(self, *args, **kwargs):
+        """`(value, grads)`; with `params`, also adds their gradients into `.grad`."""
         if kwargs:
             raise TypeError(f"compiled {self.name} takes positional arguments only, got "
                             f"{', '.join(kwargs)}")
+        value, grads, param_grads = self._evaluate(args, None)
+        for p, g in zip(self.params, param_grads):
+            p.grad = g
+        return value, grads
+
+    def evaluate(self, *args) -> tuple[float, tuple, list[float]]:
+        """`(value, grads, param_grads)` without touching any `.grad`: `param_grads` holds
+        d value / d p for each of `params`, in their order (0.0 for one the trace does not use).
+        """
+        return self._evaluate(args, [0.0] * len(self.params))
+
+    def _evaluate(self, args: tuple, start: list[float] | None):
+        """Run (tracing first when needed). `start`: the params' gradients to add onto (None:
+        their current .grad). Returns the value, the args' gradients and the params' totals."""
         self._check_arity(args)
         flat: list[float] = []
         structure = []
@@ -875,24 +889,26 @@ class CompiledFunction:
             else:
                 structure.append(_flatten(arg, self._arg_name(i), flat, self.name))
         key = tuple(structure)
+        if start is None:
+            start = [p.grad for p in self.params]
         for trace in self._traces.get(key, ()):
-            result = self._run(trace, flat)
+            result = self._run(trace, flat, start)
             if result is not None:
                 self._traces.move_to_end(key)
                 # (Eager execution needs graphs: under no_grad() the check waits for later.)
                 wanted = self.check == "always" or not trace.checked and self.check == "first"
                 if wanted and is_grad_enabled():
-                    self._verify(trace, args, key, result)
+                    self._verify(trace, args, key, result, start)
                     trace.checked = True
-                return self._finish(trace, key, result)
+                return self._finish(trace, key, result, start)
         trace = self._trace(args, key)
-        result = self._run(trace, flat)
+        result = self._run(trace, flat, start)
         if result is None:
             raise CompileError(f"compiled {self.name}: a fresh trace rejects its own arguments "
                                "(a comparison gave different answers on the same numbers)")
         if self.check == "always":
-            self._verify(trace, args, key, result)
-        return self._finish(trace, key, result)
+            self._verify(trace, args, key, result, start)
+        return self._finish(trace, key, result, start)
 
     # -- the parts --
 
@@ -917,16 +933,16 @@ class CompiledFunction:
             raise TypeError(f"compiled {self.name}({shown}): {error} "
                             f"(got {len(args)} argument{'s' * (len(args) != 1)})") from None
 
-    def _run(self, trace: Trace, flat: list[float]):
+    def _run(self, trace: Trace, flat: list[float], start: list[float]):
         live = [v.data for v in trace.live]
-        grads = [self.params[i].grad for i in trace.param_index]
-        return trace.function(flat, live, grads)
+        return trace.function(flat, live, [start[i] for i in trace.param_index])
 
-    def _finish(self, trace: Trace, key, result):
+    def _finish(self, trace: Trace, key, result, start: list[float]):
         self._last = trace
-        value, arg_grads, param_grads = result
-        for i, g in zip(trace.param_index, param_grads):
-            self.params[i].grad = g
+        value, arg_grads, used_param_grads = result
+        param_grads = list(start)
+        for i, g in zip(trace.param_index, used_param_grads):
+            param_grads[i] = g
         values = iter(arg_grads)
         grads = []
         for part in key:
@@ -934,7 +950,7 @@ class CompiledFunction:
                 grads.append(None)
             else:
                 grads.append(_rebuild(part, values))
-        return value, tuple(grads)
+        return value, tuple(grads), param_grads
 
     def _leaves(self, args: tuple, key) -> tuple[list, dict]:
         """The arguments as Values (labelled by argument name) and {id: (position, name)}."""
@@ -1017,7 +1033,7 @@ class CompiledFunction:
                 del self._traces[oldest_key]
         return trace
 
-    def _verify(self, trace: Trace, args: tuple, key, result) -> None:
+    def _verify(self, trace: Trace, args: tuple, key, result, start: list[float]) -> None:
         """Run the function eagerly and compare every number, bit for bit."""
         call_args, inputs = self._leaves(args, key)
         root = self.func(*call_args)
@@ -1028,6 +1044,8 @@ class CompiledFunction:
         outside = [n for n in order if not n.parents and id(n) not in inputs]
         saved = [n.grad for n in outside]
         try:
+            for i in trace.param_index:  # backward() adds onto what the compiled run started at
+                self.params[i].grad = start[i]
             root.backward()
             eager_params = [self.params[i].grad for i in trace.param_index]
         finally:

@@ -589,3 +589,67 @@ def test_tracing_in_two_threads_records_each_threads_own_comparisons():
 def test_compile_is_exported():
     assert compile_module_function is autodiff.compile
     assert "compile" in autodiff.__all__
+
+
+# ---- nn.compile_loss --------------------------------------------------------------------------
+
+
+def test_compiled_training_follows_eager_training_bit_for_bit():
+    import nn
+    from nn.data import make_moons
+    from nn.losses import hinge, l2_penalty
+
+    X, y = make_moons(20, noise=0.1, seed=2, labels="pm1")
+    histories = []
+    for compiled in (False, True):
+        model = nn.MLP(2, [6, 6, 1], seed=2)
+        opt = nn.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        step = nn.compile_loss(model, hinge, penalty=lambda m: l2_penalty(m, 1e-3))
+        losses = []
+        for _ in range(6):
+            opt.zero_grad()
+            if compiled:
+                losses.append(step.backward(X, y))
+            else:
+                loss = hinge([model(x) for x in X], y) + l2_penalty(model, 1e-3)
+                loss.backward()
+                losses.append(loss.data)
+            opt.step()
+        histories.append((losses, [p.data for p in model.parameters()]))
+    assert histories[0] == histories[1]
+    assert len(step.compiled.traces) == 1
+    assert "layers_0_neurons_0_w_0" in step.source
+
+
+def test_compiled_loss_per_sample_returns_gradients_and_touches_no_grad():
+    import nn
+    from nn.losses import cross_entropy, mse
+
+    model = nn.MLP(3, [5, 2], seed=4)
+    step = nn.compile_loss(model, cross_entropy)
+    for p in model.parameters():
+        p.grad = 0.25
+    x = [0.1, -0.4, 0.9]
+    loss, grads = step(x, 1)
+    assert all(p.grad == 0.25 for p in model.parameters())
+    model.zero_grad()
+    eager = cross_entropy(model(x), 1)
+    eager.backward()
+    assert loss == eager.data
+    assert grads == [p.grad for p in model.parameters()]
+    regression = nn.compile_loss(nn.MLP(2, [3, 1], seed=1), mse)
+    assert regression([0.5, 0.5], 2.0)[0] == mse(regression.model([0.5, 0.5]), 2.0).data
+    with pytest.raises(TypeError, match="needs an nn.Module"):
+        nn.compile_loss(lambda x: x, mse)
+    with pytest.raises(TypeError, match="targets must be numbers"):
+        regression([0.5, 0.5], Value(2.0))
+
+
+def test_evaluate_returns_parameter_gradients_without_touching_grad():
+    w = Value(3.0)
+    w.grad = 7.0
+    step = autodiff.compile(lambda x: w * x * x, params=[w])
+    value, (dx,), (dw,) = step.evaluate(2.0)
+    assert (value, dx, dw, w.grad) == (12.0, 12.0, 4.0, 7.0)
+    step(2.0)
+    assert w.grad == 11.0
