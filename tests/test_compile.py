@@ -653,3 +653,24 @@ def test_evaluate_returns_parameter_gradients_without_touching_grad():
     assert (value, dx, dw, w.grad) == (12.0, 12.0, 4.0, 7.0)
     step(2.0)
     assert w.grad == 11.0
+
+
+def test_demo_trains_the_same_model_compiled():
+    import nn
+    from nn.data import make_moons
+    from nn.demo import parse_args, train
+    from nn.losses import hinge
+    from nn.schedules import LinearLR
+
+    assert parse_args(["--compile"]).compile and not parse_args([]).compile
+    X, labels = make_moons(16, seed=5)
+    y = [2 * t - 1 for t in labels]
+    runs = []
+    for compiled in (False, True):
+        model = nn.MLP(2, [4, 1], seed=5)
+        opt = nn.SGD(model.parameters(), lr=1.0)
+        sched = LinearLR(opt, start_factor=1.0, end_factor=0.1, total_iters=5)
+        history = train(model, X, y, hinge, opt, sched, 5, 1e-4, progress=False,
+                        compiled=compiled)
+        runs.append((history, [p.data for p in model.parameters()]))
+    assert runs[0] == runs[1]
