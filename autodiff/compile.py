@@ -140,40 +140,62 @@ class _Recorder:
 
 
 def _flatten(arg, path: str, flat: list, name: str):
-    """The structure of `arg` (hashable) and its numbers appended to `flat`, checked."""
+    """The structure of `arg` (hashable) and its numbers appended to `flat`, checked.
+
+    A number is 0; a list or tuple of numbers only is (is_tuple, count), the common case, taken
+    in one step; any other list or tuple is (is_tuple, (structure of each item, ...)).
+    """
     kind = type(arg)
     if kind is float or kind is int:
         flat.append(float(arg))
         return 0
     if kind is list or kind is tuple:
+        types = set(map(type, arg))
+        if types <= _PLAIN_NUMBERS:
+            flat.extend(arg if types == _FLOATS else map(float, arg))
+            return (kind is tuple, len(arg))
         parts = tuple(_flatten(a, f"{path}[{i}]", flat, name) for i, a in enumerate(arg))
+        if all(p == 0 for p in parts):  # numbers of other types (NumPy's): the same structure
+            return (kind is tuple, len(parts))
         return (kind is tuple, parts)
     if isinstance(arg, Value):
         raise TypeError(f"compiled {name}: argument {path} is a Value; a compiled step runs on "
                         f"numbers: pass {path}.data, or call the function itself to build a graph")
+    if isinstance(arg, (list, tuple)):  # subclasses: taken as the plain list or tuple
+        return _flatten(tuple(arg) if isinstance(arg, tuple) else list(arg), path, flat, name)
     if isinstance(arg, bool) or not isinstance(arg, Real):
         raise TypeError(f"compiled {name}: argument {path} must be a number or a (nested) list "
                         f"or tuple of numbers, got {type(arg).__name__}: {arg!r}"
                         + (" (flags and other data go in static_argnums)"
                            if isinstance(arg, (bool, str)) else ""))
-    if isinstance(arg, (list, tuple)):  # subclasses
-        return _flatten(type(arg).__mro__[1](arg), path, flat, name)
     flat.append(float(arg))
     return 0
 
 
-def _rebuild(structure, values: Iterable):
-    """Nested lists/tuples of the given shape filled from the iterator `values`."""
+_FLOATS = {float}
+_PLAIN_NUMBERS = {float, int}
+
+
+def _rebuild(structure, values: Sequence, pos: int = 0):
+    """Nested lists/tuples of the given shape filled from `values[pos:]`; returns (it, pos)."""
     if structure == 0:
-        return next(values)
+        return values[pos], pos + 1
     is_tuple, parts = structure
-    items = [_rebuild(p, values) for p in parts]
-    return tuple(items) if is_tuple else items
+    if type(parts) is int:
+        items = values[pos:pos + parts]
+        return (tuple(items) if is_tuple else list(items)), pos + parts
+    items = []
+    for part in parts:
+        item, pos = _rebuild(part, values, pos)
+        items.append(item)
+    return (tuple(items) if is_tuple else items), pos
 
 
 def _paths(structure, path: str) -> list[str]:
     if structure == 0:
         return [path]
+    if type(structure[1]) is int:
+        return [f"{path}[{i}]" for i in range(structure[1])]
     return [p for i, s in enumerate(structure[1]) for p in _paths(s, f"{path}[{i}]")]
 
 
@@ -943,13 +965,14 @@ class CompiledFunction:
         param_grads = list(start)
         for i, g in zip(trace.param_index, used_param_grads):
             param_grads[i] = g
-        values = iter(arg_grads)
         grads = []
+        pos = 0
         for part in key:
             if isinstance(part, tuple) and part and part[0] == "static":
                 grads.append(None)
             else:
-                grads.append(_rebuild(part, values))
+                grad, pos = _rebuild(part, arg_grads, pos)
+                grads.append(grad)
         return value, tuple(grads), param_grads
 
     def _leaves(self, args: tuple, key) -> tuple[list, dict]:
@@ -971,7 +994,7 @@ class CompiledFunction:
                 inputs[id(leaf)] = (count, namer(path, f"a{count}"))
                 count += 1
                 leaves.append(leaf)
-            call_args.append(_rebuild(part, iter(leaves)))
+            call_args.append(_rebuild(part, leaves)[0])
         return call_args, inputs
 
     def _trace(self, args: tuple, key) -> Trace:
