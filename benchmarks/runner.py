@@ -323,7 +323,7 @@ def compile_table(results: dict, cfg: Config) -> str | None:
     if not rows:
         return None
     headers = ["workload", "operations", "lines of code", "compile (once)",
-               "first reuse, checked", "each call after", "calls to repay compile"]
+               "first reuse, checked", "each call after", "compile / call"]
     return ("chainrule-compiled, one-time costs: trace, generate and compile() the code; the "
             "first reuse is also run eagerly to check it\n" + table(headers, rows))
 
