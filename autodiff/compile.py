@@ -41,10 +41,9 @@ from contextvars import ContextVar
 from numbers import Real
 from typing import Any
 
+# The package's public names (this module is imported last by autodiff/__init__.py).
+from autodiff import PRIMITIVES, Value, is_grad_enabled, no_grad, topological_order
 from autodiff import value as _value_module
-from autodiff.engine import is_grad_enabled, no_grad, topological_order
-from autodiff.ops import PRIMITIVES
-from autodiff.value import Value
 
 __all__ = ["compile", "CompiledFunction", "CompileError", "Trace", "MAX_NODES"]
 
@@ -109,10 +108,11 @@ def _code(func) -> Any:
 
 # Python-level calls the profile hook watches for while tracing (per thread, via sys.setprofile).
 _INIT_CODE = _code(Value.__init__)
-_READS = {c: what for c, what in ((_code(Value.__float__), "float(v) read a traced Value"),
-                                  (_code(Value.detach), "v.detach() froze a traced Value"),
-                                  (_code(no_grad.__enter__), "no_grad() was entered"))
-          if c is not None}
+_READS = {c: what for c, what in (
+    (_code(getattr(Value, "__float__", None)), "float(v) read a traced Value"),
+    (_code(getattr(Value, "detach", None)), "v.detach() froze a traced Value"),
+    (_code(getattr(no_grad, "__enter__", None)), "no_grad() was entered"))
+    if c is not None}
 
 
 class _Recorder:
@@ -221,7 +221,8 @@ class _Template:
     """One primitive's rule for a given number of inputs, as text with {placeholders}.
 
     `assigns` are the rule's own local lines, `shares` one expression per input; the
-    placeholders are {g}, {out}, {x0}, {x1}, ... and {t_NAME} for the rule's locals.
+    placeholders are {g}, {out}, {x0}, {x1}, ... and {t_NAME} for the rule's locals. A rule with
+    branches is a `block` of lines instead, which sets {s0}, {s1}, ... (then the shares).
     `call` is set instead when the rule is called rather than written out.
     """
 
@@ -230,6 +231,8 @@ class _Template:
         self.shares = list(shares)
         self.call = call
         self.how = how
+        self.block: list[str] | None = None
+        self.block_pure = False
         self.pure_assigns = [_is_pure(_blank(e)) for _, e in self.assigns]
         self.pure_shares = [_is_pure(_blank(e)) for e in self.shares]
 
@@ -262,7 +265,13 @@ class _Globals:
 
 
 def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str):
-    """The rule's own text as a template: params renamed, locals kept, globals bound."""
+    """The rule's own text as a template: params renamed, locals kept, globals bound.
+
+    A rule that is a few assignments and one `return` becomes expressions, one per share; a
+    rule with `if` statements (several returns) becomes a block of lines that sets one
+    variable per share. Small private helpers of the rule's module (`_zero(g)`) are written
+    in place, and `type(v) is float`, always true in the generated code, is folded away.
+    """
     try:
         source = textwrap.dedent(inspect.getsource(vjp))
         tree = ast.parse(source)
@@ -282,61 +291,259 @@ def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str)
     body = list(func.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
-    if not body or not isinstance(body[-1], ast.Return):
-        return None
-    assigns = []
-    for stmt in body[:-1]:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id not in rename):
-            return None
-        assigns.append(stmt)
-    result = body[-1].value
-    if not isinstance(result, ast.Tuple) or len(result.elts) != arity:
+    local = {t.id for n in ast.walk(func) if isinstance(n, ast.Assign)
+             for t in n.targets if isinstance(t, ast.Name)}
+    if local & set(rename) or not body:
         return None
     try:
-        closure = inspect.getclosurevars(vjp)
+        outside = _outside(vjp)
     except (TypeError, ValueError):
         return None
-    outside = {**closure.builtins, **closure.globals, **closure.nonlocals}
+    convert = _Converter(rename, local, outside, glob, prim_name, vjp)
+
+    # The simple form: assignments, then one return of a tuple.
+    if all(isinstance(s, ast.Assign) and len(s.targets) == 1
+           and isinstance(s.targets[0], ast.Name) for s in body[:-1]) \
+            and isinstance(body[-1], ast.Return) and isinstance(body[-1].value, ast.Tuple) \
+            and len(body[-1].value.elts) == arity:
+        assign_texts = []
+        for stmt in body[:-1]:
+            text = convert(stmt.value)
+            if text is None:
+                return None
+            assign_texts.append((f"{{t_{stmt.targets[0].id}}}", text))
+        shares = [convert(e) for e in body[-1].value.elts]
+        if any(s is None for s in shares):
+            return None
+        return _Template(assign_texts, shares, how="inline")
+
+    # The block form: if statements and several returns.
+    texts: list[str] = []
+    lines = _block(body, "", arity, convert, texts)
+    if lines is None or not _always_returns(body):
+        return None
+    template = _Template(shares=[f"{{s{i}}}" for i in range(arity)], how="inline")
+    template.block = lines
+    template.block_pure = all(_is_pure(_blank(t)) for t in texts)
+    return template
+
+
+def _always_returns(stmts: list) -> bool:
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    return any(isinstance(s, ast.Return) for s in stmts) and False
+
+
+def _has_return(stmts: list) -> bool:
+    return any(isinstance(n, ast.Return) for s in stmts for n in ast.walk(s))
+
+
+def _block(stmts: list, indent: str, arity: int, convert, texts: list) -> list[str] | None:
+    """Lines for a rule body: each `return a, b` becomes `{s0}, {s1} = a, b`; an `if` whose
+    branch returns takes the statements after it as its `else`."""
+    lines: list[str] = []
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name):
+            text = convert(stmt.value)
+            if text is None:
+                return None
+            texts.append(text)
+            lines.append(f"{indent}{{t_{stmt.targets[0].id}}} = {text}")
+        elif isinstance(stmt, ast.Return):
+            value = stmt.value
+            if not isinstance(value, ast.Tuple) or len(value.elts) != arity:
+                return None
+            shares = [convert(e) for e in value.elts]
+            if any(s is None for s in shares):
+                return None
+            texts.extend(shares)
+            targets = ", ".join(f"{{s{k}}}" for k in range(arity))
+            lines.append(f"{indent}{targets}, = {', '.join(shares)},")
+            return lines  # anything after a return is never run
+        elif isinstance(stmt, ast.If):
+            test = convert(stmt.test)
+            if test is None:
+                return None
+            texts.append(test)
+            if _always_returns(stmt.body):
+                inner = _block(stmt.body, indent + "    ", arity, convert, texts)
+                rest = _block(list(stmt.orelse) + stmts[i + 1:], indent + "    ", arity,
+                              convert, texts)
+                if inner is None or rest is None:
+                    return None
+                return lines + [f"{indent}if {test}:"] + inner + [f"{indent}else:"] + rest
+            if _has_return(stmt.body) or _has_return(stmt.orelse):
+                return None
+            inner = _block(stmt.body, indent + "    ", arity, convert, texts)
+            other = _block(stmt.orelse, indent + "    ", arity, convert, texts) \
+                if stmt.orelse else []
+            if inner is None or other is None:
+                return None
+            lines += [f"{indent}if {test}:"] + inner
+            if other:
+                lines += [f"{indent}else:"] + other
+        else:
+            return None
+    return lines
+
+
+def _outside(func) -> dict:
+    closure = inspect.getclosurevars(func)
+    return {**closure.builtins, **closure.globals, **closure.nonlocals}
+
+
+class _Converter:
+    """One rule expression as template text: names renamed, helpers written in place."""
+
     allowed = (ast.Name, ast.expr_context, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare,
                ast.IfExp, ast.BoolOp, ast.Call, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
-    def convert(expr: ast.expr, local: set[str]) -> str | None:
+    def __init__(self, rename, local, outside, glob, prim_name, vjp):
+        self.rename, self.local, self.outside = rename, local, outside
+        self.glob, self.prim_name = glob, prim_name
+        self.module = getattr(vjp, "__module__", None)
+        rule_globals = getattr(vjp, "__globals__", {})
+        self.builtin_type = rule_globals.get("type", builtins.type) is builtins.type \
+            and rule_globals.get("float", builtins.float) is builtins.float
+
+    def __call__(self, expr: ast.expr) -> str | None:
+        expr = self._inline(_copy(expr), self.outside, 0)
+        if expr is None:
+            return None
+        expr = self._fold(expr)
+        if any(isinstance(n, ast.Name) and n.id == "_inlined_" for n in ast.walk(expr)):
+            return None  # a helper that calls itself
         for node in ast.walk(expr):
-            if not isinstance(node, allowed):
+            if not isinstance(node, self.allowed):
                 return None
             if isinstance(node, ast.Call) and (node.keywords or not isinstance(node.func,
                                                                                ast.Name)):
                 return None
             if isinstance(node, ast.Constant) and not (
-                    type(node.value) in (int, float) and math.isfinite(node.value)):
+                    type(node.value) in (int, float, bool) and math.isfinite(node.value)):
                 return None
-        expr = _copy(expr)
         for node in ast.walk(expr):
             if isinstance(node, ast.Name):
-                if node.id in rename:
-                    node.id = rename[node.id]
-                elif node.id in local:
+                if node.id in self.rename:
+                    node.id = self.rename[node.id]
+                elif node.id in self.local:
                     node.id = f"{{t_{node.id}}}"
-                elif node.id in outside:
-                    node.id = glob.bind(outside[node.id], f"{prim_name}_{node.id}")
+                elif node.id.startswith("{"):
+                    pass  # already a placeholder
+                elif node.id in self.outside:
+                    node.id = self.glob.bind(self.outside[node.id],
+                                             f"{self.prim_name}_{node.id}")
                 else:
                     return None
         return ast.unparse(expr)
 
-    local: set[str] = set()
-    assign_texts = []
-    for stmt in assigns:
-        text = convert(stmt.value, local)
-        if text is None:
+    def _inline(self, expr: ast.AST, outside: dict, depth: int) -> ast.AST | None:
+        """Write calls of small private helpers (`_zero(g)`, `_at(x, 0)`) in place."""
+        if depth > 3:
+            return expr
+        count = 0
+        for node in ast.walk(expr):
+            count += 1
+            if count > 500:
+                return None
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                continue
+            name = node.func.id
+            helper = outside.get(name) if name not in self.rename and name not in self.local \
+                else None
+            if not (inspect.isfunction(helper) and helper.__name__.startswith("_")
+                    and helper.__module__ == self.module and not node.keywords
+                    and all(isinstance(a, (ast.Name, ast.Constant)) for a in node.args)):
+                continue
+            replacement = self._helper_body(helper, node.args)
+            if replacement is None:
+                continue
+            if self._rename_outside(replacement, helper) is None:
+                continue
+            node.func = ast.Name("_inlined_", ast.Load())  # replaced just below
+            node.args = [replacement]
+        expr = _Unwrap().visit(expr)
+        return expr
+
+    def _helper_body(self, helper, call_args: list) -> ast.AST | None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(helper)))
+        except (OSError, TypeError, SyntaxError):
             return None
-        name = stmt.targets[0].id
-        local.add(name)
-        assign_texts.append((f"{{t_{name}}}", text))
-    shares = [convert(e, local) for e in result.elts]
-    if any(s is None for s in shares):
-        return None
-    return _Template(assign_texts, shares, how="inline")
+        func = tree.body[0] if tree.body and isinstance(tree.body[0], ast.FunctionDef) else None
+        if func is None:
+            return None
+        a = func.args
+        if a.vararg or a.kwarg or a.kwonlyargs or a.defaults or a.posonlyargs \
+                or len(a.args) != len(call_args):
+            return None
+        body = [s for s in func.body if not (isinstance(s, ast.Expr)
+                                             and isinstance(s.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+            return None
+        mapping = {p.arg: arg for p, arg in zip(a.args, call_args)}
+        result = _copy(body[0].value)
+
+        class Substitute(ast.NodeTransformer):
+            def visit_Name(self, n):
+                return _copy(mapping[n.id]) if n.id in mapping else n
+
+        return Substitute().visit(result)
+
+    def _rename_outside(self, expr: ast.AST, helper) -> ast.AST | None:
+        """Names the helper takes from its module become names known to the converter."""
+        try:
+            theirs = _outside(helper)
+        except (TypeError, ValueError):
+            return None
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name) and node.id in theirs and node.id not in self.rename \
+                    and node.id not in self.local:
+                if self.outside.get(node.id, theirs[node.id]) is not theirs[node.id]:
+                    return None
+                self.outside[node.id] = theirs[node.id]
+        return expr
+
+    def _fold(self, expr: ast.AST) -> ast.AST:
+        """`type(v) is float` is always true in the generated code: fold it and its branch."""
+        convert = self
+
+        class Fold(ast.NodeTransformer):
+            def visit_Compare(self, node):
+                self.generic_visit(node)
+                if (convert.builtin_type and len(node.ops) == 1
+                        and isinstance(node.ops[0], (ast.Is, ast.IsNot))
+                        and isinstance(node.left, ast.Call)
+                        and isinstance(node.left.func, ast.Name) and node.left.func.id == "type"
+                        and len(node.left.args) == 1 and isinstance(node.left.args[0], ast.Name)
+                        and (node.left.args[0].id in convert.rename
+                             or node.left.args[0].id in convert.local)
+                        and isinstance(node.comparators[0], ast.Name)
+                        and node.comparators[0].id == "float"):
+                    return ast.Constant(isinstance(node.ops[0], ast.Is))
+                return node
+
+            def visit_IfExp(self, node):
+                self.generic_visit(node)
+                if isinstance(node.test, ast.Constant):
+                    return node.body if node.test.value else node.orelse
+                return node
+
+        return Fold().visit(expr)
+
+
+class _Unwrap(ast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "_inlined_":
+            return node.args[0]
+        return node
 
 
 def _copy(node: ast.AST) -> ast.AST:
@@ -445,6 +652,8 @@ def _agrees(prim, arity: int, template: _Template, glob: _Globals) -> bool:
     """Does the template compute exactly what the rule computes? Tried on random inputs."""
     params = ["g", "out"] + [f"x{i}" for i in range(arity)]
     lines = [f"def _check({', '.join(params)}):"]
+    for line in template.block or ():
+        lines.append(f"    {_unfill(line)}")
     for target, expr in template.assigns:
         lines.append(f"    {_unfill(target)} = {_unfill(expr)}")
     lines.append(f"    return ({''.join(_unfill(s) + ', ' for s in template.shares)})")
@@ -698,7 +907,8 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
     statements: list[tuple[str, set[str], str, bool]] = []  # (targets, uses, text, pure)
     has_grad: set[int] = set()
     root_name = names[id(root)]
-    if id(root) in params:
+    each_share = _LEAVES_ADD_EACH_SHARE  # how backward() adds onto a leaf's earlier .grad
+    if id(root) in params and each_share:
         statements.append((f"g_{root_name}", {f"g_{root_name}"},
                            f"g_{root_name} = g_{root_name} + 1.0", True))
     elif receives(root):
@@ -729,6 +939,17 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
             statements.append((" ".join(shares), {g, out} | set(parent_names.values()),
                                f"{', '.join(shares)}, = {template.call}({args})", False))
             share_exprs = [(s, True) for s in shares]
+        elif template.block is not None:
+            temp += 1
+            for i in range(arity):
+                fill[f"s{i}"] = f"_s{temp}_{i}"
+            for name in sorted({m for line in template.block
+                                for m in _PLACEHOLDER.findall(line) if m.startswith("t_")}):
+                fill[name] = f"_r{temp}_{name[2:]}"
+            text = "\n".join(_fill(line, fill) for line in template.block)
+            targets = " ".join(v for k, v in fill.items() if k[0] in "st" and k != "g")
+            statements.append((targets, _uses(text), text, template.block_pure))
+            share_exprs = [(f"_s{temp}_{i}", True) for i in range(arity)]
         else:
             for target, _expr in template.assigns:
                 temp += 1
@@ -745,9 +966,9 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
                                    "could raise", pure))
                 continue
             target = f"g_{names[pid]}"
-            if pid in has_grad or pid in params:
+            if pid in has_grad or (pid in params and each_share):
                 statements.append((target, _uses(expr) | {target},
-                                   f"{target} = {target} + {expr}", pure))
+                                   f"{target} = {target} + {_operand(expr)}", pure))
             else:
                 has_grad.add(pid)
                 statements.append((target, _uses(expr), f"{target} = {expr}", pure))
@@ -757,10 +978,14 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
     for key, (_pos, nm) in sorted(inputs.items(), key=lambda kv: kv[1][0]):
         # backward() adds onto a zeroed .grad, 0.0 + ..., which turns a -0.0 into 0.0
         arg_grads.append(f"0.0 + g_{nm}" if key in has_grad else "0.0")
-    param_grads = [f"g_{names[id(node)]}" for node in live[:len(param_index)]]
+    if each_share:  # each share was added onto the .grad the call started from
+        param_grads = [f"g_{names[id(node)]}" for node in live[:len(param_index)]]
+    else:  # the shares are summed first, then added to the .grad the call started from
+        param_grads = [f"_start_{names[id(node)]} + g_{names[id(node)]}" if id(node) in has_grad
+                       else f"_start_{names[id(node)]}" for node in live[:len(param_index)]]
 
     # Drop what nothing returned needs, unless it could raise (as the rule would in backward()).
-    needed = {_uses_one(t) for t in arg_grads + param_grads} - {None}
+    needed = set().union(*[_uses(t) for t in arg_grads + param_grads])
     kept = []
     for targets, uses, text, pure in reversed(statements):
         if text.startswith("#"):
@@ -771,16 +996,34 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
     kept.reverse()
     lines.append("    # backward: each primitive's rule, nodes in reverse topological order")
     if param_grads:
-        lines.append(f"    {', '.join(param_grads)}, = _param_grads  # .grad before this call")
+        starts = [(f"g_{names[id(n)]}" if each_share else f"_start_{names[id(n)]}")
+                  for n in live[:len(param_index)]]
+        lines.append(f"    {', '.join(starts)}, = _param_grads  # .grad before this call")
     for i, text in enumerate(kept):
         if text.startswith("#") and (i + 1 == len(kept) or kept[i + 1].startswith("#")):
             continue  # nothing of this node's backward is needed
-        lines.append("    " + text)
+        lines.extend("    " + line for line in text.split("\n"))
     lines.append(f"    return {root_name}, ({''.join(a + ', ' for a in arg_grads)}), "
                  f"({''.join(p + ', ' for p in param_grads)})")
     return {"source": "\n".join(lines) + "\n", "namespace": glob.namespace,
             "function": function_name, "live": live, "param_index": param_index,
             "guards": guard_texts, "operations": operations}
+
+
+_TIGHT = (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript, ast.UnaryOp)
+
+
+def _operand(expr: str) -> str:
+    """`expr` as the right operand of `+`: in parentheses unless it binds tighter than `+`
+    (a share `a + b` or `x if c else y` added to a gradient must stay one term)."""
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return f"({expr})"
+    if isinstance(node, _TIGHT) or (isinstance(node, ast.BinOp) and isinstance(
+            node.op, (ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.MatMult))):
+        return expr
+    return f"({expr})"
 
 
 _NAME_RE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
@@ -790,9 +1033,21 @@ def _uses(text: str) -> set[str]:
     return set(_NAME_RE.findall(text))
 
 
-def _uses_one(text: str) -> str | None:
-    found = _NAME_RE.findall(text)
-    return found[-1] if found and found[-1].startswith("g_") else None
+def _leaves_add_each_share() -> bool:
+    """Does backward() add each share onto a leaf's earlier .grad, or their sum?
+
+    The two differ in the last bit once a leaf already holds a gradient, and a compiled step
+    with `params` must do what backward() does. Asked once, of backward() itself: a leaf holding
+    1e16 gets two shares of 1.0; added one by one each rounds away (ties to even), their sum 2.0
+    does not.
+    """
+    w = Value(1.0)
+    w.grad = 1e16
+    (w * 1.0 + w * 1.0).backward()
+    return w.grad == 1e16
+
+
+_LEAVES_ADD_EACH_SHARE = _leaves_add_each_share()
 
 
 # Templates depend only on the op table entry and the arity: cache them per primitive object,
