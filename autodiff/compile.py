@@ -364,7 +364,7 @@ def _block(stmts: list, indent: str, arity: int, convert, texts: list) -> list[s
                 return None
             texts.extend(shares)
             targets = ", ".join(f"{{s{k}}}" for k in range(arity))
-            lines.append(f"{indent}{targets}, = {', '.join(shares)},")
+            lines.append(f"{indent}{_seq(targets.split(', '))} = {_seq(shares)}")
             return lines  # anything after a return is never run
         elif isinstance(stmt, ast.If):
             test = convert(stmt.test)
@@ -735,6 +735,14 @@ def _forward_agrees(prim, arity: int, text: str, glob: _Globals) -> bool:
     return True
 
 
+def _seq(items: list[str], brackets: bool = False) -> str:
+    """`a, b` (or `(a, b)`); one item is `(a,)`, none `()`."""
+    if len(items) == 1:
+        return f"({items[0]},)"
+    text = ", ".join(items)
+    return f"({text})" if brackets or not items else text
+
+
 def _show(prim, args: list[str]) -> str:
     """How a comment writes the operation: `a * b`, `-a`, `1/a`, `tanh(a)`."""
     symbol = prim.symbol
@@ -869,12 +877,13 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
 
     function_name = namer(name, "traced")
     lines = [f"def {function_name}(_inputs, _live, _param_grads):",
-             f"    # {len(order)} Values, {operations} operations; g_v holds d(output)/dv"]
+             f"    # {len(order)} Values, {operations} operation{'s' * (operations != 1)}; "
+             "g_v holds d(output)/dv"]
     if inputs:
         arg_names = [nm for _pos, nm in sorted(inputs.values())]
-        lines.append(f"    {', '.join(arg_names)}, = _inputs")
+        lines.append(f"    {_seq(arg_names)} = _inputs")
     if live_names:
-        lines.append(f"    {', '.join(live_names)}, = _live  # read from outside at every call")
+        lines.append(f"    {_seq(live_names)} = _live  # read from outside at every call")
     lines.append("    # forward: each primitive's float forward")
     guard_texts = []
     for node in forward:
@@ -937,7 +946,7 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
             shares = [f"_s{temp}_{i}" for i in range(arity)]
             args = ", ".join([g, out] + [names[id(p)] for p in parents])
             statements.append((" ".join(shares), {g, out} | set(parent_names.values()),
-                               f"{', '.join(shares)}, = {template.call}({args})", False))
+                               f"{_seq(shares)} = {template.call}({args})", False))
             share_exprs = [(s, True) for s in shares]
         elif template.block is not None:
             temp += 1
@@ -998,13 +1007,14 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
     if param_grads:
         starts = [(f"g_{names[id(n)]}" if each_share else f"_start_{names[id(n)]}")
                   for n in live[:len(param_index)]]
-        lines.append(f"    {', '.join(starts)}, = _param_grads  # .grad before this call")
+        lines.append(f"    {_seq(starts)} = _param_grads  # .grad before this call")
     for i, text in enumerate(kept):
         if text.startswith("#") and (i + 1 == len(kept) or kept[i + 1].startswith("#")):
             continue  # nothing of this node's backward is needed
         lines.extend("    " + line for line in text.split("\n"))
-    lines.append(f"    return {root_name}, ({''.join(a + ', ' for a in arg_grads)}), "
-                 f"({''.join(p + ', ' for p in param_grads)})")
+    if any(a.startswith("0.0 +") for a in arg_grads):
+        lines.append("    # 0.0 + g: backward() adds onto a zeroed .grad (turning -0.0 into 0.0)")
+    lines.append(f"    return {root_name}, {_seq(arg_grads, True)}, {_seq(param_grads, True)}")
     return {"source": "\n".join(lines) + "\n", "namespace": glob.namespace,
             "function": function_name, "live": live, "param_index": param_index,
             "guards": guard_texts, "operations": operations}

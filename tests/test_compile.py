@@ -469,7 +469,7 @@ def test_params_as_a_mapping_name_the_variables():
     step = autodiff.compile(lambda x: a * x + b, params={"layers.0.w": a, "bias": b})
     assert step(3.0) == (5.0, (1.0,))
     assert (a.grad, b.grad) == (3.0, 1.0)
-    assert "layers_0_w, bias, = _live" in step.source
+    assert "layers_0_w, bias = _live" in step.source
     with pytest.raises(TypeError, match="parameter 'p' must be a Value"):
         autodiff.compile(lambda x: x, params={"p": 1.0})
     with pytest.raises(ValueError, match="parameters must be leaves"):
