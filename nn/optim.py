@@ -30,6 +30,9 @@ from numbers import Real
 from typing import Any
 
 from autodiff import Value
+# The bridge to torch.optim lives in nn/torch_bridge.py (torch is imported only when called).
+from nn.torch_bridge import optimizer_from_torch as from_torch  # noqa: F401
+from nn.torch_bridge import optimizer_to_torch as to_torch  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm"]
 
