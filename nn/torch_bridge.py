@@ -155,7 +155,7 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     pending = None  # a Linear whose activation may come next
     width = None  # the number of outputs of the last Linear
     for name, child in sequential.named_children():
-        where = f"{who}: layer {name} ({child})"
+        where = f"{who}: layer {name} ({' '.join(repr(child).split())})"  # on one line
         if type(child) is torch.nn.Linear:
             if pending is not None:
                 layers.append((pending, "linear"))
