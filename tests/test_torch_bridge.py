@@ -113,6 +113,16 @@ def test_torch_names_refuses_what_is_not_a_layer_stack():
 
 torch = pytest.importorskip("torch", reason="torch not installed: the bridge's numbers need it")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tensors are tiny: torch's worker threads would cost more than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 X = [[0.3, -1.2, 0.5], [1.0, 2.0, -0.7], [-0.4, 0.1, 0.9], [0.8, -0.6, -1.5], [2.0, 0.5, 0.0]]
 T = [[0.5, -1.0], [1.5, 0.2], [-0.3, 0.7], [0.0, 1.1], [1.0, -0.5]]
 
