@@ -515,7 +515,7 @@ def test_optimizer_to_torch_refuses_mismatched_parameters():
                                          r"0.weight\[0, 0\] is .*model.to_torch\(\) after the "
                                          r"last step"):
         nn.optim.to_torch(opt, sequential)
-    with pytest.raises(ValueError, match=r"has 54 parameters but the torch tensors hold 44 numbers"):
+    with pytest.raises(ValueError, match=r"54 parameters but the torch tensors hold 44 numbers"):
         nn.optim.to_torch(opt, list(model.to_torch().parameters())[:-2])
     with pytest.raises(ValueError, match=r"0.weight is torch.float32; .*float64"):
         nn.optim.to_torch(opt, model.to_torch().float())
