@@ -429,10 +429,12 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value]) -> Any:
     else:
         implied = set()
     for key, value in group.items():
-        if key in cls.hyperparams or key in _IMPLEMENTATION_KEYS or key in implied:
+        # A torch setting that chainrule's class lacks must be at torch's default (keys torch
+        # does not know, added by user code, are left alone).
+        if (key in cls.hyperparams or key in _IMPLEMENTATION_KEYS or key in implied
+                or key not in defaults):
             continue
-        default = defaults[key].default if key in defaults else inspect.Parameter.empty
-        if value != default:
+        if value != defaults[key].default:
             raise ValueError(f"{who}: the torch optimizer has {key}={value!r}, which chainrule's "
                              f"{name} does not support")
     hyper = {key: group[key] for key in cls.hyperparams}

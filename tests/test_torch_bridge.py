@@ -545,8 +545,15 @@ def test_optimizer_from_torch_refuses_what_chainrule_cannot_hold():
     model = new_model()
     sequential = model.to_torch()
     params = list(sequential.parameters())
-    with pytest.raises(ValueError, match=r"maximize=True, which chainrule's SGD does not support"):
-        nn.optim.from_torch(torch.optim.SGD(params, lr=0.1, maximize=True), model.parameters())
+    climbing = torch.optim.SGD(params, lr=0.1, maximize=True)
+    if "maximize" in nn.optim.SGD.hyperparams:
+        assert nn.optim.from_torch(climbing, model.parameters()).maximize is True
+    else:
+        with pytest.raises(ValueError, match=r"maximize=True, which chainrule's SGD does not "):
+            nn.optim.from_torch(climbing, model.parameters())
+    plain = torch.optim.SGD(params, lr=0.1)
+    plain.param_groups[0]["note"] = "a key of the user's own"   # not a torch setting: ignored
+    assert nn.optim.from_torch(plain, model.parameters()).lr == 0.1
     two_groups = torch.optim.SGD([{"params": params[:2]}, {"params": params[2:]}], lr=0.1)
     with pytest.raises(ValueError, match=r"has 2 parameter groups; a chainrule optimizer has one"):
         nn.optim.from_torch(two_groups, model.parameters())
