@@ -10,6 +10,7 @@ optional (importing nn never imports it; without it every entry point says what 
 from __future__ import annotations
 
 import math
+import os
 import random
 import subprocess
 import sys
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_python(code: str) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter with this worktree's packages first on the path."""
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                          env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
 
 
