@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         y = labels
         loss_fn, loss_name, outputs = cross_entropy, "cross-entropy", classes
+        if args.compile:  # its shift max(z) is read from .data, which a trace would freeze
+            raise SystemExit("--compile trains the two-class datasets (hinge loss); "
+                             "cross_entropy reads its log-sum-exp shift from v.data, which a "
+                             "compiled trace cannot follow")
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
     make_opt, default_lr = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr

@@ -674,3 +674,25 @@ def test_demo_trains_the_same_model_compiled():
                         compiled=compiled)
         runs.append((history, [p.data for p in model.parameters()]))
     assert runs[0] == runs[1]
+
+
+def test_demo_compile_refuses_cross_entropy_with_the_reason():
+    from nn.demo import main
+
+    with pytest.raises(SystemExit, match="cross_entropy reads its log-sum-exp shift from v.data"):
+        main(["--compile", "--dataset", "spirals", "--steps", "1", "--no-progress"])
+
+
+def test_a_loss_that_reads_data_is_caught_not_trusted():
+    # nn.losses.cross_entropy shifts by max(v.data): a trace freezes that number, and the check
+    # on the first reuse notices once the weights (and so the shift) have changed.
+    import nn
+    from nn.losses import cross_entropy
+
+    model = nn.MLP(2, [3], seed=0)
+    step = nn.compile_loss(model, cross_entropy)
+    step.backward([[0.5, 1.0]], [2])
+    for p in model.parameters():
+        p.data += 0.1
+    with pytest.raises(CompileError, match="reads v.data"):
+        step.backward([[0.5, 1.0]], [2])
