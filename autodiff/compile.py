@@ -56,6 +56,8 @@ MAX_NODES = 100_000
 MAX_TRACES = 32
 
 _SERIAL = itertools.count(1)
+# `with enable_grad():` records a graph even inside no_grad(), where the engine has it.
+_enable_grad = getattr(sys.modules["autodiff"], "enable_grad", None)
 
 
 class CompileError(RuntimeError):
@@ -108,10 +110,11 @@ def _code(func) -> Any:
 
 # Python-level calls the profile hook watches for while tracing (per thread, via sys.setprofile).
 _INIT_CODE = _code(Value.__init__)
+_NO_GRAD_CODE = _code(getattr(no_grad, "__enter__", None))
 _READS = {c: what for c, what in (
     (_code(getattr(Value, "__float__", None)), "float(v) read a traced Value"),
     (_code(getattr(Value, "detach", None)), "v.detach() froze a traced Value"),
-    (_code(getattr(no_grad, "__enter__", None)), "no_grad() was entered"))
+    (_NO_GRAD_CODE, "no_grad() was entered"))
     if c is not None}
 
 
@@ -131,6 +134,8 @@ class _Recorder:
         if code is _INIT_CODE:
             self.made.add(id(frame.f_locals.get("self")))
         elif code in _READS:
+            if code is _NO_GRAD_CODE and not isinstance(frame.f_locals.get("self"), no_grad):
+                return  # the same __enter__ may serve other switches (enable_grad)
             caller = frame.f_back
             where = f" ({caller.f_code.co_filename}:{caller.f_lineno})" if caller else ""
             self.reads.append(_READS[code] + where)
@@ -1184,7 +1189,7 @@ class CompiledFunction:
                 self._traces.move_to_end(key)
                 # (Eager execution needs graphs: under no_grad() the check waits for later.)
                 wanted = self.check == "always" or not trace.checked and self.check == "first"
-                if wanted and is_grad_enabled():
+                if wanted and (is_grad_enabled() or _enable_grad is not None):
                     self._verify(trace, args, key, result, start)
                     trace.checked = True
                 return self._finish(trace, key, result, start)
@@ -1264,8 +1269,11 @@ class CompiledFunction:
 
     def _trace(self, args: tuple, key) -> Trace:
         if not is_grad_enabled():
-            raise CompileError(f"compiled {self.name}: cannot trace inside no_grad() (tracing "
-                               "records the graph); call it once outside no_grad() first")
+            if _enable_grad is None:
+                raise CompileError(f"compiled {self.name}: cannot trace inside no_grad() "
+                                   "(tracing records the graph); call it once outside first")
+            with _enable_grad():  # a trace records the graph, whatever the caller's mode
+                return self._trace(args, key)
         call_args, inputs = self._leaves(args, key)
         keep = [call_args]  # the input Values stay alive while their ids are in use
         recorder = _Recorder()
@@ -1323,6 +1331,9 @@ class CompiledFunction:
 
     def _verify(self, trace: Trace, args: tuple, key, result, start: list[float]) -> None:
         """Run the function eagerly and compare every number, bit for bit."""
+        if not is_grad_enabled():  # eager execution needs its graph (enable_grad exists here)
+            with _enable_grad():
+                return self._verify(trace, args, key, result, start)
         call_args, inputs = self._leaves(args, key)
         root = self.func(*call_args)
         if not isinstance(root, Value):
