@@ -712,3 +712,22 @@ def test_a_traceback_shows_the_generated_line():
     except ValueError as error:
         text = "".join(traceback.format_exception(error))
     assert "n1 = _log(x)  # log" in text
+
+
+def test_benchmarks_quick_run_the_compiled_rows():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--engines",
+                           "chainrule-nn,chainrule,chainrule-compiled,floor", "--workloads",
+                           "w1,w2,w3"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for workload in ("W1 demo step", "W2 deep chain", "W3 wide graph"):
+        table = out.split(workload)[1].split("\n\n")[0]
+        assert "\nchainrule-compiled " in table, table
+    costs = out.split("chainrule-compiled, one-time costs")[1].split("\n\n")[0]
+    assert all(f"\n{w} " in costs for w in ("w1", "w2", "w3")), costs
+    assert "agreement: every engine's losses and gradients match" in out
