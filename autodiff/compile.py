@@ -1123,6 +1123,7 @@ class CompiledFunction:
         self._param_ids = {id(p): (i, n) for i, (p, n) in
                            enumerate(zip(self.params, self.param_names))}
         self._traces: OrderedDict = OrderedDict()  # key -> list of Traces
+        self._lock = threading.Lock()  # the cache is shared by every thread calling the step
         self._last: Trace | None = None
         self.trace_count = 0
         try:
@@ -1143,7 +1144,8 @@ class CompiledFunction:
     @property
     def traces(self) -> list[Trace]:
         """Every trace kept, oldest first."""
-        return [t for traces in self._traces.values() for t in traces]
+        with self._lock:
+            return [t for traces in self._traces.values() for t in traces]
 
     def __repr__(self) -> str:
         return f"<compiled {self.name}: {len(self.traces)} trace(s)>"
@@ -1183,10 +1185,12 @@ class CompiledFunction:
         key = tuple(structure)
         if start is None:
             start = [p.grad for p in self.params]
-        for trace in self._traces.get(key, ()):
+        for trace in list(self._traces.get(key, ())):
             result = self._run(trace, flat, start)
             if result is not None:
-                self._traces.move_to_end(key)
+                with self._lock:
+                    if key in self._traces:
+                        self._traces.move_to_end(key)
                 # (Eager execution needs graphs: under no_grad() the check waits for later.)
                 wanted = self.check == "always" or not trace.checked and self.check == "first"
                 if wanted and (is_grad_enabled() or _enable_grad is not None):
@@ -1318,15 +1322,15 @@ class CompiledFunction:
         trace = Trace(generated["source"], namespace[generated["function"]], generated["live"],
                       generated["param_index"], generated["guards"], generated["operations"])
         del keep
-        traces = self._traces.setdefault(key, [])
-        traces.append(trace)
-        self._traces.move_to_end(key)
-        self.trace_count += 1
-        while sum(len(t) for t in self._traces.values()) > self.max_traces:
-            oldest_key = next(iter(self._traces))
-            self._traces[oldest_key].pop(0)
-            if not self._traces[oldest_key]:
-                del self._traces[oldest_key]
+        with self._lock:
+            self._traces.setdefault(key, []).append(trace)
+            self._traces.move_to_end(key)
+            self.trace_count += 1
+            while sum(len(t) for t in self._traces.values()) > self.max_traces:
+                oldest_key = next(iter(self._traces))
+                self._traces[oldest_key].pop(0)
+                if not self._traces[oldest_key]:
+                    del self._traces[oldest_key]
         return trace
 
     def _verify(self, trace: Trace, args: tuple, key, result, start: list[float]) -> None:
