@@ -1344,7 +1344,8 @@ class CompiledFunction:
             raise TypeError(f"compile({self.name}): the function must return a Value, got "
                             f"{type(root).__name__}")
         order = topological_order(root)
-        outside = [n for n in order if not n.parents and id(n) not in inputs]
+        # backward() writes .grad everywhere; Values from outside must not notice the check.
+        outside = [n for n in order if id(n) not in inputs]
         saved = [n.grad for n in outside]
         try:
             for i in trace.param_index:  # backward() adds onto what the compiled run started at
