@@ -1443,6 +1443,13 @@ def compile(func: Callable, *, params=None, static_argnums: Sequence[int] = (), 
             same numbers, which catches what a trace cannot see (reads of `v.data`, random
             numbers, branches that are not Value comparisons); "always" checks every call;
             "never" trusts the trace.
+
+    Limits: tracing watches for `float(v)`, `v.detach()` and `no_grad()` through
+    `sys.setprofile`, in the tracing thread only; when a profiler already holds that hook the
+    watch is skipped (the first-reuse check remains) and every leaf not made by `func` is read
+    at each call instead of written as a number. Comparisons made in other threads that `func`
+    starts are not recorded. Operations whose result `func` throws away are not computed again,
+    and `func`'s own side effects happen only when it is traced (and checked).
     """
     return CompiledFunction(func, params=params, static_argnums=static_argnums,
                             max_nodes=max_nodes, max_traces=max_traces, check=check)
