@@ -731,3 +731,19 @@ def test_benchmarks_quick_run_the_compiled_rows():
     costs = out.split("chainrule-compiled, one-time costs")[1].split("\n\n")[0]
     assert all(f"\n{w} " in costs for w in ("w1", "w2", "w3")), costs
     assert "agreement: every engine's losses and gradients match" in out
+
+
+def test_under_a_profiler_constants_are_read_live_and_the_numbers_stay_right():
+    import sys
+
+    calls = []
+    sys.setprofile(lambda frame, event, arg: calls.append(event))
+    try:
+        step = autodiff.compile(lambda x: x * 2.5 + 1.0)
+        value, (dx,) = step(2.0)
+    finally:
+        sys.setprofile(None)
+    assert (value, dx) == (6.0, 2.5)
+    assert calls  # the profiler kept running during the trace
+    assert "2.5" not in step.source  # the constant is read from its Value, not written in
+    assert step(3.0) == (8.5, (2.5,))
