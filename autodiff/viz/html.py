@@ -16,12 +16,22 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from autodiff.engine import topological_order
 from autodiff.value import Value
-from autodiff.viz.dot import DEFAULT_MAX_NODES, DrawOptions, finish, full_items, repeat_note
+from autodiff.viz.emit import write_dot
 from autodiff.viz.graph import analyse
 from autodiff.viz.layout import affordable
+from autodiff.viz.scene import full_scene
 from autodiff.viz.steps import backward_steps, explanation
-from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, text_colour
+from autodiff.viz.style import (
+    DEFAULT_MAX_NODES,
+    ROLE_BORDER,
+    ROLE_HEADER,
+    ZERO_FILL,
+    DrawOptions,
+    GradScale,
+    text_colour,
+)
 
 ACCUMULATING = "#cfe3ff"  # a gradient still being summed up (more contributions to come)
 
@@ -46,16 +56,16 @@ def to_html(
     `root.backward()` need not have run. Needs Graphviz's `dot` for the layout; graphs with
     more than `max_nodes` Values are refused (step through a smaller expression instead).
     """
+    options = DrawOptions(
+        rankdir, ("label", "name", "data", "grad"), fmt, colour=False, legend=False,
+        max_nodes=None, title=title, html_ids=True,
+    )
     if not isinstance(root, Value):
         raise TypeError(f"to_html() needs a Value, got {type(root).__name__}: {root!r}")
-    options = DrawOptions(
-        rankdir, ("label", "name", "data", "grad"), fmt, False, False, True, None, "auto", title
-    )
-    options.html_ids = True
-    info = analyse(root, model=model, params=params, grads=True, who="to_html")
-    if len(info.order) > max_nodes:
+    size = len(topological_order(root))
+    if size > max_nodes:
         raise ValueError(
-            f"to_html() draws every node, and this graph has {len(info.order):,} Values, more "
+            f"to_html() draws every node, and this graph has {size:,} Values, more "
             f"than max_nodes={max_nodes}; pass a larger max_nodes or a smaller expression "
             "(for a model, the loss of a single sample)"
         )
@@ -63,11 +73,8 @@ def to_html(
     final = {root: 1.0}
     for step in steps:
         final[step.input] = step.total
-    info.grad_values = final
-    items, edges, _ = full_items(info, options)
-    items, edges, copies, cut, _ = affordable(items, edges)
-    notes = [repeat_note(copies, cut)] if cut else []
-    svg = render_svg(finish(items, edges, options, {}, notes))
+    info = analyse(root, model, params, grads=True, who="to_html", grad_values=final)
+    svg = render_svg(write_dot(affordable(full_scene(info, options)), rankdir, title))
 
     scale = GradScale.fit(abs(g) for g in final.values())
     number = options.number
@@ -79,16 +86,16 @@ def to_html(
 
     header, lines = explanation(root, steps)
     data = {
-        "root": info.name(root),
+        "root": info.of[root].name,
         "rootCell": cell(root),
-        "ids": [info.name(n) for n in info.order],
+        "ids": [n.name for n in info.nodes],
         "header": header,
         "steps": [
             {
-                "from": info.name(s.node),
-                "to": info.name(s.input),
-                "edge": f"{info.name(s.node)}_op_in{s.position}",
-                "op": f"{info.name(s.node)}_op",
+                "from": info.of[s.node].name,
+                "to": info.of[s.input].name,
+                "edge": f"{info.of[s.node].name}_op_in{s.position}",
+                "op": f"{info.of[s.node].name}_op",
                 "text": line.strip(),
                 "total": number(s.total) if s.total != 0 else "0",
                 "final": s.final,
@@ -99,7 +106,7 @@ def to_html(
     }
     legend = _legend(scale, info)
     page = _PAGE.format(
-        title=html.escape(title or f"Backpropagation through {info.title(root)}"),
+        title=html.escape(title or f"Backpropagation through {info.of[root].title}"),
         svg=svg,
         data=_script_json(data),
         legend=legend,
@@ -137,7 +144,7 @@ def _script_json(data) -> str:
 
 
 def _legend(scale: GradScale, info) -> str:
-    roles = {info.role(n) for n in info.order}
+    roles = {n.role for n in info.nodes}
     parts = []
     for role in ("output", "parameter", "input", "constant"):
         if role in roles:

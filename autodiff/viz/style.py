@@ -1,21 +1,75 @@
-"""Safe text and readable colours for the DOT drawings: escaping, number formats, the grad scale.
+"""The options of a drawing and its colours: what is shown, number formats, the grad scale.
 
-Every piece of user text (labels, parameter names) reaches Graphviz through one of two escapers
-here, so no label can break the DOT or inject markup. Gradient magnitudes span many orders of
-magnitude, so colours follow log10 |grad| over the range the graph actually has.
+`DrawOptions` checks a drawing's keyword arguments once; every later step reads them. Gradient
+magnitudes span many orders of magnitude, so the one idea here is that colours follow
+log10 |grad| over the range the graph actually has (`GradScale`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from autodiff.value import Value
-
 NumberFormat = str | Callable[[float], str]
+
+SHOW_FIELDS = ("label", "name", "data", "grad")
+DEFAULT_SHOW = ("label", "data", "grad")
+DEFAULT_MAX_NODES = 500
+# With a model, past this many Values each neuron is drawn as one box: one sample through
+# MLP(2, [16, 16, 1]) is 443 Values, far too tall to read node by node.
+DEFAULT_MAX_NODES_MODEL = 150
+COLLAPSE_MODES = ("auto", "repeats", "clusters")
+
+
+class DrawOptions:
+    """The validated options of one drawing, read by every step that builds it."""
+
+    def __init__(
+        self,
+        rankdir: str = "LR",
+        show: Iterable[str] = DEFAULT_SHOW,
+        fmt: NumberFormat = ".4g",
+        colour: bool = True,
+        legend: bool = True,
+        clusters: bool = True,
+        max_nodes: int | None | str = "auto",
+        collapse: str = "auto",
+        title: str | None = None,
+        html_ids: bool = False,
+    ) -> None:
+        if rankdir not in ("LR", "TB", "RL", "BT"):
+            raise ValueError(f"to_dot(rankdir={rankdir!r}): use 'LR' (left to right) or 'TB'")
+        show = (show,) if isinstance(show, str) else tuple(show)
+        unknown = [s for s in show if s not in SHOW_FIELDS]
+        if unknown:
+            raise ValueError(f"to_dot(show=...) got unknown field(s) {unknown}; use {SHOW_FIELDS}")
+        if max_nodes != "auto" and max_nodes is not None and (
+            isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1
+        ):
+            raise ValueError(
+                f"to_dot(max_nodes={max_nodes!r}) needs a positive int, None or 'auto'"
+            )
+        if collapse not in COLLAPSE_MODES:
+            raise ValueError(f"to_dot(collapse={collapse!r}): use one of {COLLAPSE_MODES}")
+        self.rankdir = rankdir
+        self.show = show
+        self.number = formatter(fmt)
+        self.colour = bool(colour)
+        self.legend = bool(legend)
+        self.clusters = bool(clusters)
+        self.max_nodes = max_nodes
+        self.collapse = collapse
+        self.title = title
+        # to_html: no node tooltips, so that the page's script sees each cell of a box
+        self.html_ids = html_ids
+
+    def node_limit(self, has_clusters: bool) -> int | None:
+        """max_nodes, with "auto" resolved: 150 for a drawing of a model's clusters, else 500."""
+        if self.max_nodes != "auto":
+            return self.max_nodes
+        return DEFAULT_MAX_NODES_MODEL if has_clusters and self.clusters else DEFAULT_MAX_NODES
 
 # Box fills, from light (tiny gradient) to dark red (large gradient): ColorBrewer YlOrRd without
 # its two palest stops, which can hardly be told from white.
@@ -64,50 +118,7 @@ ROLE_BORDER = {
 MAX_DECADES = 6
 
 
-# ---- escaping -----------------------------------------------------------------------------------
-
-
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # every control character but newline
-
-
-def _printable(text: str) -> str:
-    # Control characters cannot be drawn; show them as visible escapes. Lone surrogates cannot
-    # be encoded as UTF-8, which is what the DOT file is, so they become escapes as well.
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text
-
-
-def html_text(text: str) -> str:
-    """Text for inside an HTML-like label: `& < > "` become entities, newlines become <BR/>."""
-    # Graphviz expands \N, \G, ... even inside HTML-like labels, and reads \\ as one backslash.
-    text = _printable(text).replace("\\", "\\\\")
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace('"', "&quot;")
-    return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
-
-
-@functools.lru_cache(maxsize=4096)  # attribute values repeat: colours, shapes
-def quoted(text: str) -> str:
-    """A DOT double-quoted string (for tooltips): backslashes, quotes and newlines are escaped.
-
-    A backslash goes through two readings: the DOT parser turns `\\\\` into `\\`, then Graphviz's
-    escape expansion (`\\N` = node name, `\\n` = newline) turns `\\\\` into one backslash. So each
-    literal backslash is written as four, and `\\N`, `\\G` in user text are never expanded.
-    Graphviz also decodes entities such as `&lt;` in plain strings, so `&` becomes `&amp;`.
-    """
-    text = _printable(text).replace("\\", "\\\\\\\\").replace('"', '\\"').replace("\n", "\\n")
-    text = text.replace("&", "&amp;")
-    return f'"{text}"'
-
-
 # ---- numbers ------------------------------------------------------------------------------------
-
-
-def as_float(x) -> float:
-    """A gradient or data as a float (gradients are Values after backward(create_graph=True))."""
-    return float(x.data) if isinstance(x, Value) else float(x)
 
 
 def formatter(fmt: NumberFormat) -> Callable[[float], str]:
