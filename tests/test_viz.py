@@ -167,7 +167,7 @@ def test_zero_and_large_gradients_get_different_colours_and_zero_is_marked():
 
 
 def test_log_scale_orders_colours_by_magnitude():
-    from autodiff.viz.style import GradScale
+    from autodiff.viz.look import GradScale
 
     scale = GradScale.fit([1e-4, 1e-2, 1.0, 10.0])
     darkness = [
@@ -202,7 +202,7 @@ def test_every_coloured_edge_reads_on_white_and_the_legend_shows_edge_colours():
     assert all(contrast_with_white(colour) >= 3 for colour, _ in edges), edges
     assert contrast_with_white(thinnest) >= 3
     # Across a scale of six decades, too, and still darker for larger gradients.
-    from autodiff.viz.style import GradScale
+    from autodiff.viz.look import GradScale
 
     scale = GradScale.fit([1e-6, 1.0])
     grads = [10.0**e for e in range(-7, 2)]

@@ -7,9 +7,10 @@ ReLU is dark, so you see at a glance where the signal is strong and where it van
 idea to understand is the pipeline every drawing goes through, one module per step:
 
 1. `graph.analyse`: the facts of the graph (names, roles, clusters, gradients), read once;
-2. `scene.compose`: what to draw, every node or a summary (`summary`), with the looks of `boxes`;
+2. `scene.compose`: what to draw, every node or a summary of a big graph (`summary`);
 3. `layout.affordable`: long edges drawn as repeated nodes, so that Graphviz finishes quickly;
-4. `emit.write_dot`: the DOT text, the one place where user text is escaped.
+4. `look.dress`: how each thing looks (colours on one |grad| scale, one box builder);
+5. `emit.write_dot`: the DOT text, the one place where user text is escaped.
 
     >>> from autodiff import Value, to_dot
     >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
@@ -27,10 +28,11 @@ from collections.abc import Iterable, Mapping
 
 from autodiff.value import Value
 from autodiff.viz import layout
+from autodiff.viz.look import dress
 from autodiff.viz.emit import write_dot
 from autodiff.viz.graph import analyse
 from autodiff.viz.scene import compose
-from autodiff.viz.style import DEFAULT_SHOW, DrawOptions, NumberFormat
+from autodiff.viz.options import DEFAULT_SHOW, DrawOptions, NumberFormat
 
 
 def to_dot(
@@ -80,7 +82,8 @@ def to_dot(
         scene = layout.affordable(compose(info, options, keep))
     if not info.grads_known and "grad" in options.show:
         scene.notes.append("gradients not computed yet: call backward() on the output to see them")
-    return write_dot(scene, options.rankdir, options.title)  # 4. the DOT text
+    scene = dress(scene, options)  # 4. how each thing looks
+    return write_dot(scene, options.rankdir, options.title)  # 5. the DOT text
 
 
 def draw_dot(root: Value, *, format: str = "svg", **options):

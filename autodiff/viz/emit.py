@@ -69,22 +69,28 @@ class Html(str):
 
 @dataclass
 class Item:
-    """One Graphviz node. Items of one cluster that have a `sibling_key` are drawn in its order;
-    an item with `again` (the attributes of a small copy of it) may be drawn again next to a
-    far-away user instead of a long edge leaving it (see `layout`)."""
+    """One Graphviz node: what it shows (`look`, a description from `boxes`) and, once dressed,
+    its attributes. Items of one cluster that have a `sibling_key` are drawn in its order; an
+    item with `again` (the look of a small copy of it) may be drawn again next to a far-away
+    user instead of a long edge leaving it (see `layout`)."""
 
     id: str
-    attrs: dict[str, str]
+    look: object
     cluster: str | None = None
     sibling_key: tuple | None = None
-    again: dict[str, str] | None = None
+    again: object | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Edge:
+    """One Graphviz edge; `flow` is the gradient it carries back (colours it), if shown."""
+
     tail: str
     head: str
     attrs: dict[str, str] = field(default_factory=dict)
+    flow: float | None = None
+    dead: bool = False  # out of a dead ReLU: no gradient passes
 
 
 @dataclass

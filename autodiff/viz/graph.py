@@ -13,6 +13,7 @@ clusters `layers.0` and `layers.0.neurons.3`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ def is_dead_relu(node: Value) -> bool:
     return node.op == "relu" and node.parents[0].data <= 0
 
 
+@functools.lru_cache(maxsize=256)
 def symbol(op: str) -> str:
     """How an op is written in a drawing: its declared symbol ("+", "**", "1/x"), else its name."""
     prim = PRIMITIVES.get(op)
@@ -49,6 +51,7 @@ def is_infix(op: str) -> bool:
     return prim is not None and prim.symbol != "" and not any(c.isalnum() for c in prim.symbol)
 
 
+@functools.lru_cache(maxsize=256)
 def is_variadic(op: str) -> bool:
     """Whether an op takes any number of inputs (sum, dot): its drawing says how many."""
     prim = PRIMITIVES.get(op)
@@ -61,6 +64,7 @@ def is_variadic(op: str) -> bool:
     return any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
+@functools.lru_cache(maxsize=1024)  # a graph has few distinct (op, arity) pairs
 def op_text(op: str, arity: int) -> str:
     """An operation's symbol; an op of any number of inputs also says how many (`sum (3)`)."""
     if not is_variadic(op):
@@ -77,7 +81,7 @@ def as_float(x) -> float:
 # ---- the facts of a whole graph ---------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """What a drawing knows about one Value: plain data, computed once by `analyse`."""
 
@@ -92,6 +96,7 @@ class Node:
     parents: tuple[Node, ...]  # the Nodes of its inputs, in argument order
     op: str  # the primitive's name, "" for a leaf
     symbol: str  # how the op is written ("" for a leaf)
+    op_text: str  # what its operation node says: the symbol, and for sum/dot how many inputs
     dead: bool  # a ReLU whose input is <= 0
 
 
@@ -153,6 +158,7 @@ def analyse(
         name = f"n{i}"
         param = param_names.get(value)
         parents = tuple([of[p] for p in value.parents])
+        op = value.op
         if value is root:
             role = "output"
         elif param is not None:
@@ -166,21 +172,22 @@ def analyse(
         elif grad_values is not None:
             grad = float(grad_values.get(value, 0.0))
         else:
-            grad = as_float(value.grad)
-        op = value.op
+            grad = value.grad
+            grad = grad if type(grad) is float else as_float(grad)
         node = Node(
-            value=value,
-            index=i,
-            name=name,
-            title=value.label or param or name,
-            role=role,
-            param=param,
-            cluster=cluster_of.get(value),
-            grad=grad,
-            parents=parents,
-            op=op,
-            symbol=symbol(op) if op else "",
-            dead=bool(parents) and is_dead_relu(value),
+            value,
+            i,
+            name,
+            value.label or param or name,
+            role,
+            param,
+            cluster_of.get(value),
+            grad,
+            parents,
+            op,
+            symbol(op) if op else "",
+            op_text(op, len(parents)) if op else "",
+            op == "relu" and is_dead_relu(value),
         )
         of[value] = node
         nodes.append(node)

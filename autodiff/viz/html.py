@@ -21,17 +21,10 @@ from autodiff.value import Value
 from autodiff.viz.emit import write_dot
 from autodiff.viz.graph import analyse
 from autodiff.viz.layout import affordable
+from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dress, text_colour
+from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
 from autodiff.viz.scene import full_scene
 from autodiff.viz.steps import backward_steps, explanation
-from autodiff.viz.style import (
-    DEFAULT_MAX_NODES,
-    ROLE_BORDER,
-    ROLE_HEADER,
-    ZERO_FILL,
-    DrawOptions,
-    GradScale,
-    text_colour,
-)
 
 ACCUMULATING = "#cfe3ff"  # a gradient still being summed up (more contributions to come)
 
@@ -74,7 +67,8 @@ def to_html(
     for step in steps:
         final[step.input] = step.total
     info = analyse(root, model, params, grads=True, who="to_html", grad_values=final)
-    svg = render_svg(write_dot(affordable(full_scene(info, options)), rankdir, title))
+    scene = dress(affordable(full_scene(info, options)), options)
+    svg = render_svg(write_dot(scene, rankdir, title))
 
     scale = GradScale.fit(abs(g) for g in final.values())
     number = options.number

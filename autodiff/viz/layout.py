@@ -138,8 +138,8 @@ def repeat_long_edges(
     extra = []
     for (t, h), copy in copies.items():
         name[copy] = f"{name[t]}_again{copy - len(index)}"
-        attrs = item_of[t].again
-        extra.append(Item(name[copy], attrs, item_of[h].cluster if h in item_of else None))
+        look = item_of[t].again
+        extra.append(Item(name[copy], look, item_of[h].cluster if h in item_of else None))
     edges = list(edges)
     for i in cut:
         edges[i] = Edge(name[tails[i]], edges[i].head, edges[i].attrs)

@@ -10,17 +10,10 @@ passes back along it (computed by the engine, `autodiff.local_grads`), coloured 
 
 from __future__ import annotations
 
-from autodiff.viz.boxes import (
-    again_attrs,
-    flow_attrs,
-    grad_cell,
-    legend_attrs,
-    op_attrs,
-    value_box,
-)
+from autodiff.viz.look import Again, Legend, OpNode, ValueBox
 from autodiff.viz.emit import Edge, Item, Scene
-from autodiff.viz.graph import GraphInfo, Node, op_text
-from autodiff.viz.style import DrawOptions, GradScale
+from autodiff.viz.graph import GraphInfo, Node
+from autodiff.viz.options import DrawOptions
 from autodiff.viz.summary import summarise
 
 
@@ -37,31 +30,28 @@ def compose(info: GraphInfo, options: DrawOptions, keep: int | None = None) -> S
 def full_scene(info: GraphInfo, options: DrawOptions) -> Scene:
     """One box per Value, one small node per operation, an edge per input (every node drawn)."""
     show_grads = info.grads_known and "grad" in options.show
-    flows = info.flows() if show_grads and options.colour else {}
-    scale = GradScale.fit(
-        [abs(n.grad) for n in info.nodes] + [abs(f) for f in flows.values()] if show_grads else ()
-    )
+    coloured = show_grads and options.colour
+    flows = info.flows() if coloured else {}
     items: list[Item] = []
     edges: list[Edge] = []
     for node in info.nodes:
         cluster = node.cluster if options.clusters else None
-        attrs = box_attrs(info, options, scale, node)
-        items.append(Item(node.name, attrs, cluster, again=again(options, node)))
+        box = value_box(info, options, node)
+        items.append(Item(node.name, box, cluster, again=again(options, node)))
         if not node.parents:
             continue
         op_id = f"{node.name}_op"
-        items.append(Item(op_id, op_attrs(op_text(node.op, len(node.parents)), node.dead), cluster))
+        items.append(Item(op_id, OpNode(node.op_text, node.dead), cluster))
         for position, parent in enumerate(node.parents):
-            attrs = flow_attrs(scale, flows.get((node, position)), node.dead)
-            edges.append(Edge(parent.name, op_id, {"id": f"{op_id}_in{position}", **attrs}))
-        out_flow = node.grad if show_grads and options.colour else None
-        attrs = flow_attrs(scale, out_flow, False)
-        edges.append(Edge(op_id, node.name, {"id": f"{op_id}_out", **attrs}))
+            flow = flows.get((node, position))
+            attrs = {"id": f"{op_id}_in{position}"}
+            edges.append(Edge(parent.name, op_id, attrs, flow, node.dead))
+        out_flow = node.grad if coloured else None
+        edges.append(Edge(op_id, node.name, {"id": f"{op_id}_out"}, out_flow))
     if options.legend:
         roles = {n.role for n in info.nodes}
         dead = any(n.dead for n in info.nodes)
-        attrs = legend_attrs(options, roles, scale, info.grads_known, dead)
-        items.insert(0, Item("legend", attrs))
+        items.insert(0, Item("legend", Legend(roles, info.grads_known, dead)))
     used = {item.cluster for item in items}
     return Scene(items, edges, cluster_tree(info, used))
 
@@ -76,7 +66,7 @@ def cluster_tree(info: GraphInfo, used) -> dict[str, str | None]:
     return tree
 
 
-def box_attrs(info: GraphInfo, options: DrawOptions, scale: GradScale, node: Node) -> dict:
+def value_box(info: GraphInfo, options: DrawOptions, node: Node) -> ValueBox:
     """A Value's box: its title (label, parameter name, stable name), data and grad."""
     title_parts = []
     if "label" in options.show and (node.value.label or node.param is not None):
@@ -85,20 +75,19 @@ def box_attrs(info: GraphInfo, options: DrawOptions, scale: GradScale, node: Nod
         title_parts.append(node.name)
     title = " · ".join(title_parts) or ("output" if node.role == "output" else "")
     data = options.number(node.value.data) if "data" in options.show else None
-    grad = None
+    grad = magnitude = None
     if "grad" in options.show:
         if info.grads_known:
-            text = "0" if node.grad == 0.0 else options.number(node.grad)
-            grad = grad_cell(options, scale, text, node.grad)
+            grad = "0" if node.grad == 0.0 else options.number(node.grad)
+            magnitude = node.grad if options.colour else None
         else:
             grad = "?"
-    label = value_box(options, node.role, title, data, grad)
-    if options.html_ids:  # a node tooltip would wrap the whole table and hide the cell ids
-        return {"label": label, "shape": "plain"}
-    return {"label": label, "shape": "plain", "tooltip": tooltip(info, node)}
+    # to_html: no node tooltip, which would wrap the whole table and hide the cell ids
+    hover = None if options.html_ids else tooltip(info, node)
+    return ValueBox(node.role, title, data, grad, magnitude, tooltip=hover)
 
 
-def again(options: DrawOptions, node: Node) -> dict:
+def again(options: DrawOptions, node: Node) -> Again:
     """How `node` reads when drawn again next to a far-away user: its title, else its op."""
     if node.value.label or node.param is not None:
         text = node.title
@@ -108,7 +97,7 @@ def again(options: DrawOptions, node: Node) -> dict:
         text = f"{node.symbol} {node.name}"
     if "data" in options.show:
         text += f" = {options.number(node.value.data)}"
-    return again_attrs(text, node.role, f"the {node.role} {node.title}", node.name)
+    return Again(text, node.role, f"the {node.role} {node.title}", node.name)
 
 
 def short_name(options: DrawOptions, node: Node) -> str:

@@ -1,4 +1,4 @@
-"""A readable drawing of a graph too big to draw node by node.
+"""Step 2 for a graph too big to draw node by node: a readable summary of it.
 
 A training step over a batch is the same computation repeated once per sample, sharing the
 parameters. The one idea to understand: two nodes are *copies* when they apply the same op to
@@ -15,19 +15,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from autodiff.viz.boxes import (
-    MORE_ATTRS,
-    MORE_EDGE,
-    again_attrs,
-    grad_cell,
-    legend_attrs,
-    neuron_box,
-    op_attrs,
-    value_box,
-)
+from autodiff.viz.look import MORE_EDGE, Again, ClusterBox, Legend, More, OpNode, ValueBox
 from autodiff.viz.emit import Edge, Item, Scene, natural_key
-from autodiff.viz.graph import GraphInfo, Node, op_text
-from autodiff.viz.style import DrawOptions, GradScale
+from autodiff.viz.graph import GraphInfo, Node
+from autodiff.viz.options import DrawOptions
 
 
 @dataclass
@@ -170,11 +161,6 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
             box.dead += c.dead
     box_by_id = {box.id: box for box in boxes.values()}
 
-    magnitudes = []
-    if show_grads:
-        magnitudes = [c.mean_abs_grad for c in classes] + [b.param_grad_max for b in boxes.values()]
-    scale = GradScale.fit(magnitudes)
-
     def enclosing(path: str | None) -> str | None:
         chain = info.cluster_chains.get(path, []) if path is not None else []
         return chain[-2] if len(chain) > 1 else None
@@ -188,34 +174,32 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
         if unit in box_by_id:
             if unit not in items:
                 box = box_by_id[unit]
-                grad = None
+                grad = magnitude = None
                 if show_grads:
-                    text = "0" if box.param_grad_max == 0 else options.number(box.param_grad_max)
-                    grad = grad_cell(options, scale, text, box.param_grad_max)
-                attrs = neuron_box(
-                    box.path, box.params, box.values, box.ops, grad, box.relus, box.dead
+                    grad = "0" if box.param_grad_max == 0 else options.number(box.param_grad_max)
+                    magnitude = box.param_grad_max if options.colour else None
+                look = ClusterBox(
+                    box.path, box.params, box.values, box.ops, grad, magnitude, box.relus, box.dead
                 )
                 # neurons.0, neurons.1, ... in reading order, whatever Graphviz's tie-breaking
                 items[unit] = Item(
                     unit,
-                    attrs,
+                    look,
                     enclosing(box.path),
                     sibling_key=tuple(natural_key(box.path)),
-                    again=again_attrs(box.path, "parameter", f"the box {box.path}", unit),
+                    again=Again(box.path, "parameter", f"the box {box.path}", unit),
                 )
             target = unit
         elif c.role == "constant":
             continue  # drawn next to each of its users instead, below
         else:
-            attrs = class_attrs(options, scale, c, show_grads)
-            items[unit] = Item(unit, attrs, c.cluster, again=class_again(options, c, unit))
+            look = class_box(options, c, show_grads)
+            items[unit] = Item(unit, look, c.cluster, again=class_again(options, c, unit))
             if not c.parents:
                 continue
             dead = c.dead == c.count and c.first.op == "relu"
-            attrs = op_attrs(op_text(c.first.op, len(c.parents)), dead)
-            if c.dead and not dead:
-                attrs["xlabel"] = f"{c.dead} of {c.count} dead"
-            items[unit + "_op"] = Item(unit + "_op", attrs, c.cluster)
+            note = f"{c.dead} of {c.count} dead" if c.dead and not dead else None
+            items[unit + "_op"] = Item(unit + "_op", OpNode(c.first.op_text, dead, note), c.cluster)
             edges.append(Edge(unit + "_op", unit))
             target = unit + "_op"
         times: dict[str, int] = {}
@@ -227,15 +211,15 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
                 if target in box_by_id:
                     continue  # folded into the box with its user
                 source = f"c{c.id}_arg{position}"
-                attrs = class_attrs(options, scale, constants[(c.id, position)], show_grads)
-                items[source] = Item(source, attrs, c.cluster)
+                look = class_box(options, constants[(c.id, position)], show_grads)
+                items[source] = Item(source, look, c.cluster)
             times[source] = times.get(source, 0) + 1
         for source, n in times.items():
             if (source, target) in edge_keys:
                 continue
             edge_keys.add((source, target))
             attrs = {"label": f"×{n}", "fontsize": "9"} if n > 1 and target.endswith("_op") else {}
-            edges.append(Edge(source, target, attrs))
+            edges.append(Edge(source, target, attrs))  # groups of nodes: no one gradient
 
     # Last resort: keep only the units nearest the output.
     item_list = list(items.values())
@@ -258,8 +242,8 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
     if options.legend:
         roles = {n.role for n in info.nodes}
         dead = any(n.dead for n in info.nodes)
-        attrs = legend_attrs(options, roles, scale, info.grads_known, dead, coloured_edges=False)
-        item_list.insert(0, Item("legend", attrs))
+        legend = Legend(roles, info.grads_known, dead, coloured_edges=False)
+        item_list.insert(0, Item("legend", legend))
     tree: dict[str, str | None] = {}
     if options.clusters:
         for item in item_list:
@@ -316,7 +300,7 @@ def nearest(items: list[Item], edges: list[Edge], root: str, keep_values: int):
         if missing:
             stub = f"{unit}_more"
             label = f"… {missing} more input{'s' if missing > 1 else ''}"
-            kept_items.append(Item(stub, {"label": label, **MORE_ATTRS}))
+            kept_items.append(Item(stub, More(label)))
             kept_edges.append(Edge(stub, unit, dict(MORE_EDGE)))
     return kept_items, kept_edges, left_out
 
@@ -324,7 +308,7 @@ def nearest(items: list[Item], edges: list[Edge], root: str, keep_values: int):
 # ---- labels -------------------------------------------------------------------------------------
 
 
-def class_attrs(options: DrawOptions, scale: GradScale, c: Copies, show_grads: bool) -> dict:
+def class_box(options: DrawOptions, c: Copies, show_grads: bool) -> ValueBox:
     """The box of a class of copies: the one Value box, with ×count and ranges."""
     number = options.number
     node = c.first
@@ -338,20 +322,20 @@ def class_attrs(options: DrawOptions, scale: GradScale, c: Copies, show_grads: b
         data = number(c.data_min)
         if c.data_min != c.data_max:
             data = f"{number(c.data_min)} … {number(c.data_max)}"
-    grad = None
+    grad = magnitude = None
     if "grad" in options.show:
         if not show_grads:
             grad = "?"
         else:
             if c.grad_min == c.grad_max:
-                text = "0" if c.grad_min == 0 else number(c.grad_min)
+                grad = "0" if c.grad_min == 0 else number(c.grad_min)
             else:
-                text = f"{number(c.grad_min)} … {number(c.grad_max)}"
-            grad = grad_cell(options, scale, text, c.mean_abs_grad)
-    return {"label": value_box(options, c.role, title, data, grad, c.count), "shape": "plain"}
+                grad = f"{number(c.grad_min)} … {number(c.grad_max)}"
+            magnitude = c.mean_abs_grad if options.colour else None
+    return ValueBox(c.role, title, data, grad, magnitude, c.count)
 
 
-def class_again(options: DrawOptions, c: Copies, unit: str) -> dict:
+def class_again(options: DrawOptions, c: Copies, unit: str) -> Again:
     """How a class reads when drawn again next to a far-away user: its title, else its op."""
     node = c.first
     title = node.value.label or node.param or node.symbol
@@ -360,4 +344,4 @@ def class_again(options: DrawOptions, c: Copies, unit: str) -> dict:
         text += f" = {options.number(c.data_min)}"
         if c.data_min != c.data_max:
             text += f" … {options.number(c.data_max)}"
-    return again_attrs(text, c.role, f"the box {title}", unit)
+    return Again(text, c.role, f"the box {title}", unit)
