@@ -161,6 +161,19 @@ def explain(
 
 def explanation(root: Value, steps: list[BackwardStep]) -> tuple[str, list[str]]:
     """A header line and one line per step (what `explain` prints, and the HTML export shows)."""
+    header, parts = explanation_parts(root, steps)
+    pad = min(max((len(e) for e, _ in parts), default=0), 32)
+    width = len(str(len(steps)))
+    lines = [
+        f"{step.index + 1:>{width}}. {expression:<{pad}}   {share}"
+        for step, (expression, share) in zip(steps, parts)
+    ]
+    return header, lines
+
+
+def explanation_parts(root: Value, steps: list[BackwardStep]) -> tuple[str, list[tuple[str, str]]]:
+    """The header, and for each step its node's expression (`c = a * b`) and its share
+    (`dL/da += dL/dc * ∂c/∂a = 1.0 * -3.0 = -3.0   (final)`)."""
     root_name = root.label or "L"
     if not root.label:  # an unnamed output is called L, as in dL/dw
         steps = [_rename(s, root, root_name) for s in steps]
@@ -172,25 +185,21 @@ def explanation(root: Value, steps: list[BackwardStep]) -> tuple[str, list[str]]
     arg_names: dict[Value, list[str]] = {}
     for step in steps:
         arg_names.setdefault(step.node, []).append(step.input_name)
-    expressions = [_expression(step, arg_names[step.node]) for step in steps]
-    pad = min(max((len(e) for e in expressions), default=0), 32)
-    width = len(str(len(steps)))
     d = f"d{root_name}/d"
-    lines = []
-    for step, expression in zip(steps, expressions):
-        line = (
-            f"{step.index + 1:>{width}}. {expression:<{pad}}   "
+    parts = []
+    for step in steps:
+        share = (
             f"{d}{step.input_name} += {d}{step.node_name} * ∂{step.node_name}/∂{step.input_name}"
             f" = {number(step.upstream)} * {number(step.local)} = {number(step.contribution)}"
         )
         if not step.first and step.final:
-            line += f"   (now {number(step.total)}, final)"
+            share += f"   (now {number(step.total)}, final)"
         elif not step.first:
-            line += f"   (now {number(step.total)})"
+            share += f"   (now {number(step.total)})"
         elif step.final and not step.input.parents:
-            line += "   (final)"
-        lines.append(line)
-    return header, lines
+            share += "   (final)"
+        parts.append((_expression(step, arg_names[step.node]), share))
+    return header, parts
 
 
 def _stable(root: Value) -> str:
