@@ -771,3 +771,31 @@ def test_l2_terms_of_a_model_leave_the_neuron_clusters_and_render_cleanly():
     heads = {h for t, h in drawn_edges(text) if t in copies}
     assert heads <= top_level and {h.removesuffix("_op") for h in heads} <= top_level
     render_svg(text)
+
+
+# ---- a model's drawing: one box per neuron by default --------------------------------------------
+
+
+@needs_dot
+def test_one_sample_through_a_model_draws_one_box_per_neuron_by_default():
+    loss, model = one_sample_loss([16, 16, 1])
+    n = len(autodiff.topological_order(loss))
+    assert 150 < n < 500  # drawn node by node before: a drawing metres tall
+    text = to_dot(loss, model=model)
+    assert "Each Neuron/Layer cluster is drawn as one box" in text and "max_nodes=150" in text
+    svg = render_svg(text)
+    texts = [t for g in svg_groups(svg, "node").values() for t in svg_texts(g)]
+    for name, unit in model.named_modules():
+        if re.fullmatch(r"layers\.\d+\.neurons\.\d+", name):
+            assert texts.count(name) == 1, name  # each neuron exactly once, as a box
+    assert len(svg_groups(svg, "node")) < 80
+    # Every Value on request, as the caption says
+    assert "Pass max_nodes=None" in text
+    full = to_dot(loss, model=model, max_nodes=None, legend=False)
+    assert len(dot_nodes(full)) == n + sum(1 for v in autodiff.topological_order(loss) if v.parents)
+    # A small model, and any expression without a model up to 500 Values, are drawn in full.
+    small, small_model = one_sample_loss([3, 1])
+    assert "Summary" not in to_dot(small, model=small_model)
+    assert "Summary" not in to_dot(loss)  # no clusters to fold: the limit stays 500
+    with pytest.raises(ValueError, match="max_nodes"):
+        to_dot(loss, max_nodes="many")
