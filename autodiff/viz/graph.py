@@ -81,23 +81,47 @@ def as_float(x) -> float:
 # ---- the facts of a whole graph ---------------------------------------------------------------
 
 
-@dataclass(eq=False, slots=True)
 class Node:
     """What a drawing knows about one Value: plain data, computed once by `analyse`."""
 
-    value: Value
-    index: int  # position in the topological order
-    name: str  # the stable name n<index>
-    title: str  # what a reader calls it: its label, else its parameter name, else its name
-    role: str  # one of ROLES
-    param: str | None  # its parameter name, if it is a named parameter
-    cluster: str | None  # the deepest cluster (Neuron, Layer) it belongs to, if any
-    grad: float  # its gradient as a float (0.0 when gradients are not known)
-    parents: tuple[Node, ...]  # the Nodes of its inputs, in argument order
-    op: str  # the primitive's name, "" for a leaf
-    symbol: str  # how the op is written ("" for a leaf)
-    op_text: str  # what its operation node says: the symbol, and for sum/dot how many inputs
-    dead: bool  # a ReLU whose input is <= 0
+    __slots__ = ("value", "index", "role", "param", "cluster", "grad", "parents", "dead")
+
+    def __init__(self, value, index, role, param, cluster, grad, parents, dead) -> None:
+        self.value: Value = value
+        self.index: int = index  # position in the topological order
+        self.role: str = role  # one of ROLES
+        self.param: str | None = param  # its parameter name, if it is a named parameter
+        self.cluster: str | None = cluster  # the deepest cluster (Neuron, Layer) holding it
+        self.grad: float = grad  # its gradient as a float (0.0 when gradients are not known)
+        self.parents: tuple[Node, ...] = parents  # the Nodes of its inputs, in argument order
+        self.dead: bool = dead  # a ReLU whose input is <= 0 (`is_dead_relu`)
+
+    @property
+    def name(self) -> str:
+        """The stable name n<index>."""
+        return f"n{self.index}"
+
+    @property
+    def title(self) -> str:
+        """What a reader calls it: its label, else its parameter name, else its stable name."""
+        return self.value.label or self.param or self.name
+
+    @property
+    def op(self) -> str:
+        """The primitive's name, "" for a leaf."""
+        return self.value.op
+
+    @property
+    def symbol(self) -> str:
+        """How the op is written ("" for a leaf)."""
+        op = self.value.op
+        return symbol(op) if op else ""
+
+    @property
+    def op_text(self) -> str:
+        """What its operation node says: the symbol, and for sum/dot how many inputs."""
+        op = self.value.op
+        return op_text(op, len(self.parents)) if op else ""
 
 
 @dataclass
@@ -155,10 +179,9 @@ def analyse(
     of: dict[Value, Node] = {}
     nodes = []
     for i, value in enumerate(order):
-        name = f"n{i}"
         param = param_names.get(value)
-        parents = tuple([of[p] for p in value.parents])
-        op = value.op
+        inputs = value.parents
+        parents = tuple([of[p] for p in inputs]) if inputs else ()
         if value is root:
             role = "output"
         elif param is not None:
@@ -174,21 +197,8 @@ def analyse(
         else:
             grad = value.grad
             grad = grad if type(grad) is float else as_float(grad)
-        node = Node(
-            value,
-            i,
-            name,
-            value.label or param or name,
-            role,
-            param,
-            cluster_of.get(value),
-            grad,
-            parents,
-            op,
-            symbol(op) if op else "",
-            op_text(op, len(parents)) if op else "",
-            op == "relu" and is_dead_relu(value),
-        )
+        dead = value.op == "relu" and is_dead_relu(value)
+        node = Node(value, i, role, param, cluster_of.get(value), grad, parents, dead)
         of[value] = node
         nodes.append(node)
     info = GraphInfo(root, nodes, of, param_names, bool(grads))
@@ -284,6 +294,8 @@ def assign_clusters(order: list[Value], param_names: dict[Value, str]) -> dict[V
     """
     chains = {v: cluster_chain(n) for v, n in param_names.items()}
     cluster_of: dict[Value, str] = {v: c[-1] for v, c in chains.items() if c}
+    if not cluster_of:
+        return cluster_of  # no named clusters: nothing can join one
     for node in order:
         parents = node.parents
         if not parents or node in chains:
