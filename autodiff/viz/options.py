@@ -14,7 +14,7 @@ SHOW_FIELDS = ("label", "name", "data", "grad")
 DEFAULT_SHOW = ("label", "data", "grad")
 DEFAULT_MAX_NODES = 500
 # With a model, past this many Values each neuron is drawn as one box: one sample through
-# MLP(2, [16, 16, 1]) is 443 Values, far too tall to read node by node.
+# MLP(2, [16, 16, 1]) is about 450 Values, far too tall to read node by node.
 DEFAULT_MAX_NODES_MODEL = 150
 COLLAPSE_MODES = ("auto", "repeats", "clusters")
 
