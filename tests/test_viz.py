@@ -785,7 +785,7 @@ def test_one_sample_through_a_model_draws_one_box_per_neuron_by_default():
     assert "Each Neuron/Layer cluster is drawn as one box" in text and "max_nodes=150" in text
     svg = render_svg(text)
     texts = [t for g in svg_groups(svg, "node").values() for t in svg_texts(g)]
-    for name, unit in model.named_modules():
+    for name, _ in model.named_modules():
         if re.fullmatch(r"layers\.\d+\.neurons\.\d+", name):
             assert texts.count(name) == 1, name  # each neuron exactly once, as a box
     assert len(svg_groups(svg, "node")) < 80
@@ -799,3 +799,57 @@ def test_one_sample_through_a_model_draws_one_box_per_neuron_by_default():
     assert "Summary" not in to_dot(loss)  # no clusters to fold: the limit stays 500
     with pytest.raises(ValueError, match="max_nodes"):
         to_dot(loss, max_nodes="many")
+
+
+# ---- drawings are a layer on the engine's public API --------------------------------------------
+
+
+def test_drawings_read_graphs_only_through_the_public_api():
+    import ast
+    import pathlib
+
+    import autodiff.viz
+
+    folder = pathlib.Path(autodiff.viz.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            # no node._op, node._x, node._y, ... on anything
+            if isinstance(node, ast.Attribute):
+                assert not (node.attr.startswith("_") and not node.attr.startswith("__")), (
+                    f"{path.name}:{node.lineno} reads the private attribute {node.attr}"
+                )
+            # nothing private imported from the engine (value, ops, engine)
+            if isinstance(node, ast.ImportFrom) and not node.module.startswith("autodiff.viz"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name}:{node.lineno} imports {private}"
+
+
+def test_a_new_primitive_is_drawn_and_explained_from_its_declaration(monkeypatch):
+    from autodiff.ops import PRIMITIVES, Primitive, apply
+
+    # Declared as the op table declares any primitive: a forward, a rule and a symbol.
+    ratio = Primitive(
+        "ratio", lambda x, y: x / y, lambda g, out, x, y: (g / y, -g * x / y / y), "/"
+    )
+    soft = Primitive(
+        "softish", lambda x: x / (1 + abs(x)), lambda g, out, x: (g / (1 + abs(x)) ** 2,)
+    )
+    monkeypatch.setitem(PRIMITIVES, "ratio", ratio)
+    monkeypatch.setitem(PRIMITIVES, "softish", soft)
+    a, b = Value(3.0, label="a"), Value(4.0, label="b")
+    q = apply(ratio, a, b)
+    q.label = "q"
+    out = apply(soft, q)
+    out.label = "out"
+    steps = autodiff.backward_steps(out)
+    assert [s.local for s in steps] == [pytest.approx(1 / 1.75**2), 0.25, pytest.approx(-3 / 16)]
+    text = autodiff.explain(out, file=None)
+    assert "q = a / b" in text and "out = softish(q)" in text  # infix symbol, else a call
+    assert "dout/da += dout/dq * ∂q/∂a = " in text
+    out.backward()
+    dot_text = to_dot(out, legend=False)
+    ops = re.findall(r'_op \[id="\w+" label="([^"]*)"', dot_text)
+    assert sorted(ops) == ["/", "softish"]
+    edges = re.findall(r'-> n\d+_op \[id="\w+" color="(#[0-9a-f]{6})"', dot_text)
+    assert len(edges) == 3  # the shares passed back colour every input edge
