@@ -269,6 +269,7 @@ def test_every_models_page_names_its_parameters_as_named_parameters_does(kind):
     assert sum(g["last"] - g["first"] + 1 for g in groups) == len(data["steps"])
     for g in groups:
         assert len({s["from"] for s in data["steps"][g["first"] : g["last"] + 1]}) == 1
+    assert "passes dL/dL = 1.0 back to" in groups[0]["text"]  # the unnamed output is L
 
 
 NETWORK_VIEWPORT = {"width": 1280, "height": 720}

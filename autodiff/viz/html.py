@@ -24,7 +24,7 @@ from autodiff.viz.layout import affordable
 from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dress, text_colour
 from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
 from autodiff.viz.scene import full_scene
-from autodiff.viz.steps import backward_steps, explanation, explanation_parts
+from autodiff.viz.steps import backward_steps, explanation_lines, explanation_parts
 
 ACCUMULATING = "#cfe3ff"  # a gradient still being summed up (more contributions to come)
 
@@ -85,7 +85,7 @@ def to_html(
         return {"text": "0" if g == 0 else number(g), "fill": fill, "ink": text_colour(fill)}
 
     header, parts = explanation_parts(root, steps)
-    _, lines = explanation(root, steps)
+    lines = explanation_lines(parts)
     name = {n.value: n.name for n in info.nodes}
     # One group per node passing its gradient back: its steps are consecutive (a dot node's 2n
     # shares are one group), so a group is a range of steps.
@@ -95,12 +95,14 @@ def to_html(
             groups[-1]["last"] = i
             continue
         groups.append({"first": i, "last": i, "text": parts[i][0]})
+    out = root.label or "L"  # as explain calls the output
     for g in groups:
         node = steps[g["first"]].node
+        node_name = out if node is root else steps[g["first"]].node_name
         count = g["last"] - g["first"] + 1
         g["text"] = (
-            f"{g['text']}   passes d{root.label or 'L'}/d{steps[g['first']].node_name} = "
-            f"{number(final[node])} back to {count} input{'s' if count > 1 else ''}"
+            f"{g['text']}   passes d{out}/d{node_name} = {number(final[node])} "
+            f"back to {count} input{'s' if count > 1 else ''}"
         )
     # Jump by name: each input's last step, when its gradient is complete.
     finals = {s.input_name: s.index for s in steps if s.final}

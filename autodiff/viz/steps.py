@@ -162,13 +162,17 @@ def explain(
 def explanation(root: Value, steps: list[BackwardStep]) -> tuple[str, list[str]]:
     """A header line and one line per step (what `explain` prints, and the HTML export shows)."""
     header, parts = explanation_parts(root, steps)
+    return header, explanation_lines(parts)
+
+
+def explanation_lines(parts: list[tuple[str, str]]) -> list[str]:
+    """`k. expression   share` for each step, the expressions padded to line the shares up."""
     pad = min(max((len(e) for e, _ in parts), default=0), 32)
-    width = len(str(len(steps)))
-    lines = [
-        f"{step.index + 1:>{width}}. {expression:<{pad}}   {share}"
-        for step, (expression, share) in zip(steps, parts)
+    width = len(str(len(parts)))
+    return [
+        f"{k:>{width}}. {expression:<{pad}}   {share}"
+        for k, (expression, share) in enumerate(parts, start=1)
     ]
-    return header, lines
 
 
 def explanation_parts(root: Value, steps: list[BackwardStep]) -> tuple[str, list[tuple[str, str]]]:
