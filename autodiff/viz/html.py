@@ -25,6 +25,7 @@ from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dr
 from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
 from autodiff.viz.scene import full_scene
 from autodiff.viz.steps import backward_steps, explanation_lines, explanation_parts
+from autodiff.viz.steps import number as step_number
 
 ACCUMULATING = "#cfe3ff"  # a gradient still being summed up (more contributions to come)
 
@@ -101,7 +102,7 @@ def to_html(
         node_name = out if node is root else steps[g["first"]].node_name
         count = g["last"] - g["first"] + 1
         g["text"] = (
-            f"{g['text']}   passes d{out}/d{node_name} = {number(final[node])} "
+            f"{g['text']}   passes d{out}/d{node_name} = {step_number(final[node])} "
             f"back to {count} input{'s' if count > 1 else ''}"
         )
     # Jump by name: each input's last step, when its gradient is complete.
