@@ -75,11 +75,12 @@ def to_dot(
     """
     options = DrawOptions(rankdir, show, fmt, colour, legend, clusters, max_nodes, collapse, title)
     info = analyse(root, model=model, params=params, grads=grads)  # 1. the facts
-    scene = layout.affordable(compose(info, options))  # 2. what to draw, 3. made affordable
-    keep = options.node_limit(bool(info.cluster_chains))
+    limit = options.node_limit(bool(info.cluster_chains))
+    scene = layout.affordable(compose(info, options, limit))  # 2. what to draw, 3. affordable
+    keep = limit
     while scene.summary and scene.cost > layout.BUDGET and keep > 25:
         keep //= 2  # still slow to lay out: draw less
-        scene = layout.affordable(compose(info, options, keep))
+        scene = layout.affordable(compose(info, options, limit, keep))
     if not info.grads_known and "grad" in options.show:
         scene.notes.append("gradients not computed yet: call backward() on the output to see them")
     scene = dress(scene, options)  # 4. how each thing looks

@@ -17,11 +17,12 @@ from autodiff.viz.options import DrawOptions
 from autodiff.viz.summary import summarise
 
 
-def compose(info: GraphInfo, options: DrawOptions, keep: int | None = None) -> Scene:
-    """The scene for `info`: every node, or a summary past the node limit (see `to_dot`).
+def compose(
+    info: GraphInfo, options: DrawOptions, limit: int | None, keep: int | None = None
+) -> Scene:
+    """The scene for `info`: every node, or a summary past `limit` Values (see `to_dot`).
 
-    `keep` bounds the nodes a summary draws (by default the node limit itself)."""
-    limit = options.node_limit(bool(info.cluster_chains))
+    `keep` bounds the nodes a summary draws (by default `limit` itself)."""
     if limit is not None and len(info.nodes) > limit:
         return summarise(info, options, limit, keep)
     return full_scene(info, options)
