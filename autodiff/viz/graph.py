@@ -38,7 +38,6 @@ def is_dead_relu(node: Value) -> bool:
     return node.op == "relu" and node.parents[0].data <= 0
 
 
-@functools.lru_cache(maxsize=256)
 def symbol(op: str) -> str:
     """How an op is written in a drawing: its declared symbol ("+", "**", "1/x"), else its name."""
     prim = PRIMITIVES.get(op)
@@ -51,20 +50,21 @@ def is_infix(op: str) -> bool:
     return prim is not None and prim.symbol != "" and not any(c.isalnum() for c in prim.symbol)
 
 
-@functools.lru_cache(maxsize=256)
 def is_variadic(op: str) -> bool:
     """Whether an op takes any number of inputs (sum, dot): its drawing says how many."""
     prim = PRIMITIVES.get(op)
-    if prim is None:
-        return False
+    return prim is not None and _takes_any_number(prim.vjp)
+
+
+@functools.lru_cache(maxsize=256)  # by the rule itself: reading a signature is slow
+def _takes_any_number(rule) -> bool:
     try:
-        parameters = inspect.signature(prim.vjp).parameters.values()
+        parameters = inspect.signature(rule).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
-@functools.lru_cache(maxsize=1024)  # a graph has few distinct (op, arity) pairs
 def op_text(op: str, arity: int) -> str:
     """An operation's symbol; an op of any number of inputs also says how many (`sum (3)`)."""
     if not is_variadic(op):
