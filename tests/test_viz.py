@@ -645,6 +645,11 @@ def test_a_deep_l2_chain_over_all_parameters_renders_promptly(max_nodes):
     assert copies, "the parameters' uses in the L2 chain are far from the model: repeats expected"
     cut = sum(1 for tail, _ in drawn_edges(text) if tail in copies)
     assert f"{cut} long edges drawn as {len(copies)} repeated nodes" in text
+    if max_nodes is None:  # an edge from a copy still carries its gradient, coloured as before
+        from_copies = [
+            line for line in text.splitlines() if " -> " in line and line.split()[0] in copies
+        ]
+        assert from_copies and all("color=" in s and "penwidth=" in s for s in from_copies)
     svg = render_in_time(text)
     drawn = svg_groups(svg, "node")
     assert set(copies) <= set(drawn)

@@ -142,7 +142,7 @@ def repeat_long_edges(
         extra.append(Item(name[copy], look, item_of[h].cluster if h in item_of else None))
     edges = list(edges)
     for i in cut:
-        edges[i] = Edge(name[tails[i]], edges[i].head, edges[i].attrs)
+        edges[i] = replace(edges[i], tail=name[tails[i]])  # keeps the gradient it carries
     return items + extra, edges, len(copies), len(cut), cost(tails, heads, as_late)
 
 
