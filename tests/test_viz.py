@@ -649,7 +649,7 @@ def test_a_deep_l2_chain_over_all_parameters_renders_promptly(max_nodes):
         from_copies = [
             line for line in text.splitlines() if " -> " in line and line.split()[0] in copies
         ]
-        assert from_copies and all("color=" in s and "penwidth=" in s for s in from_copies)
+        assert from_copies and all("color=" in s for s in from_copies)
     svg = render_in_time(text)
     drawn = svg_groups(svg, "node")
     assert set(copies) <= set(drawn)
