@@ -321,6 +321,13 @@ def test_a_networks_page_is_usable_on_a_projector(browser, network_page):
     assert highlighted(page, "cr-to") == [ids[steps[39].input]]
     assert in_view(page, "g.cr-to", "#cr-graph")
 
+    # Space plays and pauses, even right after a click on Next (it must not click it again).
+    page.click("#cr-next")
+    page.keyboard.press(" ")
+    assert page.inner_text("#cr-play") == "Pause"
+    page.keyboard.press(" ")
+    assert page.inner_text("#cr-play") == "Play"
+
     # While playing, the controls stay on screen and Pause can be clicked.
     page.select_option("#cr-speed", "60")
     page.click("#cr-play")
@@ -368,7 +375,7 @@ def test_steps_grouped_by_node_list_a_dot_products_shares_as_one_step(browser, n
     page.goto(path.as_uri())
     page.check("#cr-group")
     assert page.inner_text("#cr-counter") == f"Node 0 of {len(nodes)}"
-    page.click("#cr-next")
+    page.keyboard.press("ArrowRight")  # the arrow keys still work with the checkbox focused
     assert page.inner_text("#cr-counter") == f"Node 1 of {len(nodes)}"
     assert sorted(highlighted(page, "cr-to")) == sorted({ids[p] for p in loss.parents})
     page.click("#cr-next")

@@ -440,7 +440,9 @@ _JS = """
   $("cr-find").onchange = find;
   $("cr-find").onkeydown = e => { if (e.key === "Enter") find(); e.stopPropagation(); };
   document.addEventListener("keydown", e => {
-    if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+    // the keys belong to the page unless a text field or a menu is being used; space is
+    // Play / Pause even when a button has the focus (it would click that button)
+    if (e.target.id === "cr-find" || e.target.tagName === "SELECT") return;
     if (e.key === "ArrowRight") { stop(); next(); }
     else if (e.key === "ArrowLeft") { stop(); previous(); }
     else if (e.key === " ") { e.preventDefault(); play(); }
