@@ -209,6 +209,16 @@ def test_explain_writes_the_local_factor_so_that_it_cannot_be_read_as_the_total(
         assert f"d{node}/d{x}" not in line.split("+=")[1], line  # no local factor as a total
 
 
+def test_explain_prints_to_a_stream_that_cannot_encode_the_partial_sign():
+    x = Value(0.5, label="x")
+    y = x.tanh()
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="cp1252")  # a redirected stdout on Windows
+    explain(y, file=stream)
+    stream.flush()
+    assert "dL/dx += dL/dL * \\u2202L/\\u2202x = 1.0 * " in raw.getvalue().decode("cp1252")
+
+
 def test_explain_can_be_cut_short():
     root = micrograd_readme_expression()
     text = explain(root, file=None, max_steps=5)

@@ -155,7 +155,12 @@ def explain(
     text = "\n".join(lines) + "\n"
     if file is None:
         return text
-    (sys.stdout if file is _STDOUT else file).write(text)
+    stream = sys.stdout if file is _STDOUT else file
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # a stream that cannot encode ∂ (cp1252 on Windows, say)
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
     return None
 
 
