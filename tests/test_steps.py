@@ -198,7 +198,8 @@ def test_explain_writes_the_local_factor_so_that_it_cannot_be_read_as_the_total(
     # `dL/dd += dL/dL * dL/dd` reads as circular: the local factor is the op's partial
     # derivative, written with ∂, and the totals (upstream and the input's) with d.
     root = build()
-    lines = explain(root, file=None).splitlines()[1:]
+    header, *lines = explain(root, file=None).splitlines()
+    assert f"(n{len(autodiff.topological_order(root)) - 1})" in header  # the output's name
     assert len(lines) == len(backward_steps(root))
     for line, step in zip(lines, backward_steps(root)):
         node, x = step.node_name if step.node is not root else "L", step.input_name

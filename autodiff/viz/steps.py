@@ -187,7 +187,7 @@ def explanation_parts(root: Value, steps: list[BackwardStep]) -> tuple[str, list
     if not root.label:  # an unnamed output is called L, as in dL/dw
         steps = [_rename(s, root, root_name) for s in steps]
     header = (
-        f"Backward pass from {root_name} ({_stable(root)}): "
+        f"Backward pass from {root_name} ({_stable(steps)}): "
         f"{len(steps)} step{'' if len(steps) == 1 else 's'}, "
         f"starting from d{root_name}/d{root_name} = 1.0 (∂: one op's local derivative)"
     )
@@ -211,9 +211,10 @@ def explanation_parts(root: Value, steps: list[BackwardStep]) -> tuple[str, list
     return header, parts
 
 
-def _stable(root: Value) -> str:
-    # The output comes last in the topological order, so its stable name is n<count - 1>.
-    return f"n{len(topological_order(root)) - 1}"
+def _stable(steps: list[BackwardStep]) -> str:
+    # The output comes last in the topological order, so its stable name is n<count - 1>; every
+    # other node feeds some node, so it is the input of some step.
+    return f"n{len({s.input for s in steps})}"
 
 
 def _rename(step: BackwardStep, root: Value, name: str) -> BackwardStep:
