@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from autodiff.viz.emit import Html, Scene, html_text
 from autodiff.viz.options import DrawOptions
 
+# ---- colours ------------------------------------------------------------------------------------
+
 # Box fills, from light (tiny gradient) to dark red (large gradient): ColorBrewer YlOrRd without
 # its two palest stops, which can hardly be told from white.
 PALETTE = (
@@ -155,7 +157,6 @@ def text_colour(fill: str) -> str:
 
 def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
 
 
 REPEAT = "↻"  # marks a node drawn again next to a far-away user, instead of a long edge
