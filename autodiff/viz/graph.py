@@ -178,8 +178,9 @@ def analyse(
     cluster_of = assign_clusters(order, param_names)
     of: dict[Value, Node] = {}
     nodes = []
+    param_of, cluster = param_names.get, cluster_of.get  # bound once: 65,000 calls each
     for i, value in enumerate(order):
-        param = param_names.get(value)
+        param = param_of(value)
         inputs = value.parents
         parents = tuple([of[p] for p in inputs]) if inputs else ()
         if value is root:
@@ -197,8 +198,8 @@ def analyse(
         else:
             grad = value.grad
             grad = grad if type(grad) is float else as_float(grad)
-        dead = value.op == "relu" and is_dead_relu(value)
-        node = Node(value, i, role, param, cluster_of.get(value), grad, parents, dead)
+        dead = bool(parents) and value.op == "relu" and is_dead_relu(value)
+        node = Node(value, i, role, param, cluster(value), grad, parents, dead)
         of[value] = node
         nodes.append(node)
     info = GraphInfo(root, nodes, of, param_names, bool(grads))
