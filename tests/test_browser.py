@@ -270,6 +270,7 @@ def test_every_models_page_names_its_parameters_as_named_parameters_does(kind):
     for g in groups:
         assert len({s["from"] for s in data["steps"][g["first"] : g["last"] + 1]}) == 1
     assert "passes dL/dL = 1.0 back to" in groups[0]["text"]  # the unnamed output is L
+    assert "<title>Backpropagation through L</title>" in text
 
 
 NETWORK_VIEWPORT = {"width": 1280, "height": 720}

@@ -141,7 +141,7 @@ def to_html(
     }
     legend = _legend(scale, info)
     page = _PAGE.format(
-        title=html.escape(title or f"Backpropagation through {info.of[root].title}"),
+        title=html.escape(title or f"Backpropagation through {out}"),  # as explain calls it
         svg=svg,
         data=_script_json(data),
         legend=legend,
