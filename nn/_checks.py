@@ -101,8 +101,9 @@ def check_seed(owner: str, seed: Any) -> int:
 
 
 def check_rng(owner: str, rng: Any) -> random.Random:
-    """A `random.Random` (the generator the weights are drawn from)."""
-    if not isinstance(rng, random.Random):
+    """A `random.Random` (the generator the weights are drawn from), or the `random` module
+    itself (Python's global generator, micrograd's default)."""
+    if not isinstance(rng, random.Random) and rng is not random:
         raise TypeError(f"{owner}: rng must be a random.Random (e.g. random.Random(42)), "
                         f"got {type(rng).__name__}: {rng!r}; for a number, pass seed= instead")
     return rng
