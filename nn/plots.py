@@ -83,6 +83,9 @@ def plot_decision_boundary(
             raise ValueError(f"{who}: invalid margin={margin!r}, it must be > 0 (or None)")
     _check_title(who, title)
 
+    if not callable(model):
+        raise TypeError(f"{who}: model must be a Module (or any function of a point), "
+                        f"got {type(model).__name__}")
     points = _points(who, X)
     labels = list(y)
     if not points or len(points) != len(labels):
@@ -269,6 +272,9 @@ def grad_flow_stats(model: Module, X: Sequence[Sequence[float]] | None = None,
       whose output is 0 on every point of it; None without `X`.
     """
     vanish_ratio = check_non_negative("grad_flow_stats", "vanish_ratio", vanish_ratio)
+    if not isinstance(model, Module):
+        raise TypeError(f"grad_flow_stats: model must be an nn Module, "
+                        f"got {type(model).__name__}")
     groups = _layer_groups(model)
     outputs = _layer_outputs(model, X) if X is not None else None
     stats = []
@@ -485,6 +491,10 @@ def _check_title(who: str, text: Any, name: str = "title", optional: bool = True
 
 def _figure_and_axes(ax: Any, size: tuple[float, float], panels: int = 1) -> tuple[Any, Any]:
     if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}: {ax!r}")
         return ax.figure, ax
     # A bare Figure, not pyplot: nothing is registered globally, so figures are freed when
     # dropped, and saving uses the Agg renderer whatever backend is active.

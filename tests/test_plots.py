@@ -145,6 +145,12 @@ def test_grid_evaluation_builds_no_graph(moons):
     (lambda m, X, y: plot_grad_flow(m, title=["a"]), TypeError, "plot_grad_flow: title must be"),
     (lambda m, X, y: grad_flow_stats(m, [[1.0, True]]), TypeError,
      "grad_flow_stats: X[0][1] must be a number, got bool"),
+    (lambda m, X, y: grad_flow_stats([m]), TypeError,
+     "grad_flow_stats: model must be an nn Module, got list"),
+    (lambda m, X, y: plot_decision_boundary("MLP", X, y), TypeError,
+     "plot_decision_boundary: model must be a Module (or any function of a point), got str"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, resolution=3, ax="left"), TypeError,
+     "ax must be a matplotlib Axes, got str"),
 ])
 def test_bad_arguments_are_clear_errors_naming_them(moons, call, error, message):
     X, y = moons
