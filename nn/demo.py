@@ -192,8 +192,8 @@ def draw_sample_graph(model: Module, x: list, target: int, loss_fn: Callable, pa
         # Without Graphviz's `dot` program, keep the DOT text: any Graphviz viewer shows it.
         dot_path = path.with_suffix(".dot")
         dot_path.write_text(graph.source)
-        print("Graphviz's `dot` program is missing (bash scripts/setup.sh installs it); "
-              f"wrote the graph as DOT text to {dot_path}")
+        print("Graphviz's `dot` program is missing (apt-get, brew, winget or choco install "
+              f"graphviz: see the README); wrote the graph as DOT text to {dot_path}")
         return dot_path
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from numbers import Real
 
 from autodiff import Value, no_grad
-from nn._checks import as_float, check_int, check_non_negative, check_number
+from nn._checks import as_float, check_int, check_non_negative, check_number, grad_of
 from nn.layers import MLP, Layer, Neuron
 from nn.module import Module
 
@@ -280,9 +280,9 @@ def grad_flow_stats(model: Module, X: Sequence[Sequence[float]] | None = None,
     stats = []
     for index, (name, neurons) in enumerate(groups):
         prefix = f"{name}.neurons" if name else "neurons"
-        grads = [abs(as_float(w.grad)) for n in neurons for w in n.w]
+        grads = [abs(grad_of(w, "grad_flow_stats")) for n in neurons for w in n.w]
         no_grad_names = [f"{prefix}.{i}" for i, n in enumerate(neurons)
-                         if all(as_float(p.grad) == 0.0 for p in [*n.w, n.b])]
+                         if all(grad_of(p, "grad_flow_stats") == 0.0 for p in [*n.w, n.b])]
         dead = None
         if outputs is not None:
             dead = [f"{prefix}.{i}" for i, n in enumerate(neurons)
