@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from autodiff import Value, no_grad
+from nn._checks import check_bool, check_int
 from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
@@ -116,8 +117,9 @@ def _sizes(text: str) -> list[int]:
 def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule: Any,
           steps: int, l2: float, progress: bool = True) -> dict[str, list[float]]:
     """Full-batch training; returns the history of loss, accuracy and learning rate."""
+    check_int("train", "steps", steps, 1)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "lr": []}
-    if progress:
+    if check_bool("train", "progress", progress):
         from tqdm import tqdm
 
         bar = tqdm(range(steps), desc="training", unit="step", dynamic_ncols=True,

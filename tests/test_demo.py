@@ -200,3 +200,19 @@ def test_the_license_file_is_mit_and_packaged():
     config.read(ROOT / "setup.cfg")
     assert config["metadata"]["license"] == "MIT"
     assert config["metadata"]["license_files"] == "LICENSE"
+
+
+def test_train_checks_its_flags():
+    from nn.data import make_moons
+    from nn.layers import MLP
+    from nn.optim import SGD
+    from nn.schedules import LinearLR
+
+    X, y = make_moons(4, seed=0, labels="pm1")
+    model = MLP(2, [2, 1], seed=0)
+    opt = SGD(model.parameters(), lr=0.1)
+    schedule = LinearLR(opt)
+    with pytest.raises(TypeError, match="train: progress must be True or False, got str"):
+        demo.train(model, X, y, demo.hinge, opt, schedule, steps=1, l2=0.0, progress="no")
+    with pytest.raises(TypeError, match="train: steps must be an int, got float"):
+        demo.train(model, X, y, demo.hinge, opt, schedule, steps=2.0, l2=0.0, progress=False)
