@@ -20,6 +20,9 @@ The loop is always the same three lines:
     1.92
 
 Optimizers work on plain floats: an update changes `p.data` in place and builds no graph.
+Each one also takes `maximize=True`, as in torch.optim: it then starts from -g instead of g
+and climbs the function. A step reads (and checks) every gradient before it moves any weight,
+so a bad `.grad` stops it with nothing changed.
 """
 
 from __future__ import annotations
