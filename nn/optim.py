@@ -38,7 +38,7 @@ from nn._checks import grad_of as _grad_of  # noqa: F401  (the one reader of p.g
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm"]
 
 
-# Short local names for the shared checks (nn/_checks.py), as every class below uses them.
+# The shared checks (nn/_checks.py) under the short private names every class below uses.
 _check_number = check_number
 _check_non_negative = check_non_negative
 
@@ -242,7 +242,7 @@ def _checked_state(where: str, i: int, s: Any, keys: dict[str, str] | None) -> d
         elif kind == "non-negative":
             out[key] = _check_non_negative(where, name, value)
         else:
-            out[key] = check_number(where, name, value, finite=True)
+            out[key] = _check_number(where, name, value, finite=True)
     return out
 
 

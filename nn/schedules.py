@@ -42,11 +42,6 @@ __all__ = [
 ]
 
 
-# Short local names for the shared checks (nn/_checks.py).
-_check_int = check_int
-_check_number = check_number
-
-
 class LRScheduler:
     """Base class: remembers the epoch and the starting lr, and sets `optimizer.lr` each step.
 
@@ -64,7 +59,7 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{self.name}: optimizer must be an nn.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
-        last_epoch = _check_int(self.name, "last_epoch", last_epoch, -1)
+        last_epoch = check_int(self.name, "last_epoch", last_epoch, -1)
         if last_epoch == -1:
             if optimizer.initial_lr is None:
                 optimizer.initial_lr = optimizer.lr
@@ -124,7 +119,7 @@ class LRScheduler:
                 raise ValueError(f"{where}: the {key!r} field is missing")
         # Check everything first, assign after: a bad state leaves the schedule as it was.
         checked = {
-            "last_epoch": _check_int(where, "last_epoch", state_dict["last_epoch"], 0),
+            "last_epoch": check_int(where, "last_epoch", state_dict["last_epoch"], 0),
             "base_lr": check_non_negative(where, "base_lr", state_dict["base_lr"]),
             "_last_lr": check_non_negative(where, "last_lr", state_dict["last_lr"]),
         }
@@ -134,10 +129,10 @@ class LRScheduler:
             if isinstance(current, list):
                 if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                     raise TypeError(f"{where}: {name} must be a list of ints, got {value!r}")
-                value = sorted(_check_int(where, f"{name}[{i}]", m, 0)
+                value = sorted(check_int(where, f"{name}[{i}]", m, 0)
                                for i, m in enumerate(value))
             elif isinstance(current, int):
-                value = _check_int(where, name, value, 1)
+                value = check_int(where, name, value, 1)
             else:
                 value = check_non_negative(where, name, value)
             checked[name] = value
@@ -163,7 +158,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.step_size = _check_int("StepLR", "step_size", step_size, 1)
+        self.step_size = check_int("StepLR", "step_size", step_size, 1)
         self.gamma = check_non_negative("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
@@ -192,7 +187,7 @@ class MultiStepLR(LRScheduler):
             raise TypeError(f"MultiStepLR: milestones must be a list of ints, got {milestones!r}")
         # Kept sorted, as a list (JSON has no Counter); a repeated milestone stays repeated.
         self.milestones = sorted(
-            _check_int("MultiStepLR", "milestone", m, 0) for m in milestones)
+            check_int("MultiStepLR", "milestone", m, 0) for m in milestones)
         self.gamma = check_non_negative("MultiStepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
@@ -240,7 +235,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
-        self.T_max = _check_int("CosineAnnealingLR", "T_max", T_max, 1)
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, 1)
         self.eta_min = check_non_negative("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
@@ -273,15 +268,15 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
-        self.start_factor = _check_number("LinearLR", "start_factor", start_factor)
-        self.end_factor = _check_number("LinearLR", "end_factor", end_factor)
+        self.start_factor = check_number("LinearLR", "start_factor", start_factor)
+        self.end_factor = check_number("LinearLR", "end_factor", end_factor)
         if not 0.0 < self.start_factor <= 1.0:
             raise ValueError(f"LinearLR: invalid start_factor={self.start_factor!r}, "
                              "it must be in (0, 1]")
         if not 0.0 <= self.end_factor <= 1.0:
             raise ValueError(f"LinearLR: invalid end_factor={self.end_factor!r}, "
                              "it must be in [0, 1]")
-        self.total_iters = _check_int("LinearLR", "total_iters", total_iters, 1)
+        self.total_iters = check_int("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
