@@ -166,7 +166,7 @@ def accuracy(pred: Sequence[Any], target: Sequence[Any], threshold: float = 0.0)
     (targets -1/+1 or 0/1; use threshold 0.5 for probabilities). A NaN score is never right,
     so a model that went NaN shows it here too.
     """
-    threshold = check_number("accuracy()", "threshold", threshold)
+    threshold = check_number("accuracy()", "threshold", threshold, finite=True)
     for name, items in (("pred", pred), ("target", target)):
         if isinstance(items, (Value, str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"accuracy(): {name} must be a list, got {type(items).__name__}")

@@ -272,6 +272,8 @@ def test_parity_with_torch_cross_entropy(scale):
      "cross_entropy() needs a list of class scores (logits), got dict"),
     (lambda: accuracy([0.5], [1], threshold="0"), TypeError,
      "accuracy(): threshold must be a number, got str"),
+    (lambda: accuracy([0.5], [1], threshold=math.nan), ValueError,
+     "accuracy(): invalid threshold=nan, it must be a finite number"),
     (lambda: accuracy(["0.5"], [1]), TypeError, "accuracy(): pred[0] must be a number, got str"),
     (lambda: accuracy([0.5, 0.2], [1, "a"]), TypeError, "accuracy(): target[1] must be a number"),
     (lambda: accuracy(Value(0.5), [1]), TypeError, "accuracy(): pred must be a list, got Value"),
