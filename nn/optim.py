@@ -20,39 +20,38 @@ The loop is always the same three lines:
     1.92
 
 Optimizers work on plain floats: an update changes `p.data` in place and builds no graph.
+Each one also takes `maximize=True`, as in torch.optim: it then starts from -g instead of g
+and climbs the function. A step reads (and checks) every gradient before it moves any weight,
+so a bad `.grad` stops it with nothing changed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from numbers import Real
 from typing import Any
 
 from autodiff import Value
+from nn._checks import check_bool, check_int, check_non_negative, check_number
+from nn._checks import grad_of as _grad_of  # noqa: F401  (the one reader of p.grad in nn)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm"]
 
 
-def _grad_of(p: Value) -> float:
-    """The gradient of `p` as a float (after `backward(create_graph=True)` it is a Value)."""
-    g = p.grad
-    return g.data if isinstance(g, Value) else float(g)
+# The shared checks (nn/_checks.py) under the short private names every class below uses.
+_check_number = check_number
+_check_non_negative = check_non_negative
 
 
-def _check_number(owner: str, name: str, value: Any) -> float:
-    """Raise TypeError unless `value` is a real number; return it as a float."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}: {value!r}")
-    return float(value)
+def _div(a: float, b: float) -> float:
+    """a / b with IEEE results where Python raises: 0/0 is nan and x/0 is +-inf, as in torch.
 
-
-def _check_non_negative(owner: str, name: str, value: Any) -> float:
-    value = _check_number(owner, name, value)
-    # `not value >= 0` also rejects NaN.
-    if not value >= 0.0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}, it must be >= 0")
-    return value
+    Only reachable with eps=0 and a zero denominator; an update must never stop half-way.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1, b)
 
 
 def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Value]:
@@ -153,6 +152,25 @@ class Optimizer:
         """Update every parameter's `.data` from its `.grad`."""
         raise NotImplementedError
 
+    def _gradients(self) -> list[float]:
+        """Every parameter's gradient as a float, negated when `maximize` is set.
+
+        All are read (and checked) before any parameter changes, so a bad `.grad` stops the
+        step before it starts instead of half-way through the parameters.
+        """
+        grads = [_grad_of(p, self.name, i) for i, p in enumerate(self.params)]
+        if getattr(self, "maximize", False):
+            return [-g for g in grads]  # climb: the step of -f, exactly as torch.optim
+        return grads
+
+    def _state_keys(self) -> dict[str, str] | None:
+        """The per-parameter state a step keeps: {key: "int" | "number" | "non-negative"}.
+
+        `load_state_dict` checks a saved state against it; None (the default for a subclass
+        that does not say) checks only that the values are finite numbers.
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training, as plain JSON-serialisable data."""
         return {
@@ -163,29 +181,69 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore hyper-parameters and per-parameter state saved by `state_dict()`."""
+        """Restore hyper-parameters and per-parameter state saved by `state_dict()`.
+
+        Everything is checked before anything changes: a missing field, an unknown or invalid
+        hyper-parameter, or a state entry of the wrong shape raises a ValueError (TypeError for
+        a wrong type) naming it, and the optimizer is left exactly as it was.
+        """
         where = f"{self.name}.load_state_dict"
         if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
             found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
             raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
-        state = state_dict["state"]
-        if len(state) != len(self.params):
-            raise ValueError(f"{where}: the state has {len(state)} parameters, "
-                             f"this optimizer has {len(self.params)}")
-        for i, s in enumerate(state):
-            if not isinstance(s, dict) or not all(isinstance(v, Real) for v in s.values()):
-                raise ValueError(f"{where}: state[{i}] must be a dict of numbers, got {s!r}")
+        for key in ("hyperparams", "state"):
+            if key not in state_dict:
+                raise ValueError(f"{where}: the {key!r} field is missing (a state_dict() has "
+                                 "'optimizer', 'hyperparams', 'initial_lr' and 'state')")
+        hyperparams = state_dict["hyperparams"]
+        if not isinstance(hyperparams, dict):
+            raise ValueError(f"{where}: 'hyperparams' must be a dict, got {hyperparams!r}")
+        unknown = [name for name in hyperparams if name not in self.hyperparams]
+        if unknown:
+            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
+                             f"{', '.join(self.hyperparams)}")
         # Building a fresh optimizer from the saved hyper-parameters checks them with the same
         # rules and messages as the constructor (and turns JSON lists back into tuples).
-        checked = type(self)(self.params, **state_dict["hyperparams"])
+        checked = type(self)(self.params, **hyperparams)
+        initial_lr = state_dict.get("initial_lr")
+        if initial_lr is not None:
+            initial_lr = _check_non_negative(where, "initial_lr", initial_lr)
+        state = state_dict["state"]
+        if not isinstance(state, list) or len(state) != len(self.params):
+            size = len(state) if isinstance(state, list) else type(state).__name__
+            raise ValueError(f"{where}: the state has {size} parameters, "
+                             f"this optimizer has {len(self.params)}")
+        keys = checked._state_keys()
+        restored = [_checked_state(where, i, s, keys) for i, s in enumerate(state)]
+        # Only now, with every check passed, change anything.
         for name in self.hyperparams:
             setattr(self, name, getattr(checked, name))
-        self.initial_lr = state_dict.get("initial_lr")
-        self.state = [dict(s) for s in state]
+        self.initial_lr = initial_lr
+        self.state = restored
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
         return f"{self.name}({len(self.params)} params, {args})"
+
+
+def _checked_state(where: str, i: int, s: Any, keys: dict[str, str] | None) -> dict[str, Any]:
+    """A copy of one parameter's saved state, or a ValueError saying what is wrong with it."""
+    if not isinstance(s, dict):
+        raise ValueError(f"{where}: state[{i}] must be a dict of numbers, got {s!r}")
+    if keys is not None and s and set(s) != set(keys):
+        raise ValueError(f"{where}: state[{i}] has the keys {sorted(s)}, but with these "
+                         f"hyper-parameters a step keeps {sorted(keys)} (or nothing yet)")
+    out: dict[str, Any] = {}
+    for key, value in s.items():
+        kind = keys[key] if keys is not None else "number"
+        name = f"state[{i}][{key!r}]"
+        if kind == "int":
+            out[key] = check_int(where, name, value, 1)
+        elif kind == "non-negative":
+            out[key] = _check_non_negative(where, name, value)
+        else:
+            out[key] = _check_number(where, name, value, finite=True)
+    return out
 
 
 class SGD(Optimizer):
@@ -201,25 +259,31 @@ class SGD(Optimizer):
         b = g on the first step, then momentum * b + (1 - dampening) * g
         g = g + momentum * b if nesterov else b           (if momentum)
         p = p - lr * g
+
+    With `maximize=True` every optimizer here starts from -g instead of g, so it climbs the
+    function instead of descending it (torch.optim's `maximize`).
     """
 
-    hyperparams = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    hyperparams = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
+                 nesterov: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.momentum = _check_non_negative("SGD", "momentum", momentum)
-        self.dampening = _check_number("SGD", "dampening", dampening)
+        self.dampening = _check_number("SGD", "dampening", dampening, finite=True)
         self.weight_decay = _check_non_negative("SGD", "weight_decay", weight_decay)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool("SGD", "nesterov", nesterov)
+        self.maximize = check_bool("SGD", "maximize", maximize)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
                              f"momentum={self.momentum!r}, dampening={self.dampening!r}")
 
+    def _state_keys(self) -> dict[str, str] | None:
+        return {"momentum_buffer": "number"} if self.momentum != 0 else {}
+
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data  # the gradient of (wd / 2) * p^2
             if self.momentum != 0:
@@ -253,12 +317,13 @@ class Adam(Optimizer):
     correction") undoes that. Note that eps is added after the bias correction of sqrt(v).
     """
 
-    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay",
+                   "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         name = self.name
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
@@ -271,13 +336,20 @@ class Adam(Optimizer):
         self.betas = (beta1, beta2)
         self.eps = _check_non_negative(name, "eps", eps)
         self.weight_decay = _check_non_negative(name, "weight_decay", weight_decay)
-        self.amsgrad = bool(amsgrad)
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        self.amsgrad = check_bool(name, "amsgrad", amsgrad)
+        self.decoupled_weight_decay = check_bool(name, "decoupled_weight_decay",
+                                                 decoupled_weight_decay)
+        self.maximize = check_bool(name, "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        keys = {"step": "int", "exp_avg": "number", "exp_avg_sq": "non-negative"}
+        if self.amsgrad:
+            keys["max_exp_avg_sq"] = "non-negative"
+        return keys
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, exp_avg=0.0, exp_avg_sq=0.0)
                 if self.amsgrad:
@@ -295,7 +367,7 @@ class Adam(Optimizer):
                 v = state["max_exp_avg_sq"] = max(state["max_exp_avg_sq"], v)
             step_size = self.lr / (1 - beta1 ** t)
             denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
-            p.data -= step_size * m / denom
+            p.data -= step_size * _div(m, denom)  # (0/0 only when eps = 0 and v = 0)
 
 
 class AdamW(Adam):
@@ -311,13 +383,14 @@ class AdamW(Adam):
     at the same rate whatever its gradient history.
     """
 
-    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, decoupled_weight_decay=True, maximize=maximize)
 
 
 class RMSprop(Optimizer):
@@ -340,22 +413,34 @@ class RMSprop(Optimizer):
     estimate of the gradient's standard deviation instead of its root mean square.
     """
 
-    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False) -> None:
+                 centered: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.alpha = _check_non_negative("RMSprop", "alpha", alpha)
+        if self.alpha > 1:
+            # torch accepts it, but then the average of squares can turn negative and the
+            # step is nan: refuse it here.
+            raise ValueError(f"RMSprop: invalid alpha={self.alpha!r}, it must be in [0, 1]")
         self.eps = _check_non_negative("RMSprop", "eps", eps)
         self.weight_decay = _check_non_negative("RMSprop", "weight_decay", weight_decay)
         self.momentum = _check_non_negative("RMSprop", "momentum", momentum)
-        self.centered = bool(centered)
+        self.centered = check_bool("RMSprop", "centered", centered)
+        self.maximize = check_bool("RMSprop", "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        keys = {"step": "int", "square_avg": "non-negative"}
+        if self.momentum > 0:
+            keys["momentum_buffer"] = "number"
+        if self.centered:
+            keys["grad_avg"] = "number"
+        return keys
 
     def step(self) -> None:
         alpha = self.alpha
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, square_avg=0.0)
                 if self.momentum > 0:
@@ -373,10 +458,11 @@ class RMSprop(Optimizer):
             else:
                 avg = math.sqrt(v) + self.eps
             if self.momentum > 0:
-                buf = state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + g / avg
+                buf = state["momentum_buffer"] = (self.momentum * state["momentum_buffer"]
+                                                  + _div(g, avg))
                 p.data -= self.lr * buf
             else:
-                p.data -= self.lr * g / avg
+                p.data -= self.lr * _div(g, avg)
 
 
 class Adagrad(Optimizer):
@@ -398,21 +484,25 @@ class Adagrad(Optimizer):
     slow down first.
     """
 
-    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps",
+                   "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10) -> None:
+                 eps: float = 1e-10, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.lr_decay = _check_non_negative("Adagrad", "lr_decay", lr_decay)
         self.weight_decay = _check_non_negative("Adagrad", "weight_decay", weight_decay)
         self.initial_accumulator_value = _check_non_negative(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value)
         self.eps = _check_non_negative("Adagrad", "eps", eps)
+        self.maximize = check_bool("Adagrad", "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        return {"step": "int", "sum": "non-negative"}
 
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, sum=self.initial_accumulator_value)
             state["step"] += 1
@@ -420,7 +510,7 @@ class Adagrad(Optimizer):
                 g = g + self.weight_decay * p.data
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
-            p.data -= clr * g / (math.sqrt(s) + self.eps)
+            p.data -= clr * _div(g, math.sqrt(s) + self.eps)
 
 
 def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 2.0) -> float:
@@ -437,10 +527,12 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
     """
     params = _check_params("clip_grad_norm", params, allow_empty=True)
     max_norm = _check_number("clip_grad_norm", "max_norm", max_norm)
+    if not max_norm >= 0:  # a negative limit would flip every gradient; NaN limits nothing
+        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm!r}")
     norm_type = _check_number("clip_grad_norm", "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm: norm_type must be > 0, got {norm_type!r}")
-    grads = [_grad_of(p) for p in params]
+    grads = [_grad_of(p, "clip_grad_norm", i) for i, p in enumerate(params)]
     if not grads:
         return 0.0
     if norm_type == math.inf:
