@@ -185,9 +185,9 @@ def draw_sample_graph(model: Module, x: list, target: int, loss_fn: Callable, pa
     loss.label = "loss"
     loss.backward()
     # The whole graph of one sample through MLP(2, [16, 16, 1]) has ~470 Values, a drawing
-    # metres tall; past 150 nodes draw_dot summarises it: one box per neuron with its largest
-    # |grad| and whether its ReLU is dead, the output side drawn in full.
-    graph = draw_dot(loss, model=model, title=title, max_nodes=150)
+    # metres tall; with a model, past 150 Values draw_dot draws one box per neuron with its
+    # largest |grad| and whether its ReLU is dead, the output side in full.
+    graph = draw_dot(loss, model=model, title=title)
     try:
         return Path(graph.render(path.with_suffix(""), format="svg", cleanup=True))
     except graphviz.ExecutableNotFound:
