@@ -377,6 +377,42 @@ def test_cmaes_defaults_are_the_tutorials():
     assert opt.chi_n == pytest.approx(math.sqrt(10), rel=0.03)  # E|N(0, I)| is about sqrt(n)
 
 
+def test_cmaes_first_generation_follows_the_tutorials_formulas():
+    # Recompute one generation from the candidates the closure saw: mean, paths, C and sigma.
+    start = [0.3, -0.2, 0.8, 0.1]
+    params = [Value(v) for v in start]
+    opt = CMAES(params, sigma0=0.4, popsize=8, seed=5)
+    seen = []
+
+    def closure():
+        x = [p.data for p in params]
+        seen.append((rosenbrock(x), x))
+        return seen[-1][0]
+
+    opt.step(closure)
+    n, sigma0, w, mu = 4, 0.4, opt.weights, opt.mu
+    best = sorted(seen, key=lambda fx: fx[0])[:mu]
+    ys = [[(xi - mi) / sigma0 for xi, mi in zip(x, start)] for _, x in best]
+    mean = [sum(w[i] * best[i][1][j] for i in range(mu)) for j in range(n)]
+    y_w = [sum(w[i] * ys[i][j] for i in range(mu)) for j in range(n)]
+    ps = [math.sqrt(opt.cs * (2 - opt.cs) * opt.mueff) * v for v in y_w]  # C = I: C^-1/2 = I
+    ps_norm = math.sqrt(sphere(ps))
+    h_sig = ps_norm / math.sqrt(1 - (1 - opt.cs) ** 2) / opt.chi_n < 1.4 + 2 / (n + 1)
+    pc = [h_sig * math.sqrt(opt.cc * (2 - opt.cc) * opt.mueff) * v for v in y_w]
+    c1a = opt.c1 * (1 - (1 - h_sig) * opt.cc * (2 - opt.cc))
+    C = [[(1 - c1a - opt.cmu) * (r == c) + opt.c1 * pc[r] * pc[c]
+          + opt.cmu * sum(w[i] * ys[i][r] * ys[i][c] for i in range(mu))
+          for c in range(n)] for r in range(n)]
+    sigma = sigma0 * math.exp(min(1.0, opt.cs / opt.damps * (ps_norm / opt.chi_n - 1)))
+    assert len(seen) == 8
+    assert [p.data for p in params] == pytest.approx(mean, abs=1e-15)
+    assert opt.state["ps"] == pytest.approx(ps, abs=1e-15)
+    assert opt.state["pc"] == pytest.approx(pc, abs=1e-15)
+    for r in range(n):
+        assert opt.state["C"][r] == pytest.approx(C[r], abs=1e-15)
+    assert opt.state["sigma"] == pytest.approx(sigma, rel=1e-15)
+
+
 def test_symmetric_eigen_reconstructs_the_matrix():
     rng = random.Random(1)
     n = 6
