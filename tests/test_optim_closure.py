@@ -709,3 +709,19 @@ def test_closure_results_pass_through():
         return loss
 
     assert opt.step(closure) is first[0] and first[0].data == 2.0
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "cg", "cmaes", "es"])
+def test_demo_trains_with_every_closure_optimizer(name):
+    pytest.importorskip("tqdm", reason="the demo's loop shows a tqdm progress bar")
+    from nn import demo
+
+    assert demo.parse_args(["--optimizer", name]).optimizer == name
+    X, y = make_moons(16, noise=0.1, seed=2, labels="pm1")
+    model = MLP(2, [4, 1], seed=2)
+    make_opt, lr = demo.OPTIMIZERS[name]
+    opt = make_opt(model.parameters(), lr)
+    history = demo.train(model, X, y, hinge, opt, None, steps=4, l2=1e-4, progress=False)
+    assert len(history["loss"]) == len(history["accuracy"]) == 4
+    assert history["loss"][-1] < history["loss"][0]
+    assert opt.state["func_evals"] >= 4
