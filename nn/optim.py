@@ -1119,8 +1119,9 @@ class CMAES(ClosureOptimizer):
         sigma *= math.exp(min(1.0, (self.cs / self.damps) * (ps_norm / self.chi_n - 1)))
 
         # C = B D^2 B^T again, but only every few generations: the eigen-decomposition costs
-        # n^3 and C changes slowly (the tutorial's "lazy" update, O(n^2) per candidate).
-        if state["func_evals"] - state["eigen_evals"] > lam / (c1 + cmu) / n / 10:
+        # n^3 and C changes slowly (the "lazy" update: purecma's gap of 0.5 lambda / (c1 + cmu)
+        # / n evaluations, which keeps the cost O(n^2) per candidate).
+        if state["func_evals"] - state["eigen_evals"] > 0.5 * lam / (c1 + cmu) / n:
             eigenvalues, B = symmetric_eigen(C)
             D = [math.sqrt(max(ev, 1e-300)) for ev in eigenvalues]  # C is positive definite
             state["eigen_evals"] = state["func_evals"]
