@@ -725,3 +725,15 @@ def test_demo_trains_with_every_closure_optimizer(name):
     assert len(history["loss"]) == len(history["accuracy"]) == 4
     assert history["loss"][-1] < history["loss"][0]
     assert opt.state["func_evals"] >= 4
+
+
+def test_optimizer_benchmark_runs_quickly_and_counts_every_method():
+    from benchmarks import optimizers
+
+    report = optimizers.run(quick=True)
+    for method in ("SGD + momentum 0.9", "Adam", "LBFGS (strong Wolfe)",
+                   "ConjugateGradient (PR+)", "CMAES", "EvolutionStrategy"):
+        assert report.count(method) == 2, method  # one row per problem
+    lbfgs = next(line for line in report.splitlines() if "LBFGS (strong Wolfe)" in line)
+    f_evals, grad_evals, _, _, final = lbfgs.split()[-5:]
+    assert int(f_evals) == int(grad_evals) > 0 and float(final) < 1e-8  # Rosenbrock, reached
