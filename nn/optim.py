@@ -579,12 +579,17 @@ class ClosureOptimizer(Optimizer):
         """Check that vectors saved in `state` have one entry per parameter."""
         n = len(self.params)
         for key, value in state.items():
-            if key in self._vector_keys and value is not None and (
-                    not isinstance(value, list) or len(value) != n):
-                raise ValueError(f"{where}: state[{key!r}] must be a list of {n} numbers "
-                                 f"(one per parameter), got {value!r:.80}")
+            vectors = (value if key in self._vector_list_keys and isinstance(value, list)
+                       else [value] if key in self._vector_keys else [])
+            for vector in vectors:
+                if vector is not None and (not isinstance(vector, list) or len(vector) != n
+                                           or not all(isinstance(v, Real) for v in vector)):
+                    raise ValueError(f"{where}: state[{key!r}] must hold lists of {n} numbers "
+                                     f"(one per parameter), got {vector!r:.80}")
 
+    #: State entries that are one number per parameter, or lists of such vectors.
     _vector_keys: tuple[str, ...] = ()
+    _vector_list_keys: tuple[str, ...] = ()
 
 
 class LBFGS(ClosureOptimizer):
@@ -620,6 +625,7 @@ class LBFGS(ClosureOptimizer):
     state_keys = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
                   "prev_flat_grad", "prev_loss", "al")
     _vector_keys = ("d", "prev_flat_grad")
+    _vector_list_keys = ("old_dirs", "old_stps")
 
     def __init__(self, params: Iterable[Value], lr: float = 1, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,

@@ -607,8 +607,13 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing(name):
         opt.load_state_dict({**opt.state_dict(), "optimizer": "SGD"})
     three = make(name, [Value(0.0), Value(0.0), Value(0.0)])
     three.step(closure_for(three, three.params, rosenbrock))
-    with pytest.raises(ValueError, match=r"must be a (list of 2 numbers|2x2 matrix)"):
+    with pytest.raises(ValueError, match=r"must (hold lists of 2 numbers|be a 2x2 matrix)"):
         opt.load_state_dict(three.state_dict())
+    if name == "LBFGS":  # the history pairs are checked too
+        bad = opt.state_dict()
+        bad["state"]["old_dirs"] = [[1.0, 2.0], [1.0, "x"]]
+        with pytest.raises(ValueError, match=r"state\['old_dirs'\] must hold lists of 2"):
+            opt.load_state_dict(bad)
     with pytest.raises(ValueError, match=r"unknown state entries \['bogus'\]"):
         opt.load_state_dict({**opt.state_dict(), "state": {"bogus": 1}})
     assert json.dumps(opt.state_dict()) == before
