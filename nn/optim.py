@@ -569,9 +569,10 @@ class ClosureOptimizer(Optimizer):
         if unknown:
             raise ValueError(f"{where}: unknown state entries {unknown}")
         self._check_state(where, state)
+        # A fresh optimizer from the saved hyper-parameters checks them as the constructor does,
+        # and recomputes what depends on them (CMA-ES's weights and rates, for one).
         checked = type(self)(self.params, **state_dict["hyperparams"])
-        for name in self.hyperparams:
-            setattr(self, name, getattr(checked, name))
+        vars(self).update({k: v for k, v in vars(checked).items() if k not in ("params", "state")})
         self.initial_lr = state_dict.get("initial_lr")
         self.state = copy.deepcopy(state)
 
