@@ -20,6 +20,9 @@ The loop is always the same three lines:
     1.92
 
 Optimizers work on plain floats: an update changes `p.data` in place and builds no graph.
+Each one also takes `maximize=True`, as in torch.optim: it then starts from -g instead of g
+and climbs the function. A step reads (and checks) every gradient before it moves any weight,
+so a bad `.grad` stops it with nothing changed.
 """
 
 from __future__ import annotations
@@ -28,35 +31,33 @@ import copy
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 from autodiff import Value, is_grad_enabled, no_grad
+from nn._checks import (check_bool, check_choice, check_int, check_non_negative, check_number,
+                        check_seed)
+from nn._checks import grad_of as _grad_of  # noqa: F401  (the one reader of p.grad in nn)
 from nn.linesearch import dot, strong_wolfe
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
 
 
-def _grad_of(p: Value) -> float:
-    """The gradient of `p` as a float (after `backward(create_graph=True)` it is a Value)."""
-    g = p.grad
-    return g.data if isinstance(g, Value) else float(g)
+# The shared checks (nn/_checks.py) under the short private names every class below uses.
+_check_number = check_number
+_check_non_negative = check_non_negative
 
 
-def _check_number(owner: str, name: str, value: Any) -> float:
-    """Raise TypeError unless `value` is a real number; return it as a float."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}: {value!r}")
-    return float(value)
+def _div(a: float, b: float) -> float:
+    """a / b with IEEE results where Python raises: 0/0 is nan and x/0 is +-inf, as in torch.
 
-
-def _check_non_negative(owner: str, name: str, value: Any) -> float:
-    value = _check_number(owner, name, value)
-    # `not value >= 0` also rejects NaN.
-    if not value >= 0.0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}, it must be >= 0")
-    return value
+    Only reachable with eps=0 and a zero denominator; an update must never stop half-way.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1, b)
 
 
 def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Value]:
@@ -89,6 +90,33 @@ def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Va
                              "each parameter must appear only once")
         seen[id(p)] = i
     return params
+
+
+# ---- to and from torch.optim: doors to nn/torch_bridge.py, which imports torch only when called
+
+
+def to_torch(opt: Optimizer, torch_params: Any) -> Any:
+    """The torch.optim optimizer that continues where `opt` stands: same settings and state.
+
+        torch_opt = nn.optim.to_torch(opt, model.to_torch().parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_to_torch`.
+    """
+    from nn.torch_bridge import optimizer_to_torch
+
+    return optimizer_to_torch(opt, torch_params)
+
+
+def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
+    """The chainrule optimizer that continues where a torch.optim one stands (the way back).
+
+        opt = nn.optim.from_torch(torch_opt, model.parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_from_torch`.
+    """
+    from nn.torch_bridge import optimizer_from_torch
+
+    return optimizer_from_torch(torch_opt, params)
 
 
 class Optimizer:
@@ -130,6 +158,25 @@ class Optimizer:
         """Update every parameter's `.data` from its `.grad`."""
         raise NotImplementedError
 
+    def _gradients(self) -> list[float]:
+        """Every parameter's gradient as a float, negated when `maximize` is set.
+
+        All are read (and checked) before any parameter changes, so a bad `.grad` stops the
+        step before it starts instead of half-way through the parameters.
+        """
+        grads = [_grad_of(p, self.name, i) for i, p in enumerate(self.params)]
+        if getattr(self, "maximize", False):
+            return [-g for g in grads]  # climb: the step of -f, exactly as torch.optim
+        return grads
+
+    def _state_keys(self) -> dict[str, str] | None:
+        """The per-parameter state a step keeps: {key: "int" | "number" | "non-negative"}.
+
+        `load_state_dict` checks a saved state against it; None (the default for a subclass
+        that does not say) checks only that the values are finite numbers.
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training, as plain JSON-serialisable data."""
         return {
@@ -140,29 +187,69 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore hyper-parameters and per-parameter state saved by `state_dict()`."""
+        """Restore hyper-parameters and per-parameter state saved by `state_dict()`.
+
+        Everything is checked before anything changes: a missing field, an unknown or invalid
+        hyper-parameter, or a state entry of the wrong shape raises a ValueError (TypeError for
+        a wrong type) naming it, and the optimizer is left exactly as it was.
+        """
         where = f"{self.name}.load_state_dict"
         if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
             found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
             raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
-        state = state_dict["state"]
-        if len(state) != len(self.params):
-            raise ValueError(f"{where}: the state has {len(state)} parameters, "
-                             f"this optimizer has {len(self.params)}")
-        for i, s in enumerate(state):
-            if not isinstance(s, dict) or not all(isinstance(v, Real) for v in s.values()):
-                raise ValueError(f"{where}: state[{i}] must be a dict of numbers, got {s!r}")
+        for key in ("hyperparams", "state"):
+            if key not in state_dict:
+                raise ValueError(f"{where}: the {key!r} field is missing (a state_dict() has "
+                                 "'optimizer', 'hyperparams', 'initial_lr' and 'state')")
+        hyperparams = state_dict["hyperparams"]
+        if not isinstance(hyperparams, dict):
+            raise ValueError(f"{where}: 'hyperparams' must be a dict, got {hyperparams!r}")
+        unknown = [name for name in hyperparams if name not in self.hyperparams]
+        if unknown:
+            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
+                             f"{', '.join(self.hyperparams)}")
         # Building a fresh optimizer from the saved hyper-parameters checks them with the same
         # rules and messages as the constructor (and turns JSON lists back into tuples).
-        checked = type(self)(self.params, **state_dict["hyperparams"])
+        checked = type(self)(self.params, **hyperparams)
+        initial_lr = state_dict.get("initial_lr")
+        if initial_lr is not None:
+            initial_lr = _check_non_negative(where, "initial_lr", initial_lr)
+        state = state_dict["state"]
+        if not isinstance(state, list) or len(state) != len(self.params):
+            size = len(state) if isinstance(state, list) else type(state).__name__
+            raise ValueError(f"{where}: the state has {size} parameters, "
+                             f"this optimizer has {len(self.params)}")
+        keys = checked._state_keys()
+        restored = [_checked_state(where, i, s, keys) for i, s in enumerate(state)]
+        # Only now, with every check passed, change anything.
         for name in self.hyperparams:
             setattr(self, name, getattr(checked, name))
-        self.initial_lr = state_dict.get("initial_lr")
-        self.state = [dict(s) for s in state]
+        self.initial_lr = initial_lr
+        self.state = restored
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
         return f"{self.name}({len(self.params)} params, {args})"
+
+
+def _checked_state(where: str, i: int, s: Any, keys: dict[str, str] | None) -> dict[str, Any]:
+    """A copy of one parameter's saved state, or a ValueError saying what is wrong with it."""
+    if not isinstance(s, dict):
+        raise ValueError(f"{where}: state[{i}] must be a dict of numbers, got {s!r}")
+    if keys is not None and s and set(s) != set(keys):
+        raise ValueError(f"{where}: state[{i}] has the keys {sorted(s)}, but with these "
+                         f"hyper-parameters a step keeps {sorted(keys)} (or nothing yet)")
+    out: dict[str, Any] = {}
+    for key, value in s.items():
+        kind = keys[key] if keys is not None else "number"
+        name = f"state[{i}][{key!r}]"
+        if kind == "int":
+            out[key] = check_int(where, name, value, 1)
+        elif kind == "non-negative":
+            out[key] = _check_non_negative(where, name, value)
+        else:
+            out[key] = _check_number(where, name, value, finite=True)
+    return out
 
 
 class SGD(Optimizer):
@@ -178,25 +265,31 @@ class SGD(Optimizer):
         b = g on the first step, then momentum * b + (1 - dampening) * g
         g = g + momentum * b if nesterov else b           (if momentum)
         p = p - lr * g
+
+    With `maximize=True` every optimizer here starts from -g instead of g, so it climbs the
+    function instead of descending it (torch.optim's `maximize`).
     """
 
-    hyperparams = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    hyperparams = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
+                 nesterov: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.momentum = _check_non_negative("SGD", "momentum", momentum)
-        self.dampening = _check_number("SGD", "dampening", dampening)
+        self.dampening = _check_number("SGD", "dampening", dampening, finite=True)
         self.weight_decay = _check_non_negative("SGD", "weight_decay", weight_decay)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool("SGD", "nesterov", nesterov)
+        self.maximize = check_bool("SGD", "maximize", maximize)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
                              f"momentum={self.momentum!r}, dampening={self.dampening!r}")
 
+    def _state_keys(self) -> dict[str, str] | None:
+        return {"momentum_buffer": "number"} if self.momentum != 0 else {}
+
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data  # the gradient of (wd / 2) * p^2
             if self.momentum != 0:
@@ -230,12 +323,13 @@ class Adam(Optimizer):
     correction") undoes that. Note that eps is added after the bias correction of sqrt(v).
     """
 
-    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay",
+                   "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         name = self.name
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
@@ -248,13 +342,20 @@ class Adam(Optimizer):
         self.betas = (beta1, beta2)
         self.eps = _check_non_negative(name, "eps", eps)
         self.weight_decay = _check_non_negative(name, "weight_decay", weight_decay)
-        self.amsgrad = bool(amsgrad)
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        self.amsgrad = check_bool(name, "amsgrad", amsgrad)
+        self.decoupled_weight_decay = check_bool(name, "decoupled_weight_decay",
+                                                 decoupled_weight_decay)
+        self.maximize = check_bool(name, "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        keys = {"step": "int", "exp_avg": "number", "exp_avg_sq": "non-negative"}
+        if self.amsgrad:
+            keys["max_exp_avg_sq"] = "non-negative"
+        return keys
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, exp_avg=0.0, exp_avg_sq=0.0)
                 if self.amsgrad:
@@ -272,7 +373,7 @@ class Adam(Optimizer):
                 v = state["max_exp_avg_sq"] = max(state["max_exp_avg_sq"], v)
             step_size = self.lr / (1 - beta1 ** t)
             denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
-            p.data -= step_size * m / denom
+            p.data -= step_size * _div(m, denom)  # (0/0 only when eps = 0 and v = 0)
 
 
 class AdamW(Adam):
@@ -288,13 +389,14 @@ class AdamW(Adam):
     at the same rate whatever its gradient history.
     """
 
-    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, decoupled_weight_decay=True, maximize=maximize)
 
 
 class RMSprop(Optimizer):
@@ -317,22 +419,34 @@ class RMSprop(Optimizer):
     estimate of the gradient's standard deviation instead of its root mean square.
     """
 
-    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False) -> None:
+                 centered: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.alpha = _check_non_negative("RMSprop", "alpha", alpha)
+        if self.alpha > 1:
+            # torch accepts it, but then the average of squares can turn negative and the
+            # step is nan: refuse it here.
+            raise ValueError(f"RMSprop: invalid alpha={self.alpha!r}, it must be in [0, 1]")
         self.eps = _check_non_negative("RMSprop", "eps", eps)
         self.weight_decay = _check_non_negative("RMSprop", "weight_decay", weight_decay)
         self.momentum = _check_non_negative("RMSprop", "momentum", momentum)
-        self.centered = bool(centered)
+        self.centered = check_bool("RMSprop", "centered", centered)
+        self.maximize = check_bool("RMSprop", "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        keys = {"step": "int", "square_avg": "non-negative"}
+        if self.momentum > 0:
+            keys["momentum_buffer"] = "number"
+        if self.centered:
+            keys["grad_avg"] = "number"
+        return keys
 
     def step(self) -> None:
         alpha = self.alpha
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, square_avg=0.0)
                 if self.momentum > 0:
@@ -350,10 +464,11 @@ class RMSprop(Optimizer):
             else:
                 avg = math.sqrt(v) + self.eps
             if self.momentum > 0:
-                buf = state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + g / avg
+                buf = state["momentum_buffer"] = (self.momentum * state["momentum_buffer"]
+                                                  + _div(g, avg))
                 p.data -= self.lr * buf
             else:
-                p.data -= self.lr * g / avg
+                p.data -= self.lr * _div(g, avg)
 
 
 class Adagrad(Optimizer):
@@ -375,21 +490,25 @@ class Adagrad(Optimizer):
     slow down first.
     """
 
-    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps",
+                   "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10) -> None:
+                 eps: float = 1e-10, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         self.lr_decay = _check_non_negative("Adagrad", "lr_decay", lr_decay)
         self.weight_decay = _check_non_negative("Adagrad", "weight_decay", weight_decay)
         self.initial_accumulator_value = _check_non_negative(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value)
         self.eps = _check_non_negative("Adagrad", "eps", eps)
+        self.maximize = check_bool("Adagrad", "maximize", maximize)
+
+    def _state_keys(self) -> dict[str, str] | None:
+        return {"step": "int", "sum": "non-negative"}
 
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
-            g = _grad_of(p)
+        for p, g, state in zip(self.params, self._gradients(), self.state):
             if not state:
                 state.update(step=0, sum=self.initial_accumulator_value)
             state["step"] += 1
@@ -397,7 +516,7 @@ class Adagrad(Optimizer):
                 g = g + self.weight_decay * p.data
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
-            p.data -= clr * g / (math.sqrt(s) + self.eps)
+            p.data -= clr * _div(g, math.sqrt(s) + self.eps)
 
 
 def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 2.0) -> float:
@@ -414,10 +533,12 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
     """
     params = _check_params("clip_grad_norm", params, allow_empty=True)
     max_norm = _check_number("clip_grad_norm", "max_norm", max_norm)
+    if not max_norm >= 0:  # a negative limit would flip every gradient; NaN limits nothing
+        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm!r}")
     norm_type = _check_number("clip_grad_norm", "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm: norm_type must be > 0, got {norm_type!r}")
-    grads = [_grad_of(p) for p in params]
+    grads = [_grad_of(p, "clip_grad_norm", i) for i, p in enumerate(params)]
     if not grads:
         return 0.0
     if norm_type == math.inf:
@@ -448,16 +569,6 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
 # steps, a covariance matrix), not one dict per parameter; it is still plain JSON.
 
 
-def _check_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
-    """Raise TypeError unless `value` is an int, ValueError unless it is >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__}: "
-                        f"{value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: invalid {name}={value!r}, it must be >= {minimum}")
-    return int(value)
-
-
 def _check_betas(owner: str, betas: Any) -> tuple[float, float]:
     """Adam's (beta1, beta2): a pair of numbers in [0, 1) (the same rule as Adam's)."""
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
@@ -470,11 +581,9 @@ def _check_betas(owner: str, betas: Any) -> tuple[float, float]:
     return beta1, beta2
 
 
-def _check_seed(owner: str, seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
-        raise TypeError(f"{owner}: seed must be an integer or None, got "
-                        f"{type(seed).__name__}: {seed!r}")
-    return None if seed is None else int(seed)
+def _check_seed_or_none(owner: str, seed: Any) -> int | None:
+    """An int seed, or None for a generator seeded from the operating system."""
+    return None if seed is None else check_seed(owner, seed)
 
 
 def _loss_value(owner: str, loss: Any) -> float:
@@ -514,7 +623,7 @@ class ClosureOptimizer(Optimizer):
         if lr is not None:
             self.lr = lr
         self.initial_lr = None
-        self.maximize = bool(maximize)
+        self.maximize = check_bool(self.name, "maximize", maximize)
         self.state: dict[str, Any] = {}  # type: ignore[assignment]
 
     def _closure(self, closure: Any) -> Callable[[], Any]:
@@ -634,13 +743,13 @@ class LBFGS(ClosureOptimizer):
                  line_search_fn: str | None = None, maximize: bool = False) -> None:
         super().__init__(params, lr, maximize)
         name = self.name
-        self.max_iter = _check_int(name, "max_iter", max_iter)
+        self.max_iter = check_int(name, "max_iter", max_iter, 1)
         # torch's default: a quarter more evaluations than iterations.
         self.max_eval = (self.max_iter * 5 // 4 if max_eval is None
-                         else _check_int(name, "max_eval", max_eval))
+                         else check_int(name, "max_eval", max_eval, 1))
         self.tolerance_grad = _check_non_negative(name, "tolerance_grad", tolerance_grad)
         self.tolerance_change = _check_non_negative(name, "tolerance_change", tolerance_change)
-        self.history_size = _check_int(name, "history_size", history_size)
+        self.history_size = check_int(name, "history_size", history_size, 1)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"{name}: line_search_fn must be None or 'strong_wolfe', got "
                              f"{line_search_fn!r}")
@@ -757,7 +866,8 @@ def _gradient_evaluator(opt: ClosureOptimizer,
     def evaluate() -> tuple[Any, float, list[float]]:
         result = closure()
         f = _loss_value(opt.name, result)
-        return result, sign * f, [sign * _grad_of(p) for p in opt.params]
+        return result, sign * f, [sign * _grad_of(p, opt.name, i)
+                                  for i, p in enumerate(opt.params)]
 
     return evaluate
 
@@ -847,17 +957,14 @@ class ConjugateGradient(ClosureOptimizer):
                  c1: float = 1e-4, c2: float = 0.4, maximize: bool = False) -> None:
         super().__init__(params, lr, maximize)
         name = self.name
-        if beta not in CG_BETAS:
-            raise ValueError(f"{name}: unknown beta {beta!r}; choose from "
-                             f"{', '.join(CG_BETAS)}")
-        self.beta = beta
-        self.max_iter = _check_int(name, "max_iter", max_iter)
+        self.beta = check_choice(name, "beta", beta, CG_BETAS)
+        self.max_iter = check_int(name, "max_iter", max_iter, 1)
         self.max_eval = (self.max_iter * 5 // 4 if max_eval is None
-                         else _check_int(name, "max_eval", max_eval))
+                         else check_int(name, "max_eval", max_eval, 1))
         self.tolerance_grad = _check_non_negative(name, "tolerance_grad", tolerance_grad)
         self.tolerance_change = _check_non_negative(name, "tolerance_change", tolerance_change)
         self.restart_every = (len(self.params) if restart_every is None
-                              else _check_int(name, "restart_every", restart_every))
+                              else check_int(name, "restart_every", restart_every, 1))
         self.c1 = _check_number(name, "c1", c1)
         self.c2 = _check_number(name, "c2", c2)
         if not 0 < self.c1 < self.c2 < 1:
@@ -1018,13 +1125,13 @@ class CMAES(ClosureOptimizer):
                  maximize: bool = False) -> None:
         super().__init__(params, None, maximize)
         name = self.name
-        self.sigma0 = _check_number(name, "sigma0", sigma0)
-        if not self.sigma0 > 0 or math.isinf(self.sigma0):
+        self.sigma0 = check_number(name, "sigma0", sigma0, finite=True)
+        if not self.sigma0 > 0:
             raise ValueError(f"{name}: invalid sigma0={sigma0!r}, it must be a positive number")
         n = len(self.params)
         self.popsize = (4 + int(3 * math.log(n)) if popsize is None
-                        else _check_int(name, "popsize", popsize, minimum=2))
-        self.seed = _check_seed(name, seed)
+                        else check_int(name, "popsize", popsize, 2))
+        self.seed = _check_seed_or_none(name, seed)
         self._rng = random.Random(self.seed)
 
         # The strategy's constants, from Hansen's tutorial, table 1 (n = dimension).
@@ -1190,13 +1297,13 @@ class EvolutionStrategy(ClosureOptimizer):
                  maximize: bool = False) -> None:
         super().__init__(params, lr, maximize)
         name = self.name
-        self.sigma = _check_number(name, "sigma", sigma)
-        if not self.sigma > 0 or math.isinf(self.sigma):
+        self.sigma = check_number(name, "sigma", sigma, finite=True)
+        if not self.sigma > 0:
             raise ValueError(f"{name}: invalid sigma={sigma!r}, it must be a positive number")
-        self.popsize = _check_int(name, "popsize", popsize, minimum=2)
+        self.popsize = check_int(name, "popsize", popsize, 2)
         if self.popsize % 2:
             raise ValueError(f"{name}: popsize must be even (antithetic pairs), got {popsize!r}")
-        self.seed = _check_seed(name, seed)
+        self.seed = _check_seed_or_none(name, seed)
         self._rng = random.Random(self.seed)
         self.betas = _check_betas(name, betas)
         self.eps = _check_non_negative(name, "eps", eps)

@@ -638,7 +638,7 @@ def test_repr_shows_the_hyperparameters():
 @pytest.mark.parametrize("make_opt, error, message", [
     (lambda p: LBFGS(p, lr=-1), ValueError, r"LBFGS: invalid learning rate lr=-1.0"),
     (lambda p: LBFGS(p, max_iter=0), ValueError, r"LBFGS: invalid max_iter=0, it must be >= 1"),
-    (lambda p: LBFGS(p, max_iter=2.5), TypeError, r"LBFGS: max_iter must be an integer"),
+    (lambda p: LBFGS(p, max_iter=2.5), TypeError, r"LBFGS: max_iter must be an int, got float: 2.5"),
     (lambda p: LBFGS(p, max_eval=0), ValueError, r"LBFGS: invalid max_eval=0"),
     (lambda p: LBFGS(p, history_size=0), ValueError, r"LBFGS: invalid history_size=0"),
     (lambda p: LBFGS(p, tolerance_grad=-1), ValueError, r"LBFGS: invalid tolerance_grad=-1.0"),
@@ -646,15 +646,15 @@ def test_repr_shows_the_hyperparameters():
     (lambda p: LBFGS(p, line_search_fn="armijo"), ValueError,
      r"LBFGS: line_search_fn must be None or 'strong_wolfe', got 'armijo'"),
     (lambda p: ConjugateGradient(p, beta="XY"), ValueError,
-     r"ConjugateGradient: unknown beta 'XY'; choose from FR, PR, PR\+, HS, DY"),
+     r"ConjugateGradient: unknown beta 'XY'; choose one of FR, PR, PR\+, HS, DY"),
     (lambda p: ConjugateGradient(p, c1=0.5, c2=0.4), ValueError,
      r"ConjugateGradient: the Wolfe constants need 0 < c1 < c2 < 1, got c1=0.5, c2=0.4"),
     (lambda p: ConjugateGradient(p, restart_every=0), ValueError,
      r"ConjugateGradient: invalid restart_every=0"),
     (lambda p: CMAES(p, sigma0=0), ValueError, r"CMAES: invalid sigma0=0, it must be a positive"),
-    (lambda p: CMAES(p, sigma0=float("inf")), ValueError, r"CMAES: invalid sigma0=inf"),
+    (lambda p: CMAES(p, sigma0=float("inf")), ValueError, r"CMAES: invalid sigma0=inf, it must be a finite number"),
     (lambda p: CMAES(p, popsize=1), ValueError, r"CMAES: invalid popsize=1, it must be >= 2"),
-    (lambda p: CMAES(p, seed=1.5), TypeError, r"CMAES: seed must be an integer or None"),
+    (lambda p: CMAES(p, seed=1.5), TypeError, r"CMAES: seed must be an int, got float: 1.5"),
     (lambda p: EvolutionStrategy(p, popsize=7), ValueError,
      r"EvolutionStrategy: popsize must be even \(antithetic pairs\), got 7"),
     (lambda p: EvolutionStrategy(p, sigma=-0.1), ValueError,
@@ -663,6 +663,9 @@ def test_repr_shows_the_hyperparameters():
      r"EvolutionStrategy: invalid betas\[0\]=1.0"),
     (lambda p: EvolutionStrategy(p, lr=-0.1), ValueError,
      r"EvolutionStrategy: invalid learning rate lr=-0.1"),
+    (lambda p: LBFGS(p, maximize="yes"), TypeError,
+     r"LBFGS: maximize must be True or False, got str: 'yes'"),
+    (lambda p: CMAES(p, maximize=1), TypeError, r"CMAES: maximize must be True or False"),
 ])
 def test_invalid_arguments_are_rejected_clearly(make_opt, error, message):
     with pytest.raises(error, match=message):
