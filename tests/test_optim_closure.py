@@ -455,6 +455,8 @@ def test_gradient_free_methods_build_no_graph():
     for cls in (CMAES, EvolutionStrategy):
         opt = cls(params, seed=0)
         opt.step(closure)
+        with no_grad():  # and they run inside the caller's no_grad too
+            opt.step(closure)
     assert seen and all(parents == () for parents in seen)  # evaluated under no_grad
 
 
