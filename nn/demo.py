@@ -28,7 +28,8 @@ from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
-from nn.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from nn.optim import (CMAES, LBFGS, SGD, Adagrad, Adam, AdamW, ClosureOptimizer,
+                      ConjugateGradient, EvolutionStrategy, RMSprop)
 from nn.schedules import LinearLR
 
 #: Optimizer choices: name -> (how to build it from (params, lr), default learning rate).
@@ -39,7 +40,17 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[Value], float], Any], float]] = {
     "adamw": (lambda params, lr: AdamW(params, lr=lr), 0.05),
     "rmsprop": (lambda params, lr: RMSprop(params, lr=lr), 0.01),
     "adagrad": (lambda params, lr: Adagrad(params, lr=lr), 0.3),
+    # Methods that take a closure: one training step is one opt.step(closure), which evaluates
+    # the loss several times; no schedule (line searches and CMA-ES choose their own steps).
+    "lbfgs": (lambda params, lr: LBFGS(params, lr=lr, max_iter=1, max_eval=5,
+                                       line_search_fn="strong_wolfe"), 1.0),
+    "cg": (lambda params, lr: ConjugateGradient(params, lr=lr, max_iter=1, max_eval=5), 1.0),
+    # Gradient-free: --lr is CMA-ES's starting step size sigma0, and the ES's Adam lr. Both
+    # evaluate the loss many times per step; CMA-ES suits small models (--hidden 4).
+    "cmaes": (lambda params, lr: CMAES(params, sigma0=lr, seed=0), 0.5),
+    "es": (lambda params, lr: EvolutionStrategy(params, lr=lr, popsize=20, seed=0), 0.05),
 }
+CLOSURE_OPTIMIZERS = ("lbfgs", "cg", "cmaes", "es")
 
 
 def parse_args(argv: list[str] | None = None,
@@ -63,7 +74,9 @@ def parse_args(argv: list[str] | None = None,
     parser.add_argument("--noise", type=_non_negative_float, default=None,
                         help="noise of the dataset (default: the dataset's own, 0.1 for moons)")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9")
+                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9; "
+                             "lbfgs, cg (conjugate gradients), cmaes and es (evolution "
+                             "strategy) take a closure and use no schedule")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
                              "the run (default: 1.0 for sgd, as in micrograd; "
@@ -126,7 +139,28 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
                    file=sys.stderr)
     else:  # no bar, and no need for tqdm
         bar = _NoBar(range(steps))
+    evaluated: list = []  # the scores of each closure call (for the accuracy)
+
+    def closure():  # for LBFGS, CG, CMA-ES and the ES, which evaluate the loss themselves
+        scores = [model(x) for x in X]
+        loss = loss_fn(scores, y) + l2_penalty(model, l2) if l2 else loss_fn(scores, y)
+        opt.zero_grad()
+        loss.backward()  # CMA-ES and the ES run the closure under no_grad: then a no-op
+        evaluated.append(scores)
+        return loss
+
     for _ in bar:
+        if isinstance(opt, ClosureOptimizer):
+            evaluated.clear()
+            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none
+            loss = opt.step(closure)  # the loss and scores of its first evaluation
+            scores = evaluated[0]
+            acc = accuracy(scores, y)
+            history["loss"].append(loss.data)
+            history["accuracy"].append(acc)
+            history["lr"].append(lr)
+            bar.set_postfix(loss=f"{loss.data:.4f}", acc=f"{100 * acc:.0f}%")
+            continue
         scores = [model(x) for x in X]                  # forward: one graph for all points
         loss = loss_fn(scores, y) + l2_penalty(model, l2) if l2 else loss_fn(scores, y)
         opt.zero_grad()                                 # gradients accumulate: clear them
@@ -229,11 +263,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     lr = default_lr if args.lr is None else args.lr
     opt = make_opt(model.parameters(), lr)
     # micrograd's schedule: lr = 1.0 - 0.9 * step / steps, i.e. linear from lr to lr / 10.
-    schedule = LinearLR(opt, start_factor=1.0, end_factor=0.1, total_iters=args.steps)
+    closure = args.optimizer in CLOSURE_OPTIMIZERS
+    schedule = None if closure else LinearLR(opt, start_factor=1.0, end_factor=0.1,
+                                             total_iters=args.steps)
+    rate = f"{opt!r}" if closure else f"lr {lr:g} -> {lr / 10:g}"
     print(f"{args.dataset}: {len(X)} points, {classes} classes; model {model.nin} -> "
           f"{' -> '.join(map(str, model.nouts))} ({model.num_parameters()} parameters); "
-          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} lr {lr:g} -> {lr / 10:g} over "
-          f"{args.steps} steps")
+          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} {rate} over {args.steps} steps")
 
     history = train(model, X, y, loss_fn, opt, schedule, args.steps, args.l2,
                     progress=not args.no_progress)
@@ -249,6 +285,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
+    if args.optimizer in ("cmaes", "es"):  # these used no gradient: compute one to chart
+        model.zero_grad()
+        loss_fn([model(x) for x in X], y).backward()
     written.append(out / "grad_flow.png")
     plot_grad_flow(model, written[-1], X=X,
                    title=f"Gradient flow at the last training step ({args.steps})")

@@ -88,7 +88,7 @@ def test_defaults_are_micrographs_set_up():
 
 
 @pytest.mark.parametrize("argv", [["--hidden", "16,0"], ["--hidden", "a,b"], ["--steps", "0"],
-                                  ["--dataset", "mnist"], ["--optimizer", "lbfgs"]])
+                                  ["--dataset", "mnist"], ["--optimizer", "newton"]])
 def test_bad_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as info:
         demo.parse_args(argv)
