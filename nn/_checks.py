@@ -76,6 +76,17 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def check_betas(owner: str, betas: Any) -> tuple[float, float]:
+    """Adam's (beta1, beta2): a pair of numbers, each in [0, 1)."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+    pair = (check_number(owner, "betas[0]", betas[0]), check_number(owner, "betas[1]", betas[1]))
+    for i, beta in enumerate(pair):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"{owner}: invalid betas[{i}]={beta!r}, it must be in [0, 1)")
+    return pair
+
+
 def check_bool(owner: str, name: str, value: Any) -> bool:
     """True or False exactly: a string such as "false" is truthy and would mean the opposite."""
     if not isinstance(value, bool):

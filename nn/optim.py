@@ -35,18 +35,14 @@ from numbers import Real
 from typing import Any
 
 from autodiff import Value, is_grad_enabled, no_grad
-from nn._checks import (check_bool, check_choice, check_int, check_non_negative, check_number,
-                        check_seed)
-from nn._checks import grad_of as _grad_of  # noqa: F401  (the one reader of p.grad in nn)
+from nn._checks import (check_betas, check_bool, check_choice, check_int, check_non_negative,
+                        check_number, check_seed)
+from nn._checks import grad_of as _grad_of  # the one reader of p.grad in nn
 from nn.linesearch import dot, strong_wolfe
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
 
-
-# The shared checks (nn/_checks.py) under the short private names every class below uses.
-_check_number = check_number
-_check_non_negative = check_non_negative
 
 
 def _div(a: float, b: float) -> float:
@@ -147,7 +143,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _check_non_negative(self.name, "learning rate lr", value)
+        self._lr = check_non_negative(self.name, "learning rate lr", value)
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0, because `backward()` adds to `.grad`."""
@@ -213,7 +209,7 @@ class Optimizer:
         checked = type(self)(self.params, **hyperparams)
         initial_lr = state_dict.get("initial_lr")
         if initial_lr is not None:
-            initial_lr = _check_non_negative(where, "initial_lr", initial_lr)
+            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
         state = state_dict["state"]
         if not isinstance(state, list) or len(state) != len(self.params):
             size = len(state) if isinstance(state, list) else type(state).__name__
@@ -246,9 +242,9 @@ def _checked_state(where: str, i: int, s: Any, keys: dict[str, str] | None) -> d
         if kind == "int":
             out[key] = check_int(where, name, value, 1)
         elif kind == "non-negative":
-            out[key] = _check_non_negative(where, name, value)
+            out[key] = check_non_negative(where, name, value)
         else:
-            out[key] = _check_number(where, name, value, finite=True)
+            out[key] = check_number(where, name, value, finite=True)
     return out
 
 
@@ -276,9 +272,9 @@ class SGD(Optimizer):
                  dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
-        self.momentum = _check_non_negative("SGD", "momentum", momentum)
-        self.dampening = _check_number("SGD", "dampening", dampening, finite=True)
-        self.weight_decay = _check_non_negative("SGD", "weight_decay", weight_decay)
+        self.momentum = check_non_negative("SGD", "momentum", momentum)
+        self.dampening = check_number("SGD", "dampening", dampening, finite=True)
+        self.weight_decay = check_non_negative("SGD", "weight_decay", weight_decay)
         self.nesterov = check_bool("SGD", "nesterov", nesterov)
         self.maximize = check_bool("SGD", "maximize", maximize)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -332,16 +328,9 @@ class Adam(Optimizer):
                  decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         name = self.name
-        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        beta1 = _check_number(name, "betas[0]", betas[0])
-        beta2 = _check_number(name, "betas[1]", betas[1])
-        for i, beta in enumerate((beta1, beta2)):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"{name}: invalid betas[{i}]={beta!r}, it must be in [0, 1)")
-        self.betas = (beta1, beta2)
-        self.eps = _check_non_negative(name, "eps", eps)
-        self.weight_decay = _check_non_negative(name, "weight_decay", weight_decay)
+        self.betas = check_betas(name, betas)
+        self.eps = check_non_negative(name, "eps", eps)
+        self.weight_decay = check_non_negative(name, "weight_decay", weight_decay)
         self.amsgrad = check_bool(name, "amsgrad", amsgrad)
         self.decoupled_weight_decay = check_bool(name, "decoupled_weight_decay",
                                                  decoupled_weight_decay)
@@ -425,14 +414,14 @@ class RMSprop(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
-        self.alpha = _check_non_negative("RMSprop", "alpha", alpha)
+        self.alpha = check_non_negative("RMSprop", "alpha", alpha)
         if self.alpha > 1:
             # torch accepts it, but then the average of squares can turn negative and the
             # step is nan: refuse it here.
             raise ValueError(f"RMSprop: invalid alpha={self.alpha!r}, it must be in [0, 1]")
-        self.eps = _check_non_negative("RMSprop", "eps", eps)
-        self.weight_decay = _check_non_negative("RMSprop", "weight_decay", weight_decay)
-        self.momentum = _check_non_negative("RMSprop", "momentum", momentum)
+        self.eps = check_non_negative("RMSprop", "eps", eps)
+        self.weight_decay = check_non_negative("RMSprop", "weight_decay", weight_decay)
+        self.momentum = check_non_negative("RMSprop", "momentum", momentum)
         self.centered = check_bool("RMSprop", "centered", centered)
         self.maximize = check_bool("RMSprop", "maximize", maximize)
 
@@ -497,11 +486,11 @@ class Adagrad(Optimizer):
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
-        self.lr_decay = _check_non_negative("Adagrad", "lr_decay", lr_decay)
-        self.weight_decay = _check_non_negative("Adagrad", "weight_decay", weight_decay)
-        self.initial_accumulator_value = _check_non_negative(
+        self.lr_decay = check_non_negative("Adagrad", "lr_decay", lr_decay)
+        self.weight_decay = check_non_negative("Adagrad", "weight_decay", weight_decay)
+        self.initial_accumulator_value = check_non_negative(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value)
-        self.eps = _check_non_negative("Adagrad", "eps", eps)
+        self.eps = check_non_negative("Adagrad", "eps", eps)
         self.maximize = check_bool("Adagrad", "maximize", maximize)
 
     def _state_keys(self) -> dict[str, str] | None:
@@ -532,10 +521,10 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
     Returns the norm before clipping.
     """
     params = _check_params("clip_grad_norm", params, allow_empty=True)
-    max_norm = _check_number("clip_grad_norm", "max_norm", max_norm)
+    max_norm = check_number("clip_grad_norm", "max_norm", max_norm)
     if not max_norm >= 0:  # a negative limit would flip every gradient; NaN limits nothing
         raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm!r}")
-    norm_type = _check_number("clip_grad_norm", "norm_type", norm_type)
+    norm_type = check_number("clip_grad_norm", "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm: norm_type must be > 0, got {norm_type!r}")
     grads = [_grad_of(p, "clip_grad_norm", i) for i, p in enumerate(params)]
@@ -567,18 +556,6 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
 #
 # Their state is one dict for the whole parameter vector (a search direction, a history of
 # steps, a covariance matrix), not one dict per parameter; it is still plain JSON.
-
-
-def _check_betas(owner: str, betas: Any) -> tuple[float, float]:
-    """Adam's (beta1, beta2): a pair of numbers in [0, 1) (the same rule as Adam's)."""
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-    beta1 = _check_number(owner, "betas[0]", betas[0])
-    beta2 = _check_number(owner, "betas[1]", betas[1])
-    for i, beta in enumerate((beta1, beta2)):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"{owner}: invalid betas[{i}]={beta!r}, it must be in [0, 1)")
-    return beta1, beta2
 
 
 def _check_seed_or_none(owner: str, seed: Any) -> int | None:
@@ -747,8 +724,8 @@ class LBFGS(ClosureOptimizer):
         # torch's default: a quarter more evaluations than iterations.
         self.max_eval = (self.max_iter * 5 // 4 if max_eval is None
                          else check_int(name, "max_eval", max_eval, 1))
-        self.tolerance_grad = _check_non_negative(name, "tolerance_grad", tolerance_grad)
-        self.tolerance_change = _check_non_negative(name, "tolerance_change", tolerance_change)
+        self.tolerance_grad = check_non_negative(name, "tolerance_grad", tolerance_grad)
+        self.tolerance_change = check_non_negative(name, "tolerance_change", tolerance_change)
         self.history_size = check_int(name, "history_size", history_size, 1)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"{name}: line_search_fn must be None or 'strong_wolfe', got "
@@ -961,12 +938,12 @@ class ConjugateGradient(ClosureOptimizer):
         self.max_iter = check_int(name, "max_iter", max_iter, 1)
         self.max_eval = (self.max_iter * 5 // 4 if max_eval is None
                          else check_int(name, "max_eval", max_eval, 1))
-        self.tolerance_grad = _check_non_negative(name, "tolerance_grad", tolerance_grad)
-        self.tolerance_change = _check_non_negative(name, "tolerance_change", tolerance_change)
+        self.tolerance_grad = check_non_negative(name, "tolerance_grad", tolerance_grad)
+        self.tolerance_change = check_non_negative(name, "tolerance_change", tolerance_change)
         self.restart_every = (len(self.params) if restart_every is None
                               else check_int(name, "restart_every", restart_every, 1))
-        self.c1 = _check_number(name, "c1", c1)
-        self.c2 = _check_number(name, "c2", c2)
+        self.c1 = check_number(name, "c1", c1)
+        self.c2 = check_number(name, "c2", c2)
         if not 0 < self.c1 < self.c2 < 1:
             raise ValueError(f"{name}: the Wolfe constants need 0 < c1 < c2 < 1, got "
                              f"c1={self.c1!r}, c2={self.c2!r}")
@@ -1305,8 +1282,8 @@ class EvolutionStrategy(ClosureOptimizer):
             raise ValueError(f"{name}: popsize must be even (antithetic pairs), got {popsize!r}")
         self.seed = _check_seed_or_none(name, seed)
         self._rng = random.Random(self.seed)
-        self.betas = _check_betas(name, betas)
-        self.eps = _check_non_negative(name, "eps", eps)
+        self.betas = check_betas(name, betas)
+        self.eps = check_non_negative(name, "eps", eps)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """popsize evaluations around the parameters, then one Adam step on the estimate."""
