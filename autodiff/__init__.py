@@ -4,6 +4,8 @@ Build expressions from `Value`s, call `.backward()`, read `.grad`. Every primiti
 derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.engine`.
 """
 
+__version__ = "0.1.0"  # the one place it is written: setup.cfg reads it from here
+
 from autodiff.value import Value
 from autodiff.engine import (
     backward,
@@ -43,6 +45,7 @@ from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
 from autodiff.compile import compile  # noqa: A004 - autodiff.compile(f), as the issue names it
 
 __all__ = [
+    "__version__",
     "Value",
     "backward",
     "gradients",

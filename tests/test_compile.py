@@ -680,11 +680,13 @@ def test_demo_trains_the_same_model_compiled():
     assert runs[0] == runs[1]
 
 
-def test_demo_compile_refuses_cross_entropy_with_the_reason():
+def test_demo_compile_refuses_what_it_cannot_compile_with_the_reason(capsys):
     from nn.demo import main
 
-    with pytest.raises(SystemExit, match="cross_entropy reads its log-sum-exp shift from v.data"):
-        main(["--compile", "--dataset", "spirals", "--steps", "1", "--no-progress"])
+    assert main(["--compile", "--dataset", "spirals", "--steps", "1", "--no-progress"]) == 2
+    assert "cross_entropy reads its log-sum-exp shift from v.data" in capsys.readouterr().err
+    assert main(["--compile", "--optimizer", "lbfgs", "--steps", "1", "--no-progress"]) == 2
+    assert "--compile works with the gradient-step optimizers" in capsys.readouterr().err
 
 
 def test_a_loss_that_reads_data_is_caught_not_trusted():
