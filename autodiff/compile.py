@@ -58,6 +58,8 @@ MAX_TRACES = 32
 _SERIAL = itertools.count(1)
 # `with enable_grad():` records a graph even inside no_grad(), where the engine has it.
 _enable_grad = getattr(sys.modules["autodiff"], "enable_grad", None)
+# Under the engine's anomaly mode (where it has one) a compiled step runs eagerly.
+_is_anomaly_enabled = getattr(sys.modules["autodiff"], "is_anomaly_enabled", None)
 
 
 class CompileError(RuntimeError):
@@ -1185,6 +1187,11 @@ class CompiledFunction:
         key = tuple(structure)
         if start is None:
             start = [p.grad for p in self.params]
+        if _is_anomaly_enabled is not None and _is_anomaly_enabled():
+            # Anomaly mode checks every operation and share as it runs: run eagerly, so its
+            # reports come as they would without compile.
+            value, arg_grads, param_grads = self._eager(args, key, start)
+            return value, self._structured(key, arg_grads), param_grads
         for trace in list(self._traces.get(key, ())):
             result = self._run(trace, flat, start)
             if result is not None:
@@ -1239,6 +1246,11 @@ class CompiledFunction:
         param_grads = list(start)
         for i, g in zip(trace.param_index, used_param_grads):
             param_grads[i] = g
+        return value, self._structured(key, arg_grads), param_grads
+
+    @staticmethod
+    def _structured(key, arg_grads: Sequence[float]) -> tuple:
+        """The flat gradients in the structure of the arguments (None for a static one)."""
         grads = []
         pos = 0
         for part in key:
@@ -1247,7 +1259,7 @@ class CompiledFunction:
             else:
                 grad, pos = _rebuild(part, arg_grads, pos)
                 grads.append(grad)
-        return value, tuple(grads), param_grads
+        return tuple(grads)
 
     def _leaves(self, args: tuple, key) -> tuple[list, dict]:
         """The arguments as Values (labelled by argument name) and {id: (position, name)}."""
@@ -1333,11 +1345,12 @@ class CompiledFunction:
                     del self._traces[oldest_key]
         return trace
 
-    def _verify(self, trace: Trace, args: tuple, key, result, start: list[float]) -> None:
-        """Run the function eagerly and compare every number, bit for bit."""
+    def _eager(self, args: tuple, key, start: list[float]) -> tuple[float, list, list]:
+        """Run the function on Values and backward(): the value, the arguments' gradients
+        (flat) and every parameter's gradient added onto `start`; no outside .grad changes."""
         if not is_grad_enabled():  # eager execution needs its graph (enable_grad exists here)
             with _enable_grad():
-                return self._verify(trace, args, key, result, start)
+                return self._eager(args, key, start)
         call_args, inputs = self._leaves(args, key)
         root = self.func(*call_args)
         if not isinstance(root, Value):
@@ -1345,32 +1358,36 @@ class CompiledFunction:
                             f"{type(root).__name__}")
         order = topological_order(root)
         # backward() writes .grad everywhere; Values from outside must not notice the check.
-        outside = [n for n in order if id(n) not in inputs]
+        outside = [n for n in order if id(n) not in inputs] + self.params
         saved = [n.grad for n in outside]
         try:
-            for i in trace.param_index:  # backward() adds onto what the compiled run started at
-                self.params[i].grad = start[i]
+            for p, g in zip(self.params, start):  # backward() adds onto where we start
+                p.grad = g
             root.backward()
-            eager_params = [self.params[i].grad for i in trace.param_index]
+            param_grads = [p.grad for p in self.params]
         finally:
             for n, g in zip(outside, saved):
                 n.grad = g
-        eager_args = [0.0] * len(inputs)
-        leaves = [leaf for leaf in _walk(call_args)]
-        for leaf in leaves:
-            eager_args[inputs[id(leaf)][0]] = leaf.grad
+        arg_grads = [0.0] * len(inputs)
+        for leaf in _walk(call_args):
+            arg_grads[inputs[id(leaf)][0]] = leaf.grad
+        return root.data, arg_grads, param_grads
+
+    def _verify(self, trace: Trace, args: tuple, key, result, start: list[float]) -> None:
+        """Run the function eagerly and compare every number, bit for bit."""
         value, arg_grads, param_grads = result
+        eager_value, eager_args, eager_params = self._eager(args, key, start)
         problems = []
-        if not _same(value, root.data):
-            problems.append(f"value {value!r} instead of {root.data!r}")
+        if not _same(value, eager_value):
+            problems.append(f"value {value!r} instead of {eager_value!r}")
         for k, (a, b) in enumerate(zip(arg_grads, eager_args)):
             if not _same(a, b):
                 problems.append(f"gradient {k} {a!r} instead of {b!r}")
                 break
-        for i, a, b in zip(trace.param_index, param_grads, eager_params):
-            if not _same(a, b):
+        for i, a in zip(trace.param_index, param_grads):
+            if not _same(a, eager_params[i]):
                 problems.append(f"gradient of parameter {self.param_names[i]} {a!r} instead "
-                                f"of {b!r}")
+                                f"of {eager_params[i]!r}")
                 break
         if problems:
             raise CompileError(

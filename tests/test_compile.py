@@ -749,3 +749,15 @@ def test_under_a_profiler_constants_are_read_live_and_the_numbers_stay_right():
     assert calls  # the profiler kept running during the trace
     assert "2.5" not in step.source  # the constant is read from its Value, not written in
     assert step(3.0) == (8.5, (2.5,))
+
+
+@pytest.mark.skipif(not hasattr(autodiff, "detect_anomaly"),
+                    reason="this engine has no anomaly mode (autodiff.detect_anomaly)")
+def test_under_anomaly_mode_a_step_runs_eagerly_so_reports_come_as_usual():
+    step = autodiff.compile(lambda x, y: (x * y).log())
+    assert step(2.0, 3.0)[0] == math.log(6.0)
+    with autodiff.detect_anomaly():
+        assert_same(step(2.0, 3.0), eager(lambda x, y: (x * y).log(), 2.0, 3.0))
+        nan_step = autodiff.compile(lambda x: x * math.nan)
+        with pytest.raises(autodiff.AnomalyError):
+            nan_step(1.0)
