@@ -1126,6 +1126,7 @@ class CompiledFunction:
                            enumerate(zip(self.params, self.param_names))}
         self._traces: OrderedDict = OrderedDict()  # key -> list of Traces
         self._lock = threading.Lock()  # the cache is shared by every thread calling the step
+        self._accepted: set[int] = set()  # numbers of arguments the signature accepts
         self._last: Trace | None = None
         self.trace_count = 0
         try:
@@ -1171,7 +1172,9 @@ class CompiledFunction:
     def _evaluate(self, args: tuple, start: list[float] | None):
         """Run (tracing first when needed). `start`: the params' gradients to add onto (None:
         their current .grad). Returns the value, the args' gradients and the params' totals."""
-        self._check_arity(args)
+        if len(args) not in self._accepted:  # a number of arguments not seen yet
+            self._check_arity(args)
+            self._accepted.add(len(args))
         flat: list[float] = []
         structure = []
         for i, arg in enumerate(args):
@@ -1183,7 +1186,12 @@ class CompiledFunction:
                                     f"hashable (it selects the trace), got {arg!r}") from None
                 structure.append(("static", type(arg), arg))
             else:
-                structure.append(_flatten(arg, self._arg_name(i), flat, self.name))
+                kind = type(arg)
+                if kind is float or kind is int:  # the common cases, without a path name
+                    flat.append(float(arg))
+                    structure.append(0)
+                else:
+                    structure.append(_flatten(arg, self._arg_name(i), flat, self.name))
         key = tuple(structure)
         if start is None:
             start = [p.grad for p in self.params]
