@@ -1070,7 +1070,6 @@ _LEAVES_ADD_EACH_SHARE = _leaves_add_each_share()
 # Templates depend only on the op table entry and the arity: cache them per primitive object,
 # rule and forward (so a changed table entry gets new templates).
 _TEMPLATES: dict = {}
-_TEMPLATE_BINDINGS: dict = {}
 
 
 def _cached(kind: str, prim, arity: int, glob: _Globals, make):
