@@ -35,6 +35,7 @@ import re
 import sys
 import textwrap
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -1340,6 +1341,7 @@ class CompiledFunction:
         exec(code, namespace)
         trace = Trace(generated["source"], namespace[generated["function"]], generated["live"],
                       generated["param_index"], generated["guards"], generated["operations"])
+        weakref.finalize(trace, linecache.cache.pop, filename, None)  # the lines go with it
         del keep
         with self._lock:
             self._traces.setdefault(key, []).append(trace)

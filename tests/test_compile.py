@@ -761,3 +761,17 @@ def test_under_anomaly_mode_a_step_runs_eagerly_so_reports_come_as_usual():
         nan_step = autodiff.compile(lambda x: x * math.nan)
         with pytest.raises(autodiff.AnomalyError):
             nan_step(1.0)
+
+
+def test_a_dropped_trace_takes_its_lines_out_of_linecache():
+    import gc
+    import linecache
+
+    before = set(linecache.cache)
+    step = autodiff.compile(lambda x: x * 3.0)
+    step(1.0)
+    names = [n for n in linecache.cache if n not in before]
+    assert names and all(n.startswith("<compiled f #") for n in names)
+    del step
+    gc.collect()  # a trace's namespace and function refer to each other
+    assert not [n for n in linecache.cache if n in names]
