@@ -84,3 +84,25 @@ def test_readme_tour_lists_every_notebook():
     readme = (ROOT / "README.md").read_text()
     missing = [p.name for p in NOTEBOOKS if p.stem not in readme]
     assert not missing, f"README.md's notebook tour does not mention {missing}"
+
+
+def test_notebooks_are_numbered_in_order():
+    """The course is read in order: 01, 02, ... with no gap and no number used twice."""
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert all(n.isdigit() for n in numbers), [p.name for p in NOTEBOOKS]
+    assert [int(n) for n in numbers] == list(range(1, len(NOTEBOOKS) + 1)), numbers
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_ends_with_exercises(path: Path):
+    """Each notebook ends with 2-4 exercises, solutions hidden in <details>, answers asserted."""
+    nb = nbformat.read(path, as_version=4)
+    starts = [i for i, cell in enumerate(nb.cells)
+              if cell.cell_type == "markdown" and cell.source.startswith("## Exercises")]
+    assert starts, f"{path.name} has no '## Exercises' section"
+    rest = nb.cells[starts[-1]:]
+    solutions = sum(cell.source.count("<details>") for cell in rest if cell.cell_type == "markdown")
+    assert 2 <= solutions <= 4, f"{path.name}: {solutions} hidden solutions, expected 2-4"
+    checks = [cell for cell in rest if cell.cell_type == "code"
+              and re.search(r"^\s*assert ", cell.source, flags=re.M)]
+    assert checks, f"{path.name}: no exercise checks its answer with an assert"
