@@ -93,12 +93,21 @@ def test_notebooks_are_numbered_in_order():
     assert [int(n) for n in numbers] == list(range(1, len(NOTEBOOKS) + 1)), numbers
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# Notebooks still to get their exercises: listed here, each must fail the test below (strict
+# xfail), so an entry has to go as soon as its notebook has them.
+EXERCISES_TO_WRITE = {
+    "09_beyond_gradient_descent.ipynb": "notebook 09 has no exercises yet (issue 15)",
+}
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=EXERCISES_TO_WRITE[p.name]))
+    if p.name in EXERCISES_TO_WRITE else p for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_ends_with_exercises(path: Path):
     """Each notebook ends with 2-4 exercises, solutions hidden in <details>, answers asserted."""
     nb = nbformat.read(path, as_version=4)
-    starts = [i for i, cell in enumerate(nb.cells)
-              if cell.cell_type == "markdown" and cell.source.startswith("## Exercises")]
+    starts = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+              and re.search(r"^## Exercises", cell.source, flags=re.M)]
     assert starts, f"{path.name} has no '## Exercises' section"
     rest = nb.cells[starts[-1]:]
     solutions = sum(cell.source.count("<details>") for cell in rest if cell.cell_type == "markdown")
