@@ -3,7 +3,8 @@
 The notebooks themselves are executed by nbmake (one test item per notebook, see setup.cfg);
 their `assert`s carry the checks. This module checks what nbmake cannot: that a committed
 notebook holds no outputs or execution counts (so diffs stay readable and nothing stale is
-shown), that it opens by saying what the reader will learn, that the kernel it names runs in
+shown), that it opens by saying what the reader will learn, that it ends with exercises whose
+answers are asserted, that the course is numbered without gaps, that the kernel it names runs in
 this environment, and that the README's tour lists every notebook.
 """
 
