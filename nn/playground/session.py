@@ -537,10 +537,10 @@ class Session:
         with no_grad():
             train = [self.model(x) for x in self.X_train]
             test = [self.model(x) for x in self.X_test]
-            self.train_loss = float(self.loss_fn(train, self.y_train).data)
+            self.train_loss = self._loss_of(train, self.y_train)
             self.accuracy = losses.accuracy(train, self.y_train)
             if test:
-                self.test_loss = float(self.loss_fn(test, self.y_test).data)
+                self.test_loss = self._loss_of(test, self.y_test)
                 self.test_accuracy: float | None = losses.accuracy(test, self.y_test)
             else:
                 self.test_loss, self.test_accuracy = None, None
@@ -548,15 +548,25 @@ class Session:
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
                              "test_accuracy": self.test_accuracy, "lr": self.optimizer.lr})
 
+    def _loss_of(self, scores: list, targets: list) -> float:
+        """The data loss as a float; inf when weights have grown so large that it overflows
+        (the next step then reports that training diverged)."""
+        try:
+            return float(self.loss_fn(scores, targets).data)
+        except ArithmeticError:
+            return math.inf
+
     # -- looking inside
 
     def point(self, index: int) -> tuple[list[float], Any, str]:
-        """Point `index` of the whole dataset (training points first): (x, target, which set)."""
+        """Point `index` of the whole dataset (training points first, then the test points):
+        (x, target, its name such as "training point 5" or "test point 0")."""
         n_train = len(self.X_train)
         index = _int_in("point", index, 0, n_train + len(self.X_test) - 1)
         if index < n_train:
-            return self.X_train[index], self.y_train[index], "training"
-        return self.X_test[index - n_train], self.y_test[index - n_train], "test"
+            return self.X_train[index], self.y_train[index], f"training point {index}"
+        return (self.X_test[index - n_train], self.y_test[index - n_train],
+                f"test point {index - n_train}")
 
     def point_loss(self, index: int) -> Value:
         """The loss of one point as a fresh graph (the L2 term left out), labelled `loss`."""
@@ -589,7 +599,7 @@ class Session:
         with self._lock:
             index = self.worst_point() if index is None else index
             x, target, which = self.point(index)
-            title = (f"loss of {which} point {index}: x = ({x[0]:.3g}, {x[1]:.3g}), target "
+            title = (f"loss of {which}: x = ({x[0]:.3g}, {x[1]:.3g}), target "
                      f"{target}, after {self.step_count} steps; {neuron} highlighted")
             with self._own_grads():
                 loss = self.point_loss(index)
@@ -604,7 +614,7 @@ class Session:
 
         with self._lock:
             x, target, which = self.point(index)
-            title = (f"Backprop of the loss of {which} point {index} (x = ({x[0]:.3g}, "
+            title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
                      f"{x[1]:.3g}), target {target}) after {self.step_count} steps")
             with self._own_grads():
                 loss = self.point_loss(index)
@@ -638,7 +648,10 @@ class Session:
         with self._lock:
             fresh = run != self.run
             since = 0 if fresh else max(0, min(int(since), len(self.history)))
-            stats = grad_flow_stats(self.model, self.X_train)
+            try:
+                stats = grad_flow_stats(self.model, self.X_train)
+            except ArithmeticError:  # diverged weights: report without the dead neurons
+                stats = grad_flow_stats(self.model)
             frame: dict[str, Any] = {
                 "run": self.run,
                 "version": self.version,
