@@ -12,7 +12,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   options: null, id: null, attached: false, run: -1, version: "", history: [],
   frame: null, points: null, playing: false, chosenNeuron: null, chosenPoint: null,
-  structure: "", nodes: {}, edges: [], queue: Promise.resolve(), insideFit: false,
+  structure: "", nodes: {}, edges: [], queue: Promise.resolve(), loop: Promise.resolve(),
+  insideFit: false,
 };
 
 // ---- talking to the server ---------------------------------------------------------------------
@@ -229,9 +230,14 @@ function setPlaying(on) {
   document.body.dataset.playing = on ? "1" : "0";
 }
 
-async function play() {
-  if (state.playing || !state.id) return;
+function play() {
+  if (state.playing || !state.id) return state.loop;
   setPlaying(true);
+  state.loop = playLoop();  // resolves when the loop has stopped (tests wait for it)
+  return state.loop;
+}
+
+async function playLoop() {
   showNotice("");
   while (state.playing) {
     try {
