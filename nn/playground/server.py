@@ -191,13 +191,18 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         except SessionsFull as error:
             self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
+        except ConnectionError:
+            return  # the browser went away (a closed tab, a reload) before the answer
         except KeyError:
             self._json({"error": "This session has expired (it was idle) or never existed; "
                                  "reload the page to start a new one."}, HTTPStatus.NOT_FOUND)
         except Exception as error:  # a bug: say so, keep serving
             traceback.print_exc()
-            self._json({"error": f"internal error: {type(error).__name__}: {error}"},
-                       HTTPStatus.INTERNAL_SERVER_ERROR)
+            try:
+                self._json({"error": f"internal error: {type(error).__name__}: {error}"},
+                           HTTPStatus.INTERNAL_SERVER_ERROR)
+            except ConnectionError:
+                pass
 
     def _api(self, method: str, parts: list[str], query: dict[str, str]) -> None:
         registry = self.server.registry

@@ -13,7 +13,7 @@ const state = {
   options: null, id: null, attached: false, run: -1, version: "", history: [],
   frame: null, points: null, playing: false, chosenNeuron: null, chosenPoint: null,
   structure: "", nodes: {}, edges: [], queue: Promise.resolve(), loop: Promise.resolve(),
-  insideFit: false,
+  insideFit: false, frames: 0,
 };
 
 // ---- talking to the server ---------------------------------------------------------------------
@@ -273,6 +273,7 @@ async function reset() {
 // ---- drawing a frame ------------------------------------------------------------------------------
 
 function render(frame) {
+  state.frames += 1;  // frames drawn (the benchmark counts them)
   if (frame.run !== state.run) {
     state.run = frame.run;
     state.history = [];
