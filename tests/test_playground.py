@@ -9,8 +9,10 @@ browser tests in test_playground_browser.py check that part).
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import math
+import random
 import shutil
 import socket
 import urllib.error
@@ -52,13 +54,21 @@ def manual_run(n=60, noise=0.1, seed=0, test_fraction=0.2, hidden=(8, 8), make_o
     X, y = X[:n_train], y[:n_train]
     model = MLP(2, [*hidden, 1], seed=seed)
     opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(model.parameters())
-    for _ in range(steps):
+
+    def closure():
         opt.zero_grad()
         objective = loss([model(x) for x in X], y)
         if l2:
             objective = objective + losses.l2_penalty(model, l2)
         objective.backward()
-        opt.step()
+        return objective
+
+    for _ in range(steps):
+        if "closure" in inspect.signature(opt.step).parameters:
+            opt.step(closure)  # L-BFGS, CG, CMA-ES, ...: the optimizer evaluates as it needs
+        else:
+            closure()
+            opt.step()
     with no_grad():
         train_loss = loss([model(x) for x in X], y).data
     return model, train_loss
@@ -94,13 +104,19 @@ def test_l2_and_bce_enter_the_objective_as_written():
     assert s.train_loss == train_loss  # the data loss, without the L2 term
 
 
+def made_as_the_session_does(cls, params, lr, seed):
+    """An optimizer with the session's lr (when it has one) and seed (when it takes one)."""
+    wants = inspect.signature(cls.__init__).parameters
+    return cls(params, **{k: v for k, v in (("lr", lr), ("seed", seed)) if k in wants})
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
     cls = OPTIMIZERS[name]
     s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
     s.step(3)
     model, train_loss = manual_run(n=40, hidden=[4], seed=1, steps=3,
-                                   make_opt=lambda p: cls(p, lr=0.05))
+                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1))
     assert type(s.optimizer) is cls
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss
@@ -131,7 +147,7 @@ def test_an_optimizer_that_needs_a_closure_gets_one(monkeypatch):
         def __init__(self, params, lr=0.1):
             super().__init__(params, lr)
 
-        def step(self, closure):
+        def step(self, closure=None):  # as torch.optim.LBFGS spells it
             start = [p.data for p in self.params]
             loss = closure()
             calls.append(loss.data)
@@ -156,6 +172,45 @@ def test_an_optimizer_that_needs_a_closure_gets_one(monkeypatch):
     assert len(calls) == 9 and s.step_count == 3
     assert s.last_step_loss == calls[-3]  # the loss the closure gave before the update
     assert s.train_loss < first
+
+
+def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
+    """A random search (CMA-ES style): no learning rate, a step size and a seed of its own."""
+
+    class RandomSearch(optim.Optimizer):
+        def __init__(self, params, sigma=0.1, seed=None):
+            self.params, self.state, self.initial_lr = list(params), {}, None
+            self.sigma, self.seed = sigma, seed
+            self.rng = random.Random(seed)
+
+        def step(self, closure=None):
+            start = [p.data for p in self.params]
+            with no_grad():
+                best = closure().data
+                for _ in range(4):
+                    trial = [x + self.rng.gauss(0.0, self.sigma) for x in start]
+                    for p, x in zip(self.params, trial):
+                        p.data = x
+                    loss = closure().data
+                    if loss < best:
+                        best, start = loss, trial
+            for p, x in zip(self.params, start):
+                p.data = x
+            return best
+
+    monkeypatch.setitem(OPTIMIZERS, "randomsearch", RandomSearch)
+    monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
+    assert list(optimizer_settings("randomsearch")) == ["sigma"]
+    assert options()["optimizers"]["randomsearch"]["lr"] is False
+    a = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
+    b = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
+    assert a.optimizer.seed == 4
+    a.step(3)
+    b.step(3)
+    assert a.history == b.history and a.history[-1]["lr"] is None
+    assert a.train_loss <= a.history[0]["train_loss"]
+    with pytest.raises(ValueError, match="RandomSearch has no learning rate"):
+        Session(optimizer="randomsearch", schedule="cosine")
 
 
 def test_batches_are_seeded_and_cover_the_training_set():

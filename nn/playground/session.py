@@ -168,17 +168,23 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 ]}
 
 
+# lr is a setting of its own; seed is the session's (so a random search is reproducible);
+# maximize would climb the loss.
+_NOT_OFFERED = {"lr", "seed", "maximize"}
+
+
 def optimizer_settings(name: str) -> dict[str, Setting]:
     """The hyper-parameters of optimizer `name` other than lr, as Settings from its signature.
 
     Numbers, flags and pairs of numbers (Adam's betas) are offered, with the class's defaults;
-    anything else keeps its default. The class itself checks the values it is given.
+    anything else (a None default, a string) keeps its default. The class itself checks the
+    values it is given.
     """
     cls = OPTIMIZERS[name]
     found = {}
     for p in list(inspect.signature(cls.__init__).parameters.values())[2:]:
         d = p.default
-        if p.name == "lr" or d is p.empty:
+        if p.name in _NOT_OFFERED or d is p.empty:
             continue
         if isinstance(d, bool):
             kind = "bool"
@@ -260,7 +266,7 @@ def options() -> dict[str, Any]:
         "settings": [s.describe() for s in SETTINGS.values()],
         "optimizers": {name: {"class": cls.__name__,
                               "settings": [s.describe() for s in optimizer_settings(name).values()],
-                              "closure": _needs_closure(cls)}
+                              "closure": _needs_closure(cls), "lr": _has_lr(cls)}
                        for name, cls in OPTIMIZERS.items()},
         "datasets": {name: {"noise": _dataset_noise(name), "classes": _dataset_classes(name)}
                      for name in datasets.DATASETS},
@@ -269,12 +275,17 @@ def options() -> dict[str, Any]:
 
 
 def _needs_closure(cls: type) -> bool:
-    """Whether `cls.step` must be given a closure that recomputes the loss (L-BFGS style)."""
-    flag = getattr(cls, "needs_closure", None)
-    if isinstance(flag, bool):
-        return flag
-    params = list(inspect.signature(cls.step).parameters.values())[1:]
-    return any(p.name == "closure" and p.default is p.empty for p in params)
+    """Whether `cls.step` takes a closure that recomputes the loss (L-BFGS, CMA-ES style)."""
+    return "closure" in inspect.signature(cls.step).parameters
+
+
+def _has_lr(cls: type) -> bool:
+    """Whether the optimizer has a learning rate (CMA-ES, say, has a step size sigma0)."""
+    return "lr" in inspect.signature(cls.__init__).parameters
+
+
+def _lr_of(opt: optim.Optimizer) -> float | None:
+    return opt.lr if _has_lr(type(opt)) else None
 
 
 def _parse_int(name: str, text: str) -> int:
@@ -377,6 +388,9 @@ class Session:
         if settings["n"] - n_test < 2:
             raise ValueError(f"test_fraction: {settings['test_fraction']!r} of n={settings['n']}"
                              " leaves fewer than 2 training points")
+        if settings["schedule"] != "none" and not _has_lr(OPTIMIZERS[optimizer]):
+            raise ValueError(f"schedule: {OPTIMIZERS[optimizer].__name__} has no learning rate "
+                             "to schedule; use schedule=none")
         if settings["batch_size"] is not None and settings["batch_size"] > settings["n"] - n_test:
             settings["batch_size"] = None  # a batch as big as the training set is the full batch
         # The optimizer class checks its own hyper-parameters, with its own messages.
@@ -412,7 +426,8 @@ class Session:
                     or old["optimizer"] != new["optimizer"]:
                 self.optimizer = self._make_optimizer(new, self.model.parameters())
                 self._make_schedule()
-            elif changed & {"lr", "schedule", "decay_steps", "gamma"}:
+            elif changed & {"lr", "schedule", "decay_steps", "gamma"} \
+                    and _has_lr(type(self.optimizer)):
                 self.optimizer.lr = new["lr"]
                 self.optimizer.initial_lr = None
                 self._make_schedule()
@@ -461,7 +476,11 @@ class Session:
         cls = OPTIMIZERS[s["optimizer"]]
         extra = {k: tuple(s[k]) if isinstance(s[k], list) else s[k]
                  for k in optimizer_settings(s["optimizer"]) if k in s}
-        return cls(params, lr=s["lr"], **extra)
+        if _has_lr(cls):
+            extra["lr"] = s["lr"]
+        if "seed" in inspect.signature(cls.__init__).parameters:
+            extra["seed"] = s["seed"]
+        return cls(params, **extra)
 
     def _make_schedule(self) -> None:
         s, opt = self.settings, self.optimizer
@@ -524,8 +543,10 @@ class Session:
         except (ArithmeticError, ValueError) as error:
             if not isinstance(error, ArithmeticError) and "math domain" not in str(error):
                 raise
-            raise Diverged(f"step {self.step_count + 1}: training diverged ({error}); lower the "
-                           f"learning rate (lr={self.settings['lr']:g}) and press Reset") from None
+            advice = (f"lower the learning rate (lr={self.settings['lr']:g})"
+                      if _has_lr(type(opt)) else "try a smaller step size")
+            raise Diverged(f"step {self.step_count + 1}: training diverged ({error}); {advice} "
+                           "and press Reset") from None
         if self.schedule is not None:
             self.schedule.step()
         self.step_count += 1
@@ -546,7 +567,7 @@ class Session:
                 self.test_loss, self.test_accuracy = None, None
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
-                             "test_accuracy": self.test_accuracy, "lr": self.optimizer.lr})
+                             "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer)})
 
     def _loss_of(self, scores: list, targets: list) -> float:
         """The data loss as a float; inf when weights have grown so large that it overflows
@@ -657,7 +678,7 @@ class Session:
                 "version": self.version,
                 "step_count": self.step_count,
                 "settings": dict(self.settings),
-                "lr": self.optimizer.lr,
+                "lr": _lr_of(self.optimizer),
                 "train_loss": _number(self.train_loss),
                 "train_loss_repr": repr(self.train_loss),
                 "test_loss": _number(self.test_loss),
@@ -757,7 +778,7 @@ class Session:
 
     def __repr__(self) -> str:
         return (f"Session({self.settings['dataset']}, hidden={self.settings['hidden']}, "
-                f"{self.settings['optimizer']} lr={self.optimizer.lr:g}; step {self.step_count}, "
+                f"{self.settings['optimizer']} lr={_lr_of(self.optimizer)}; step {self.step_count}, "
                 f"train loss {self.train_loss:.4g}, accuracy {self.accuracy:.0%})")
 
 

@@ -141,7 +141,10 @@ function fillForm(settings) {
     else input.value = textOf(value);
     input.parentElement.classList.remove("bad");
   }
-  const none = settings.schedule === "none";
+  // an optimizer without a learning rate (CMA-ES: a step size instead) has nothing to schedule
+  const hasLr = state.options.optimizers[settings.optimizer].lr;
+  for (const key of ["lr", "schedule"]) $("set-" + key).parentElement.classList.toggle("off", !hasLr);
+  const none = settings.schedule === "none" || !hasLr;
   for (const key of ["decay_steps", "gamma"]) {
     $("set-" + key).parentElement.classList.toggle("off", none || (key === "decay_steps"
       && settings.schedule === "exponential"));
