@@ -154,7 +154,8 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     def start(self) -> threading.Thread:
         """Serve in a background daemon thread (tests and notebooks); returns the thread."""
-        thread = threading.Thread(target=self.serve_forever, name="playground", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="playground",
+                                  daemon=True)
         thread.start()
         return thread
 

@@ -39,12 +39,21 @@ __all__ = ["Session", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "parse_se
 
 # ---- what can be chosen --------------------------------------------------------------------------
 
+def _buildable(cls: Any) -> bool:
+    """An optimizer class that needs nothing but the parameters (not a base class such as
+    Optimizer, whose lr has no default)."""
+    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
+        return False
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params)
+
+
 #: Every optimizer class of nn.optim, by its lower-case name ("sgd", "adam", ...). Found, not
 #: listed, so an optimizer added to nn.optim appears in the playground without a change here.
 OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
     cls.__name__.lower(): cls
-    for cls in (getattr(optim, name) for name in optim.__all__)
-    if isinstance(cls, type) and issubclass(cls, optim.Optimizer) and cls is not optim.Optimizer
+    for cls in (getattr(optim, name) for name in optim.__all__) if _buildable(cls)
 }
 
 #: Losses: name -> (function, label style of the targets, whether one output suffices).
@@ -777,8 +786,9 @@ class Session:
         return PageView(f"{server.url}/?session={sid}", width, height)
 
     def __repr__(self) -> str:
-        return (f"Session({self.settings['dataset']}, hidden={self.settings['hidden']}, "
-                f"{self.settings['optimizer']} lr={_lr_of(self.optimizer)}; step {self.step_count}, "
+        s = self.settings
+        return (f"Session({s['dataset']}, hidden={s['hidden']}, {s['optimizer']} "
+                f"lr={_lr_of(self.optimizer)}; step {self.step_count}, "
                 f"train loss {self.train_loss:.4g}, accuracy {self.accuracy:.0%})")
 
 
