@@ -477,6 +477,9 @@ def test_step_through_page_of_one_point():
     s = Session(n=40, hidden=[3], seed=0)
     page = s.step_through(33)  # a test point
     assert page.startswith("<!") and "<svg" in page and "test point 1" in page
+    big = Session(n=20, hidden=[16, 16, 16])
+    with pytest.raises(ValueError, match="too many to step through"):
+        big.step_through(0)
 
 
 # ---- the HTTP API --------------------------------------------------------------------------------
@@ -585,6 +588,9 @@ def test_api_graph_and_step_through(server):
     assert status == 400 and "no neuron" in body["error"]
     status, page = call(server, "GET", f"/api/sessions/{sid}/backprop", point=3)
     assert status == 200 and "<svg" in page
+    _, big = call(server, "POST", "/api/sessions", n=20, hidden="16,16,16")
+    status, page = call(server, "GET", f"/api/sessions/{big['id']}/backprop", point=0)
+    assert status == 400 and page.startswith("<!doctype html>") and "too many" in page
 
 
 def test_show_gives_a_page_for_the_same_session_without_blocking():

@@ -283,6 +283,22 @@ def test_two_visitors_have_sessions_of_their_own(visitor):
                                           lr=0.01).train_loss)
 
 
+def test_show_attaches_the_page_to_a_python_session(visitor):
+    s = Session(n=40, hidden=[3], seed=6)
+    view = s.show()
+    from nn.playground.server import shared_server
+
+    v = visitor(shared_server())
+    v.page.goto(view.url)
+    v.page.wait_for_selector("[data-testid=neuron]")
+    assert v.steps() == 0 and "session=" in v.page.url
+    s.step(4)  # in Python: the page follows within about a second
+    v.wait_steps(4)
+    assert v.loss() == repr(s.train_loss)
+    v.click_step(1)  # and the page drives the very same session
+    assert s.step_count == 5
+
+
 def test_a_bad_setting_says_which_and_the_page_still_works(visitor):
     v = visitor()
     v.allowed = ["status of 400"]  # Chromium logs the refused request itself

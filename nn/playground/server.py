@@ -25,6 +25,7 @@ A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expir
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import math
 import secrets
@@ -53,7 +54,7 @@ ASSETS = {
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it).
 PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "frame-ancestors *")
-MAX_STEPS_PER_REQUEST = 1000
+MAX_STEPS_PER_REQUEST = 100
 MAX_BUDGET_MS = 1000
 
 
@@ -241,8 +242,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(session.neuron_graph(query.get("neuron", ""),
                                                     _int(point, "point") if point else None))
         if (method, action) == ("GET", "backprop"):
-            page = session.step_through(_int(query.get("point", "0"), "point"))
-            return self._send(page.encode("utf-8"), "text/html; charset=utf-8",
+            # The link opens in a tab of its own: a refusal is a page there, not JSON.
+            try:
+                page = session.step_through(_int(query.get("point", "0"), "point"))
+                status = HTTPStatus.OK
+            except ValueError as error:
+                page = ("<!doctype html><meta charset='utf-8'><title>No step-through</title>"
+                        f"<p style='font:18px sans-serif'>{html.escape(str(error))}</p>")
+                status = HTTPStatus.BAD_REQUEST
+            return self._send(page.encode("utf-8"), "text/html; charset=utf-8", status,
                               policy="default-src 'none'; style-src 'unsafe-inline'; "
                                      "script-src 'unsafe-inline'; img-src data:")
         if (method, action) == ("POST", "close"):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from autodiff import Value, no_grad
+from autodiff import Value, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, optim, schedules
 from nn.layers import ACTIVATIONS, INITS, MLP
@@ -73,6 +73,8 @@ SCHEDULES = ("none", "step", "exponential", "cosine", "linear")
 MAX_POINTS = 1000
 MAX_LAYERS = 6
 MAX_WIDTH = 16
+#: The most Values a step-through page shows (autodiff.to_html's own default limit).
+STEP_THROUGH_MAX = 500
 
 
 def _dataset_noise(name: str) -> float:
@@ -648,6 +650,12 @@ class Session:
                      f"{x[1]:.3g}), target {target}) after {self.step_count} steps")
             with self._own_grads():
                 loss = self.point_loss(index)
+                size = len(topological_order(loss))
+                if size > STEP_THROUGH_MAX:
+                    raise ValueError(
+                        f"point: the loss of one point has {size:,} Values in this network, too "
+                        f"many to step through one by one (at most {STEP_THROUGH_MAX}); use "
+                        "fewer or narrower hidden layers, or look at the neuron graph instead")
                 try:
                     return to_html(loss, model=self.model, title=title)
                 except KeyError:

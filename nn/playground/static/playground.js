@@ -453,7 +453,7 @@ function drawNetwork() {
   })));
   $("legend").innerHTML = gradMode
     ? 'edges: <i style="background:#fed976"></i>small to <i style="background:#800026"></i>large |gradient| of the last step (log scale), grey = 0; width grows with it'
-    : 'edges: weight <i style="background:rgb(178,24,43)"></i>positive <i style="background:rgb(33,102,172)"></i>negative, width = |w|; <b>&#10005;</b> dashed = dead ReLU';
+    : 'edges: weight <i style="background:rgb(178,24,43)"></i>positive <i style="background:rgb(33,102,172)"></i>negative, width = |w|; pictures: output &gt; 0 red, &lt; 0 blue; <b>&#10005;</b> dead ReLU';
 }
 
 function buildNetwork(net, key) {
