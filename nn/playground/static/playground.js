@@ -71,7 +71,9 @@ function urlSettings(settings) {
 function writeUrl(settings) {
   const query = new URLSearchParams(urlSettings(settings));
   if (state.attached) query.set("session", state.id);
-  history.replaceState(null, "", "?" + query.toString());
+  const search = "?" + query.toString();
+  // only when it changed: browsers throttle (and complain about) frequent history updates
+  if (location.search !== search) history.replaceState(null, "", search);
 }
 
 const GROUPS = [
@@ -438,10 +440,11 @@ function drawNetwork() {
     const line = state.edges[e++];
     if (gradMode) {
       const g = nr.gw[i] === null ? NaN : Math.abs(nr.gw[i]);
-      // log scale over four decades below the largest |gradient|
-      const t = top > 0 && g > 0 ? Math.max(0, 1 + Math.log10(g / top) / 4) : 0;
+      // log scale over three decades below the largest |gradient|
+      const t = top > 0 && g > 0 ? Math.max(0, 1 + Math.log10(g / top) / 3) : 0;
       line.setAttribute("stroke", g > 0 ? `rgb(${mix([254, 217, 118], [128, 0, 38], t).join(",")})` : "#d9d9d9");
-      line.setAttribute("stroke-width", (0.6 + 5 * t).toFixed(2));
+      line.setAttribute("stroke-width", (0.4 + 3.6 * t * t).toFixed(2));
+      line.setAttribute("stroke-opacity", (0.5 + 0.5 * t).toFixed(2));
       line.dataset.grad = String(nr.gw[i]);
     } else {
       const a = w === null ? 0 : Math.abs(w);
