@@ -178,16 +178,16 @@ def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
     """A random search (CMA-ES style): no learning rate, a step size and a seed of its own."""
 
     class RandomSearch(optim.Optimizer):
-        def __init__(self, params, sigma=0.1, seed=None):
+        def __init__(self, params, sigma=0.1, tries=4, seed=None):
             self.params, self.state, self.initial_lr = list(params), {}, None
-            self.sigma, self.seed = sigma, seed
+            self.sigma, self.tries, self.seed = sigma, tries, seed
             self.rng = random.Random(seed)
 
         def step(self, closure=None):
             start = [p.data for p in self.params]
             with no_grad():
                 best = closure().data
-                for _ in range(4):
+                for _ in range(self.tries):
                     trial = [x + self.rng.gauss(0.0, self.sigma) for x in start]
                     for p, x in zip(self.params, trial):
                         p.data = x
@@ -200,7 +200,7 @@ def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
 
     monkeypatch.setitem(OPTIMIZERS, "randomsearch", RandomSearch)
     monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
-    assert list(optimizer_settings("randomsearch")) == ["sigma"]
+    assert list(optimizer_settings("randomsearch")) == ["sigma", "tries"]
     assert options()["optimizers"]["randomsearch"]["lr"] is False
     a = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
     b = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
@@ -211,6 +211,8 @@ def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
     assert a.train_loss <= a.history[0]["train_loss"]
     with pytest.raises(ValueError, match="RandomSearch has no learning rate"):
         Session(optimizer="randomsearch", schedule="cosine")
+    with pytest.raises(ValueError, match="tries must be between 0 and 1000"):
+        Session(optimizer="randomsearch", tries=10**6)  # a step must end
 
 
 def test_batches_are_seeded_and_cover_the_training_set():
@@ -384,6 +386,8 @@ def test_settings_round_trip_through_url_text():
     ({"betas": "0.9", "optimizer": "adam"}, "betas must be 2 numbers"),
     ({"betas": "0.9,0.99"}, "belongs to another optimizer"),
     ({"__class__": "x"}, "unknown setting"),
+    ({"n": "1" + "0" * 400}, "n must be between"),
+    ({"seed": "9" * 5000}, "seed must be a whole number"),
 ])
 def test_bad_url_text_is_refused_by_name(query, words):
     with pytest.raises((ValueError, TypeError), match=words):

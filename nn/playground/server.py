@@ -42,7 +42,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nn.playground.session import Diverged, Session, options, parse_settings
 
-__all__ = ["PlaygroundServer", "Registry", "SessionsFull", "main", "serve", "shared_server"]
+__all__ = ["PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main", "serve",
+           "shared_server"]
 
 #: Files the server hands out, and nothing else.
 ASSETS = {
@@ -60,6 +61,10 @@ MAX_BUDGET_MS = 1000
 
 class SessionsFull(RuntimeError):
     """Every session slot is taken."""
+
+
+class UnknownSession(LookupError):
+    """No session has this id (it was freed for being idle, or never existed)."""
 
 
 class Registry:
@@ -115,7 +120,7 @@ class Registry:
     def get(self, sid: str) -> Session:
         with self._lock:
             if sid not in self._sessions:
-                raise KeyError(sid)
+                raise UnknownSession(sid)
             self._used[sid] = time.monotonic()
             return self._sessions[sid][0]
 
@@ -195,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
         except ConnectionError:
             return  # the browser went away (a closed tab, a reload) before the answer
-        except KeyError:
+        except UnknownSession:
             self._json({"error": "This session has expired (it was idle) or never existed; "
                                  "reload the page to start a new one."}, HTTPStatus.NOT_FOUND)
         except Exception as error:  # a bug: say so, keep serving

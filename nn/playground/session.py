@@ -73,6 +73,8 @@ SCHEDULES = ("none", "step", "exponential", "cosine", "linear")
 MAX_POINTS = 1000
 MAX_LAYERS = 6
 MAX_WIDTH = 16
+#: The largest integer hyper-parameter of an optimizer (max_iter, popsize, ...).
+MAX_OPTIMIZER_INT = 1000
 #: The most Values a step-through page shows (autodiff.to_html's own default limit).
 STEP_THROUGH_MAX = 500
 
@@ -225,8 +227,8 @@ class _OptimizerSetting(Setting):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be true or false, got {value!r}")
             return value
-        if self.kind == "int":
-            return _int_in(name, value, None, None)
+        if self.kind == "int":  # iterations, a population, a history: bounded, so a step ends
+            return _int_in(name, value, 0, MAX_OPTIMIZER_INT)
         if self.kind == "float":
             return _float_in(name, value, None, None)
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) \
@@ -316,7 +318,10 @@ def _parse_float(name: str, text: str) -> float:
 def _int_in(name: str, value: Any, low: float | None, high: float | None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be a whole number, got {value!r}")
-    return int(_float_in(name, int(value), low, high))
+    value = int(value)  # compared as an int: a huge one must not overflow a float
+    if low is not None and value < low or high is not None and value > high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    return value
 
 
 def _float_in(name: str, value: Any, low: float | None, high: float | None) -> Any:
@@ -326,7 +331,7 @@ def _float_in(name: str, value: Any, low: float | None, high: float | None) -> A
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if low is not None and value < low or high is not None and value > high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
-    return value if isinstance(value, Integral) else float(value)
+    return float(value)
 
 
 # ---- the session ---------------------------------------------------------------------------------
