@@ -114,6 +114,19 @@ class Neuron(Module):
     def __repr__(self) -> str:
         return f"Neuron({self.extra_repr()})"
 
+    def to_torch(self) -> Any:
+        """This neuron in PyTorch: Sequential(Linear(nin, 1), activation), float64, same weights."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> Neuron:
+        """A Neuron from a torch Sequential(Linear(nin, 1), activation); see nn.torch_bridge."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
+
 
 class Layer(Module):
     """`nout` neurons that all read the same `nin` inputs.
@@ -167,6 +180,20 @@ class Layer(Module):
 
     def __repr__(self) -> str:  # the neurons would only repeat what this line says
         return f"Layer({self.extra_repr()})"
+
+    def to_torch(self) -> Any:
+        """This layer in PyTorch: Sequential(Linear(nin, nout), activation), float64, same
+        weights."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> Layer:
+        """A Layer from a torch Sequential(Linear(nin, nout), activation); see nn.torch_bridge."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
 
 
 class MLP(Module):
@@ -239,6 +266,21 @@ class MLP(Module):
 
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
+
+    def to_torch(self) -> Any:
+        """This MLP in PyTorch: a Sequential of float64 Linear layers and activations, same
+        weights; `nn.torch_bridge.torch_names(model)` pairs the parameters' names."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> MLP:
+        """An MLP from a torch Sequential of float64 Linear layers, each followed by at most one of
+        ReLU, Tanh, Sigmoid or Identity; anything else is a ValueError naming the layer."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
 
 
 # ---- argument checks -----------------------------------------------------------------------------

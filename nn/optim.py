@@ -87,6 +87,33 @@ def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Va
     return params
 
 
+# ---- to and from torch.optim: doors to nn/torch_bridge.py, which imports torch only when called
+
+
+def to_torch(opt: Optimizer, torch_params: Any) -> Any:
+    """The torch.optim optimizer that continues where `opt` stands: same settings and state.
+
+        torch_opt = nn.optim.to_torch(opt, model.to_torch().parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_to_torch`.
+    """
+    from nn.torch_bridge import optimizer_to_torch
+
+    return optimizer_to_torch(opt, torch_params)
+
+
+def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
+    """The chainrule optimizer that continues where a torch.optim one stands (the way back).
+
+        opt = nn.optim.from_torch(torch_opt, model.parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_from_torch`.
+    """
+    from nn.torch_bridge import optimizer_from_torch
+
+    return optimizer_from_torch(torch_opt, params)
+
+
 class Optimizer:
     """Base class: holds the parameters, the learning rate and per-parameter state.
 
