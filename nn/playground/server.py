@@ -80,6 +80,7 @@ class Registry:
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[Session, bool]] = {}
         self._used: dict[str, float] = {}
+        self._swept = time.monotonic()
 
     def create(self, settings: dict[str, Any]) -> tuple[str, Session]:
         self.sweep()
@@ -133,9 +134,16 @@ class Registry:
         """Free the visitors' sessions that nobody has used for `idle_seconds`."""
         now = time.monotonic()
         with self._lock:
+            self._swept = now
             for sid in [s for s, (_, pinned) in self._sessions.items()
                         if not pinned and now - self._used[s] > self.idle_seconds]:
                 del self._sessions[sid], self._used[sid]
+
+    def sweep_now_and_then(self) -> None:
+        """Sweep at most once a minute (called on every request, so memory is given back
+        even when nobody new arrives)."""
+        if time.monotonic() - self._swept > 60:
+            self.sweep()
 
     def __len__(self) -> int:
         with self._lock:
@@ -186,6 +194,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as error:
             return self._json({"error": f"bad query string: {error}"}, HTTPStatus.BAD_REQUEST)
         parts = [p for p in url.path.split("/") if p]
+        self.server.registry.sweep_now_and_then()
         try:
             if method == "GET" and (not parts or parts == ["index.html"]):
                 return self._asset("index.html")
