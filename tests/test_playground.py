@@ -636,3 +636,16 @@ def test_every_page_asset_ships_as_package_data():
     refs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert refs and all(r.startswith("/static/") and r[8:] in ASSETS for r in refs), refs
     assert "http://" not in page and "https://" not in page
+
+
+def test_idle_sessions_are_freed_even_when_nobody_new_arrives(server):
+    _, made = call(server, "POST", "/api/sessions", n=20, hidden="2")
+    pinned = Session(n=20, hidden=[2])
+    pinned_id = server.registry.attach(pinned)
+    server.registry.idle_seconds = 0.0
+    call(server, "GET", "/api/options")  # swept less than a minute ago: nothing happens
+    assert len(server.registry) == 2
+    server.registry._swept -= 61
+    call(server, "GET", "/api/options")
+    assert call(server, "GET", f"/api/sessions/{made['id']}")[0] == 404
+    assert call(server, "GET", f"/api/sessions/{pinned_id}")[0] == 200  # its owner holds it
