@@ -398,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_sessions < 1 or not 0 < args.idle_minutes < math.inf:
         parser.error("--max-sessions must be >= 1 and --idle-minutes > 0")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
               max_sessions=args.max_sessions, idle_minutes=args.idle_minutes)
