@@ -679,10 +679,14 @@ $("boundary").addEventListener("click", (event) => {
   if (state.chosenNeuron) showInside();
 });
 document.addEventListener("keydown", (event) => {
-  if (event.target.closest && event.target.closest("input, select, textarea")) return;
+  // typing in a field, or a focused button or link doing its own thing
+  if (event.target.closest && event.target.closest("input, select, textarea, button, a")) return;
   if (event.key === " ") { event.preventDefault(); state.playing ? pause() : play(); }
   else if (event.key === "ArrowRight") stepOnce();
 });
-window.addEventListener("resize", () => { state.structure = ""; if (state.frame) render({ ...state.frame, history: [], history_start: state.history.length }); });
+window.addEventListener("resize", () => {
+  state.structure = "";  // lay the network out again for the new size
+  if (state.frame) render({ ...state.frame, history: [], history_start: state.history.length, rebuilt: false });
+});
 
 start();
