@@ -493,6 +493,9 @@ function buildNetwork(net, key) {
         el.dataset.testid = "neuron";
         el.dataset.name = item.name;
         el.addEventListener("click", () => chooseNeuron(item.name));
+        el.tabIndex = 0;  // reachable with Tab, opened with Enter
+        el.setAttribute("role", "button");
+        el.addEventListener("keydown", (e) => { if (e.key === "Enter") chooseNeuron(item.name); });
       } else {
         el.title = `input ${item.name} over the plane`;
       }
