@@ -4,6 +4,8 @@ Build expressions from `Value`s, call `.backward()`, read `.grad`. Every primiti
 derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.engine`.
 """
 
+__version__ = "0.1.0"  # the one place it is written: setup.cfg reads it from here
+
 from autodiff.value import Value
 from autodiff.engine import (
     backward,
@@ -42,6 +44,7 @@ from autodiff.ops import (
 from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
 
 __all__ = [
+    "__version__",
     "Value",
     "backward",
     "gradients",

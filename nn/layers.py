@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from numbers import Real
 from typing import Any
 
 import autodiff
 from autodiff import Value, is_grad_enabled
+from nn._checks import check_bool, check_choice, check_rng, check_seed
 from nn.module import Module
 
 __all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS", "INITS"]
@@ -81,7 +82,7 @@ class Neuron(Module):
     ) -> None:
         _check_size("Neuron", "nin", nin)
         if nonlin is not None:
-            activation = "relu" if nonlin else "linear"
+            activation = "relu" if check_bool("Neuron", "nonlin", nonlin) else "linear"
         self._act = _activation("Neuron", activation)
         bound = INITS[_check_init("Neuron", init)](nin)
         rng = _rng("Neuron", seed, rng)
@@ -107,6 +108,11 @@ class Neuron(Module):
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation, "init": self.init}
+
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("Neuron", "nin", config.get("nin"))
+        return config["nin"] + 1
 
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={self.activation!r}"
@@ -149,7 +155,7 @@ class Layer(Module):
         _check_size("Layer", "nin", nin)
         _check_size("Layer", "nout", nout)
         if nonlin is not None:
-            activation = "relu" if nonlin else "linear"
+            activation = "relu" if check_bool("Layer", "nonlin", nonlin) else "linear"
         _activation("Layer", activation)
         _check_init("Layer", init)
         rng = _rng("Layer", seed, rng)
@@ -174,6 +180,12 @@ class Layer(Module):
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation,
                 "init": self.init}
+
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("Layer", "nin", config.get("nin"))
+        _check_size("Layer", "nout", config.get("nout"))
+        return config["nout"] * (config["nin"] + 1)
 
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
@@ -232,6 +244,9 @@ class MLP(Module):
         if isinstance(activation, str):
             last = "linear" if output_activation is None else output_activation
             activations = [activation] * (len(nouts) - 1) + [last]
+        elif not isinstance(activation, Sequence):
+            raise TypeError(f"MLP: activation must be a name or a list of names, one per layer, "
+                            f"got {type(activation).__name__}: {activation!r}")
         else:
             if output_activation is not None:
                 raise ValueError("MLP: give output_activation only when activation is a single "
@@ -264,6 +279,17 @@ class MLP(Module):
         return {"nin": self.nin, "nouts": list(self.nouts), "activation": list(self.activations),
                 "init": self.init}
 
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("MLP", "nin", config.get("nin"))
+        nouts = config.get("nouts")
+        if not isinstance(nouts, list) or not nouts:
+            raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        sizes = [config["nin"], *nouts]
+        for size in nouts:
+            _check_size("MLP", "each entry of nouts", size)
+        return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(nouts)))
+
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
 
@@ -290,6 +316,10 @@ def _inputs(who: str, x: Any, nin: int) -> Sequence:
     """`x` as a sequence of `nin` numbers or Values, or a clear error."""
     if isinstance(x, (Value, Real)):
         x = (x,)  # a lone number is a fine input for a one-input model
+    elif isinstance(x, (Mapping, Set, str, bytes)):
+        # A dict would be read as its keys and a set in no fixed order: neither is a point.
+        raise TypeError(f"{who} expects a list of {nin} numbers or Values, "
+                        f"got {type(x).__name__}: {x!r}")
     elif not isinstance(x, Sequence):
         try:
             x = list(x)  # an array row, a generator, ...
@@ -311,23 +341,18 @@ def _check_size(who: str, name: str, n: Any) -> None:
 
 
 def _activation(who: str, name: Any) -> Callable | None:
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"{who}: unknown activation {name!r}; "
-                         f"choose one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS[check_choice(who, "activation", name, ACTIVATIONS)]
 
 
 def _check_init(who: str, init: Any) -> str:
-    if not isinstance(init, str) or init not in INITS:
-        raise ValueError(f"{who}: unknown init {init!r}; choose one of {', '.join(INITS)}")
-    return init
+    return check_choice(who, "init", init, INITS)
 
 
 def _rng(who: str, seed: int | None, rng: Any) -> Any:
     if seed is not None and rng is not None:
         raise ValueError(f"{who}: give seed or rng, not both")
     if rng is not None:
-        return rng
+        return check_rng(who, rng)
     if seed is not None:
-        return random.Random(seed)
+        return random.Random(check_seed(who, seed))
     return random  # the global generator, as micrograd uses

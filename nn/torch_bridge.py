@@ -402,8 +402,8 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value]) -> Any:
 
     The way back of `to_torch`: `params` are chainrule Values holding the same weights as the
     torch optimizer's tensors (e.g. `model = nn.MLP.from_torch(torch_model)`), in
-    `model.parameters()` order. The torch optimizer must have one parameter group and no setting
-    chainrule's optimizer lacks (such as `maximize=True`); otherwise a ValueError names it.
+    `model.parameters()` order. The torch optimizer must have one parameter group, and any option
+    chainrule's optimizer lacks must be at torch's default; otherwise a ValueError names it.
     """
     who = "nn.optim.from_torch()"
     torch = _import_torch(who)
