@@ -123,12 +123,28 @@ def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
 
 
 def test_the_optimizers_are_found_in_nn_optim_not_listed():
-    assert set(OPTIMIZERS) >= {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
+    assert set(OPTIMIZERS) >= {"sgd", "adam", "adamw", "rmsprop", "adagrad", "lbfgs",
+                               "conjugategradient", "cmaes", "evolutionstrategy"}
+    assert "optimizer" not in OPTIMIZERS and "closureoptimizer" not in OPTIMIZERS  # bases
     assert all(issubclass(c, optim.Optimizer) for c in OPTIMIZERS.values())
     assert SETTINGS["optimizer"].choices == tuple(OPTIMIZERS)
     sgd = optimizer_settings("sgd")
     assert list(sgd) == ["momentum", "dampening", "weight_decay", "nesterov"]
     assert optimizer_settings("adam")["betas"].default == [0.9, 0.999]
+    assert optimizer_settings("lbfgs")["line_search_fn"].choices == ("none", "strong_wolfe")
+    assert set(optimizer_settings("conjugategradient")["beta"].choices) == set(optim.CG_BETAS)
+    assert "seed" not in optimizer_settings("cmaes")  # the session's seed is used
+
+
+def test_word_hyper_parameters_are_whitelisted_choices():
+    s = Session(n=40, hidden=[3], optimizer="lbfgs", line_search_fn="strong_wolfe", max_iter=2)
+    assert s.optimizer.line_search_fn == "strong_wolfe"
+    s.update(line_search_fn="none")
+    assert s.optimizer.line_search_fn is None and s.settings["line_search_fn"] == "none"
+    s.update(optimizer="conjugategradient", beta="FR")
+    assert s.optimizer.beta == "FR"
+    with pytest.raises(ValueError, match="beta: unknown choice 'os.system'"):
+        parse_settings({"optimizer": "conjugategradient", "beta": "os.system"})
 
 
 def test_optimizer_hyper_parameters_reach_the_optimizer():
@@ -595,6 +611,21 @@ def test_api_graph_and_step_through(server):
     _, big = call(server, "POST", "/api/sessions", n=20, hidden="16,16,16")
     status, page = call(server, "GET", f"/api/sessions/{big['id']}/backprop", point=0)
     assert status == 400 and page.startswith("<!doctype html>") and "too many" in page
+
+
+def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
+    monkeypatch.setattr(session_module.shutil, "which", lambda name: None)
+    s = Session(n=20, hidden=[2])
+    with pytest.raises(session_module.DotMissing, match="apt-get install graphviz"):
+        s.neuron_graph("layers.0.neurons.0", 0)
+    with pytest.raises(session_module.DotMissing, match="Graphviz's dot"):
+        s.step_through(0)
+    _, made = call(server, "POST", "/api/sessions", n=20, hidden="2")
+    status, body = call(server, "GET", f"/api/sessions/{made['id']}/graph",
+                        neuron="layers.0.neurons.0", point=0)
+    assert status == 503 and "Graphviz's dot" in body["error"]
+    status, frame = call(server, "POST", f"/api/sessions/{made['id']}/step", count=2)
+    assert status == 200 and frame["step_count"] == 2  # training needs no dot
 
 
 def test_show_gives_a_page_for_the_same_session_without_blocking():

@@ -216,6 +216,25 @@ def test_change_optimizer_and_lr_mid_run(visitor):
     assert v.page.inner_text("#lr-now") == "0.02"
 
 
+def test_closure_optimizers_in_the_page(visitor):
+    """L-BFGS (a closure, a line search chosen from a list) and CMA-ES (no learning rate,
+    seeded by the session): the page's numbers are still the Session's."""
+    v = visitor()
+    v.open("n=60&hidden=4&seed=3&optimizer=lbfgs&max_iter=2&line_search_fn=strong_wolfe")
+    assert v.page.input_value("[data-testid=setting-line_search_fn]") == "strong_wolfe"
+    v.click_step(2)
+    s = session_after(2, n=60, hidden=[4], seed=3, optimizer="lbfgs", max_iter=2,
+                      line_search_fn="strong_wolfe")
+    assert v.loss() == repr(s.train_loss)
+    v.page.select_option("[data-testid=setting-optimizer]", "cmaes")
+    v.page.wait_for_selector("[data-testid=setting-sigma0]")
+    assert not v.page.is_visible("[data-testid=setting-lr]")  # CMA-ES has a step size instead
+    v.click_step(2)
+    s.update(optimizer="cmaes")
+    s.step(2)
+    assert v.loss() == repr(s.train_loss)
+
+
 def test_the_url_holds_the_settings(visitor):
     query = ("dataset=xor&n=80&hidden=4,3&activation=tanh&optimizer=rmsprop&lr=0.02"
              "&momentum=0.5&batch_size=16&seed=3&schedule=step&decay_steps=10&gamma=0.5")

@@ -40,7 +40,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from nn.playground.session import Diverged, Session, options, parse_settings
+from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
 
 __all__ = ["PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main", "serve",
            "shared_server"]
@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": f"no such page: {url.path}"}, HTTPStatus.NOT_FOUND)
         except (ValueError, TypeError) as error:
             self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
-        except SessionsFull as error:
+        except (SessionsFull, DotMissing) as error:
             self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
         except ConnectionError:
             return  # the browser went away (a closed tab, a reload) before the answer

@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import math
 import random
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
@@ -181,6 +182,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 ]}
 
 
+#: Hyper-parameters that are words, with every choice (a whitelist; "none" stands for None).
+WORD_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("lbfgs", "line_search_fn"): ("none", "strong_wolfe"),
+    ("conjugategradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
+}
+
 # lr is a setting of its own; seed is the session's (so a random search is reproducible);
 # maximize would climb the loss.
 _NOT_OFFERED = {"lr", "seed", "maximize"}
@@ -199,6 +206,11 @@ def optimizer_settings(name: str) -> dict[str, Setting]:
         d = p.default
         if p.name in _NOT_OFFERED or d is p.empty:
             continue
+        words = WORD_CHOICES.get((name, p.name))
+        if words:
+            found[p.name] = _OptimizerSetting(p.name, "choice", "none" if d is None else d, name,
+                                              words)
+            continue
         if isinstance(d, bool):
             kind = "bool"
         elif isinstance(d, Integral):
@@ -216,13 +228,16 @@ def optimizer_settings(name: str) -> dict[str, Setting]:
 class _OptimizerSetting(Setting):
     """A hyper-parameter of one optimizer class; the class validates the value's meaning."""
 
-    def __init__(self, name: str, kind: str, default: Any, owner: str) -> None:
+    def __init__(self, name: str, kind: str, default: Any, owner: str,
+                 choices: Sequence[str] = ()) -> None:
         default = list(default) if kind == "floats" else default
         super().__init__(name, kind, default, f"{OPTIMIZERS[owner].__name__}'s {name}",
-                         live=True)
+                         live=True, choices=choices)
 
     def check(self, value: Any) -> Any:
         name = self.name
+        if self.kind == "choice":
+            return super().check("none" if value is None else value)
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be true or false, got {value!r}")
@@ -237,6 +252,8 @@ class _OptimizerSetting(Setting):
         return [_float_in(f"{name}[{i}]", v, None, None) for i, v in enumerate(value)]
 
     def parse(self, text: str) -> Any:
+        if self.kind == "choice":
+            return self.check(text.strip())
         if self.kind == "bool":
             word = text.strip().lower()
             if word not in ("true", "false", "1", "0"):
@@ -339,6 +356,17 @@ def _float_in(name: str, value: Any, low: float | None, high: float | None) -> A
 
 class Diverged(ValueError):
     """A step whose loss is not a finite number: nothing was updated."""
+
+
+class DotMissing(RuntimeError):
+    """Drawing a graph needs Graphviz's `dot` program, and it is not installed."""
+
+
+def _need_dot() -> None:
+    if shutil.which("dot") is None:
+        raise DotMissing("Looking inside draws graphs with Graphviz's dot program, which is not "
+                         "installed here (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
+                         "install graphviz); everything else in the playground works without it")
 
 
 class Session:
@@ -490,7 +518,7 @@ class Session:
     @staticmethod
     def _make_optimizer(s: Mapping[str, Any], params: list[Value]) -> optim.Optimizer:
         cls = OPTIMIZERS[s["optimizer"]]
-        extra = {k: tuple(s[k]) if isinstance(s[k], list) else s[k]
+        extra = {k: tuple(s[k]) if isinstance(s[k], list) else None if s[k] == "none" else s[k]
                  for k in optimizer_settings(s["optimizer"]) if k in s}
         if _has_lr(cls):
             extra["lr"] = s["lr"]
@@ -633,6 +661,7 @@ class Session:
                              "layers.0.neurons.3")
         from autodiff import draw_dot
 
+        _need_dot()
         with self._lock:
             index = self.worst_point() if index is None else index
             x, target, which = self.point(index)
@@ -641,7 +670,8 @@ class Session:
             with self._own_grads():
                 loss = self.point_loss(index)
                 loss.backward()
-                graph = draw_dot(loss, model=self.model, max_nodes=150, title=title)
+                # Past ~150 Values, draw_dot draws one box per neuron (the view to click into).
+                graph = draw_dot(loss, model=self.model, title=title)
                 svg = graph.pipe(format="svg").decode("utf-8")
         return {"svg": svg[svg.index("<svg"):], "title": title, "neuron": neuron, "point": index}
 
@@ -649,6 +679,7 @@ class Session:
         """The HTML step-through of backprop (autodiff.to_html) for point `index`'s loss."""
         from autodiff import to_html
 
+        _need_dot()
         with self._lock:
             x, target, which = self.point(index)
             title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
@@ -661,13 +692,7 @@ class Session:
                         f"point: the loss of one point has {size:,} Values in this network, too "
                         f"many to step through one by one (at most {STEP_THROUGH_MAX}); use "
                         "fewer or narrower hidden layers, or look at the neuron graph instead")
-                try:
-                    return to_html(loss, model=self.model, title=title)
-                except KeyError:
-                    # to_html(model=) of an MLP fails in this version of autodiff.viz; without
-                    # the parameter names the page is still complete.
-                    loss = self.point_loss(index)
-                    return to_html(loss, title=title)
+                return to_html(loss, model=self.model, title=title)
 
     @contextlib.contextmanager
     def _own_grads(self) -> Iterator[None]:
