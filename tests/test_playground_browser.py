@@ -350,3 +350,16 @@ def test_a_full_server_says_so(browser, visitor):
     finally:
         small.shutdown()
         small.server_close()
+
+
+def test_a_stopped_server_is_said_so(visitor):
+    gone = start_server()
+    v = visitor(gone)
+    v.allowed = ["ERR_CONNECTION_REFUSED"]  # Chromium logs the refused request itself
+    v.open("n=30&hidden=2")
+    gone.shutdown()
+    gone.server_close()
+    v.page.click("[data-testid=step]")
+    v.page.wait_for_selector("[data-testid=error]:not([hidden])")
+    assert "does not answer" in v.page.inner_text("[data-testid=error]")
+    assert v.steps() == 0

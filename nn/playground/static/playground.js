@@ -25,7 +25,12 @@ class ApiError extends Error {
 function api(method, path, params = {}) {
   const run = state.queue.then(async () => {
     const query = new URLSearchParams(params).toString();
-    const response = await fetch(path + (query ? "?" + query : ""), { method });
+    let response;
+    try {
+      response = await fetch(path + (query ? "?" + query : ""), { method });
+    } catch (error) {
+      throw new ApiError("The playground's server does not answer: is it still running?", 0);
+    }
     const type = response.headers.get("Content-Type") || "";
     const body = type.startsWith("application/json") ? await response.json() : await response.text();
     if (!response.ok) throw new ApiError(body.error || String(body), response.status);
@@ -692,4 +697,4 @@ window.addEventListener("resize", () => {
   if (state.frame) render({ ...state.frame, history: [], history_start: state.history.length, rebuilt: false });
 });
 
-start();
+start().catch((error) => showError(error.message));
