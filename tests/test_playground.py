@@ -410,6 +410,15 @@ def test_bad_url_text_is_refused_by_name(query, words):
         parse_settings(query)
 
 
+def test_the_settings_are_the_sessions_argument_names_and_defaults():
+    params = inspect.signature(Session).parameters
+    named = [p for p in params.values() if p.kind is not p.VAR_KEYWORD]
+    assert [p.name for p in named] == list(SETTINGS)
+    for p in named:
+        default = list(p.default) if isinstance(p.default, tuple) else p.default
+        assert SETTINGS[p.name].default == default, p.name
+
+
 def test_options_describe_every_choice():
     opts = options()
     assert set(opts["optimizers"]) == set(OPTIMIZERS)
