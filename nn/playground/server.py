@@ -12,14 +12,17 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     GET  /api/options                          the settings, their choices and defaults
     POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
     GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
-    POST /api/sessions/ID/step?count=N         N steps (or budget_ms=T: as many as fit), a frame
+    POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
+                                               steps until T ms have passed), then a frame
     POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
     POST /api/sessions/ID/reset                back to step 0
     GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
 
-A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404.
+A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
+a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
+`train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
 """
 
 from __future__ import annotations
