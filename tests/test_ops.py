@@ -33,6 +33,16 @@ DOMAINS = {
         [(0.3, -1.2, 2.0, 0.5), (1.5, -2.0)],
     ),
     "identity": (lambda x: x, [(0.3,)]),
+    "div": (lambda x, y: x / y, [(0.3, -1.7), (2.0, 5.5), (-4.0, 0.25)]),
+    "log1p": (math.log1p, [(0.3,), (-0.5,), (1e-3,)]),
+    "softplus": (lambda x: math.log1p(math.exp(x)), [(0.3,), (-2.0,), (5.0,)]),
+    "maximum": (max, [(0.3, -1.7), (-2.0, 1.5)]),
+    "minimum": (min, [(0.3, -1.7), (-2.0, 1.5)]),
+    # inside, below and above the bounds (smooth away from them)
+    "clamp": (
+        lambda x, lo, hi: min(max(x, lo), hi),
+        [(0.3, -1.0, 1.0), (-2.0, -1.0, 1.0), (2.0, -1.0, 1.0)],
+    ),
 }
 
 PRIMITIVES = list(ops.PRIMITIVES.values())

@@ -297,7 +297,7 @@ def edge_flows(info: GraphInfo) -> dict[tuple[Value, int], float]:
         if not node.parents:
             continue
         try:
-            local = node._op.vjp(info.grad(node), node.data, *[p.data for p in node.parents])
+            local = node.op.vjp(info.grad(node), node.data, *[p.data for p in node.parents])
         except (ArithmeticError, ValueError):  # data changed since backward: no colour, no crash
             continue
         for position, contribution in enumerate(local):

@@ -81,7 +81,7 @@ def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep
             continue
         g = grads[node]
         inputs = [p.data for p in node.parents]
-        rule = node._op.vjp
+        rule = node.op.vjp
         local = rule(1.0, node.data, *inputs)
         # What backward() adds is the rule applied to the real upstream gradient; every rule is
         # linear in g, so this equals upstream * local up to rounding, and keeps totals exact.
