@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection
 from numbers import Real
 
 from autodiff import anomaly
-from autodiff.modes import ANOMALY, MODE
+from autodiff.modes import ANOMALY, MODE, _anomaly_checks_off
 
 
 def topological_order(root, stop: Collection = frozenset()) -> list:
@@ -126,7 +126,8 @@ def _checked_step(order: list) -> Callable:
 
     def step(node, g, on_values):
         anomaly.check_inputs_unchanged(node, order)
-        shares = _shares(node, g, on_values)
+        with _anomaly_checks_off():  # a NaN share is reported below, naming this node
+            shares = _shares(node, g, on_values)
         anomaly.check_shares(node, g, shares, order)
         return shares
 

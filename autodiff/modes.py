@@ -124,3 +124,10 @@ class detect_anomaly(_Switch):  # noqa: N801
     """
 
     _on = ANOMALY
+
+
+class _anomaly_checks_off(_Switch):  # noqa: N801
+    """Anomaly mode's backward step checks a rule's shares itself, and reports them better than
+    the checks of the arithmetic a rule records with `create_graph`; this turns the latter off."""
+
+    _off = ANOMALY
