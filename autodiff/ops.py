@@ -115,17 +115,17 @@ def _pow_forward(x, y):
 def POW(g, out, x, y):
     """d/dx x^y = y x^(y-1), d/dy x^y = x^y log x; at the edges:
 
-    d/dx is 0 where y = 0 (so x ** 0, and third derivatives of x ** 2, are fine at 0) and inf at
-    x = 0 for 0 < y < 1, as in torch; d/dy is 0 at x = 0 (y >= 0), as in torch, and 0 for a
+    at x = 0, d/dx is 0 for y = 0 (so x ** 0, and third derivatives of x ** 2, are fine at 0)
+    and inf for 0 < y < 1, as in torch; d/dy is 0 at x = 0 (y >= 0), as in torch, and 0 for a
     negative base. There x^y exists only at integer y, so no derivative in y exists; torch's
     formula gives nan, but the exponent of a negative base is in practice a constant such as
     the 2 of (a - b) ** 2, and a nan on that constant would only hide real trouble.
     """
-    if _at(y, 0):
+    if _at(y, 0) and not (x > 0 or x < 0):  # y = 0 at x = 0 (or NaN): 0, as torch
         dx = _zero(g)
-    elif _at(x, 0) and y < 1:  # 0 < y < 1 (a negative y fails in forward): a vertical slope
+    elif _at(x, 0) and y < 1:  # 0 < y < 1: x^(y-1) is infinite at 0 (y < 0 failed in forward)
         dx = g * (y * _INF)
-    else:
+    else:  # y = 0 elsewhere too: the share is 0, but its derivative in y, g / x, is not
         dx = g * (y * pow(x, y - 1))
     if x > 0:
         dy = g * (out * log(x))

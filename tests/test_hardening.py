@@ -387,3 +387,11 @@ def test_a_failed_backward_leaves_every_grad_as_it_was():
     with pytest.raises(ArithmeticError):
         root.backward()
     assert (a.grad, b.grad, root.grad) == (3.0, 1.0, 0.0)
+
+
+def test_x_to_the_x_keeps_its_second_derivative_where_the_exponent_is_zero():
+    # f(x) = (e^x) ** x = e^(x^2): f''(0) = 2. A rule that gives d/dx u^v a constant 0 at v = 0
+    # (as torch's `where` does) loses the v-derivative of that share and finds 1.
+    f = lambda x: autodiff.exp(x) ** ops.identity(x)  # noqa: E731
+    assert grad(grad(f))(0.0) == 2.0
+    assert grad(grad(f))(0.5) == pytest.approx((2 + 4 * 0.25) * math.exp(0.25), rel=1e-12)
