@@ -107,8 +107,9 @@ def _pow_forward(x, y):
         raise ValueError(f"pow() of a negative base needs an integer exponent, got {x!r} ** {y!r}")
     try:
         return float(x) ** y
-    except OverflowError:
-        raise OverflowError(f"pow() overflows a float: {x!r} ** {y!r}") from None
+    except OverflowError:  # too large for a float: inf, as torch and float multiplication give
+        odd = x < 0 and float(y).is_integer() and y % 2 == 1
+        return -_INF if odd else _INF
 
 
 @primitive("pow", _pow_forward, symbol="**")
@@ -360,7 +361,8 @@ def reciprocal(x: Operand) -> Operand:
 
 
 def pow(x: Operand, y: Operand) -> Operand:  # noqa: A001 - mirrors the builtin on purpose
-    """x ** y; errors for 0 to a negative power and a negative base to a fractional power."""
+    """x ** y; inf past the largest float; errors for 0 to a negative power and for a negative
+    base to a fractional power."""
     return apply(POW, x, y)
 
 
