@@ -273,3 +273,41 @@ def test_grad_under_no_grad_still_differentiates():
     with no_grad():
         assert grad(lambda x: x * x)(3.0) == 6.0
         assert grad(grad(lambda x: x**3))(2.0) == 12.0
+
+
+def test_the_core_modules_import_each_other_in_one_direction_only():
+    # Every import counts, also one inside a function: modes and primitive at the bottom, then
+    # anomaly, engine, value, ops, functional, gradcheck.
+    import ast
+    from pathlib import Path
+
+    core = Path(autodiff.__file__).parent
+    names = {p.stem for p in core.glob("*.py")} - {"__init__"}
+    imports = {}
+    for name in names:
+        tree = ast.parse((core / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "autodiff" and len(parts) > 1:
+                    found.add(parts[1])
+                elif node.module == "autodiff":
+                    found |= {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names
+                          if a.name.startswith("autodiff.")}
+        imports[name] = found & names
+
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for other in imports[todo.pop()]:
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
+    assert not [name for name in names if name in reachable(name)], imports
+    assert imports["modes"] == imports["primitive"] == set()
+    assert "value" not in imports["engine"] and "ops" not in imports["value"]
