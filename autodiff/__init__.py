@@ -9,6 +9,8 @@ mode) and `primitive` (what an op is), `anomaly`, `engine` (the sort and the bac
 (`grad`, `gradients`), `gradcheck`, and the drawings in `viz`.
 """
 
+__version__ = "0.1.0"  # the one place it is written: setup.cfg reads it from here
+
 from autodiff.anomaly import AnomalyError
 from autodiff.engine import local_grads, topological_order
 from autodiff.modes import (
@@ -50,6 +52,7 @@ from autodiff.gradcheck import GradcheckError, gradcheck
 from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
 
 __all__ = [
+    "__version__",
     "Value",
     "backward",
     "gradients",

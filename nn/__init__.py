@@ -8,3 +8,4 @@ from nn import data, losses  # noqa: F401
 # Optimizers and learning-rate schedules: `nn.optim.SGD(...)`, `nn.schedules.StepLR(...)`.
 from nn import optim, schedules  # noqa: F401
 from nn.optim import SGD, Adagrad, Adam, AdamW, RMSprop, clip_grad_norm  # noqa: F401
+from nn.optim import CMAES, LBFGS, ConjugateGradient, EvolutionStrategy  # noqa: F401

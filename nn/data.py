@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
+from nn._checks import check_number, check_seed
+
 __all__ = ["make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs", "DATASETS"]
 
 Points = list[list[float]]
@@ -37,7 +39,7 @@ def make_moons(n: int = 100, noise: float = 0.1, seed: int = 0, *,
     the standard deviation of Gaussian noise added to each coordinate.
     """
     _check_common("make_moons", n, noise, labels)
-    rng = random.Random(seed)
+    rng = random.Random(check_seed("make_moons", seed))
     n_upper = n // 2
     points: list[tuple[list[float], int]] = []
     for t in _spaced(0.0, math.pi, n_upper):
@@ -51,9 +53,9 @@ def make_circles(n: int = 100, noise: float = 0.05, seed: int = 0, *, factor: fl
                  labels: str = "01") -> tuple[Points, list[int]]:
     """A circle of radius 1 (class 0) around a smaller one of radius `factor` (class 1)."""
     _check_common("make_circles", n, noise, labels)
-    if not isinstance(factor, Real) or not 0 < factor < 1:
+    if isinstance(factor, bool) or not isinstance(factor, Real) or not 0 < factor < 1:
         raise ValueError(f"make_circles: factor must be between 0 and 1, got {factor!r}")
-    rng = random.Random(seed)
+    rng = random.Random(check_seed("make_circles", seed))
     n_outer = n // 2
     points = []
     for radius, count, label in ((1.0, n_outer, 0), (float(factor), n - n_outer, 1)):
@@ -74,7 +76,7 @@ def make_spirals(n: int = 150, classes: int = 3, noise: float = 0.2, seed: int =
     """
     _check_common("make_spirals", n, noise, labels)
     _check_classes("make_spirals", classes, n)
-    rng = random.Random(seed)
+    rng = random.Random(check_seed("make_spirals", seed))
     points = []
     for k in range(classes):
         count = n // classes + (k < n % classes)
@@ -92,7 +94,7 @@ def make_xor(n: int = 100, noise: float = 0.0, seed: int = 0, *,
     can). `noise` is added to the points after labelling, so some cross the axes.
     """
     _check_common("make_xor", n, noise, labels)
-    rng = random.Random(seed)
+    rng = random.Random(check_seed("make_xor", seed))
     points = []
     for _ in range(n):
         x1, x2 = rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0)
@@ -108,16 +110,18 @@ def make_blobs(n: int = 100, centers: int | Sequence[Sequence[float]] = 3, std: 
     center points (of any dimension). `std` is each cluster's standard deviation.
     """
     _check_common("make_blobs", n, std, labels, noise_name="std")
+    seed = check_seed("make_blobs", seed)
     if isinstance(centers, int) and not isinstance(centers, bool):
         _check_classes("make_blobs", centers, n)
         where = [[2.0 * math.cos(2 * math.pi * k / centers),
                   2.0 * math.sin(2 * math.pi * k / centers)] for k in range(centers)]
     else:
-        try:
-            where = [[float(c) for c in center] for center in centers]
-        except (TypeError, ValueError):
+        if isinstance(centers, (str, bytes)) or not isinstance(centers, Sequence) or \
+                any(isinstance(c, (str, bytes)) or not isinstance(c, Sequence) for c in centers):
             raise ValueError("make_blobs: centers must be a number of clusters or a list of "
-                             f"points, got {centers!r}") from None
+                             f"points, got {centers!r}")
+        where = [[check_number("make_blobs", f"centers[{k}][{j}]", c, finite=True)
+                  for j, c in enumerate(center)] for k, center in enumerate(centers)]
         if not where or len({len(c) for c in where}) != 1 or not where[0]:
             raise ValueError("make_blobs: centers must be non-empty points of one dimension, "
                              f"got {centers!r}")

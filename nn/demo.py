@@ -14,6 +14,7 @@ The one idea to understand is the loop in `train`: forward every point, add up t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from autodiff import Value, no_grad
+from nn._checks import check_bool, check_int
 from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
-from nn.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from nn.optim import (CMAES, LBFGS, SGD, Adagrad, Adam, AdamW, ClosureOptimizer,
+                      ConjugateGradient, EvolutionStrategy, RMSprop)
 from nn.schedules import LinearLR
 
 #: Optimizer choices: name -> (how to build it from (params, lr), default learning rate).
@@ -37,12 +40,23 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[Value], float], Any], float]] = {
     "adamw": (lambda params, lr: AdamW(params, lr=lr), 0.05),
     "rmsprop": (lambda params, lr: RMSprop(params, lr=lr), 0.01),
     "adagrad": (lambda params, lr: Adagrad(params, lr=lr), 0.3),
+    # Methods that take a closure: one training step is one opt.step(closure), which evaluates
+    # the loss several times; no schedule (line searches and CMA-ES choose their own steps).
+    "lbfgs": (lambda params, lr: LBFGS(params, lr=lr, max_iter=1, max_eval=5,
+                                       line_search_fn="strong_wolfe"), 1.0),
+    "cg": (lambda params, lr: ConjugateGradient(params, lr=lr, max_iter=1, max_eval=5), 1.0),
+    # Gradient-free: --lr is CMA-ES's starting step size sigma0, and the ES's Adam lr. Both
+    # evaluate the loss many times per step; CMA-ES suits small models (--hidden 4).
+    "cmaes": (lambda params, lr: CMAES(params, sigma0=lr, seed=0), 0.5),
+    "es": (lambda params, lr: EvolutionStrategy(params, lr=lr, popsize=20, seed=0), 0.05),
 }
+CLOSURE_OPTIMIZERS = ("lbfgs", "cg", "cmaes", "es")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None,
+               prog: str = "python -m nn.demo") -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m nn.demo",
+        prog=prog,
         description="Train a small MLP on a 2-D toy dataset with chainrule and write pictures "
                     "of the result. The defaults reproduce micrograd's demo: MLP(2, [16, 16, "
                     "1]) on 100 moons points, hinge loss + 1e-4 L2, SGD with the learning rate "
@@ -57,11 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "with cross-entropy and one output per class")
     parser.add_argument("--samples", type=_positive_int, default=100,
                         help="number of training points (default: 100)")
-    parser.add_argument("--noise", type=float, default=None,
+    parser.add_argument("--noise", type=_non_negative_float, default=None,
                         help="noise of the dataset (default: the dataset's own, 0.1 for moons)")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9")
-    parser.add_argument("--lr", type=float, default=None,
+                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9; "
+                             "lbfgs, cg (conjugate gradients), cmaes and es (evolution "
+                             "strategy) take a closure and use no schedule")
+    parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
                              "the run (default: 1.0 for sgd, as in micrograd; "
                              + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()
@@ -70,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training steps, each over the whole dataset (default: 100)")
     parser.add_argument("--hidden", type=_sizes, default=[16, 16],
                         help="hidden layer sizes, comma-separated (default: 16,16)")
-    parser.add_argument("--l2", type=float, default=1e-4,
+    parser.add_argument("--l2", type=_non_negative_float, default=1e-4,
                         help="weight alpha of the L2 penalty alpha * sum(w^2) added to the loss "
                              "(default: 1e-4)")
     parser.add_argument("--seed", type=int, default=1337,
@@ -90,6 +106,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:  # also refuses "nan"
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
@@ -104,12 +130,37 @@ def _sizes(text: str) -> list[int]:
 def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule: Any,
           steps: int, l2: float, progress: bool = True) -> dict[str, list[float]]:
     """Full-batch training; returns the history of loss, accuracy and learning rate."""
-    from tqdm import tqdm
-
+    check_int("train", "steps", steps, 1)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "lr": []}
-    bar = tqdm(range(steps), desc="training", unit="step", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
+    if check_bool("train", "progress", progress):
+        from tqdm import tqdm
+
+        bar = tqdm(range(steps), desc="training", unit="step", dynamic_ncols=True,
+                   file=sys.stderr)
+    else:  # no bar, and no need for tqdm
+        bar = _NoBar(range(steps))
+    evaluated: list = []  # the scores of each closure call (for the accuracy)
+
+    def closure():  # for LBFGS, CG, CMA-ES and the ES, which evaluate the loss themselves
+        scores = [model(x) for x in X]
+        loss = loss_fn(scores, y) + l2_penalty(model, l2) if l2 else loss_fn(scores, y)
+        opt.zero_grad()
+        loss.backward()  # CMA-ES and the ES run the closure under no_grad: then a no-op
+        evaluated.append(scores)
+        return loss
+
     for _ in bar:
+        if isinstance(opt, ClosureOptimizer):
+            evaluated.clear()
+            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none
+            loss = opt.step(closure)  # the loss and scores of its first evaluation
+            scores = evaluated[0]
+            acc = accuracy(scores, y)
+            history["loss"].append(loss.data)
+            history["accuracy"].append(acc)
+            history["lr"].append(lr)
+            bar.set_postfix(loss=f"{loss.data:.4f}", acc=f"{100 * acc:.0f}%")
+            continue
         scores = [model(x) for x in X]                  # forward: one graph for all points
         loss = loss_fn(scores, y) + l2_penalty(model, l2) if l2 else loss_fn(scores, y)
         opt.zero_grad()                                 # gradients accumulate: clear them
@@ -125,6 +176,37 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     return history
 
 
+class _NoBar:
+    """What `train` uses of a tqdm bar, doing nothing: iteration and set_postfix."""
+
+    def __init__(self, steps: range) -> None:
+        self.steps = steps
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+
+#: The install lines the demo prints when a package of its extra is missing.
+INSTALL_DEMO = 'pip install "chainrule[demo] @ git+https://github.com/chainrule/chainrule"'
+INSTALL_DEMO_FROM_CLONE = 'pip install -e ".[demo]"'
+_WHY = {"matplotlib": "matplotlib (for the charts)",
+        "tqdm": "tqdm (for the progress bar; --no-progress runs without it)"}
+
+
+def missing_packages(progress: bool = True) -> list[str]:
+    """The packages of the `demo` extra this run needs and cannot import (tqdm only with a bar)."""
+    missing = []
+    for name in ("matplotlib", "tqdm") if progress else ("matplotlib",):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def draw_sample_graph(model: Module, x: list, target: int, loss_fn: Callable, path: Path,
                       title: str) -> Path:
     """Render the graph of one sample's loss, after its own backward pass, as SVG."""
@@ -137,28 +219,38 @@ def draw_sample_graph(model: Module, x: list, target: int, loss_fn: Callable, pa
     loss.label = "loss"
     loss.backward()
     # The whole graph of one sample through MLP(2, [16, 16, 1]) has ~470 Values, a drawing
-    # metres tall; past 150 nodes draw_dot summarises it: one box per neuron with its largest
-    # |grad| and whether its ReLU is dead, the output side drawn in full.
-    graph = draw_dot(loss, model=model, title=title, max_nodes=150)
+    # metres tall; with a model, past 150 Values draw_dot draws one box per neuron with its
+    # largest |grad| and whether its ReLU is dead, the output side in full.
+    graph = draw_dot(loss, model=model, title=title)
     try:
         return Path(graph.render(path.with_suffix(""), format="svg", cleanup=True))
     except graphviz.ExecutableNotFound:
         # Without Graphviz's `dot` program, keep the DOT text: any Graphviz viewer shows it.
         dot_path = path.with_suffix(".dot")
         dot_path.write_text(graph.source)
-        print("Graphviz's `dot` program is missing (bash scripts/setup.sh installs it); "
-              f"wrote the graph as DOT text to {dot_path}")
+        print("Graphviz's `dot` program is missing (apt-get, brew, winget or choco install "
+              f"graphviz: see the README); wrote the graph as DOT text to {dot_path}")
         return dot_path
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
+    args = parse_args(argv, prog)
+    missing = missing_packages(progress=not args.no_progress)
+    if missing:
+        print(f"{prog} needs {' and '.join(_WHY[name] for name in missing)}, which chainrule's "
+              f"`demo` extra installs:\n    {INSTALL_DEMO}\nor, in a clone of the repository:\n"
+              f"    {INSTALL_DEMO_FROM_CLONE}", file=sys.stderr)
+        return 1
     start = time.perf_counter()
 
     make = DATASETS[args.dataset]
     kwargs = {} if args.noise is None else {"std" if args.dataset == "blobs" else "noise":
                                             args.noise}
-    X, labels = make(args.samples, seed=args.seed, **kwargs)
+    try:
+        X, labels = make(args.samples, seed=args.seed, **kwargs)
+    except ValueError as err:  # e.g. fewer samples than the dataset has classes
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
     classes = len(set(labels))
     if classes == 2:  # micrograd's set-up: one score, labels -1/+1, max-margin loss
         y = [2 * label - 1 for label in labels]
@@ -171,11 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     lr = default_lr if args.lr is None else args.lr
     opt = make_opt(model.parameters(), lr)
     # micrograd's schedule: lr = 1.0 - 0.9 * step / steps, i.e. linear from lr to lr / 10.
-    schedule = LinearLR(opt, start_factor=1.0, end_factor=0.1, total_iters=args.steps)
+    closure = args.optimizer in CLOSURE_OPTIMIZERS
+    schedule = None if closure else LinearLR(opt, start_factor=1.0, end_factor=0.1,
+                                             total_iters=args.steps)
+    rate = f"{opt!r}" if closure else f"lr {lr:g} -> {lr / 10:g}"
     print(f"{args.dataset}: {len(X)} points, {classes} classes; model {model.nin} -> "
           f"{' -> '.join(map(str, model.nouts))} ({model.num_parameters()} parameters); "
-          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} lr {lr:g} -> {lr / 10:g} over "
-          f"{args.steps} steps")
+          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} {rate} over {args.steps} steps")
 
     history = train(model, X, y, loss_fn, opt, schedule, args.steps, args.l2,
                     progress=not args.no_progress)
@@ -191,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
+    if args.optimizer in ("cmaes", "es"):  # these used no gradient: compute one to chart
+        model.zero_grad()
+        loss_fn([model(x) for x in X], y).backward()
     written.append(out / "grad_flow.png")
     plot_grad_flow(model, written[-1], X=X,
                    title=f"Gradient flow at the last training step ({args.steps})")
@@ -220,8 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> int:
+    """The `chainrule-demo` command (installed by pip), the same as `python -m nn.demo`."""
     # Files only, never a window. (The charts are bare Figures saved with Agg in any case; this
     # keeps any other matplotlib use in the process off the screen too.)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    raise SystemExit(main())
+    return main(prog="chainrule-demo" if os.path.basename(sys.argv[0]).startswith("chainrule")
+                else "python -m nn.demo")
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

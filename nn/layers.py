@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from numbers import Real
 from typing import Any
 
 import autodiff
 from autodiff import Value, is_grad_enabled
+from nn._checks import check_bool, check_choice, check_rng, check_seed
 from nn.module import Module
 
 __all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS", "INITS"]
@@ -81,7 +82,7 @@ class Neuron(Module):
     ) -> None:
         _check_size("Neuron", "nin", nin)
         if nonlin is not None:
-            activation = "relu" if nonlin else "linear"
+            activation = "relu" if check_bool("Neuron", "nonlin", nonlin) else "linear"
         self._act = _activation("Neuron", activation)
         bound = INITS[_check_init("Neuron", init)](nin)
         rng = _rng("Neuron", seed, rng)
@@ -108,11 +109,29 @@ class Neuron(Module):
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation, "init": self.init}
 
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("Neuron", "nin", config.get("nin"))
+        return config["nin"] + 1
+
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={self.activation!r}"
 
     def __repr__(self) -> str:
         return f"Neuron({self.extra_repr()})"
+
+    def to_torch(self) -> Any:
+        """This neuron in PyTorch: Sequential(Linear(nin, 1), activation), float64, same weights."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> Neuron:
+        """A Neuron from a torch Sequential(Linear(nin, 1), activation); see nn.torch_bridge."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
 
 
 class Layer(Module):
@@ -136,7 +155,7 @@ class Layer(Module):
         _check_size("Layer", "nin", nin)
         _check_size("Layer", "nout", nout)
         if nonlin is not None:
-            activation = "relu" if nonlin else "linear"
+            activation = "relu" if check_bool("Layer", "nonlin", nonlin) else "linear"
         _activation("Layer", activation)
         _check_init("Layer", init)
         rng = _rng("Layer", seed, rng)
@@ -162,11 +181,31 @@ class Layer(Module):
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation,
                 "init": self.init}
 
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("Layer", "nin", config.get("nin"))
+        _check_size("Layer", "nout", config.get("nout"))
+        return config["nout"] * (config["nin"] + 1)
+
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
 
     def __repr__(self) -> str:  # the neurons would only repeat what this line says
         return f"Layer({self.extra_repr()})"
+
+    def to_torch(self) -> Any:
+        """This layer in PyTorch: Sequential(Linear(nin, nout), activation), float64, same
+        weights."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> Layer:
+        """A Layer from a torch Sequential(Linear(nin, nout), activation); see nn.torch_bridge."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
 
 
 class MLP(Module):
@@ -205,6 +244,9 @@ class MLP(Module):
         if isinstance(activation, str):
             last = "linear" if output_activation is None else output_activation
             activations = [activation] * (len(nouts) - 1) + [last]
+        elif not isinstance(activation, Sequence):
+            raise TypeError(f"MLP: activation must be a name or a list of names, one per layer, "
+                            f"got {type(activation).__name__}: {activation!r}")
         else:
             if output_activation is not None:
                 raise ValueError("MLP: give output_activation only when activation is a single "
@@ -237,8 +279,34 @@ class MLP(Module):
         return {"nin": self.nin, "nouts": list(self.nouts), "activation": list(self.activations),
                 "init": self.init}
 
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int:
+        _check_size("MLP", "nin", config.get("nin"))
+        nouts = config.get("nouts")
+        if not isinstance(nouts, list) or not nouts:
+            raise ValueError(f"MLP: nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        sizes = [config["nin"], *nouts]
+        for size in nouts:
+            _check_size("MLP", "each entry of nouts", size)
+        return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(nouts)))
+
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
+
+    def to_torch(self) -> Any:
+        """This MLP in PyTorch: a Sequential of float64 Linear layers and activations, same
+        weights; `nn.torch_bridge.torch_names(model)` pairs the parameters' names."""
+        from nn.torch_bridge import module_to_torch  # torch is imported only when called
+
+        return module_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, sequential: Any) -> MLP:
+        """An MLP from a torch Sequential of float64 Linear layers, each followed by at most one of
+        ReLU, Tanh, Sigmoid or Identity; anything else is a ValueError naming the layer."""
+        from nn.torch_bridge import module_from_torch
+
+        return module_from_torch(cls, sequential)
 
 
 # ---- argument checks -----------------------------------------------------------------------------
@@ -248,6 +316,10 @@ def _inputs(who: str, x: Any, nin: int) -> Sequence:
     """`x` as a sequence of `nin` numbers or Values, or a clear error."""
     if isinstance(x, (Value, Real)):
         x = (x,)  # a lone number is a fine input for a one-input model
+    elif isinstance(x, (Mapping, Set, str, bytes)):
+        # A dict would be read as its keys and a set in no fixed order: neither is a point.
+        raise TypeError(f"{who} expects a list of {nin} numbers or Values, "
+                        f"got {type(x).__name__}: {x!r}")
     elif not isinstance(x, Sequence):
         try:
             x = list(x)  # an array row, a generator, ...
@@ -269,23 +341,18 @@ def _check_size(who: str, name: str, n: Any) -> None:
 
 
 def _activation(who: str, name: Any) -> Callable | None:
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"{who}: unknown activation {name!r}; "
-                         f"choose one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS[check_choice(who, "activation", name, ACTIVATIONS)]
 
 
 def _check_init(who: str, init: Any) -> str:
-    if not isinstance(init, str) or init not in INITS:
-        raise ValueError(f"{who}: unknown init {init!r}; choose one of {', '.join(INITS)}")
-    return init
+    return check_choice(who, "init", init, INITS)
 
 
 def _rng(who: str, seed: int | None, rng: Any) -> Any:
     if seed is not None and rng is not None:
         raise ValueError(f"{who}: give seed or rng, not both")
     if rng is not None:
-        return rng
+        return check_rng(who, rng)
     if seed is not None:
-        return random.Random(seed)
+        return random.Random(check_seed(who, seed))
     return random  # the global generator, as micrograd uses

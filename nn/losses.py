@@ -23,12 +23,13 @@ list of targets of the same length; for a list it returns the mean over the item
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
 import autodiff
 from autodiff import Value
+from nn._checks import check_non_negative, check_number
 
 __all__ = ["mse", "hinge", "binary_cross_entropy", "bce_with_logits", "cross_entropy",
            "l2_penalty", "accuracy"]
@@ -43,8 +44,15 @@ _TINY = math.exp(_LOG_FLOOR)
 
 def mse(pred: Scalar | Sequence[Scalar], target: float | Sequence[float], *,
         reduction: str = "mean") -> Value:
-    """Squared error `(pred - target)^2`, averaged over a batch."""
-    return _reduce("mse", pred, target, reduction, lambda p, t: (p - t) ** 2)
+    """Squared error `(pred - target)^2`, averaged over a batch. A target may be a Value (then
+    the loss also differentiates with respect to it, as torch's does)."""
+
+    def one(p: Scalar, t: Any) -> Value:
+        if isinstance(t, bool) or not isinstance(t, (Value, Real)):
+            raise TypeError(f"mse() needs number targets, got {type(t).__name__}: {t!r}")
+        return (p - t) ** 2
+
+    return _reduce("mse", pred, target, reduction, one)
 
 
 def hinge(score: Scalar | Sequence[Scalar], label: int | Sequence[int], *,
@@ -133,13 +141,22 @@ def l2_penalty(params: Any, alpha: float = 1.0) -> Value:
     """`alpha * sum(p^2)` over a model's parameters (or any list of Values): weight decay.
 
     Built as one `dot(params, params)` node, so the whole penalty adds two nodes to the graph;
-    its gradient on each parameter is `2 alpha p`.
+    its gradient on each parameter is `2 alpha p`. `alpha` is a finite number >= 0: a negative
+    one would reward large weights.
     """
+    alpha = check_non_negative("l2_penalty()", "alpha", alpha)
     if hasattr(params, "parameters"):
         params = params.parameters()
+    if isinstance(params, (Value, str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError("l2_penalty() needs a model or a list of Values, got "
+                        f"{type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError("l2_penalty() got no parameters")
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"l2_penalty(): params[{i}] must be a Value, "
+                            f"got {type(p).__name__}: {p!r}")
     return alpha * autodiff.dot(params, params)
 
 
@@ -148,19 +165,28 @@ def accuracy(pred: Sequence[Any], target: Sequence[Any], threshold: float = 0.0)
 
     A prediction that is a list of class scores is right when its largest score is at the
     target index. A single score is right when it is on the target's side of `threshold`
-    (targets -1/+1 or 0/1; use threshold 0.5 for probabilities).
+    (targets -1/+1 or 0/1; use threshold 0.5 for probabilities). A NaN score is never right,
+    so a model that went NaN shows it here too.
     """
+    threshold = check_number("accuracy()", "threshold", threshold, finite=True)
+    for name, items in (("pred", pred), ("target", target)):
+        if isinstance(items, (Value, str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise TypeError(f"accuracy(): {name} must be a list, got {type(items).__name__}")
     pred, target = list(pred), list(target)
     if len(pred) != len(target) or not pred:
         raise ValueError(f"accuracy() needs equally many predictions and targets, got "
                          f"{len(pred)} and {len(target)}")
     right = 0
-    for p, t in zip(pred, target):
+    for i, (p, t) in enumerate(zip(pred, target)):
+        check_number("accuracy()", f"target[{i}]", _data(t))
         if isinstance(p, (list, tuple)):
-            scores = [float(_data(z)) for z in p]
-            right += scores.index(max(scores)) == t
+            scores = [check_number("accuracy()", f"pred[{i}]", _data(z)) for z in p]
+            if not any(math.isnan(z) for z in scores):
+                right += scores.index(max(scores)) == t
         else:
-            right += (float(_data(p)) > threshold) == (t > 0)
+            score = check_number("accuracy()", f"pred[{i}]", _data(p))
+            if not math.isnan(score):
+                right += (score > threshold) == (_data(t) > 0)
     return right / len(pred)
 
 
@@ -192,6 +218,11 @@ def _cross_entropy_one(logits: Any, target: Any) -> Value:
     if isinstance(logits, (Value, Real)):
         raise TypeError("cross_entropy() needs a list of class scores (logits), got a single "
                         f"{type(logits).__name__}")
+    if isinstance(logits, (str, bytes, Mapping)):
+        raise TypeError("cross_entropy() needs a list of class scores (logits), got "
+                        f"{type(logits).__name__}")
+    for v in logits:
+        _check_pred("cross_entropy", v)
     z = [_value(v) for v in logits]
     if isinstance(target, Value):
         target = target.data
@@ -203,13 +234,24 @@ def _cross_entropy_one(logits: Any, target: Any) -> Value:
     return lse - z[int(target)]
 
 
+def _check_pred(loss: str, p: Any) -> None:
+    if isinstance(p, bool) or not isinstance(p, (Value, Real)):
+        raise TypeError(f"{loss}() needs predictions that are Values or numbers, "
+                        f"got {type(p).__name__}: {p!r}")
+
+
 def _reduce(loss: str, pred: Any, target: Any, reduction: str, one) -> Value:
     _check_reduction(loss, reduction)
-    if isinstance(pred, (Value, Real)):
+    if isinstance(pred, (Value, Real)) and not isinstance(pred, bool):
         if isinstance(target, Iterable) and not isinstance(target, str):
             raise TypeError(f"{loss}() got one prediction but a list of targets")
         return _value(one(pred, target))
+    if isinstance(pred, (str, bytes, Mapping)) or not isinstance(pred, Iterable):
+        raise TypeError(f"{loss}() needs a prediction (a Value or a number) or a list of them, "
+                        f"got {type(pred).__name__}: {pred!r}")
     pred = list(pred)
+    for p in pred:
+        _check_pred(loss, p)
     if isinstance(target, (Value, Real)) or not isinstance(target, Iterable):
         raise TypeError(f"{loss}() got a list of predictions but a single target {target!r}")
     target = list(target)

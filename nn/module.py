@@ -38,6 +38,7 @@ from numbers import Real
 from typing import Any
 
 from autodiff import Value
+from nn._checks import check_bool
 
 __all__ = ["Module", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -138,6 +139,7 @@ class Module:
         and the module is left exactly as it was. Returns the module.
         """
         owner = f"{type(self).__name__}.load_state_dict"
+        check_bool(owner, "strict", strict)
         if not isinstance(state, Mapping):
             raise ValueError(f"{owner}: expected a mapping of parameter names to numbers, "
                              f"got {type(state).__name__}")
@@ -162,7 +164,11 @@ class Module:
             if isinstance(value, bool) or not isinstance(value, Real):
                 raise ValueError(f"{owner}: parameter {name!r} must be a number, "
                                  f"got {type(value).__name__}: {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int such as 10**400 (JSON integers have no limit)
+                raise ValueError(f"{owner}: parameter {name!r} is an integer too large for a "
+                                 "float") from None
             if not math.isfinite(value):
                 raise ValueError(f"{owner}: parameter {name!r} is {value!r}, not a finite number")
             updates.append((p, value))
@@ -178,6 +184,18 @@ class Module:
             f"{type(self).__name__} cannot be saved: define config() to return the keyword "
             "arguments that rebuild it"
         )
+
+    @classmethod
+    def count_parameters(cls, config: dict[str, Any]) -> int | None:
+        """How many parameters `cls(**config)` has, worked out without building it.
+
+        `load` compares it with the number of weights in the file before building anything,
+        so a few bytes declaring a huge architecture are refused at once instead of after
+        minutes and gigabytes. None (the default) means "unknown": the model is built, then
+        its parameter names are checked against the file. Raises ValueError for a config
+        that cannot be right.
+        """
+        return None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the architecture and every weight to `path` as JSON, atomically.
@@ -197,7 +215,7 @@ class Module:
                 raise ValueError(f"save: parameter {name!r} of {type(self).__name__} is {value!r};"
                                  " a model with non-finite weights cannot be saved")
         text = json.dumps(document, indent=1, allow_nan=False) + "\n"
-        _atomic_write(path, text.encode("utf-8"))
+        _atomic_write(_check_path("save", path), text.encode("utf-8"))
 
     def load_weights(self, path: str | os.PathLike) -> Module:
         """Load the weights in the model file `path` into this module; returns the module.
@@ -227,6 +245,17 @@ def load(path: str | os.PathLike) -> Module:
     """
     cls, config, params = _read_model_file(path)
     where = os.fspath(path)
+    try:
+        expected = cls.count_parameters(config)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"load: {where!r} has an invalid architecture for {cls.__name__}: "
+                         f"{err}") from None
+    if expected is not None and expected > len(params):
+        # Checked before building, so that building costs no more than the file's size (with
+        # fewer parameters than weights, the model is built and the names say which are extra).
+        raise ValueError(f"load: {where!r}: the architecture {cls.__name__}"
+                         f"({_kwargs_text(config)}) has {expected} parameters, but the file "
+                         f"holds {len(params)} weights")
     try:
         model = _build(cls, config)
     except (TypeError, ValueError) as err:
@@ -272,8 +301,9 @@ def _some(names: list[str], limit: int = 3) -> str:
     return shown + (", ..." if len(names) > limit else "")
 
 
-def _kwargs_text(config: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in config.items())
+def _kwargs_text(config: Mapping[str, Any], limit: int = 300) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in config.items())
+    return text if len(text) <= limit else text[:limit] + "..."  # a file's config may be huge
 
 
 def _normalised(config: Any) -> str:
@@ -292,7 +322,7 @@ def _build(cls: type[Module], config: dict[str, Any]) -> Module:
 
 def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, Any], dict]:
     """Parse and check a model file's envelope; return (class, config, parameters)."""
-    where = os.fspath(path)
+    where = os.fspath(_check_path("load", path))
     with open(where, "rb") as f:  # a missing file is a FileNotFoundError, as usual
         raw = f.read()
 
@@ -307,15 +337,27 @@ def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, A
     def no_constants(name: str) -> None:
         raise ValueError(f"{name} is not allowed (weights must be finite numbers)")
 
+    def finite_float(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):  # 1e400 reads as inf
+            raise ValueError(f"the number {text[:30]} is too large for a float")
+        return value
+
     try:
-        document = json.loads(text, parse_constant=no_constants)
+        document = json.loads(text, parse_constant=no_constants, parse_float=finite_float)
     except json.JSONDecodeError as err:
         hint = " (the file looks truncated)" if err.pos >= len(text.rstrip()) else ""
         raise bad(f"broken JSON at line {err.lineno} column {err.colno}: {err.msg}{hint}") from None
-    except ValueError as err:  # NaN or Infinity in the file
+    except ValueError as err:  # NaN, Infinity or 1e400 in the file, an integer of 4300 digits
         raise bad(str(err)) from None
+    except RecursionError:  # [[[[...]]]] deeper than Python's JSON parser goes
+        raise bad("the JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise bad(f"expected a JSON object at the top, got {type(document).__name__}")
+    if _depth(document) > _MAX_DEPTH:
+        # A model file is 4 levels deep; far deeper documents would only make the recursive
+        # repr and json.dumps used for messages and comparisons fail later.
+        raise bad(f"the JSON is nested more than {_MAX_DEPTH} levels deep")
     for key in ("format", "version", "model", "parameters"):
         if key not in document:
             raise bad(f"the {key!r} field is missing")
@@ -339,6 +381,32 @@ def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, A
         raise bad(f"'parameters' must be an object of name: number, got "
                   f"{type(document['parameters']).__name__}")
     return cls, model["config"], document["parameters"]
+
+
+#: How deep a model file's JSON may nest (a saved model needs 4 levels: 32 leaves room for
+#: user classes whose configs hold lists of lists).
+_MAX_DEPTH = 32
+
+
+def _depth(document: Any) -> int:
+    """How many levels of lists and objects `document` nests (iteratively: no recursion)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level > _MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_path(who: str, path: Any) -> str | os.PathLike:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{who}: path must be a str or os.PathLike (a file name), "
+                        f"got {type(path).__name__}: {path!r}")
+    return path
 
 
 def _atomic_write(path: str | os.PathLike, data: bytes) -> None:

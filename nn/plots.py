@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from numbers import Real
+
 from autodiff import Value, no_grad
+from nn._checks import as_float, check_int, check_non_negative, check_number, grad_of
 from nn.layers import MLP, Layer, Neuron
 from nn.module import Module
 
@@ -63,24 +66,35 @@ def plot_decision_boundary(
     also draws the dashed lines score = threshold +- margin. A model with several outputs
     predicts the class with the largest score. Labels may be 0/1, -1/+1 or class indices;
     misclassified points are circled in black. `resolution` is the number of grid points
-    along each axis (default 300 for MLP, Layer and Neuron, which are evaluated with numpy all
-    at once, and 100 for other models, which are called point by point). Returns the Figure.
+    along each axis (default 100). The colours come from the model itself, called on every
+    grid point under `no_grad()` (MLP(2, [16, 16, 1]): about 0.4 s for the 10,000 points of
+    the default grid), so what you see is exactly what `model(x)` computes. Returns the Figure.
     """
     import numpy as np
 
+    who = "plot_decision_boundary"
     if resolution is None:
-        resolution = 300 if type(model) in (MLP, Layer, Neuron) else 100
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"plot_decision_boundary: resolution must be an integer >= 2, "
-                         f"got {resolution!r}")
+        resolution = 100
+    check_int(who, "resolution", resolution, 2)
+    threshold = check_number(who, "threshold", threshold, finite=True)
+    if margin is not None:
+        margin = check_number(who, "margin", margin, finite=True)
+        if margin <= 0:
+            raise ValueError(f"{who}: invalid margin={margin!r}, it must be > 0 (or None)")
+    _check_title(who, title)
 
-    points = [[float(v) for v in x] for x in X]
+    if not callable(model):
+        raise TypeError(f"{who}: model must be a Module (or any function of a point), "
+                        f"got {type(model).__name__}")
+    points = _points(who, X)
     labels = list(y)
     if not points or len(points) != len(labels):
         raise ValueError(f"plot_decision_boundary: needs equally many points and labels, got "
                          f"{len(points)} and {len(labels)}")
     if any(len(p) != 2 for p in points):
         raise ValueError("plot_decision_boundary: needs 2-D points (lists of two numbers)")
+    for i, label in enumerate(labels):
+        check_int(who, f"y[{i}]", label, -1)  # -1/+1, 0/1 or a class index
     pts = np.array(points)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pad = 0.15 * np.maximum(hi - lo, 1e-9)
@@ -147,49 +161,28 @@ def plot_decision_boundary(
 
 
 def _predict(model: Module, points: Any) -> Any:
-    """The model's outputs for an (n, d) array of points as an (n, outputs) array."""
+    """The model's outputs for an (n, d) array of points as an (n, outputs) array.
+
+    The real model, called on each point under `no_grad()` (no graph is built, and the built-in
+    layers then compute on plain floats), never a copy of its maths: a copy would silently draw
+    another model for any activation or layer it does not know.
+    """
     import numpy as np
 
-    fast = _numpy_forward(model, points)
-    if fast is not None:
-        return fast
     rows = []
     with no_grad():
         for p in points.tolist():
             out = model(p)
-            out = out if isinstance(out, (list, tuple)) else [out]
-            rows.append([o.data if isinstance(o, Value) else float(o) for o in out])
+            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+            if not outs or not all(isinstance(o, (Value, Real)) and not isinstance(o, bool)
+                                   for o in outs):
+                raise TypeError("plot_decision_boundary: the model must return a Value, a "
+                                f"number or a list of them, got {type(out).__name__}: {out!r}")
+            rows.append([as_float(o) for o in outs])
+    if len({len(row) for row in rows}) > 1:
+        raise ValueError("plot_decision_boundary: the model returned different numbers of "
+                         "outputs for different points")
     return np.array(rows, dtype=float)
-
-
-def _numpy_forward(model: Module, points: Any) -> Any:
-    """Exact same maths as MLP / Layer / Neuron, a whole grid at once (None for other models)."""
-    import numpy as np
-
-    if type(model) is MLP:
-        layers = model.layers
-    elif type(model) is Layer:
-        layers = [model]
-    elif type(model) is Neuron:
-        layers = [None]
-    else:
-        return None
-    h = points
-    for layer in layers:
-        neurons = [model] if layer is None else layer.neurons
-        W = np.array([[w.data for w in n.w] for n in neurons])
-        b = np.array([n.b.data for n in neurons])
-        s = h @ W.T + b
-        activation = neurons[0].activation
-        if activation == "relu":
-            h = np.maximum(s, 0.0)
-        elif activation == "tanh":
-            h = np.tanh(s)
-        elif activation == "sigmoid":
-            h = 0.5 * (1.0 + np.tanh(0.5 * s))  # = 1 / (1 + e^-s), and never overflows
-        else:
-            h = s
-    return h
 
 
 # ---- training curves -----------------------------------------------------------------------------
@@ -208,11 +201,16 @@ def plot_history(
     optional; `loss_label` names the loss. The loss uses a log scale when it spans more than a
     factor of 20, so the slow late progress stays visible. Returns the Figure.
     """
+    who = "plot_history"
+    if not isinstance(history, Mapping):
+        raise TypeError(f"{who}: history must be a dict of lists, got {type(history).__name__}")
     if "loss" not in history or not len(history["loss"]):
         raise ValueError("plot_history: history needs a non-empty 'loss' list")
-    loss = [float(v) for v in history["loss"]]
-    accuracy = [float(v) for v in history.get("accuracy", [])]
-    lr = [float(v) for v in history.get("lr", [])]
+    loss, accuracy, lr = (
+        [check_number(who, f"history[{key!r}][{i}]", v) for i, v in
+         enumerate(history.get(key, []))] for key in ("loss", "accuracy", "lr"))
+    _check_title(who, loss_label, "loss_label", optional=False)
+    _check_title(who, title)
     steps = list(range(len(loss)))
     panels = 2 if accuracy else 1
     fig, _ = _figure_and_axes(None, (5.2 * panels + 0.6, 4.0), panels=panels)
@@ -273,18 +271,22 @@ def grad_flow_stats(model: Module, X: Sequence[Sequence[float]] | None = None,
       "dead": given the batch `X` of that pass (MLP, Layer or Neuron only), the ReLU neurons
       whose output is 0 on every point of it; None without `X`.
     """
+    vanish_ratio = check_non_negative("grad_flow_stats", "vanish_ratio", vanish_ratio)
+    if not isinstance(model, Module):
+        raise TypeError(f"grad_flow_stats: model must be an nn Module, "
+                        f"got {type(model).__name__}")
     groups = _layer_groups(model)
     outputs = _layer_outputs(model, X) if X is not None else None
     stats = []
     for index, (name, neurons) in enumerate(groups):
         prefix = f"{name}.neurons" if name else "neurons"
-        grads = [abs(_grad(w)) for n in neurons for w in n.w]
+        grads = [abs(grad_of(w, "grad_flow_stats")) for n in neurons for w in n.w]
         no_grad_names = [f"{prefix}.{i}" for i, n in enumerate(neurons)
-                         if all(_grad(p) == 0.0 for p in [*n.w, n.b])]
+                         if all(grad_of(p, "grad_flow_stats") == 0.0 for p in [*n.w, n.b])]
         dead = None
         if outputs is not None:
             dead = [f"{prefix}.{i}" for i, n in enumerate(neurons)
-                    if n.activation == "relu" and all(row[i] == 0.0 for row in outputs[index])]
+                    if _is_dead_relu(n, [row[i] for row in outputs[index]])]
         stats.append({"name": name or type(model).__name__, "neurons": len(neurons),
                       "mean": sum(grads) / len(grads), "max": max(grads),
                       "no_grad": no_grad_names, "dead": dead})
@@ -318,6 +320,7 @@ def plot_grad_flow(
     """
     import numpy as np
 
+    _check_title("plot_grad_flow", title)
     stats = grad_flow_stats(model, X, vanish_ratio)
     given = ax is not None
     # A panel already on a log scale shares its y axis with one drawn before: keep that range.
@@ -425,8 +428,7 @@ def _layer_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[list[lis
                          f"Neuron, not {type(model).__name__}")
     outputs: list[list[list[float]]] = [[] for _ in layers]
     with no_grad():
-        for x in X:
-            h = list(x)
+        for h in _points("grad_flow_stats", X):
             if len(h) != layers[0].nin:
                 raise ValueError(f"grad_flow_stats: points of X must have {layers[0].nin} "
                                  f"coordinates, got {len(h)}")
@@ -453,16 +455,46 @@ def _layer_groups(model: Module) -> list[tuple[str, list[Neuron]]]:
     return groups
 
 
-def _grad(p: Value) -> float:
-    g = p.grad
-    return g.data if isinstance(g, Value) else float(g)
+def _is_dead_relu(neuron: Neuron, outputs: Sequence[float]) -> bool:
+    """Whether `neuron` is a ReLU whose output is 0 on every point of the batch.
+
+    Its sum is then <= 0 everywhere, so ReLU passes no gradient back and the neuron cannot
+    recover. This is the per-neuron, whole-batch form of the per-node test the drawings use
+    (one relu node of one graph is dead when its input is <= 0): a neuron is dead here when
+    its relu node would be drawn dead for every point of X. A NaN output is not 0: not dead.
+    """
+    return neuron.activation == "relu" and all(v == 0.0 for v in outputs)
 
 
 # ---- shared plumbing -----------------------------------------------------------------------------
 
 
+def _points(who: str, X: Any) -> list[list[float]]:
+    """X as a list of points, each a list of finite floats, or an error naming the point."""
+    if isinstance(X, (str, bytes, Mapping)) or not isinstance(X, Iterable):
+        raise TypeError(f"{who}: X must be a list of points, got {type(X).__name__}")
+    points = []
+    for i, x in enumerate(X):
+        if isinstance(x, (str, bytes, Mapping)) or not isinstance(x, Iterable):
+            raise TypeError(f"{who}: X[{i}] must be a list of numbers, got {type(x).__name__}: "
+                            f"{x!r}")
+        points.append([check_number(who, f"X[{i}][{j}]", v, finite=True)
+                       for j, v in enumerate(x)])
+    return points
+
+
+def _check_title(who: str, text: Any, name: str = "title", optional: bool = True) -> None:
+    if not (isinstance(text, str) or (optional and text is None)):
+        raise TypeError(f"{who}: {name} must be a str{' or None' if optional else ''}, "
+                        f"got {type(text).__name__}: {text!r}")
+
+
 def _figure_and_axes(ax: Any, size: tuple[float, float], panels: int = 1) -> tuple[Any, Any]:
     if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}: {ax!r}")
         return ax.figure, ax
     # A bare Figure, not pyplot: nothing is registered globally, so figures are freed when
     # dropped, and saving uses the Agg renderer whatever backend is active.
@@ -478,3 +510,185 @@ def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
         fig.savefig(path, dpi=120)
     return fig
 
+
+
+# ---- teaching charts: paths on a loss surface, curves, the range test --------------------------
+#
+# The notebooks draw the same few pictures again and again; these helpers keep their cells about
+# the idea (which runs to compare) rather than about matplotlib.
+
+__all__ += ["plot_descent_1d", "plot_paths_2d", "plot_curves", "plot_lr_range_test"]
+
+#: One colour per run, colour-blind safe (Okabe and Ito), in the order runs are given.
+_RUN_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000"]
+
+
+def _run_colours(names: Sequence[str], colours: Mapping[str, str] | None) -> dict[str, str]:
+    colours = dict(colours or {})
+    return {name: colours.get(name, _RUN_COLOURS[i % len(_RUN_COLOURS)])
+            for i, name in enumerate(names)}
+
+
+def plot_descent_1d(
+    loss: Any,
+    runs: Mapping[str, Sequence[float]],
+    path: str | os.PathLike | None = None,
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float] | None = None,
+    colours: Mapping[str, str] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """A 1-D loss curve with the weights each run visited, start to end, as joined dots.
+
+    `loss` takes a float and returns a float (or a Value); `runs` maps a label to the list of
+    weights visited. The start of each run is a black dot. Returns the Figure.
+    """
+    import numpy as np
+
+    if not runs:
+        raise ValueError("plot_descent_1d: runs is empty; give at least one list of weights")
+    fig, ax = _figure_and_axes(ax, (7.0, 4.2))
+    ws = np.linspace(*xlim, 300)
+    value = lambda w: float(getattr(loss(float(w)), "data", loss(float(w))))  # noqa: E731
+    ax.plot(ws, [value(w) for w in ws], color="0.35", lw=2, label="loss")
+    for name, colour in _run_colours(list(runs), colours).items():
+        weights = [float(w) for w in runs[name]]
+        ax.plot(weights, [value(w) for w in weights], "o-", color=colour, ms=4, lw=1.2,
+                label=name)
+        ax.plot(weights[0], value(weights[0]), "o", color="black", ms=7, zorder=5)
+    ax.set(xlabel="weight w", ylabel="loss", xlim=xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_paths_2d(
+    f: Any,
+    paths: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    levels: Any = 12,
+    minimum: Sequence[float] | None = None,
+    colours: Mapping[str, str] | None = None,
+    equal_aspect: bool = False,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Contour lines of a 2-D loss `f(x, y)` and the points each run visited, joined.
+
+    `f` must work on numpy arrays (write it with `+ - * / **`, and it works on Values too);
+    `paths` maps a label to an (n, 2) array or list of points. The start is a white dot, each
+    run's last point a dot of its colour, `minimum` a star. `levels` is a number of contour
+    lines or the list of their heights. Returns the Figure.
+    """
+    import numpy as np
+
+    if not paths:
+        raise ValueError("plot_paths_2d: paths is empty; give at least one run")
+    fig, ax = _figure_and_axes(ax, (7.0, 5.0))
+    X, Y = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
+    Z = f(X, Y)
+    ax.contourf(X, Y, Z, levels=levels, cmap="Greys_r", alpha=0.12, extend="both")
+    ax.contour(X, Y, Z, levels=levels, colors="0.6", linewidths=0.6)
+    for name, colour in _run_colours(list(paths), colours).items():
+        points = np.asarray(paths[name], dtype=float).reshape(-1, 2)
+        ax.plot(points[:, 0], points[:, 1], "-", color=colour, lw=1.6, marker="o", ms=2.5,
+                label=f"{name}: {len(points) - 1} steps")
+        ax.plot(*points[-1], "o", color=colour, ms=6, mec="white", zorder=4)
+        ax.plot(*points[0], "o", color="black", ms=7, mfc="white", mew=1.8, zorder=5)
+    if minimum is not None:
+        ax.plot(*minimum, "*", color="#CC79A7", ms=15, mec="black", zorder=6)
+    ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y")
+    if equal_aspect:
+        ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="best", framealpha=0.95)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike | None = None,
+    *,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    log: bool = True,
+    x: Mapping[str, Sequence[float]] | None = None,
+    colours: Mapping[str, str] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Several curves on one axis (a log y axis by default), one colour and label per run.
+
+    `curves` maps a label to its values; `x` optionally maps a label to its x values (for
+    example the number of gradient evaluations instead of the step). Values that are not
+    positive are left out on a log axis. Returns the Figure.
+    """
+    if not curves:
+        raise ValueError("plot_curves: curves is empty; give at least one run")
+    fig, ax = _figure_and_axes(ax, (7.5, 4.2))
+    for name, colour in _run_colours(list(curves), colours).items():
+        ys = [float(v) for v in curves[name]]
+        xs = [float(v) for v in x[name]] if x and name in x else list(range(len(ys)))
+        if log:
+            xs, ys = zip(*[(a, b) for a, b in zip(xs, ys) if b > 0]) if any(
+                b > 0 for b in ys) else ([], [])
+        ax.plot(xs, ys, color=colour, lw=1.8, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_lr_range_test(
+    result: Any,
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """The loss against the learning rate from `nn.lr_finder.lr_range_test`, on a log lr axis.
+
+    Draws the raw losses (and the smoothed ones when they differ), the lowest point, the
+    suggested rate (ten times smaller) and, when the test stopped early, where the loss blew up.
+    Returns the Figure.
+    """
+    import math
+
+    if not getattr(result, "lrs", None):
+        raise ValueError("plot_lr_range_test: needs the result of lr_range_test")
+    fig, ax = _figure_and_axes(ax, (7.5, 4.2))
+    finite = [(lr, loss) for lr, loss in zip(result.lrs, result.losses) if math.isfinite(loss)]
+    ax.plot(*zip(*finite), color="#0072B2", lw=1.2, alpha=0.6 if result.smoothed != result.losses
+            else 1.0, label="loss after a step at this lr")
+    if result.smoothed != result.losses:
+        ax.plot(result.lrs, result.smoothed, color="#0072B2", lw=2.2, label="smoothed")
+    ax.set_xscale("log")
+    lowest = min(s for s in result.smoothed if math.isfinite(s))
+    ax.axvline(result.lr_at_min, color="0.4", ls=":", lw=1.2,
+               label=f"lowest loss: lr = {result.lr_at_min:.3g}")
+    ax.axvline(result.suggestion, color="#009E73", lw=2,
+               label=f"suggestion (10x smaller): lr = {result.suggestion:.3g}")
+    if result.diverged:
+        ax.axvline(result.lrs[-1], color="#D55E00", ls="--", lw=1.5,
+                   label=f"blew up: lr = {result.lrs[-1]:.3g}")
+    top = max(result.start_loss, lowest) * 2
+    ax.set_ylim(0, top if top > 0 else None)
+    ax.set(xlabel="learning rate (log scale)", ylabel="loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Learning-rate range test")
+    return _finish(fig, path)

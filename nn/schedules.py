@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from numbers import Integral, Real
 from typing import Any
 
+from nn._checks import check_int, check_non_negative, check_number
 from nn.optim import Optimizer
 
 __all__ = [
@@ -40,20 +40,6 @@ __all__ = [
     "LinearLR",
     "LambdaLR",
 ]
-
-
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: invalid {name}={value!r}, it must be >= {minimum}")
-    return int(value)
-
-
-def _check_number(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}: {value!r}")
-    return float(value)
 
 
 class LRScheduler:
@@ -73,7 +59,7 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{self.name}: optimizer must be an nn.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
-        last_epoch = _check_int(self.name, "last_epoch", last_epoch, -1)
+        last_epoch = check_int(self.name, "last_epoch", last_epoch, -1)
         if last_epoch == -1:
             if optimizer.initial_lr is None:
                 optimizer.initial_lr = optimizer.lr
@@ -98,9 +84,17 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
-        """Move to the next epoch and set `optimizer.lr` for it."""
+        """Move to the next epoch and set `optimizer.lr` for it.
+
+        If the new lr is refused (LambdaLR's function raised or returned a bad factor), the
+        schedule stays at its epoch and the optimizer keeps its lr.
+        """
         self.last_epoch += 1
-        self.optimizer.lr = self.get_lr()
+        try:
+            self.optimizer.lr = self.get_lr()
+        except BaseException:
+            self.last_epoch -= 1
+            raise
         self._last_lr = self.optimizer.lr
 
     def get_last_lr(self) -> list[float]:
@@ -116,22 +110,33 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict()` saved (the optimizer's lr comes from its own state)."""
+        where = f"{self.name}.load_state_dict"
         if not isinstance(state_dict, dict) or state_dict.get("schedule") != self.name:
             found = state_dict.get("schedule") if isinstance(state_dict, dict) else state_dict
-            raise ValueError(f"{self.name}.load_state_dict: expected the state of a "
-                             f"{self.name}, got {found!r}")
-        self.last_epoch = _check_int(self.name, "last_epoch", state_dict["last_epoch"], 0)
-        self.base_lr = _check_number(self.name, "base_lr", state_dict["base_lr"])
-        self._last_lr = _check_number(self.name, "last_lr", state_dict["last_lr"])
+            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
+        for key in ("last_epoch", "base_lr", "last_lr", *self.settings):
+            if key not in state_dict:
+                raise ValueError(f"{where}: the {key!r} field is missing")
+        # Check everything first, assign after: a bad state leaves the schedule as it was.
+        checked = {
+            "last_epoch": check_int(where, "last_epoch", state_dict["last_epoch"], 0),
+            "base_lr": check_non_negative(where, "base_lr", state_dict["base_lr"]),
+            "_last_lr": check_non_negative(where, "last_lr", state_dict["last_lr"]),
+        }
         for name in self.settings:
             # Check each saved setting against the kind of value it replaces.
             value, current = state_dict[name], getattr(self, name)
             if isinstance(current, list):
-                value = sorted(_check_int(self.name, name, m, 0) for m in value)
+                if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                    raise TypeError(f"{where}: {name} must be a list of ints, got {value!r}")
+                value = sorted(check_int(where, f"{name}[{i}]", m, 0)
+                               for i, m in enumerate(value))
             elif isinstance(current, int):
-                value = _check_int(self.name, name, value, 1)
+                value = check_int(where, name, value, 1)
             else:
-                value = _check_number(self.name, name, value)
+                value = check_non_negative(where, name, value)
+            checked[name] = value
+        for name, value in checked.items():
             setattr(self, name, value)
 
     def __repr__(self) -> str:
@@ -153,8 +158,8 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.step_size = _check_int("StepLR", "step_size", step_size, 1)
-        self.gamma = _check_number("StepLR", "gamma", gamma)
+        self.step_size = check_int("StepLR", "step_size", step_size, 1)
+        self.gamma = check_non_negative("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
@@ -182,8 +187,8 @@ class MultiStepLR(LRScheduler):
             raise TypeError(f"MultiStepLR: milestones must be a list of ints, got {milestones!r}")
         # Kept sorted, as a list (JSON has no Counter); a repeated milestone stays repeated.
         self.milestones = sorted(
-            _check_int("MultiStepLR", "milestone", m, 0) for m in milestones)
-        self.gamma = _check_number("MultiStepLR", "gamma", gamma)
+            check_int("MultiStepLR", "milestone", m, 0) for m in milestones)
+        self.gamma = check_non_negative("MultiStepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
@@ -206,7 +211,7 @@ class ExponentialLR(LRScheduler):
     settings = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = _check_number("ExponentialLR", "gamma", gamma)
+        self.gamma = check_non_negative("ExponentialLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
@@ -230,8 +235,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
-        self.T_max = _check_int("CosineAnnealingLR", "T_max", T_max, 1)
-        self.eta_min = _check_number("CosineAnnealingLR", "eta_min", eta_min)
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = check_non_negative("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
@@ -263,15 +268,15 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
-        self.start_factor = _check_number("LinearLR", "start_factor", start_factor)
-        self.end_factor = _check_number("LinearLR", "end_factor", end_factor)
+        self.start_factor = check_number("LinearLR", "start_factor", start_factor)
+        self.end_factor = check_number("LinearLR", "end_factor", end_factor)
         if not 0.0 < self.start_factor <= 1.0:
             raise ValueError(f"LinearLR: invalid start_factor={self.start_factor!r}, "
                              "it must be in (0, 1]")
         if not 0.0 <= self.end_factor <= 1.0:
             raise ValueError(f"LinearLR: invalid end_factor={self.end_factor!r}, "
                              "it must be in [0, 1]")
-        self.total_iters = _check_int("LinearLR", "total_iters", total_iters, 1)
+        self.total_iters = check_int("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> float:
@@ -306,4 +311,5 @@ class LambdaLR(LRScheduler):
 
     def get_lr(self) -> float:
         factor = self.lr_lambda(self.last_epoch)
-        return self.base_lr * _check_number("LambdaLR", f"lr_lambda({self.last_epoch})", factor)
+        return self.base_lr * check_non_negative("LambdaLR", f"lr_lambda({self.last_epoch})",
+                                                 factor)

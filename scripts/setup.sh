@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up chainrule on a fresh Debian/Ubuntu machine: Graphviz's `dot`, a .venv, the project.
+# Set up chainrule on a fresh Debian/Ubuntu machine (or macOS with Homebrew): Graphviz's `dot`,
+# a .venv, the project.
 # Safe to run again: each step is skipped when its work is already done.
 #
 #   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0 (CPU) for the parity tests
@@ -31,7 +32,12 @@ apt_install() {
 }
 
 if ! command -v dot >/dev/null 2>&1; then
-    apt_install graphviz
+    if ! command -v apt-get >/dev/null 2>&1 && command -v brew >/dev/null 2>&1; then
+        say "installing graphviz with Homebrew"   # macOS
+        brew install graphviz
+    else
+        apt_install graphviz
+    fi
 fi
 if [ "${CHAINRULE_WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium
@@ -48,7 +54,8 @@ fi
 
 # Reinstall only when the metadata changed since the last successful install.
 stamp=.venv/.chainrule-installed
-want="$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0}"
+checksum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
+want="$(cat setup.cfg pyproject.toml | checksum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing chainrule (editable) with its test extra"
     .venv/bin/python -m pip install -q --upgrade pip

@@ -228,3 +228,179 @@ def test_next_previous_and_play_walk_through_backprop(browser, tmp_path):
     assert errors == []
     assert requests and all(url.startswith("file://") for url in requests), requests
     page.close()
+
+
+# ---- a network's page ---------------------------------------------------------------------------
+
+
+def model_loss(kind: str):
+    """The hinge loss of one sample through a model of `kind`, and the model."""
+    import nn
+    from nn.losses import hinge
+
+    X, y = nn.data.make_moons(10, noise=0.1, seed=0, labels="pm1")
+    if kind == "neuron":
+        model = nn.Neuron(2, activation="tanh", seed=0)
+    elif kind == "layer":
+        model = nn.Layer(2, 3, seed=0)
+    else:
+        model = nn.MLP(2, [int(n) for n in kind.split("x")], seed=0)
+    out = model(X[0])
+    score = autodiff.sum(out) if isinstance(out, list) else out
+    return hinge([score], y[:1]), model
+
+
+@needs_dot
+@pytest.mark.parametrize("kind", ["neuron", "layer", "3x1", "4x4x1", "16x16x1"])
+def test_every_models_page_names_its_parameters_as_named_parameters_does(kind):
+    loss, model = model_loss(kind)
+    text = to_html(loss, model=model)  # an MLP's page raised KeyError 'layers.N.neurons.0'
+    data = page_data(text)
+    ids = node_ids(loss)
+    named = list(model.named_parameters())
+    assert named
+    for name, p in named:
+        # the jump-to list holds it, and it leads to the step that completes its gradient
+        assert f'<option value="{name}">' in text
+        step = data["steps"][data["finals"][name]]
+        assert step["to"] == ids[p] and step["final"] and name in step["text"]
+    # one group per node passing its gradient back; each group's steps come from that node
+    groups = data["groups"]
+    assert sum(g["last"] - g["first"] + 1 for g in groups) == len(data["steps"])
+    for g in groups:
+        assert len({s["from"] for s in data["steps"][g["first"] : g["last"] + 1]}) == 1
+    assert "passes dL/dL = 1.0 back to" in groups[0]["text"]  # the unnamed output is L
+    assert "<title>Backpropagation through L</title>" in text
+
+
+NETWORK_VIEWPORT = {"width": 1280, "height": 720}
+
+
+def in_view(page, selector: str, panel: str) -> bool:
+    """Whether the element is entirely inside the visible part of `panel` and of the window."""
+    return page.evaluate(
+        """([sel, panel]) => {
+             const r = document.querySelector(sel).getBoundingClientRect();
+             const p = document.querySelector(panel).getBoundingClientRect();
+             return r.top >= p.top - 1 && r.bottom <= p.bottom + 1 && r.left >= p.left - 1
+                    && r.right <= p.right + 1 && r.bottom <= window.innerHeight; }""",
+        [selector, panel],
+    )
+
+
+@pytest.fixture(scope="module")
+def network_page(tmp_path_factory):
+    loss, model = model_loss("16x16x1")
+    path = tmp_path_factory.mktemp("network") / "network.html"
+    to_html(loss, path, model=model)
+    loss.backward()
+    return path, loss, model
+
+
+def test_a_networks_page_is_usable_on_a_projector(browser, network_page):
+    path, loss, model = network_page
+    ids = node_ids(loss)
+    steps = backward_steps(loss, model=model)
+    page = browser.new_page(viewport=NETWORK_VIEWPORT)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+
+    # Readable from the back of a room: large type, and a big drawing starts at actual size.
+    for selector in ("#cr-next", "#cr-now", "#cr-steps"):
+        size = page.evaluate(
+            "s => parseFloat(getComputedStyle(document.querySelector(s)).fontSize)", selector
+        )
+        assert size >= 16, selector
+    assert page.evaluate("document.getElementById('cr-graph').classList.contains('cr-actual')")
+
+    # The list and the drawing follow the current step.
+    for _ in range(40):
+        page.keyboard.press("ArrowRight")
+    assert page.inner_text("#cr-counter") == f"Step 40 of {len(steps)}"
+    assert in_view(page, "#cr-steps li.cr-current", "#cr-steps")
+    assert highlighted(page, "cr-to") == [ids[steps[39].input]]
+    assert in_view(page, "g.cr-to", "#cr-graph")
+
+    # Space plays and pauses, even right after a click on Next (it must not click it again).
+    page.click("#cr-next")
+    page.keyboard.press(" ")
+    assert page.inner_text("#cr-play") == "Pause"
+    page.keyboard.press(" ")
+    assert page.inner_text("#cr-play") == "Play"
+
+    # While playing, the controls stay on screen and Pause can be clicked.
+    page.select_option("#cr-speed", "60")
+    page.click("#cr-play")
+    page.wait_for_function("+document.body.dataset.step > 60")
+    assert in_view(page, "#cr-play", "header")
+    assert page.evaluate("window.scrollY") == 0
+    page.click("#cr-play")  # Pause
+    assert page.inner_text("#cr-play") == "Play"
+    stopped = page.evaluate("document.body.dataset.step")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.body.dataset.step") == stopped
+    assert in_view(page, "g.cr-to", "#cr-graph")  # actual size follows the step
+    assert in_view(page, "#cr-steps li.cr-current", "#cr-steps")
+
+    # Jump to a parameter by name: the step that completes its gradient.
+    name = "layers.1.neurons.3.w.7"
+    w = dict(model.named_parameters())[name]
+    page.fill("#cr-find", name)
+    page.keyboard.press("Enter")
+    assert highlighted(page, "cr-to") == [ids[w]]
+    assert grad_text(page, ids[w]) == f"grad {w.grad:.4g}"
+    assert name in page.inner_text("#cr-now") and "final" in page.inner_text("#cr-now")
+    assert in_view(page, "g.cr-to", "#cr-graph")
+    page.fill("#cr-find", "no.such.name")
+    page.keyboard.press("Enter")
+    assert "no gradient for" in page.inner_text("#cr-found")
+    assert highlighted(page, "cr-to") == [ids[w]]  # nothing moved
+
+    # Fit shows the whole drawing; the step stays where it was.
+    page.click("#cr-zoom")
+    assert page.inner_text("#cr-zoom") == "Actual size"
+    assert in_view(page, "#cr-graph svg", "#cr-graph")
+    assert errors == []
+    page.close()
+
+
+def test_steps_grouped_by_node_list_a_dot_products_shares_as_one_step(browser, network_page):
+    path, loss, model = network_page
+    ids = node_ids(loss)
+    steps = backward_steps(loss, model=model)
+    nodes = list(dict.fromkeys(s.node for s in steps))  # in the order backward() visits them
+    page = browser.new_page(viewport=NETWORK_VIEWPORT)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.check("#cr-group")
+    assert page.inner_text("#cr-counter") == f"Node 0 of {len(nodes)}"
+    page.keyboard.press("ArrowRight")  # the arrow keys still work with the checkbox focused
+    assert page.inner_text("#cr-counter") == f"Node 1 of {len(nodes)}"
+    assert sorted(highlighted(page, "cr-to")) == sorted({ids[p] for p in loss.parents})
+    page.click("#cr-next")
+    assert highlighted(page, "cr-from") == [ids[nodes[1]]]
+    page.click("#cr-prev")
+    assert highlighted(page, "cr-from") == [ids[nodes[0]]]
+
+    # A neuron's dot product: 2n shares (n weights, n inputs), one step, each share listed.
+    first_dot = next(i for i, v in enumerate(nodes) if v.op == "dot")
+    dot = nodes[first_dot]
+    page.click(f"#cr-groups li:nth-child({first_dot + 1})")
+    assert page.inner_text("#cr-counter") == f"Node {first_dot + 1} of {len(nodes)}"
+    edges = highlighted(page, "cr-edge")
+    assert len(edges) == len(dot.parents) == 2 * 16
+    assert sorted(highlighted(page, "cr-to")) == sorted({ids[p] for p in dot.parents})
+    shares = page.inner_text("#cr-groups li.cr-current").splitlines()[1:]
+    assert len(shares) == len(dot.parents) and all("+=" in line for line in shares)
+    assert in_view(page, "#cr-groups li.cr-current", "#cr-groups") or len(shares) > 8
+
+    # Back to one share per step: the position is kept.
+    page.uncheck("#cr-group")
+    last = max(i for i, s in enumerate(steps) if s.node is dot)
+    assert page.inner_text("#cr-counter") == f"Step {last + 1} of {len(steps)}"
+    # `to_html(group=True)` starts grouped.
+    assert 'id="cr-group" checked' in to_html(loss, model=model, group=True)
+    assert errors == []
+    page.close()

@@ -116,3 +116,28 @@ def test_bad_arguments(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("seed", ["abc", 1.5, None, True])
+def test_a_seed_is_an_int(name, seed):
+    # random.Random takes strings, floats and None (a fresh seed each run): all would be
+    # accepted silently and make the data look seeded when it is not the same data.
+    with pytest.raises(TypeError, match=f"{DATASETS[name].__name__}: seed must be an int, "
+                                        f"got {type(seed).__name__}"):
+        DATASETS[name](10, seed=seed)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: make_blobs(10, centers=[["0", 1.0], [1.0, 1.0]]), TypeError,
+     "make_blobs: centers[0][0] must be a number, got str: '0'"),
+    (lambda: make_blobs(10, centers=[[0.0, math.inf], [1.0, 1.0]]), ValueError,
+     "make_blobs: invalid centers[0][1]=inf, it must be a finite number"),
+    (lambda: make_blobs(10, centers="ab"), ValueError, "centers must be a number of clusters"),
+    (lambda: make_blobs(10, centers=[1.0, 2.0]), ValueError, "or a list of points, got [1.0, 2.0]"),
+    (lambda: make_circles(10, factor=True), ValueError, "factor must be between 0 and 1, got True"),
+])
+def test_bad_centers_and_factors(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert message in str(info.value)

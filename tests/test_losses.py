@@ -244,3 +244,53 @@ def test_parity_with_torch_cross_entropy(scale):
     assert loss.data == pytest.approx(tl.item(), rel=1e-9, abs=1e-9)
     ours = [v.grad for row in vs for v in row]
     assert ours == pytest.approx(tz.grad.flatten().tolist(), rel=1e-9, abs=1e-9)
+
+
+# ---- no silent bad input ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: l2_penalty(values(1.0, 2.0), alpha=-1.0), ValueError,
+     "l2_penalty(): invalid alpha=-1.0, it must be a finite number >= 0"),
+    (lambda: l2_penalty(values(1.0), alpha=math.nan), ValueError, "invalid alpha=nan"),
+    (lambda: l2_penalty(values(1.0), alpha="1e-4"), TypeError,
+     "l2_penalty(): alpha must be a number, got str"),
+    (lambda: l2_penalty([1.0, 2.0]), TypeError,
+     "l2_penalty(): params[0] must be a Value, got float: 1.0"),
+    (lambda: l2_penalty(Value(1.0)), TypeError, "needs a model or a list of Values, got Value"),
+    (lambda: mse(Value(1.0), "1"), TypeError, "mse() needs number targets, got str: '1'"),
+    (lambda: mse(Value(1.0), True), TypeError, "mse() needs number targets, got bool"),
+    (lambda: mse("12", [1.0, 2.0]), TypeError,
+     "mse() needs a prediction (a Value or a number) or a list of them, got str"),
+    (lambda: mse({"a": 1.0}, [1.0]), TypeError, "mse() needs a prediction"),
+    (lambda: hinge([Value(1.0), "x"], [1, -1]), TypeError,
+     "hinge() needs predictions that are Values or numbers, got str: 'x'"),
+    (lambda: hinge(True, 1), TypeError, "hinge() needs a prediction (a Value or a number)"),
+    (lambda: cross_entropy([Value(1.0), None], 0), TypeError,
+     "cross_entropy() needs predictions that are Values or numbers, got NoneType"),
+    (lambda: cross_entropy({"a": 1.0, "b": 2.0}, 0), TypeError,
+     "cross_entropy() needs a list of class scores (logits), got dict"),
+    (lambda: accuracy([0.5], [1], threshold="0"), TypeError,
+     "accuracy(): threshold must be a number, got str"),
+    (lambda: accuracy([0.5], [1], threshold=math.nan), ValueError,
+     "accuracy(): invalid threshold=nan, it must be a finite number"),
+    (lambda: accuracy(["0.5"], [1]), TypeError, "accuracy(): pred[0] must be a number, got str"),
+    (lambda: accuracy([0.5, 0.2], [1, "a"]), TypeError, "accuracy(): target[1] must be a number"),
+    (lambda: accuracy(Value(0.5), [1]), TypeError, "accuracy(): pred must be a list, got Value"),
+])
+def test_bad_arguments_are_clear_errors(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_nan_predictions_are_never_right():
+    nan = float("nan")
+    assert accuracy([nan, nan, 1.0], [1, -1, 1]) == pytest.approx(1 / 3)
+    assert accuracy([[nan, 0.0], [0.0, 1.0]], [0, 1]) == 0.5
+
+
+def test_mse_target_may_be_a_value_and_gets_a_gradient():
+    p, t = Value(3.0), Value(1.0)
+    mse(p, t).backward()
+    assert (p.grad, t.grad) == (4.0, -4.0)

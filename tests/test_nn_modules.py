@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -337,3 +338,48 @@ def test_float_inputs_become_one_shared_node_per_input():
     model.zero_grad()
     model(xs).backward()
     assert sorted(v.grad for v in inputs) == sorted(x.grad for x in xs)
+
+
+# ---- no silent bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: MLP(2, [3, 1], activation="gelu"), ValueError,
+     "MLP: unknown activation 'gelu'; choose one of relu, tanh, sigmoid, linear"),
+    (lambda: MLP(2, [3, 1], output_activation="softmax"), ValueError,
+     "MLP: unknown activation 'softmax'"),
+    (lambda: MLP(2, [3, 1], activation=5), TypeError,
+     "MLP: activation must be a name or a list of names, one per layer, got int: 5"),
+    (lambda: Layer(2, 3, activation=None), ValueError, "Layer: unknown activation None"),
+    (lambda: MLP(2, [3, 1], seed="abc"), TypeError, "MLP: seed must be an int, got str: 'abc'"),
+    (lambda: Neuron(2, seed=1.5), TypeError, "Neuron: seed must be an int, got float: 1.5"),
+    (lambda: Layer(2, 3, seed=True), TypeError, "Layer: seed must be an int, got bool"),
+    (lambda: MLP(2, [3, 1], rng=42), TypeError,
+     "MLP: rng must be a random.Random (e.g. random.Random(42)), got int: 42; for a number, "
+     "pass seed= instead"),
+    (lambda: Neuron(2, nonlin="no"), TypeError, "Neuron: nonlin must be True or False, got str"),
+    (lambda: Layer(2, 1, nonlin=0), TypeError, "Layer: nonlin must be True or False, got int"),
+    (lambda: MLP(2, [3, 1], init=None), ValueError, "MLP: unknown init None"),
+])
+def test_bad_constructor_arguments_name_the_argument(make, error, message):
+    with pytest.raises(error) as info:
+        make()
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("x, kind", [({"a": 1.0, "b": 2.0}, "dict"), ({1.0, 2.0}, "set"),
+                                     ("ab", "str"), (b"ab", "bytes"), (None, "NoneType")])
+@pytest.mark.parametrize("make", [lambda: MLP(2, [3, 1], seed=0), lambda: Layer(2, 3, seed=0),
+                                  lambda: Neuron(2, seed=0)])
+def test_inputs_that_are_not_a_point_are_type_errors(make, x, kind):
+    model = make()
+    who = type(model).__name__
+    with pytest.raises(TypeError, match=f"{who} expects a list of 2 numbers or Values, "
+                                        f"got {kind}"):
+        model(x)
+
+
+def test_nan_inputs_are_not_refused_and_show_in_the_output():
+    # NaN is a number: refusing it is the engine's business (anomaly mode), not the layer's.
+    out = MLP(2, [3, 1], activation="tanh", seed=0)([float("nan"), 1.0])
+    assert math.isnan(out.data)

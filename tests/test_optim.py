@@ -250,14 +250,20 @@ def loss_fn(p):
     return valley + fit + 0.1 * (c * d * e) ** 2
 
 
-def run_autodiff(cls, kwargs, steps=50, start=START, opt_state=None):
+def objective(kwargs):
+    """loss_fn, or -loss_fn for maximize=True (so that climbing it converges as descent does)."""
+    return (lambda p: -loss_fn(p)) if kwargs.get("maximize") else loss_fn
+
+
+def run_autodiff(cls, kwargs, steps=50, start=START, opt_state=None, f=None):
     params = [Value(x) for x in start]
     opt = cls(params, **kwargs)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
+    f = f or objective(opt.state_dict()["hyperparams"])
     for _ in range(steps):
         opt.zero_grad()
-        loss_fn(params).backward()
+        f(params).backward()
         opt.step()
     return [p.data for p in params], opt
 
@@ -265,9 +271,10 @@ def run_autodiff(cls, kwargs, steps=50, start=START, opt_state=None):
 def run_torch(torch, name, kwargs, steps=50):
     params = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in START]
     opt = getattr(torch.optim, name)(params, **kwargs)
+    f = objective(kwargs)
     for _ in range(steps):
         opt.zero_grad()
-        loss_fn(params).backward()
+        f(params).backward()
         for p in params:
             # torch skips a parameter whose grad is None; ours always has a float grad.
             if p.grad is None:
@@ -304,6 +311,19 @@ CASES = [
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.05}),
     ("Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.1}),
     ("Adagrad", {"lr": 0.1, "eps": 1e-3, "lr_decay": 0.01, "weight_decay": 0.05}),
+    # maximize=True (on -loss_fn): every optimizer, with the options that touch the gradient.
+    ("SGD", {"lr": 0.01, "maximize": True}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "maximize": True}),
+    ("SGD", {"lr": 0.005, "momentum": 0.5, "weight_decay": 0.2, "nesterov": True,
+             "maximize": True}),
+    ("Adam", {"lr": 0.05, "maximize": True}),
+    ("Adam", {"lr": 0.05, "weight_decay": 0.1, "amsgrad": True, "maximize": True}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("RMSprop", {"lr": 0.005, "maximize": True}),
+    ("RMSprop", {"lr": 0.002, "momentum": 0.5, "centered": True, "weight_decay": 0.1,
+                 "maximize": True}),
+    ("Adagrad", {"lr": 0.1, "maximize": True}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1, "maximize": True}),
 ]
 
 
@@ -401,3 +421,162 @@ def test_clip_grad_norm_rejects_bad_arguments():
         clip_grad_norm([Value(1.0)], 1.0, norm_type=-1)
     with pytest.raises(TypeError, match="clip_grad_norm: max_norm must be a number"):
         clip_grad_norm([Value(1.0)], "1")
+
+
+# ---- maximize ------------------------------------------------------------------------------
+
+
+MAXIMIZE_CASES = [(name, kwargs) for name, kwargs in CASES if kwargs.get("maximize")]
+
+
+@pytest.mark.parametrize("name, kwargs", MAXIMIZE_CASES,
+                         ids=[f"{n}-{kw}" for n, kw in MAXIMIZE_CASES])
+def test_maximize_climbs_f_exactly_as_minimizing_minus_f(name, kwargs):
+    # The gradient of -f is exactly -(gradient of f), and maximize negates it back: bit for bit
+    # the same trajectory as descending f.
+    cls = OPTIMIZERS[name]
+    climbed, _ = run_autodiff(cls, kwargs, steps=20, f=lambda p: -loss_fn(p))
+    descended, _ = run_autodiff(cls, {**kwargs, "maximize": False}, steps=20, f=loss_fn)
+    assert climbed == descended
+    raised, _ = run_autodiff(cls, kwargs, steps=5, f=loss_fn)   # and on f itself it goes up
+    assert loss_fn([Value(x) for x in raised]).data > loss_fn([Value(x) for x in START]).data
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_maximize_is_saved_and_restored(name):
+    _, opt = run_autodiff(OPTIMIZERS[name], {"lr": 0.01, "maximize": True}, steps=2)
+    sd = json.loads(json.dumps(opt.state_dict()))
+    assert sd["hyperparams"]["maximize"] is True
+    fresh = OPTIMIZERS[name]([Value(x) for x in START], lr=0.01)
+    fresh.load_state_dict(sd)
+    assert fresh.maximize is True
+
+
+# ---- no silent bad input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov="no"),
+     r"SGD: nesterov must be True or False, got str: 'no'"),
+    (lambda p: SGD(p, lr=0.1, maximize=1), r"SGD: maximize must be True or False, got int"),
+    (lambda p: Adam(p, amsgrad="false"), r"Adam: amsgrad must be True or False, got str"),
+    (lambda p: Adam(p, decoupled_weight_decay=None), r"Adam: decoupled_weight_decay must be"),
+    (lambda p: AdamW(p, maximize="yes"), r"AdamW: maximize must be True or False"),
+    (lambda p: RMSprop(p, centered=0), r"RMSprop: centered must be True or False, got int"),
+    (lambda p: Adagrad(p, maximize="true"), r"Adagrad: maximize must be True or False"),
+    (lambda p: SGD(p, lr=True), r"SGD: learning rate lr must be a number, got bool"),
+    (lambda p: Adam(p, eps="1e-8"), r"Adam: eps must be a number, got str"),
+])
+def test_flags_must_be_bools_and_numbers_must_be_numbers(make, message):
+    with pytest.raises(TypeError, match=message):
+        make([Value(1.0)])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: SGD(p, lr=float("inf")), r"SGD: invalid learning rate lr=inf"),
+    (lambda p: SGD(p, lr=0.1, dampening=float("nan")), r"SGD: invalid dampening=nan"),
+    (lambda p: Adam(p, weight_decay=float("inf")), r"Adam: invalid weight_decay=inf"),
+    (lambda p: RMSprop(p, alpha=1.5), r"RMSprop: invalid alpha=1.5, it must be in \[0, 1\]"),
+    (lambda p: Adagrad(p, eps=float("nan")), r"Adagrad: invalid eps=nan"),
+])
+def test_numbers_out_of_range_are_value_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([Value(1.0)])
+
+
+def _snapshot(params, opt):
+    return [p.data for p in params], json.dumps(opt.state_dict())
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("bad_grad", [None, "1.0", True])
+def test_a_step_with_a_bad_grad_changes_nothing(name, bad_grad):
+    _, opt = run_autodiff(OPTIMIZERS[name], {"lr": 0.01, "weight_decay": 0.1}, steps=3)
+    params = opt.params
+    loss_fn(params).backward()
+    params[4].grad = bad_grad          # a later parameter: the earlier ones must not move
+    before = _snapshot(params, opt)
+    with pytest.raises(TypeError, match=rf"{name}: params\[4\].grad must be a number"):
+        opt.step()
+    assert _snapshot(params, opt) == before
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adam", {"eps": 0.0}), ("RMSprop", {"eps": 0.0}),
+                                          ("Adagrad", {"eps": 0.0}),
+                                          ("RMSprop", {"eps": 0.0, "alpha": 0.0,
+                                                       "centered": True})])
+def test_zero_denominators_give_torchs_nan_and_inf_instead_of_stopping_half_way(name, kwargs):
+    # With eps = 0 a parameter whose gradients were all 0 divides 0 by 0 (torch: nan), and a
+    # centered RMSprop with alpha = 0 divides g by 0 (torch: +-inf). Never a ZeroDivisionError.
+    torch = pytest.importorskip("torch")
+    grads = [0.0, 2.0, -3.0]
+    ours = [Value(1.0) for _ in grads]
+    theirs = [torch.tensor(1.0, dtype=torch.float64, requires_grad=True) for _ in grads]
+    opt, topt = OPTIMIZERS[name](ours, lr=0.1, **kwargs), getattr(torch.optim, name)(
+        theirs, lr=0.1, **kwargs)
+    for p, t, g in zip(ours, theirs, grads):
+        p.grad, t.grad = g, torch.tensor(g, dtype=torch.float64)
+    opt.step()
+    topt.step()
+    got, want = [p.data for p in ours], [t.item() for t in theirs]
+    assert any(not math.isfinite(w) for w in want)          # the edge case really is reached
+    assert [repr(x) for x in got] == [repr(w) for w in want]
+
+
+def test_load_state_dict_without_hyperparams_names_the_field():
+    opt = SGD([Value(1.0)], lr=0.1)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: the 'hyperparams' field is "
+                                         r"missing"):
+        opt.load_state_dict({"optimizer": "SGD", "state": [{}]})
+    with pytest.raises(ValueError, match=r"the 'state' field is missing"):
+        opt.load_state_dict({"optimizer": "SGD", "hyperparams": {"lr": 0.1}})
+
+
+def _adam_state(steps=3, **change):
+    _, opt = run_autodiff(Adam, {"lr": 0.05, "amsgrad": True}, steps=steps)
+    return json.loads(json.dumps(opt.state_dict()))
+
+
+@pytest.mark.parametrize("edit, error, message", [
+    (lambda sd: sd["hyperparams"].update(nesterov=True), ValueError,
+     r"unknown hyper-parameter 'nesterov'; Adam has lr, betas"),
+    (lambda sd: sd["hyperparams"].update(amsgrad="true"), TypeError,
+     r"Adam: amsgrad must be True or False"),
+    (lambda sd: sd.update(hyperparams=[0.1]), ValueError, r"'hyperparams' must be a dict"),
+    (lambda sd: sd.update(initial_lr="0.1"), TypeError, r"initial_lr must be a number"),
+    (lambda sd: sd.update(state={}), ValueError, r"the state has dict parameters"),
+    (lambda sd: sd["state"][5].pop("max_exp_avg_sq"), ValueError,
+     r"state\[5\] has the keys \['exp_avg', 'exp_avg_sq', 'step'\], but with these "
+     r"hyper-parameters a step keeps"),
+    (lambda sd: sd["state"][2].update(exp_avg="0.5"), TypeError,
+     r"state\[2\]\['exp_avg'\] must be a number, got str"),
+    (lambda sd: sd["state"][2].update(exp_avg=float("nan")), ValueError,
+     r"invalid state\[2\]\['exp_avg'\]=nan"),
+    (lambda sd: sd["state"][3].update(exp_avg_sq=-1.0), ValueError,
+     r"invalid state\[3\]\['exp_avg_sq'\]=-1.0, it must be a finite number >= 0"),
+    (lambda sd: sd["state"][1].update(step=0), ValueError, r"invalid state\[1\]\['step'\]=0"),
+    (lambda sd: sd["state"][1].update(step=2.5), TypeError, r"state\[1\]\['step'\] must be an"),
+])
+def test_a_failed_optimizer_load_leaves_it_as_it_was(edit, error, message):
+    bad = _adam_state()
+    edit(bad)
+    params = [Value(x) for x in START]
+    opt = Adam(params, lr=0.01, betas=(0.5, 0.6))
+    run_steps = 2
+    for _ in range(run_steps):
+        opt.zero_grad()
+        loss_fn(params).backward()
+        opt.step()
+    before = _snapshot(params, opt)
+    with pytest.raises(error, match=message):
+        opt.load_state_dict(bad)
+    assert _snapshot(params, opt) == before
+
+
+def test_clip_grad_norm_refuses_a_negative_limit_and_string_grads():
+    with pytest.raises(ValueError, match="clip_grad_norm: max_norm must be >= 0, got -1.0"):
+        clip_grad_norm([Value(1.0)], -1.0)
+    v = Value(1.0)
+    v.grad = "2"
+    with pytest.raises(TypeError, match=r"clip_grad_norm: params\[0\].grad must be a number"):
+        clip_grad_norm([v], 1.0)

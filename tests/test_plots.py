@@ -71,15 +71,103 @@ def test_decision_boundary_of_a_custom_module(moons, tmp_path):
     lambda: Layer(2, 3, "sigmoid", seed=3),
     lambda: Neuron(2, "relu", seed=4),
 ])
-def test_fast_grid_evaluation_matches_the_model(make):
+def test_grid_evaluation_is_the_model_itself(make):
     model = make()
     points = np.array([[-1.5, 0.3], [0.0, 0.0], [2.0, -1.0], [40.0, -60.0]])
-    with no_grad():
-        expected = []
-        for p in points.tolist():
-            out = model(p)
-            expected.append([o.data for o in (out if isinstance(out, list) else [out])])
-    assert _predict(model, points) == pytest.approx(np.array(expected), abs=1e-12)
+    expected = []
+    for p in points.tolist():  # with the graph: the ordinary forward pass, bit for bit
+        out = model(p)
+        expected.append([o.data for o in (out if isinstance(out, list) else [out])])
+    assert _predict(model, points).tolist() == expected
+
+
+def test_the_drawing_follows_an_activation_it_has_never_heard_of(monkeypatch):
+    # A copy of the forward pass (as plots once had, in numpy) drew unknown activations as
+    # linear: a different model. Evaluating the model itself cannot.
+    import autodiff
+    import nn.layers
+
+    monkeypatch.setitem(nn.layers.ACTIVATIONS, "abs", autodiff.abs)
+    model = MLP(2, [4, 1], activation="abs", output_activation="abs", seed=0)
+    points = np.array([[-1.0, 0.5], [0.25, -2.0], [3.0, 3.0]])
+    got = _predict(model, points)[:, 0].tolist()
+    assert got == [model(p).data for p in points.tolist()]
+    assert all(v > 0 for v in got)   # the output is |...|: a linear copy would go negative
+
+
+def test_grid_evaluation_builds_no_graph(moons):
+    seen = []
+
+    class Probe(Module):
+        def __init__(self):
+            self.w = Value(1.0)
+
+        def forward(self, x):
+            seen.append(autodiff.is_grad_enabled())
+            return self.w * x[0] - x[1]
+
+    import autodiff
+
+    X, y = moons
+    plot_decision_boundary(Probe(), X, y, resolution=5)
+    assert len(seen) == 25 + len(X) and not any(seen)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, X, y: plot_decision_boundary(m, X, y, resolution=1.5), TypeError,
+     "plot_decision_boundary: resolution must be an int, got float"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, resolution=1), ValueError,
+     "invalid resolution=1, it must be >= 2"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, threshold="0.5"), TypeError,
+     "threshold must be a number, got str"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, margin=-1.0), ValueError,
+     "invalid margin=-1.0, it must be > 0 (or None)"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, title=3), TypeError,
+     "title must be a str or None, got int"),
+    (lambda m, X, y: plot_decision_boundary(m, [["1", 2.0]] + X[1:], y), TypeError,
+     "plot_decision_boundary: X[0][0] must be a number, got str: '1'"),
+    (lambda m, X, y: plot_decision_boundary(m, [[float("nan"), 2.0]] + X[1:], y), ValueError,
+     "invalid X[0][0]=nan, it must be a finite number"),
+    (lambda m, X, y: plot_decision_boundary(m, {"a": 1}, y), TypeError,
+     "X must be a list of points, got dict"),
+    (lambda m, X, y: plot_decision_boundary(m, X, ["+"] + y[1:]), TypeError,
+     "y[0] must be an int, got str"),
+    (lambda m, X, y: plot_history([0.5, 0.4]), TypeError,
+     "plot_history: history must be a dict of lists, got list"),
+    (lambda m, X, y: plot_history({"loss": [0.5, "0.4"]}), TypeError,
+     "plot_history: history['loss'][1] must be a number, got str"),
+    (lambda m, X, y: plot_history({"loss": [0.5], "lr": [None]}), TypeError,
+     "history['lr'][0] must be a number, got NoneType"),
+    (lambda m, X, y: plot_history({"loss": [0.5]}, loss_label=None), TypeError,
+     "plot_history: loss_label must be a str, got NoneType"),
+    (lambda m, X, y: grad_flow_stats(m, vanish_ratio=-1), ValueError,
+     "grad_flow_stats: invalid vanish_ratio=-1.0"),
+    (lambda m, X, y: plot_grad_flow(m, title=["a"]), TypeError, "plot_grad_flow: title must be"),
+    (lambda m, X, y: grad_flow_stats(m, [[1.0, True]]), TypeError,
+     "grad_flow_stats: X[0][1] must be a number, got bool"),
+    (lambda m, X, y: grad_flow_stats([m]), TypeError,
+     "grad_flow_stats: model must be an nn Module, got list"),
+    (lambda m, X, y: plot_decision_boundary("MLP", X, y), TypeError,
+     "plot_decision_boundary: model must be a Module (or any function of a point), got str"),
+    (lambda m, X, y: plot_decision_boundary(m, X, y, resolution=3, ax="left"), TypeError,
+     "ax must be a matplotlib Axes, got str"),
+])
+def test_bad_arguments_are_clear_errors_naming_them(moons, call, error, message):
+    X, y = moons
+    with pytest.raises(error) as info:
+        call(MLP(2, [3, 1], seed=0), list(X), list(y))
+    assert message in str(info.value)
+
+
+def test_a_model_that_returns_no_number_is_a_type_error(moons):
+    class Words(Module):
+        def forward(self, x):
+            return "yes"
+
+    X, y = moons
+    with pytest.raises(TypeError, match="the model must return a Value, a number or a list of "
+                                        "them, got str: 'yes'"):
+        plot_decision_boundary(Words(), X, y, resolution=3)
 
 
 def test_decision_boundary_rejects_bad_data():
@@ -271,3 +359,11 @@ def test_grad_flow_dead_neurons_need_a_known_architecture(moons):
         grad_flow_stats(Wrapper(), X)
     with pytest.raises(ValueError, match="points of X must have 2 coordinates, got 3"):
         grad_flow_stats(MLP(2, [3, 1], seed=0), [[1.0, 2.0, 3.0]])
+
+
+def test_a_relu_neuron_with_nan_outputs_is_not_counted_dead():
+    from nn.plots import _is_dead_relu
+
+    relu, tanh = Neuron(2, "relu", seed=0), Neuron(2, "tanh", seed=0)
+    assert _is_dead_relu(relu, [0.0, 0.0]) and not _is_dead_relu(tanh, [0.0, 0.0])
+    assert not _is_dead_relu(relu, [0.0, float("nan")]) and not _is_dead_relu(relu, [0.0, 1e-300])

@@ -243,18 +243,40 @@ BAD_FILES = {
     "infinite weight": (lambda text, doc: _edit(doc, _set(["parameters", W], 1e400)),
                         "Infinity is not allowed"),
     "missing weight": (lambda text, doc: _edit(doc, _delete(["parameters", W])),
-                       f"1 missing ('{W}')"),
+                       "has 31 parameters, but the file holds 30 weights"),
+    "renamed weight": (lambda text, doc: _edit(doc, lambda d: d["parameters"].update(
+        {"layers.0.neurons.0.w.9": d["parameters"].pop(W)})),
+        f"1 missing ('{W}'); 1 unexpected ('layers.0.neurons.0.w.9')"),
     "extra weight": (lambda text, doc: _edit(doc, _set(["parameters", "layers.0.neurons.0.w.9"],
                                                        1.0)),
                      "1 unexpected ('layers.0.neurons.0.w.9')"),
     # the architecture says 3 inputs but the weights were saved for 2: wrong shapes
     "wrong shape": (lambda text, doc: _edit(doc, _set(["model", "config", "nin"], 3)),
-                    "4 missing ('layers.0.neurons.0.w.2', 'layers.0.neurons.1.w.2', "
-                    "'layers.0.neurons.2.w.2', ...)"),
+                    "the architecture MLP(nin=3, nouts=[4, 3, 1], activation=['tanh', 'tanh', "
+                    "'sigmoid'], init='fan_in') has 35 parameters, but the file holds 31 weights"),
+    "fewer inputs": (lambda text, doc: _edit(doc, _set(["model", "config", "nin"], 1)),
+                     "4 unexpected ('layers.0.neurons.0.w.1', 'layers.0.neurons.1.w.1', "
+                     "'layers.0.neurons.2.w.1', ...)"),
     "bad architecture": (lambda text, doc: _edit(doc, _set(["model", "config", "nouts"], [])),
                          "invalid architecture for MLP: MLP: nouts must be a non-empty list"),
     "unknown config key": (lambda text, doc: _edit(doc, _set(["model", "config", "bias"], 1)),
                            "invalid architecture for MLP"),
+    # numbers a float cannot hold: an integer of 401 digits, and 1e400 (which float() reads as
+    # inf); neither may escape as a bare OverflowError
+    "huge integer weight": (lambda text, doc: _edit(doc, _set(["parameters", W], 10 ** 400)),
+                            f"parameter '{W}' is an integer too large for a float"),
+    "1e400 weight": (lambda text, doc: text.replace(
+        f'"{W}": {json.dumps(doc["parameters"][W])}', f'"{W}": 1e400'),
+        "the number 1e400 is too large for a float"),
+    # nesting: deeper than Python's JSON parser goes (RecursionError inside json.loads), and
+    # parsable but far deeper than any model file
+    "deeply nested": (lambda text, doc: '{"format": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                      "the JSON is nested too deeply"),
+    "nested config": (lambda text, doc: _edit(doc, _set(["model", "config", "nin"],
+                                                        json.loads("[" * 40 + "]" * 40))),
+                      "the JSON is nested more than 32 levels deep"),
+    "nin as float": (lambda text, doc: _edit(doc, _set(["model", "config", "nin"], 2.0)),
+                     "invalid architecture for MLP: MLP: nin must be a positive integer, got 2.0"),
 }
 
 
@@ -316,3 +338,106 @@ def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         nn.load(tmp_path / "nothing.json")
 
+
+
+# ---- files that would be expensive to build, bad paths, failed saves ---------------------------
+
+
+def test_a_tiny_file_declaring_a_huge_model_is_refused_before_building_it(tmp_path, monkeypatch):
+    # 141 bytes that declare MLP(2000, [2000, 1]): 4,004,001 parameters, ~1.4 GB if built.
+    path = tmp_path / "huge.json"
+    path.write_text('{"format": "chainrule-model", "version": 1, "model": {"class": "MLP", '
+                    '"config": {"nin": 2000, "nouts": [2000, 1]}}, "parameters": {"w": 1.0}}')
+    assert len(path.read_bytes()) < 150
+    built = []
+    real_init = Neuron.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Neuron, "__init__", counting_init)
+    with pytest.raises(ValueError) as info:
+        nn.load(path)
+    assert str(path) in str(info.value)
+    assert "has 4004001 parameters, but the file holds 1 weights" in str(info.value)
+    assert built == []                      # not a single neuron was made
+    with pytest.raises(ValueError, match="holds a different architecture"):
+        MLP(2, [1], seed=0).load_weights(path)
+    assert built == [1]                     # only the target model itself, above
+
+
+@pytest.mark.parametrize("cls, config, count", [
+    (Neuron, {"nin": 3}, 4), (Layer, {"nin": 3, "nout": 2}, 8),
+    (MLP, {"nin": 2, "nouts": [16, 16, 1]}, 337), (MLP, {"nin": 5, "nouts": [3, 2]}, 26)])
+def test_count_parameters_is_the_built_models_count(cls, config, count):
+    assert cls.count_parameters(config) == cls(**config, seed=0).num_parameters() == count
+
+
+def test_a_class_without_a_count_is_built_then_checked_by_name(tmp_path):
+    class Pair(Module):
+        def __init__(self, scale=1.0):
+            self.a, self.b = Value(scale), Value(-scale)
+
+        def config(self):
+            return {"scale": self.a.data}
+
+    assert Pair.count_parameters({"scale": 1.0}) is None
+    path = tmp_path / "pair.json"
+    Pair(2.0).save(path)
+    doc = json.loads(path.read_text())
+    del doc["parameters"]["b"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"1 missing \('b'\)"):
+        nn.load(path)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.save(42), r"save: path must be a str or os.PathLike \(a file name\), got int"),
+    (lambda m: nn.load(None), r"load: path must be a str or os.PathLike"),
+    (lambda m: m.load_weights(3.5), r"load: path must be a str"),
+    (lambda m: m.load_state_dict(m.state_dict(), strict="no"),
+     r"MLP.load_state_dict: strict must be True or False, got str: 'no'"),
+])
+def test_bad_arguments_are_type_errors_naming_them(model, call, message):
+    before = weights(model)
+    with pytest.raises(TypeError, match=message):
+        call(model)
+    assert weights(model) == before
+
+
+@pytest.mark.parametrize("where", ["fchmod", "write", "fsync", "close", "replace"])
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), KeyboardInterrupt()])
+def test_a_save_failing_at_any_step_leaves_no_temp_file(model, tmp_path, monkeypatch, where,
+                                                       error):
+    path = tmp_path / "model.json"
+    model.save(path)
+    before = path.read_bytes()
+    for p in model.parameters():
+        p.data += 1.0
+    real = getattr(os, where)
+
+    def fail(*args):
+        if where == "close":
+            real(*args)  # really close it, then report a failure (as NFS may)
+        raise error
+
+    monkeypatch.setattr(nn.module.os, where, fail)
+    with pytest.raises(type(error)):
+        model.save(path)
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["model.json"]   # no .model.json.*.tmp left
+    assert path.read_bytes() == before
+
+
+def test_a_failed_save_into_a_missing_folder_leaves_nothing(model, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        model.save(tmp_path / "no" / "such" / "folder" / "m.json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_save_onto_a_folder_fails_and_leaves_no_temp_file(model, tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError):
+        model.save(tmp_path / "taken")
+    assert os.listdir(tmp_path) == ["taken"] and os.listdir(tmp_path / "taken") == []

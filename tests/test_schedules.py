@@ -261,3 +261,63 @@ def test_state_dict_is_plain_data():
 def test_invalid_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make(SGD([Value(1.0)], lr=0.1))
+
+
+# ---- no silent bad input; a failed step or load changes nothing ------------------------------
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda o: StepLR(o, step_size=2, gamma=-0.5), ValueError,
+     r"StepLR: invalid gamma=-0.5, it must be a finite number >= 0"),
+    (lambda o: StepLR(o, step_size=2, gamma=True), TypeError, r"StepLR: gamma must be a number"),
+    (lambda o: MultiStepLR(o, milestones=[2], gamma=math.nan), ValueError,
+     r"MultiStepLR: invalid gamma=nan"),
+    (lambda o: ExponentialLR(o, gamma=math.inf), ValueError, r"ExponentialLR: invalid gamma=inf"),
+    (lambda o: CosineAnnealingLR(o, T_max=3, eta_min=-1e-3), ValueError,
+     r"CosineAnnealingLR: invalid eta_min=-0.001"),
+    (lambda o: CosineAnnealingLR(o, T_max=3.0), TypeError, r"T_max must be an int, got float"),
+    (lambda o: LinearLR(o, total_iters=True), TypeError, r"total_iters must be an int, got bool"),
+    (lambda o: StepLR(o, step_size=2, last_epoch="0"), TypeError, r"last_epoch must be an int"),
+])
+def test_numbers_must_be_numbers_in_range(make, error, message):
+    with pytest.raises(error, match=message):
+        make(SGD([Value(1.0)], lr=0.1))
+
+
+@pytest.mark.parametrize("factor, error, message", [
+    (-0.5, ValueError, r"LambdaLR: invalid lr_lambda\(2\)=-0.5, it must be a finite number >= 0"),
+    ("0.5", TypeError, r"LambdaLR: lr_lambda\(2\) must be a number, got str"),
+    (math.nan, ValueError, r"LambdaLR: invalid lr_lambda\(2\)=nan"),
+])
+def test_a_refused_step_keeps_the_epoch_and_the_lr(factor, error, message):
+    opt = SGD([Value(1.0)], lr=0.1)
+    sched = LambdaLR(opt, lr_lambda=lambda epoch: factor if epoch == 2 else 0.5 ** epoch)
+    sched.step()
+    before = (sched.last_epoch, opt.lr, sched.get_last_lr())
+    with pytest.raises(error, match=message):
+        sched.step()
+    assert (sched.last_epoch, opt.lr, sched.get_last_lr()) == before == (1, 0.05, [0.05])
+
+
+@pytest.mark.parametrize("edit, error, message", [
+    (lambda sd: sd.pop("last_epoch"), ValueError, r"the 'last_epoch' field is missing"),
+    (lambda sd: sd.pop("gamma"), ValueError, r"the 'gamma' field is missing"),
+    (lambda sd: sd.update(gamma=-2.0), ValueError, r"invalid gamma=-2.0"),
+    (lambda sd: sd.update(milestones=[4, "x"]), TypeError,
+     r"milestones\[1\] must be an int, got str"),
+    (lambda sd: sd.update(milestones=7), TypeError, r"milestones must be a list of ints"),
+    (lambda sd: sd.update(base_lr="0.1"), TypeError, r"base_lr must be a number"),
+    (lambda sd: sd.update(last_lr=-1.0), ValueError, r"invalid last_lr=-1.0"),
+])
+def test_a_failed_schedule_load_leaves_it_as_it_was(edit, error, message):
+    source = MultiStepLR(SGD([Value(1.0)], lr=0.2), milestones=[1, 3], gamma=0.1)
+    for _ in range(4):
+        source.step()
+    bad = json.loads(json.dumps(source.state_dict()))
+    edit(bad)
+    sched = MultiStepLR(SGD([Value(1.0)], lr=0.1), milestones=[2, 5], gamma=0.5)
+    sched.step()
+    before = json.dumps(sched.state_dict())
+    with pytest.raises(error, match=message):
+        sched.load_state_dict(bad)
+    assert json.dumps(sched.state_dict()) == before

@@ -172,8 +172,8 @@ def test_explain_writes_the_chain_rule_with_numbers():
     L = c + a  # a reaches L twice: directly and through c
     text = explain(L, file=None)
     # dL/dc = 1 and dc/da = b = -3, so this step adds -3 to dL/da (worked out by hand)
-    assert "dL/da += dL/dc * dc/da = 1.0 * -3.0 = -3.0" in text
-    assert "dL/db += dL/dc * dc/db = 1.0 * 2.0 = 2.0" in text
+    assert "dL/da += dL/dc * ∂c/∂a = 1.0 * -3.0 = -3.0" in text
+    assert "dL/db += dL/dc * ∂c/∂b = 1.0 * 2.0 = 2.0" in text
     # the direct use adds 1, so a's final gradient is -2
     assert "(now -2.0, final)" in text
     assert text.startswith("Backward pass from L")
@@ -186,10 +186,38 @@ def test_explain_uses_the_outputs_label_and_prints_to_a_file(capsys):
     y.label = "y"
     assert explain(y) is None
     printed = capsys.readouterr().out
-    assert "dy/dx += dy/dy * dy/dx = 1.0 * " in printed
+    assert "dy/dx += dy/dy * ∂y/∂x = 1.0 * " in printed
+    assert "from y (n1): 1 step, starting" in printed
     buffer = io.StringIO()
     explain(y, file=buffer)
     assert buffer.getvalue() == printed == explain(y, file=None)
+
+
+@pytest.mark.parametrize("build", EXPRESSIONS.values(), ids=EXPRESSIONS.keys())
+def test_explain_writes_the_local_factor_so_that_it_cannot_be_read_as_the_total(build):
+    # `dL/dd += dL/dL * dL/dd` reads as circular: the local factor is the op's partial
+    # derivative, written with ∂, and the totals (upstream and the input's) with d.
+    root = build()
+    header, *lines = explain(root, file=None).splitlines()
+    assert f"(n{len(autodiff.topological_order(root)) - 1})" in header  # the output's name
+    assert len(lines) == len(backward_steps(root))
+    for line, step in zip(lines, backward_steps(root)):
+        node, x = step.node_name if step.node is not root else "L", step.input_name
+        if step.node is root and root.label:
+            node = root.label
+        out = root.label or "L"
+        assert f"d{out}/d{x} += d{out}/d{node} * ∂{node}/∂{x} = " in line, line
+        assert f"d{node}/d{x}" not in line.split("+=")[1], line  # no local factor as a total
+
+
+def test_explain_prints_to_a_stream_that_cannot_encode_the_partial_sign():
+    x = Value(0.5, label="x")
+    y = x.tanh()
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="cp1252")  # a redirected stdout on Windows
+    explain(y, file=stream)
+    stream.flush()
+    assert "dL/dx += dL/dL * \\u2202L/\\u2202x = 1.0 * " in raw.getvalue().decode("cp1252")
 
 
 def test_explain_can_be_cut_short():

@@ -167,7 +167,7 @@ def test_zero_and_large_gradients_get_different_colours_and_zero_is_marked():
 
 
 def test_log_scale_orders_colours_by_magnitude():
-    from autodiff.viz.style import GradScale
+    from autodiff.viz.look import GradScale
 
     scale = GradScale.fit([1e-4, 1e-2, 1.0, 10.0])
     darkness = [
@@ -202,7 +202,7 @@ def test_every_coloured_edge_reads_on_white_and_the_legend_shows_edge_colours():
     assert all(contrast_with_white(colour) >= 3 for colour, _ in edges), edges
     assert contrast_with_white(thinnest) >= 3
     # Across a scale of six decades, too, and still darker for larger gradients.
-    from autodiff.viz.style import GradScale
+    from autodiff.viz.look import GradScale
 
     scale = GradScale.fit([1e-6, 1.0])
     grads = [10.0**e for e in range(-7, 2)]
@@ -333,12 +333,13 @@ def test_cluster_membership_follows_the_parameters():
     info = analyse(loss, model=model)
     names = dict(model.named_parameters())
     w = names["layers.0.neurons.1.w.0"]
-    (dot_node,) = [v for v in info.order if v.op == "dot" and w in v.parents]
-    (add_node,) = [v for v in info.order if dot_node in v.parents]
-    (relu_node,) = [v for v in info.order if add_node in v.parents]
+    order = [n.value for n in info.nodes]
+    (dot_node,) = [v for v in order if v.op == "dot" and w in v.parents]
+    (add_node,) = [v for v in order if dot_node in v.parents]
+    (relu_node,) = [v for v in order if add_node in v.parents]
     for v in (w, dot_node, add_node, relu_node):
-        assert info.cluster_of[v] == "layers.0.neurons.1"
-    assert loss not in info.cluster_of  # the loss is outside the model
+        assert info.of[v].cluster == "layers.0.neurons.1"
+    assert info.of[loss].cluster is None  # the loss is outside the model
 
 
 # ---- reading order ------------------------------------------------------------------------------
@@ -431,6 +432,13 @@ NASTY = [
     ']; n0 -> n1; x [label="',
     "&amp; &lt; &#45;",
     "tab\tbell\x07",
+    "]",  # Graphviz's HTML lexer failed on text ending in "]"
+    "]]",
+    "x]]>",
+    "[label]",
+    "\ufffe",  # non-characters: not allowed in XML, so Graphviz's parser refused them
+    "\uffff end",
+    "".join(chr(c) for c in range(32, 127)),  # every printable ASCII character
 ]
 
 
@@ -443,10 +451,12 @@ def test_any_label_renders_literally(label):
     c.label = label
     c.backward()
     model_names = {label: b}  # a parameter name with the same text
-    text = to_dot(c, params=model_names, title=label, rankdir="TB")
+    # clusters=False: a dotted name would also name a cluster (tested elsewhere)
+    text = to_dot(c, params=model_names, title=label, rankdir="TB", clusters=False)
     svg = render_svg(text)
     texts = svg_texts(svg)
     expected = label.replace("\t", "\\x09").replace("\x07", "\\x07")
+    expected = expected.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
     lines = expected.split("\n")
     # the label of a, of c, the parameter name of b and the title: each line four times
     for line in lines:
@@ -510,7 +520,8 @@ def test_a_65k_node_step_is_summarised_into_a_small_drawing(big_step):
     assert n > 60_000
     text = to_dot(loss, params=params)
     assert len(text) < 100_000  # a few hundred nodes at most, not 65k
-    assert f"{n:,} values" in text and "max_nodes=500" in text and "max_nodes=None" in text
+    # named parameters in clusters: the default limit is 150 Values (one box per neuron past it)
+    assert f"{n:,} values" in text and "max_nodes=150" in text and "max_nodes=None" in text
     assert "×100" in text  # the 100 samples' copies drawn once
     svg = render_svg(text)
     nodes = svg_groups(svg, "node")
@@ -634,6 +645,11 @@ def test_a_deep_l2_chain_over_all_parameters_renders_promptly(max_nodes):
     assert copies, "the parameters' uses in the L2 chain are far from the model: repeats expected"
     cut = sum(1 for tail, _ in drawn_edges(text) if tail in copies)
     assert f"{cut} long edges drawn as {len(copies)} repeated nodes" in text
+    if max_nodes is None:  # an edge from a copy still carries its gradient, coloured as before
+        from_copies = [
+            line for line in text.splitlines() if " -> " in line and line.split()[0] in copies
+        ]
+        assert from_copies and all("color=" in s for s in from_copies)
     svg = render_in_time(text)
     drawn = svg_groups(svg, "node")
     assert set(copies) <= set(drawn)
@@ -749,7 +765,7 @@ def test_l2_terms_of_a_model_leave_the_neuron_clusters_and_render_cleanly():
     model = nn.MLP(3, [4, 4, 1], seed=0)
     loss = (model([2.0, 3.0, -1.0]) - 1.0) ** 2 + 0.01 * sum(p * p for p in model.parameters())
     loss.backward()
-    text = to_dot(loss, model=model)
+    text = to_dot(loss, model=model, max_nodes=500)  # every node (the default draws neurons)
     copies = repeats_of(text)
     # The L2 chain starts far from the model and ends near it: the first terms get copies.
     assert len(model.parameters()) // 2 < len(copies) < len(model.parameters())
@@ -760,3 +776,85 @@ def test_l2_terms_of_a_model_leave_the_neuron_clusters_and_render_cleanly():
     heads = {h for t, h in drawn_edges(text) if t in copies}
     assert heads <= top_level and {h.removesuffix("_op") for h in heads} <= top_level
     render_svg(text)
+
+
+# ---- a model's drawing: one box per neuron by default --------------------------------------------
+
+
+@needs_dot
+def test_one_sample_through_a_model_draws_one_box_per_neuron_by_default():
+    loss, model = one_sample_loss([16, 16, 1])
+    n = len(autodiff.topological_order(loss))
+    assert 150 < n < 500  # drawn node by node before: a drawing metres tall
+    text = to_dot(loss, model=model)
+    assert "Each Neuron/Layer cluster is drawn as one box" in text and "max_nodes=150" in text
+    svg = render_svg(text)
+    texts = [t for g in svg_groups(svg, "node").values() for t in svg_texts(g)]
+    for name, _ in model.named_modules():
+        if re.fullmatch(r"layers\.\d+\.neurons\.\d+", name):
+            assert texts.count(name) == 1, name  # each neuron exactly once, as a box
+    assert len(svg_groups(svg, "node")) < 80
+    # Every Value on request, as the caption says
+    assert "Pass max_nodes=None" in text
+    full = to_dot(loss, model=model, max_nodes=None, legend=False)
+    assert len(dot_nodes(full)) == n + sum(1 for v in autodiff.topological_order(loss) if v.parents)
+    # A small model, and any expression without a model up to 500 Values, are drawn in full.
+    small, small_model = one_sample_loss([3, 1])
+    assert "Summary" not in to_dot(small, model=small_model)
+    assert "Summary" not in to_dot(loss)  # no clusters to fold: the limit stays 500
+    with pytest.raises(ValueError, match="max_nodes"):
+        to_dot(loss, max_nodes="many")
+
+
+# ---- drawings are a layer on the engine's public API --------------------------------------------
+
+
+def test_drawings_read_graphs_only_through_the_public_api():
+    import ast
+    import pathlib
+
+    import autodiff.viz
+
+    folder = pathlib.Path(autodiff.viz.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            # no node._op, node._x, node._y, ... on anything
+            if isinstance(node, ast.Attribute):
+                assert not (node.attr.startswith("_") and not node.attr.startswith("__")), (
+                    f"{path.name}:{node.lineno} reads the private attribute {node.attr}"
+                )
+            # nothing private imported from the engine (value, ops, engine)
+            if isinstance(node, ast.ImportFrom) and not node.module.startswith("autodiff.viz"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name}:{node.lineno} imports {private}"
+
+
+def test_a_new_primitive_is_drawn_and_explained_from_its_declaration(monkeypatch):
+    from autodiff.ops import PRIMITIVES, Primitive, apply
+
+    # Declared as the op table declares any primitive: a forward, a rule and a symbol.
+    ratio = Primitive(
+        "ratio", lambda x, y: x / y, lambda g, out, x, y: (g / y, -g * x / y / y), "/"
+    )
+    soft = Primitive(
+        "softish", lambda x: x / (1 + abs(x)), lambda g, out, x: (g / (1 + abs(x)) ** 2,)
+    )
+    monkeypatch.setitem(PRIMITIVES, "ratio", ratio)
+    monkeypatch.setitem(PRIMITIVES, "softish", soft)
+    a, b = Value(3.0, label="a"), Value(4.0, label="b")
+    q = apply(ratio, a, b)
+    q.label = "q"
+    out = apply(soft, q)
+    out.label = "out"
+    steps = autodiff.backward_steps(out)
+    assert [s.local for s in steps] == [pytest.approx(1 / 1.75**2), 0.25, pytest.approx(-3 / 16)]
+    text = autodiff.explain(out, file=None)
+    assert "q = a / b" in text and "out = softish(q)" in text  # infix symbol, else a call
+    assert "dout/da += dout/dq * ∂q/∂a = " in text
+    out.backward()
+    dot_text = to_dot(out, legend=False)
+    ops = re.findall(r'_op \[id="\w+" label="([^"]*)"', dot_text)
+    assert sorted(ops) == ["/", "softish"]
+    edges = re.findall(r'-> n\d+_op \[id="\w+" color="(#[0-9a-f]{6})"', dot_text)
+    assert len(edges) == 3  # the shares passed back colour every input edge

@@ -1,17 +1,66 @@
-"""Writing DOT text: Graphviz nodes, edges and nested clusters, in a fixed order.
+"""The last step of every drawing: a `Scene` written out as DOT text, where DOT syntax lives.
 
-Both the full drawing and the summary of a big graph are built as a list of `Item`s and `Edge`s
-and written out here, so there is exactly one place where DOT syntax is produced. Attribute
-values are either `Html` (an HTML-like label, already escaped by its builder) or plain text,
-which is always quoted and escaped here.
+Both the full drawing and the summary of a big graph are a `Scene`, a list of `Item`s (Graphviz
+nodes) and `Edge`s with the clusters that hold them, and `write_dot` turns it into text in a
+fixed order. The one idea to understand: every piece of user text (labels, parameter names)
+reaches Graphviz through one of the two escapers here, so no label can break the DOT or inject
+markup. Attribute values are either `Html` (an HTML-like label whose user text went through
+`html_text`) or plain text, which is always quoted and escaped here.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 
-from autodiff.viz.graph import cluster_parent
-from autodiff.viz.style import quoted
+# ---- escaping -----------------------------------------------------------------------------------
+
+# Every control character but newline, and the two non-characters U+FFFE and U+FFFF, which XML
+# (and so Graphviz's HTML-like labels and SVG output) does not allow.
+_UNDRAWABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f\ufffe\uffff]")
+
+
+def _printable(text: str) -> str:
+    # Characters that cannot be drawn are shown as visible escapes (\x07, \ufffe). Lone
+    # surrogates cannot be encoded as UTF-8, which is what the DOT file is: escapes as well.
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    if _UNDRAWABLE.search(text):
+        text = _UNDRAWABLE.sub(_escape, text)
+    return text
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def html_text(text: str) -> str:
+    """Text for inside an HTML-like label: `& < > " ]` become entities, newlines become <BR/>."""
+    # Graphviz expands \N, \G, ... even inside HTML-like labels, and reads \\ as one backslash.
+    text = _printable(text).replace("\\", "\\\\")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Graphviz's HTML lexer takes text ending in "]" for the end of a CDATA section and fails
+    # (a label "]" or "x]]"): a character reference draws the same bracket.
+    text = text.replace('"', "&quot;").replace("]", "&#93;")
+    return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
+
+
+@functools.lru_cache(maxsize=4096)  # attribute values repeat: colours, shapes
+def quoted(text: str) -> str:
+    """A DOT double-quoted string (for tooltips): backslashes, quotes and newlines are escaped.
+
+    A backslash goes through two readings: the DOT parser turns `\\\\` into `\\`, then Graphviz's
+    escape expansion (`\\N` = node name, `\\n` = newline) turns `\\\\` into one backslash. So each
+    literal backslash is written as four, and `\\N`, `\\G` in user text are never expanded.
+    Graphviz also decodes entities such as `&lt;` in plain strings, so `&` becomes `&amp;`.
+    """
+    text = _printable(text).replace("\\", "\\\\\\\\").replace('"', '\\"').replace("\n", "\\n")
+    text = text.replace("&", "&amp;")
+    return f'"{text}"'
+
+
+# ---- what a drawing is made of ------------------------------------------------------------------
 
 
 class Html(str):
@@ -19,31 +68,43 @@ class Html(str):
 
 
 @dataclass
-class Repeat:
-    """How a node is shown when it is drawn again next to a far-away user (see `layout`)."""
-
-    text: str  # a short title, and the value when the drawing shows values
-    role: str  # colours the copy like the original
-    where: str  # what the tooltip calls the original
-
-
-@dataclass
 class Item:
-    """One Graphviz node. Items of one cluster that have a `sibling_key` are drawn in its order;
-    an item with a `repeat` may be drawn again instead of a long edge leaving it."""
+    """One Graphviz node: what it shows (`look`, a description from `boxes`) and, once dressed,
+    its attributes. Items of one cluster that have a `sibling_key` are drawn in its order; an
+    item with `again` (the look of a small copy of it) may be drawn again next to a far-away
+    user instead of a long edge leaving it (see `layout`)."""
 
     id: str
-    attrs: dict[str, str]
+    look: object
     cluster: str | None = None
     sibling_key: tuple | None = None
-    repeat: Repeat | None = None
+    again: object | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Edge:
+    """One Graphviz edge; `flow` is the gradient it carries back (colours it), if shown."""
+
     tail: str
     head: str
     attrs: dict[str, str] = field(default_factory=dict)
+    flow: float | None = None
+    dead: bool = False  # out of a dead ReLU: no gradient passes
+
+
+@dataclass
+class Scene:
+    """Everything one drawing shows: nodes, edges, the clusters holding them, and the caption."""
+
+    items: list[Item]
+    edges: list[Edge]
+    clusters: dict[str, str | None]  # {cluster path: the cluster enclosing it, or None}
+    notes: list[str] = field(default_factory=list)  # caption lines: what was left out, and why
+    dense: bool = False  # boxes of whole neurons: densely connected, parallel edges merged
+    summary: bool = False  # a summary of a graph too big to draw node by node
+    cost: int = 0  # Graphviz's layout work, estimated by `layout`
+    limits: dict[str, str] = field(default_factory=dict)  # bounds on Graphviz's effort
 
 
 def attr_list(attrs: dict[str, str]) -> str:
@@ -54,38 +115,49 @@ def attr_list(attrs: dict[str, str]) -> str:
     return " [" + " ".join(parts) + "]" if parts else ""
 
 
-def write_dot(
-    items: list[Item],
-    edges: list[Edge],
-    graph_attrs: dict[str, str],
-    node_attrs: dict[str, str],
-    edge_attrs: dict[str, str],
-    cluster_labels: dict[str, str],
-    cluster_attrs: dict[str, str],
-) -> list[str]:
-    """The body lines of a `digraph` (each starting with a tab and ending in a newline).
+FONT = "Helvetica"
+GRAPH = {"fontname": FONT, "newrank": "true"}
+NODE = {"fontname": FONT, "fontsize": "12"}
+EDGE = {"arrowsize": "0.7", "color": "#555555"}
+CLUSTER = {
+    "style": "rounded,dashed",
+    "color": "#7f8fa6",
+    "fontcolor": "#3d4a5c",
+    "fontsize": "11",
+    "labeljust": "l",
+}
+
+
+def write_dot(scene: Scene, rankdir: str, title: str | None = None) -> str:
+    """The DOT text of a scene: a `digraph` with its caption, nodes, clusters and edges.
 
     Clusters nest by their dotted paths (`layers.0` holds `layers.0.neurons.3`) and siblings are
     written in natural order (`neurons.2` before `neurons.10`), so the text depends only on the
     graph. Invisible edges at the end keep siblings in reading order (see `reading_order`).
     """
-    order = reading_order(items, edges, graph_attrs.get("rankdir", "TB") in ("LR", "RL"))
+    items, edges = scene.items, scene.edges
+    caption = [html_text(title)] if title else []
+    caption += [f'<FONT POINT-SIZE="11">{html_text(n)}</FONT>' for n in scene.notes]
+    graph_attrs = {"rankdir": rankdir, **GRAPH}
+    if scene.dense:  # boxes of whole neurons are densely connected: merge parallel edge runs
+        graph_attrs["concentrate"] = "true"
+    graph_attrs.update(scene.limits)
+    if caption:
+        graph_attrs.update(label=Html("<BR/>".join(caption)), labelloc="t", labeljust="l")
+    order = reading_order(items, edges, rankdir in ("LR", "RL"))
     if order:
         # Graphviz's second crossing-minimisation pass over the whole graph ignores the order
         # that these edges set inside clusters (newer releases move them): skip it.
-        graph_attrs = {**graph_attrs, "remincross": "false"}
+        graph_attrs["remincross"] = "false"
     lines = [f"\tgraph{attr_list(graph_attrs)}\n"]
-    if node_attrs:
-        lines.append(f"\tnode{attr_list(node_attrs)}\n")
-    if edge_attrs:
-        lines.append(f"\tedge{attr_list(edge_attrs)}\n")
+    lines.append(f"\tnode{attr_list(NODE)}\n")
+    lines.append(f"\tedge{attr_list(EDGE)}\n")
 
-    # Which clusters exist, each one's parent, and the order in which they are met.
+    # Which clusters are used, and the order in which they are met.
     members: dict[str | None, list[Item]] = {}
     for item in items:
         members.setdefault(item.cluster, []).append(item)
-    paths = set(cluster_labels)
-    parent = {p: cluster_parent(p, paths) for p in paths}
+    parent = scene.clusters
     children: dict[str | None, list[str]] = {}
     seen: set[str] = set()
     for item in items:
@@ -107,8 +179,7 @@ def write_dot(
             lines.append(f"{indent}{item.id}{attr_list({'id': item.id, **item.attrs})}\n")
         for child in children.get(path, ()):
             lines.append(f"{indent}subgraph cluster_{number[child]} {{\n")
-            attrs = dict(cluster_attrs, id=f"cluster_{number[child]}")
-            attrs["label"] = cluster_labels[child]
+            attrs = dict(CLUSTER, id=f"cluster_{number[child]}", label=Html(html_text(child)))
             lines.append(f"{indent}\tgraph{attr_list(attrs)}\n")
             write(child, depth + 1)
             lines.append(f"{indent}}}\n")
@@ -116,7 +187,7 @@ def write_dot(
     write(None, 1)
     for edge in [*edges, *order]:
         lines.append(f"\t{edge.tail} -> {edge.head}{attr_list(edge.attrs)}\n")
-    return lines
+    return "digraph chainrule {\n" + "".join(lines) + "}\n"
 
 
 ORDER_EDGE = {"style": "invis", "minlen": "0"}

@@ -1,78 +1,208 @@
-"""What a drawing needs to know about a graph: stable names, roles, parameter names, clusters.
+"""Step 1 of every drawing: the facts about a graph, read once through the engine's public API.
 
-A `GraphInfo` is computed once per drawing from the output Value. The one idea to understand:
+`analyse(root)` walks the graph (`autodiff.topological_order`) and gives each Value a `Node`:
+its stable name, what a reader calls it, its role, its parameter name and cluster, its gradient
+and, for an operation, its symbol and whether it is a dead ReLU. The one idea to understand:
 everything is keyed by *position in the topological order*, never by `id()`, so the same
-expression always gets the same names (n0, n1, ...) and the same DOT text, byte for byte.
-Parameter names come from a model's `named_parameters()` (duck-typed: this module never imports
-`nn`), and a name such as `layers.0.neurons.3.w.1` places its Value in the clusters `layers.0`
-and `layers.0.neurons.3`.
+expression always gets the same names (n0, n1, ...) and the same DOT text, byte for byte. The
+later steps (the scene, the layout, the DOT text) read these facts and never the Values'
+internals. Parameter names come from a model's `named_parameters()` (duck-typed: this module
+never imports `nn`), and a name such as `layers.0.neurons.3.w.1` places its Value in the
+clusters `layers.0` and `layers.0.neurons.3`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from autodiff.engine import topological_order
+from autodiff.engine import local_grads, topological_order
+from autodiff.ops import PRIMITIVES
 from autodiff.value import Value
-from autodiff.viz.style import as_float
 
 ROLES = ("output", "parameter", "input", "constant", "value")
 
 
+# ---- one op, one Value ------------------------------------------------------------------------
+
+
+def is_dead_relu(node: Value) -> bool:
+    """A ReLU whose input is <= 0: its output is 0 and it passes no gradient back.
+
+    Drawings mark such a node; `nn.plots` counts them per layer. (On one input a ReLU that is
+    off is only *inactive*; it is dead when it is off for every input, which a caller that
+    holds many inputs decides.)
+    """
+    return node.op == "relu" and node.parents[0].data <= 0
+
+
+def symbol(op: str) -> str:
+    """How an op is written in a drawing: its declared symbol ("+", "**", "1/x"), else its name."""
+    prim = PRIMITIVES.get(op)
+    return (prim.symbol if prim is not None else "") or op
+
+
+def is_infix(op: str) -> bool:
+    """Whether a two-input op reads `x <symbol> y` (+, *, **, /), not `name(x, y)`."""
+    prim = PRIMITIVES.get(op)
+    return prim is not None and prim.symbol != "" and not any(c.isalnum() for c in prim.symbol)
+
+
+def is_variadic(op: str) -> bool:
+    """Whether an op takes any number of inputs (sum, dot): its drawing says how many."""
+    prim = PRIMITIVES.get(op)
+    return prim is not None and _takes_any_number(prim.vjp)
+
+
+@functools.lru_cache(maxsize=256)  # by the rule itself: reading a signature is slow
+def _takes_any_number(rule) -> bool:
+    try:
+        parameters = inspect.signature(rule).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
+def op_text(op: str, arity: int) -> str:
+    """An operation's symbol; an op of any number of inputs also says how many (`sum (3)`)."""
+    if not is_variadic(op):
+        return symbol(op)
+    # a dot product of n terms has 2n inputs: w_1..w_n, x_1..x_n
+    return f"{symbol(op)} ({arity // 2 if op == 'dot' else arity})"
+
+
+def as_float(x) -> float:
+    """A gradient or data as a float (gradients are Values after backward(create_graph=True))."""
+    return float(x.data) if isinstance(x, Value) else float(x)
+
+
+# ---- the facts of a whole graph ---------------------------------------------------------------
+
+
+class Node:
+    """What a drawing knows about one Value: plain data, computed once by `analyse`."""
+
+    __slots__ = ("value", "index", "role", "param", "cluster", "grad", "parents", "dead")
+
+    def __init__(self, value, index, role, param, cluster, grad, parents, dead) -> None:
+        self.value: Value = value
+        self.index: int = index  # position in the topological order
+        self.role: str = role  # one of ROLES
+        self.param: str | None = param  # its parameter name, if it is a named parameter
+        self.cluster: str | None = cluster  # the deepest cluster (Neuron, Layer) holding it
+        self.grad: float = grad  # its gradient as a float (0.0 when gradients are not known)
+        self.parents: tuple[Node, ...] = parents  # the Nodes of its inputs, in argument order
+        self.dead: bool = dead  # a ReLU whose input is <= 0 (`is_dead_relu`)
+
+    @property
+    def name(self) -> str:
+        """The stable name n<index>."""
+        return f"n{self.index}"
+
+    @property
+    def title(self) -> str:
+        """What a reader calls it: its label, else its parameter name, else its stable name."""
+        return self.value.label or self.param or self.name
+
+    @property
+    def op(self) -> str:
+        """The primitive's name, "" for a leaf."""
+        return self.value.op
+
+    @property
+    def symbol(self) -> str:
+        """How the op is written ("" for a leaf)."""
+        op = self.value.op
+        return symbol(op) if op else ""
+
+    @property
+    def op_text(self) -> str:
+        """What its operation node says: the symbol, and for sum/dot how many inputs."""
+        op = self.value.op
+        return op_text(op, len(self.parents)) if op else ""
+
+
 @dataclass
 class GraphInfo:
-    """The analysed graph of `root`: nodes in topological order and what each of them is."""
+    """The analysed graph of `root`: a `Node` per Value, in topological order."""
 
     root: Value
-    order: list[Value]
-    index: dict[Value, int]
+    nodes: list[Node]
+    of: dict[Value, Node]  # the Node of each Value
     param_names: dict[Value, str]
     grads_known: bool
-    cluster_of: dict[Value, str] = field(default_factory=dict)  # deepest cluster path, if any
-    grad_values: dict[Value, float] | None = None  # gradients to draw instead of `.grad`
     # {cluster path: the clusters enclosing it and itself, outermost first}
     cluster_chains: dict[str, list[str]] = field(default_factory=dict)
 
-    def name(self, node: Value) -> str:
-        """The stable name of a node: n<position in topological order>."""
-        return f"n{self.index[node]}"
+    def flows(self) -> dict[tuple[Node, int], float]:
+        """{(node, input position): gradient flowing back along that edge}.
 
-    def title(self, node: Value) -> str:
-        """What a reader calls the node: its label, else its parameter name, else its name."""
-        return node.label or self.param_names.get(node) or self.name(node)
-
-    def role(self, node: Value) -> str:
-        """output, parameter, input (a labelled leaf), constant (an unlabelled leaf) or value."""
-        if node is self.root:
-            return "output"
-        if node in self.param_names:
-            return "parameter"
-        if node.parents:
-            return "value"
-        return "input" if node.label else "constant"
-
-    def grad(self, node: Value) -> float:
-        if self.grad_values is not None:
-            return self.grad_values.get(node, 0.0)
-        return as_float(node.grad)
+        One backward step per node, computed by the engine (`local_grads`) from the node's own
+        gradient, so the edges show exactly the shares `backward()` adds up.
+        """
+        flows = {}
+        for node in self.nodes:
+            if not node.parents:
+                continue
+            try:
+                shares = local_grads(node.value, node.grad)
+            except (ArithmeticError, ValueError):  # data changed since backward: no colour
+                continue
+            for position, share in enumerate(shares):
+                flows[(node, position)] = share
+        return flows
 
 
 def analyse(
-    root: Value, model=None, params=None, grads: bool | None = None, who: str = "to_dot"
+    root: Value,
+    model=None,
+    params=None,
+    grads: bool | None = None,
+    who: str = "to_dot",
+    grad_values: Mapping[Value, float] | None = None,
 ) -> GraphInfo:
-    """Order, name and classify every node `root` depends on (see the module docstring)."""
+    """Order, name and classify every node `root` depends on (see the module docstring).
+
+    `grad_values` gives the gradients to draw instead of `.grad` (the HTML page computes them
+    itself, so that `backward()` need not have run)."""
     if not isinstance(root, Value):
         raise TypeError(f"{who}() needs a Value to draw, got {type(root).__name__}: {root!r}")
     order = topological_order(root)
-    index = {node: i for i, node in enumerate(order)}
-    param_names = parameter_names(model, params)
+    param_names = parameter_names(model, params, who)
     if grads is None:
         # backward() always sets the output's own gradient to 1, so a zero there means no
         # backward pass has run on this graph yet: its other gradients would be misleading.
         grads = as_float(root.grad) != 0.0
-    info = GraphInfo(root, order, index, param_names, bool(grads))
-    info.cluster_of = assign_clusters(order, param_names)
+    cluster_of = assign_clusters(order, param_names)
+    of: dict[Value, Node] = {}
+    nodes = []
+    param_of, cluster = param_names.get, cluster_of.get  # bound once: 65,000 calls each
+    for i, value in enumerate(order):
+        param = param_of(value)
+        inputs = value.parents
+        parents = tuple([of[p] for p in inputs]) if inputs else ()
+        if value is root:
+            role = "output"
+        elif param is not None:
+            role = "parameter"
+        elif parents:
+            role = "value"
+        else:
+            role = "input" if value.label else "constant"
+        if not grads:
+            grad = 0.0
+        elif grad_values is not None:
+            grad = float(grad_values.get(value, 0.0))
+        else:
+            grad = value.grad
+            grad = grad if type(grad) is float else as_float(grad)
+        dead = bool(parents) and value.op == "relu" and is_dead_relu(value)
+        node = Node(value, i, role, param, cluster(value), grad, parents, dead)
+        of[value] = node
+        nodes.append(node)
+    info = GraphInfo(root, nodes, of, param_names, bool(grads))
     for name in param_names.values():
         chain = cluster_chain(name)
         for i, path in enumerate(chain):
@@ -80,7 +210,7 @@ def analyse(
     return info
 
 
-def parameter_names(model=None, params=None) -> dict[Value, str]:
+def parameter_names(model=None, params=None, who: str = "draw_dot") -> dict[Value, str]:
     """{Value: name} from `model.named_parameters()` and/or `params`.
 
     `params` may be a mapping {name: Value}, an iterable of (name, Value) pairs, or an iterable
@@ -91,7 +221,7 @@ def parameter_names(model=None, params=None) -> dict[Value, str]:
         named = getattr(model, "named_parameters", None)
         if not callable(named):
             raise TypeError(
-                "draw_dot(model=...) needs an object with a named_parameters() method, "
+                f"{who}(model=...) needs an object with a named_parameters() method, "
                 f"got {type(model).__name__}"
             )
         pairs.extend(named())
@@ -99,14 +229,14 @@ def parameter_names(model=None, params=None) -> dict[Value, str]:
         if isinstance(params, Mapping):
             pairs.extend(params.items())
         else:
-            for i, item in enumerate(_iterate(params)):
+            for i, item in enumerate(_iterate(params, who)):
                 if isinstance(item, Value):
                     pairs.append((item.label or f"param{i}", item))
                 elif isinstance(item, tuple) and len(item) == 2:
                     pairs.append(item)
                 else:
                     raise TypeError(
-                        "draw_dot(params=...) needs a mapping {name: Value}, (name, Value) pairs "
+                        f"{who}(params=...) needs a mapping {{name: Value}}, (name, Value) pairs "
                         f"or Values, got an item {item!r}"
                     )
     names: dict[Value, str] = {}
@@ -117,12 +247,12 @@ def parameter_names(model=None, params=None) -> dict[Value, str]:
     return names
 
 
-def _iterate(params) -> Iterable:
+def _iterate(params, who: str) -> Iterable:
     try:
         return iter(params)
     except TypeError:
         raise TypeError(
-            f"draw_dot(params=...) needs a mapping or an iterable, got {type(params).__name__}"
+            f"{who}(params=...) needs a mapping or an iterable, got {type(params).__name__}"
         ) from None
 
 
@@ -165,6 +295,8 @@ def assign_clusters(order: list[Value], param_names: dict[Value, str]) -> dict[V
     """
     chains = {v: cluster_chain(n) for v, n in param_names.items()}
     cluster_of: dict[Value, str] = {v: c[-1] for v, c in chains.items() if c}
+    if not cluster_of:
+        return cluster_of  # no named clusters: nothing can join one
     for node in order:
         parents = node.parents
         if not parents or node in chains:
@@ -188,16 +320,3 @@ def _common_prefix(a: list[str], b: list[str]) -> list[str]:
     while n < len(a) and n < len(b) and a[n] == b[n]:
         n += 1
     return a[:n]
-
-
-def cluster_parent(path: str, paths: Iterable[str]) -> str | None:
-    """The longest other cluster path that is a dotted prefix of `path` (its enclosing cluster)."""
-    best = None
-    for other in paths:
-        if (
-            other != path
-            and path.startswith(other + ".")
-            and (best is None or len(other) > len(best))
-        ):
-            best = other
-    return best

@@ -1,4 +1,4 @@
-"""Keeping Graphviz's layout affordable: estimate its cost, and draw long edges as repeated nodes.
+"""Step 3 of a drawing: keep Graphviz's layout affordable; long edges become repeated nodes.
 
 What makes `dot` slow is not the number of nodes but the length of the edges: it puts every node
 on a rank (a column, left to right) and adds one invisible *virtual node* for each rank an edge
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autodiff.viz.emit import Edge, Html, Item, Repeat
-from autodiff.viz.style import ROLE_BORDER, ROLE_HEADER, html_text
+from autodiff.viz.emit import Edge, Item, Scene
 
 # An edge is long when it crosses more than this many ranks (a value and its operation node are
 # two ranks, so this is eight operations apart): beyond that a line across the drawing is harder
@@ -29,7 +28,6 @@ BIG_DRAWING = 4_000
 ITERATIONS = 1_500
 # Shorter spans tried, in turn, when cutting at LONG_SPAN leaves a drawing over budget.
 SHORTER_SPANS = (8, 4)
-REPEAT = "↻"
 
 
 def ranks(
@@ -86,7 +84,7 @@ def cost(tails: list[int], heads: list[int], rank: list[int]) -> int:
 def repeat_long_edges(
     items: list[Item], edges: list[Edge], long_span: int | None = None
 ) -> tuple[list[Item], list[Edge], int, int, int]:
-    """Replace each edge longer than `long_span` ranks whose tail has a `repeat` by an edge from
+    """Replace each edge longer than `long_span` ranks whose tail has `again` by an edge from
     a dashed copy of the tail, drawn next to the head (one copy per tail and head, in the head's
     cluster). Returns (items, edges, copies made, edges cut, estimated cost in virtual nodes).
 
@@ -110,7 +108,7 @@ def repeat_long_edges(
             i
             for i, (t, h) in enumerate(zip(tails, heads))
             if t < len(items)
-            and items[t].repeat is not None
+            and items[t].again is not None
             and abs(at_home[h] - at_home[t]) > long_span
         ]
         if not long:
@@ -140,26 +138,43 @@ def repeat_long_edges(
     extra = []
     for (t, h), copy in copies.items():
         name[copy] = f"{name[t]}_again{copy - len(index)}"
-        original = item_of[t]
-        attrs = repeat_attrs(original.repeat, original.id)
-        extra.append(Item(name[copy], attrs, item_of[h].cluster if h in item_of else None))
+        look = item_of[t].again
+        extra.append(Item(name[copy], look, item_of[h].cluster if h in item_of else None))
     edges = list(edges)
     for i in cut:
-        edges[i] = Edge(name[tails[i]], edges[i].head, edges[i].attrs)
+        edges[i] = replace(edges[i], tail=name[tails[i]])  # keeps the gradient it carries
     return items + extra, edges, len(copies), len(cut), cost(tails, heads, as_late)
 
 
-def affordable(
-    items: list[Item], edges: list[Edge]
-) -> tuple[list[Item], list[Edge], int, int, int]:
-    """`repeat_long_edges` at LONG_SPAN, or at a shorter span when that is still over BUDGET
-    (the shortest one tried if none is within it). Same results."""
-    result = repeat_long_edges(items, edges)
+def affordable(scene: Scene) -> Scene:
+    """The scene with its long edges drawn as repeated nodes: at LONG_SPAN, or at a shorter span
+    when that is still over BUDGET (the shortest one tried if none is within it). Its caption
+    says what was repeated, and a big drawing is told to bound Graphviz's effort."""
+    result = repeat_long_edges(scene.items, scene.edges)
     for span in SHORTER_SPANS:
         if result[4] <= BUDGET:
             break
-        result = repeat_long_edges(items, edges, span)
-    return result
+        result = repeat_long_edges(scene.items, scene.edges, span)
+    items, edges, copies, cut, cost = result
+    notes = list(scene.notes)
+    if cut:
+        notes.append(repeat_note(copies, cut))
+    limits = effort_limits(len(items), cost)
+    if limits:
+        notes.append(
+            "A big drawing: Graphviz is told to stop improving the layout early (nslimit, "
+            "mclimit), so that it finishes; edges may cross more than they need to."
+        )
+    return replace(scene, items=items, edges=edges, notes=notes, cost=cost, limits=limits)
+
+
+def repeat_note(copies: int, cut: int) -> str:
+    edges = f"{cut} long edge{'s' if cut > 1 else ''}"
+    nodes = f"{copies} repeated node{'s' if copies > 1 else ''}"
+    return (
+        f"{edges} drawn as {nodes} instead (dashed, marked ↻; hover one to see "
+        "where its original is), so that the layout stays quick and readable."
+    )
 
 
 def effort_limits(nodes: int, virtual: int) -> dict[str, str]:
@@ -174,20 +189,4 @@ def effort_limits(nodes: int, virtual: int) -> dict[str, str]:
     return {
         "nslimit": f"{max(0.01, min(1.0, ITERATIONS / nodes)):.3g}",
         "mclimit": f"{max(0.05, min(1.0, BIG_DRAWING / (nodes + virtual))):.2g}",
-    }
-
-
-def repeat_attrs(repeat: Repeat, original: str) -> dict[str, str]:
-    """A small dashed box, coloured like the original's title, that says it is a repeat."""
-    return {
-        "label": Html(f"{REPEAT} {html_text(repeat.text)}"),
-        "shape": "box",
-        "style": "rounded,dashed,filled",
-        "fillcolor": ROLE_HEADER[repeat.role] if repeat.role != "output" else "#ffffff",
-        "color": ROLE_BORDER[repeat.role],
-        "fontsize": "10",
-        "height": "0.3",
-        "margin": "0.06,0.02",
-        "tooltip": f"{repeat.text}, drawn again here instead of a long edge: the original "
-        f"is {repeat.where} ({original})",
     }

@@ -1,24 +1,26 @@
 """The backward pass, one chain-rule product at a time: `backward_steps` and `explain`.
 
 Backpropagation is a loop of one line: for each node, from the output back, and for each of its
-inputs, `input.grad += node.grad * d(node)/d(input)`. `backward_steps` runs that loop without
-touching any `.grad` and records every iteration: the upstream gradient, the local derivative,
-their product and the input's running total. The one idea to understand: a Value used twice gets
-two contributions, and its gradient is their sum, which is why the update is `+=`:
+inputs, `input.grad += node.grad * ∂node/∂input`. `backward_steps` runs that loop without
+touching any `.grad` and records every iteration: the upstream gradient dL/d(node), the local
+derivative ∂node/∂input (the partial derivative of one op, written with ∂ so that it cannot be
+taken for a total), their product and the input's running total. The one idea to understand: a
+Value used twice gets two contributions, and its gradient is their sum, which is why the update
+is `+=`:
 
     >>> from autodiff import Value, explain
     >>> a = Value(3.0, label="a")
     >>> b = Value(-2.0, label="b")
     >>> L = a * b + a
     >>> explain(L)
-    Backward pass from L (n3): 4 steps, starting from dL/dL = 1.0
-    1. L = n2 + a   dL/dn2 += dL/dL * dL/dn2 = 1.0 * 1.0 = 1.0
-    2. L = n2 + a   dL/da += dL/dL * dL/da = 1.0 * 1.0 = 1.0
-    3. n2 = a * b   dL/da += dL/dn2 * dn2/da = 1.0 * -2.0 = -2.0   (now -1.0, final)
-    4. n2 = a * b   dL/db += dL/dn2 * dn2/db = 1.0 * 3.0 = 3.0   (final)
+    Backward pass from L (n3): 4 steps, starting from dL/dL = 1.0 (∂: one op's local derivative)
+    1. L = n2 + a   dL/dn2 += dL/dL * ∂L/∂n2 = 1.0 * 1.0 = 1.0
+    2. L = n2 + a   dL/da += dL/dL * ∂L/∂a = 1.0 * 1.0 = 1.0
+    3. n2 = a * b   dL/da += dL/dn2 * ∂n2/∂a = 1.0 * -2.0 = -2.0   (now -1.0, final)
+    4. n2 = a * b   dL/db += dL/dn2 * ∂n2/∂b = 1.0 * 3.0 = 3.0   (final)
 
-Local derivatives come from the op table's own rules (`vjp` with an upstream gradient of 1), so
-what is shown is exactly what `backward()` computes.
+Each step's shares are computed by the engine (`autodiff.local_grads`, one backward step of the
+op's own rule), so what is shown is exactly what `backward()` computes.
 """
 
 from __future__ import annotations
@@ -27,12 +29,9 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-from autodiff.engine import topological_order
+from autodiff.engine import local_grads, topological_order
 from autodiff.value import Value
-from autodiff.viz.graph import parameter_names
-
-# How the common binary primitives are written in an explanation; others read like calls.
-INFIX = {"add": "+", "mul": "*", "pow": "**"}
+from autodiff.viz.graph import is_infix, parameter_names, symbol
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep
         raise TypeError(f"backward_steps() needs a Value, got {type(root).__name__}: {root!r}")
     order = topological_order(root)
     index = {node: i for i, node in enumerate(order)}
-    names = parameter_names(model, params)
+    names = parameter_names(model, params, "backward_steps")
 
     def name(node: Value) -> str:
         return node.label or names.get(node) or f"n{index[node]}"
@@ -80,14 +79,12 @@ def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep
         if not node.parents:
             continue
         g = grads[node]
-        inputs = [p.data for p in node.parents]
-        rule = node.op.vjp
-        local = rule(1.0, node.data, *inputs)
+        local = local_grads(node, 1.0)
         # What backward() adds is the rule applied to the real upstream gradient; every rule is
         # linear in g, so this equals upstream * local up to rounding, and keeps totals exact.
-        shares = rule(g, node.data, *inputs)
+        shares = local_grads(node, g)
         for position, parent in enumerate(node.parents):
-            share = float(shares[position])
+            share = shares[position]
             first = parent not in grads
             total = share if first else grads[parent] + share
             grads[parent] = total
@@ -100,7 +97,7 @@ def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep
                     position=position,
                     op=node.op,
                     upstream=float(g),
-                    local=float(local[position]),
+                    local=local[position],
                     contribution=share,
                     total=float(total),
                     first=first,
@@ -120,12 +117,12 @@ def number(x: float) -> str:
     return text
 
 
-def _expression(step: BackwardStep, steps_names: list[str]) -> str:
-    op = step.op
-    if op in INFIX and len(steps_names) == 2:
-        return f"{step.node_name} = {steps_names[0]} {INFIX[op]} {steps_names[1]}"
-    shown = steps_names if len(steps_names) <= 4 else steps_names[:3] + ["..."]
-    return f"{step.node_name} = {op}({', '.join(shown)})"
+def _expression(step: BackwardStep, names: list[str]) -> str:
+    """`c = a * b` for an infix op of two inputs, `c = tanh(a)` or `s = sum(a, b, c, ...)` else."""
+    if len(names) == 2 and is_infix(step.op):
+        return f"{step.node_name} = {names[0]} {symbol(step.op)} {names[1]}"
+    shown = names if len(names) <= 4 else names[:3] + ["..."]
+    return f"{step.node_name} = {step.op}({', '.join(shown)})"
 
 
 _STDOUT = object()
@@ -141,7 +138,9 @@ def explain(
 ) -> str | None:
     """Print the backward pass from `root` as chain-rule lines (see the module docstring).
 
-    Each line reads `dL/da += dL/dc * dc/da = upstream * local = contribution`, with labels as
+    Each line reads `dL/da += dL/dc * ∂c/∂a = upstream * local = contribution`: the gradient of
+    the output with respect to the node (upstream, d) times the local derivative of the node's
+    op with respect to this input (∂, one op only, holding its other inputs fixed), with labels as
     names where Values have them and stable names n0, n1, ... (the ones `to_dot(show=("name",))`
     draws) where they don't. A later line for the same input says its running total; "final"
     marks its last contribution. Prints to stdout, or to `file`; with `file=None` nothing is
@@ -156,46 +155,66 @@ def explain(
     text = "\n".join(lines) + "\n"
     if file is None:
         return text
-    (sys.stdout if file is _STDOUT else file).write(text)
+    stream = sys.stdout if file is _STDOUT else file
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # a stream that cannot encode ∂ (cp1252 on Windows, say)
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
     return None
 
 
 def explanation(root: Value, steps: list[BackwardStep]) -> tuple[str, list[str]]:
     """A header line and one line per step (what `explain` prints, and the HTML export shows)."""
+    header, parts = explanation_parts(root, steps)
+    return header, explanation_lines(parts)
+
+
+def explanation_lines(parts: list[tuple[str, str]]) -> list[str]:
+    """`k. expression   share` for each step, the expressions padded to line the shares up."""
+    pad = min(max((len(e) for e, _ in parts), default=0), 32)
+    width = len(str(len(parts)))
+    return [
+        f"{k:>{width}}. {expression:<{pad}}   {share}"
+        for k, (expression, share) in enumerate(parts, start=1)
+    ]
+
+
+def explanation_parts(root: Value, steps: list[BackwardStep]) -> tuple[str, list[tuple[str, str]]]:
+    """The header, and for each step its node's expression (`c = a * b`) and its share
+    (`dL/da += dL/dc * ∂c/∂a = 1.0 * -3.0 = -3.0   (final)`)."""
     root_name = root.label or "L"
     if not root.label:  # an unnamed output is called L, as in dL/dw
         steps = [_rename(s, root, root_name) for s in steps]
     header = (
-        f"Backward pass from {root_name} ({_stable(root)}): "
-        f"{len(steps)} steps, starting from d{root_name}/d{root_name} = 1.0"
+        f"Backward pass from {root_name} ({_stable(steps)}): "
+        f"{len(steps)} step{'' if len(steps) == 1 else 's'}, "
+        f"starting from d{root_name}/d{root_name} = 1.0 (∂: one op's local derivative)"
     )
     arg_names: dict[Value, list[str]] = {}
     for step in steps:
         arg_names.setdefault(step.node, []).append(step.input_name)
-    expressions = [_expression(step, arg_names[step.node]) for step in steps]
-    pad = min(max((len(e) for e in expressions), default=0), 32)
-    width = len(str(len(steps)))
     d = f"d{root_name}/d"
-    lines = []
-    for step, expression in zip(steps, expressions):
-        line = (
-            f"{step.index + 1:>{width}}. {expression:<{pad}}   "
-            f"{d}{step.input_name} += {d}{step.node_name} * d{step.node_name}/d{step.input_name}"
+    parts = []
+    for step in steps:
+        share = (
+            f"{d}{step.input_name} += {d}{step.node_name} * ∂{step.node_name}/∂{step.input_name}"
             f" = {number(step.upstream)} * {number(step.local)} = {number(step.contribution)}"
         )
         if not step.first and step.final:
-            line += f"   (now {number(step.total)}, final)"
+            share += f"   (now {number(step.total)}, final)"
         elif not step.first:
-            line += f"   (now {number(step.total)})"
+            share += f"   (now {number(step.total)})"
         elif step.final and not step.input.parents:
-            line += "   (final)"
-        lines.append(line)
-    return header, lines
+            share += "   (final)"
+        parts.append((_expression(step, arg_names[step.node]), share))
+    return header, parts
 
 
-def _stable(root: Value) -> str:
-    # The output comes last in the topological order, so its stable name is n<count - 1>.
-    return f"n{len(topological_order(root)) - 1}"
+def _stable(steps: list[BackwardStep]) -> str:
+    # The output comes last in the topological order, so its stable name is n<count - 1>; every
+    # other node feeds some node, so it is the input of some step.
+    return f"n{len({s.input for s in steps})}"
 
 
 def _rename(step: BackwardStep, root: Value, name: str) -> BackwardStep:

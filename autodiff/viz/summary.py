@@ -1,4 +1,4 @@
-"""A readable drawing of a graph too big to draw node by node.
+"""Step 2 for a graph too big to draw node by node: a readable summary of it.
 
 A training step over a batch is the same computation repeated once per sample, sharing the
 parameters. The one idea to understand: two nodes are *copies* when they apply the same op to
@@ -15,18 +15,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from autodiff.value import Value
-from autodiff.viz.emit import Edge, Html, Item, Repeat, natural_key
-from autodiff.viz.graph import GraphInfo, cluster_parent
-from autodiff.viz.style import (
-    DEAD_FILL,
-    ROLE_BORDER,
-    ROLE_HEADER,
-    UNKNOWN_FILL,
-    GradScale,
-    html_text,
-    text_colour,
-)
+from autodiff.viz.look import MORE_EDGE, Again, ClusterBox, Legend, More, OpNode, ValueBox
+from autodiff.viz.emit import Edge, Item, Scene, natural_key
+from autodiff.viz.graph import GraphInfo, Node
+from autodiff.viz.options import DrawOptions
 
 
 @dataclass
@@ -34,7 +26,7 @@ class Copies:
     """One set of structurally identical nodes (a class), with statistics over its members."""
 
     id: int
-    first: Value
+    first: Node
     role: str
     parents: list[int]  # parent classes, in argument order (with repeats)
     cluster: str | None
@@ -46,15 +38,15 @@ class Copies:
     abs_grad_sum: float = 0.0
     dead: int = 0
 
-    def add(self, node: Value, grad: float) -> None:
+    def add(self, node: Node) -> None:
+        data = node.value.data
         self.count += 1
-        self.data_min = min(self.data_min, node.data)
-        self.data_max = max(self.data_max, node.data)
-        self.grad_min = min(self.grad_min, grad)
-        self.grad_max = max(self.grad_max, grad)
-        self.abs_grad_sum += abs(grad)
-        if node.op == "relu" and node.parents[0].data <= 0:
-            self.dead += 1
+        self.data_min = min(self.data_min, data)
+        self.data_max = max(self.data_max, data)
+        self.grad_min = min(self.grad_min, node.grad)
+        self.grad_max = max(self.grad_max, node.grad)
+        self.abs_grad_sum += abs(node.grad)
+        self.dead += node.dead
 
     @property
     def mean_abs_grad(self) -> float:
@@ -85,46 +77,40 @@ def find_copies(info: GraphInfo) -> tuple[list[Copies], dict[tuple[int, int], Co
     classes: list[Copies] = []
     constants: dict[tuple[int, int], Copies] = {}
     keys: dict[tuple, int] = {}
-    class_of: dict[Value, int] = {}
-    for node in info.order:
-        role = info.role(node)
-        if node is info.root:
+    class_of: dict[Node, int] = {}
+    for node in info.nodes:
+        if node.role == "output":
             key: tuple = ("output",)
-        elif role == "parameter":
-            key = ("parameter", info.index[node])  # every parameter is its own class
+        elif node.role == "parameter":
+            key = ("parameter", node.index)  # every parameter is its own class
         elif not node.parents:
-            key = (role, node.label)
+            key = (node.role, node.value.label)
         else:
             key = (node.op, tuple([class_of[p] for p in node.parents]))
         cid = keys.get(key)
         if cid is None:
             cid = keys[key] = len(classes)
             parents = [class_of[p] for p in node.parents]
-            classes.append(Copies(cid, node, role, parents, info.cluster_of.get(node)))
+            classes.append(Copies(cid, node, node.role, parents, node.cluster))
         class_of[node] = cid
-        classes[cid].add(node, info.grad(node) if info.grads_known else 0.0)
+        classes[cid].add(node)
         for position, parent in enumerate(node.parents):
-            if not parent.parents and not parent.label and parent not in info.param_names:
+            if parent.role == "constant":
                 stats = constants.get((cid, position))
                 if stats is None:
                     stats = constants[(cid, position)] = Copies(-1, parent, "constant", [], None)
-                stats.add(parent, info.grad(parent) if info.grads_known else 0.0)
+                stats.add(parent)
     return classes, constants
 
 
-def summarise(info: GraphInfo, options, keep: int | None = None):
-    """Items and edges for a summary drawing of `info`, plus notes saying what was left out.
+def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | None = None) -> Scene:
+    """A summary scene of `info`, whose notes say what was left out (`limit`: the node limit).
 
-    At most `keep` nodes (by default `options.max_nodes`) are drawn: past that, only the part
-    nearest the output."""
-    from autodiff.viz.dot import OP_SYMBOLS, op_attrs
-
+    At most `keep` nodes (by default `limit`) are drawn: past that, only the part nearest the
+    output."""
     classes, constants = find_copies(info)
     show_grads = info.grads_known and "grad" in options.show
-    notes = [
-        f"Summary: the graph has {len(info.order):,} values, more than "
-        f"max_nodes={options.max_nodes}."
-    ]
+    notes = [f"Summary: the graph has {len(info.nodes):,} values, more than max_nodes={limit}."]
     # Unnamed constants always share a class; copies of computed nodes mean repeated structure.
     repeated = any(c.count > 1 and c.first.parents for c in classes)
     if repeated:
@@ -142,7 +128,7 @@ def summarise(info: GraphInfo, options, keep: int | None = None):
     levels = list(range(depth, 0, -1)) if use_clusters else []
     level = None
     for level in levels:
-        if count_units(classes, box_paths(classes, chains, level)) <= options.max_nodes:
+        if count_units(classes, box_paths(classes, chains, level)) <= limit:
             break
     boxes_at = box_paths(classes, chains, level) if levels else None
     if boxes_at:
@@ -168,19 +154,16 @@ def summarise(info: GraphInfo, options, keep: int | None = None):
             box.params += 1
             box.param_grad_max = max(box.param_grad_max, abs(c.grad_min), abs(c.grad_max))
         elif c.first.parents:
-            symbol = OP_SYMBOLS.get(c.first.op, c.first.op)
-            if symbol not in box.ops:
-                box.ops.append(symbol)
+            if c.first.symbol not in box.ops:
+                box.ops.append(c.first.symbol)
         if c.first.op == "relu":
             box.relus += c.count
             box.dead += c.dead
     box_by_id = {box.id: box for box in boxes.values()}
-    all_paths = {p for chain in chains.values() for p in chain}
 
-    magnitudes = []
-    if show_grads:
-        magnitudes = [c.mean_abs_grad for c in classes] + [b.param_grad_max for b in boxes.values()]
-    scale = GradScale.fit(magnitudes)
+    def enclosing(path: str | None) -> str | None:
+        chain = info.cluster_chains.get(path, []) if path is not None else []
+        return chain[-2] if len(chain) > 1 else None
 
     # The graph between units, in topological order; a constant is drawn next to each user.
     items: dict[str, Item] = {}
@@ -191,29 +174,32 @@ def summarise(info: GraphInfo, options, keep: int | None = None):
         if unit in box_by_id:
             if unit not in items:
                 box = box_by_id[unit]
-                enclosing = cluster_parent(box.path, all_paths)
-                attrs = box_attrs(box, scale, show_grads, options)
+                grad = magnitude = None
+                if show_grads:
+                    grad = "0" if box.param_grad_max == 0 else options.number(box.param_grad_max)
+                    magnitude = box.param_grad_max if options.colour else None
+                look = ClusterBox(
+                    box.path, box.params, box.values, box.ops, grad, magnitude, box.relus, box.dead
+                )
                 # neurons.0, neurons.1, ... in reading order, whatever Graphviz's tie-breaking
                 items[unit] = Item(
                     unit,
-                    attrs,
-                    enclosing,
+                    look,
+                    enclosing(box.path),
                     sibling_key=tuple(natural_key(box.path)),
-                    repeat=Repeat(box.path, "parameter", f"the box {box.path}"),
+                    again=Again(box.path, "parameter", f"the box {box.path}", unit),
                 )
             target = unit
         elif c.role == "constant":
             continue  # drawn next to each of its users instead, below
         else:
-            attrs = class_attrs(info, options, scale, c, show_grads)
-            items[unit] = Item(unit, attrs, c.cluster, repeat=class_repeat(info, options, c))
+            look = class_box(options, c, show_grads)
+            items[unit] = Item(unit, look, c.cluster, again=class_again(options, c, unit))
             if not c.parents:
                 continue
             dead = c.dead == c.count and c.first.op == "relu"
-            attrs = op_attrs(c.first.op, len(c.parents), dead)
-            if c.dead and not dead:
-                attrs["xlabel"] = f"{c.dead} of {c.count} dead"
-            items[unit + "_op"] = Item(unit + "_op", attrs, c.cluster)
+            note = f"{c.dead} of {c.count} dead" if c.dead and not dead else None
+            items[unit + "_op"] = Item(unit + "_op", OpNode(c.first.op_text, dead, note), c.cluster)
             edges.append(Edge(unit + "_op", unit))
             target = unit + "_op"
         times: dict[str, int] = {}
@@ -225,19 +211,19 @@ def summarise(info: GraphInfo, options, keep: int | None = None):
                 if target in box_by_id:
                     continue  # folded into the box with its user
                 source = f"c{c.id}_arg{position}"
-                attrs = class_attrs(info, options, scale, constants[(c.id, position)], show_grads)
-                items[source] = Item(source, attrs, c.cluster)
+                look = class_box(options, constants[(c.id, position)], show_grads)
+                items[source] = Item(source, look, c.cluster)
             times[source] = times.get(source, 0) + 1
         for source, n in times.items():
             if (source, target) in edge_keys:
                 continue
             edge_keys.add((source, target))
             attrs = {"label": f"×{n}", "fontsize": "9"} if n > 1 and target.endswith("_op") else {}
-            edges.append(Edge(source, target, attrs))
+            edges.append(Edge(source, target, attrs))  # groups of nodes: no one gradient
 
     # Last resort: keep only the units nearest the output.
     item_list = list(items.values())
-    keep = options.max_nodes if keep is None else keep
+    keep = limit if keep is None else keep
     drawn = [i for i in item_list if not i.id.endswith("_op")]
     if len(drawn) > keep:
         item_list, edges, left_out = nearest(item_list, edges, unit_of[len(classes) - 1], keep)
@@ -245,18 +231,27 @@ def summarise(info: GraphInfo, options, keep: int | None = None):
             f"Only the {keep} nodes nearest the output are drawn; {left_out:,} "
             "more are left out (the grey '… more' boxes)."
         )
-    total = len(info.order)
+    if keep < limit:
+        notes.append(
+            f"(Fewer than max_nodes={limit}, so that Graphviz lays the drawing out in seconds.)"
+        )
+    total = len(info.nodes)
     slow = " (Graphviz may take minutes)" if total > 5000 else ""
     smaller = ", or draw a smaller expression, such as the loss of one sample" if repeated else ""
     notes.append(f"Pass max_nodes=None (or at least {total:,}) to draw every node{slow}{smaller}.")
-    cluster_labels = {}
+    if options.legend:
+        roles = {n.role for n in info.nodes}
+        dead = any(n.dead for n in info.nodes)
+        legend = Legend(roles, info.grads_known, dead, coloured_edges=False)
+        item_list.insert(0, Item("legend", legend))
+    tree: dict[str, str | None] = {}
     if options.clusters:
         for item in item_list:
             path = item.cluster
-            while path is not None:
-                cluster_labels[path] = Html(html_text(path))
-                path = cluster_parent(path, all_paths)
-    return item_list, edges, scale, cluster_labels, notes, bool(boxes)
+            while path is not None and path not in tree:
+                tree[path] = enclosing(path)
+                path = tree[path]
+    return Scene(item_list, edges, tree, notes, dense=bool(boxes), summary=True)
 
 
 def box_paths(classes: list[Copies], chains: dict[str, list[str]], level: int | None):
@@ -304,113 +299,49 @@ def nearest(items: list[Item], edges: list[Edge], root: str, keep_values: int):
         missing = sum(1 for t in into.get(unit, ()) if t not in keep)
         if missing:
             stub = f"{unit}_more"
-            kept_items.append(
-                Item(
-                    stub,
-                    {
-                        "label": f"… {missing} more input{'s' if missing > 1 else ''}",
-                        "shape": "box",
-                        "style": "rounded,dashed",
-                        "color": "#9e9e9e",
-                        "fontcolor": "#616161",
-                        "fontsize": "10",
-                    },
-                )
-            )
-            kept_edges.append(Edge(stub, unit, {"style": "dashed", "color": "#9e9e9e"}))
+            label = f"… {missing} more input{'s' if missing > 1 else ''}"
+            kept_items.append(Item(stub, More(label)))
+            kept_edges.append(Edge(stub, unit, dict(MORE_EDGE)))
     return kept_items, kept_edges, left_out
 
 
 # ---- labels -------------------------------------------------------------------------------------
 
 
-def class_attrs(info: GraphInfo, options, scale: GradScale, c: Copies, show_grads: bool) -> dict:
+def class_box(options: DrawOptions, c: Copies, show_grads: bool) -> ValueBox:
+    """The box of a class of copies: the one Value box, with ×count and ranges."""
     number = options.number
     node = c.first
-    title = node.label or info.param_names.get(node, "")
+    title = node.value.label or node.param or ""
     if c.role == "output" and not title:
         title = "output"
-    cells = []
-    if title and "label" in options.show or c.role == "output":
-        header = ROLE_HEADER[c.role]
-        text = f"<B>{html_text(title)}</B>"
-        if text_colour(header) == "#ffffff":
-            text = f'<FONT COLOR="#ffffff">{text}</FONT>'
-        cells.append(f'<TD BGCOLOR="{header}">{text}</TD>')
-    if c.count > 1:
-        cells.append(f"<TD><B>×{c.count}</B></TD>")
+    if not ("label" in options.show or c.role == "output"):
+        title = ""
+    data = None
     if "data" in options.show:
-        if c.data_min == c.data_max:
-            text = number(c.data_min)
-        else:
-            text = f"{number(c.data_min)} … {number(c.data_max)}"
-        cells.append(f"<TD>data {html_text(text)}</TD>")
+        data = number(c.data_min)
+        if c.data_min != c.data_max:
+            data = f"{number(c.data_min)} … {number(c.data_max)}"
+    grad = magnitude = None
     if "grad" in options.show:
         if not show_grads:
-            cells.append('<TD><FONT COLOR="#888888">grad ?</FONT></TD>')
+            grad = "?"
         else:
             if c.grad_min == c.grad_max:
-                text = "0" if c.grad_min == 0 else number(c.grad_min)
+                grad = "0" if c.grad_min == 0 else number(c.grad_min)
             else:
-                text = f"{number(c.grad_min)} … {number(c.grad_max)}"
-            fill = scale.colour(c.mean_abs_grad) if options.colour else UNKNOWN_FILL
-            cells.append(
-                f'<TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}">grad {html_text(text)}'
-                "</FONT></TD>"
-            )
-    if not cells:
-        cells.append("<TD> </TD>")
-    border = "3" if c.role == "output" else "1"
-    rows = "<TR>" + "".join(cells) + "</TR>"
-    if options.rankdir in ("TB", "BT"):
-        rows = "".join(f"<TR>{cell}</TR>" for cell in cells)
-    label = (
-        f'<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" '
-        f'COLOR="{ROLE_BORDER[c.role]}">{rows}</TABLE>'
-    )
-    return {"label": Html(label), "shape": "plain"}
+                grad = f"{number(c.grad_min)} … {number(c.grad_max)}"
+            magnitude = c.mean_abs_grad if options.colour else None
+    return ValueBox(c.role, title, data, grad, magnitude, c.count)
 
 
-def class_repeat(info: GraphInfo, options, c: Copies) -> Repeat:
+def class_again(options: DrawOptions, c: Copies, unit: str) -> Again:
     """How a class reads when drawn again next to a far-away user: its title, else its op."""
-    from autodiff.viz.dot import OP_SYMBOLS
-
     node = c.first
-    title = node.label or info.param_names.get(node) or OP_SYMBOLS.get(node.op, node.op)
+    title = node.value.label or node.param or node.symbol
     text = title if c.count == 1 else f"{title} ×{c.count}"
     if "data" in options.show:  # a computed class has no name: its data tells it apart
         text += f" = {options.number(c.data_min)}"
         if c.data_min != c.data_max:
             text += f" … {options.number(c.data_max)}"
-    return Repeat(text, c.role, f"the box {title}")
-
-
-def box_attrs(box: Box, scale: GradScale, show_grads: bool, options) -> dict:
-    rows = [f'<TR><TD BGCOLOR="{ROLE_HEADER["parameter"]}"><B>{html_text(box.path)}</B></TD></TR>']
-    rows.append(f"<TR><TD>{box.params} params · {box.values:,} values</TD></TR>")
-    if box.ops:
-        rows.append(f"<TR><TD>ops: {html_text(' '.join(box.ops))}</TD></TR>")
-    if show_grads:
-        fill = scale.colour(box.param_grad_max) if options.colour else UNKNOWN_FILL
-        text = "0" if box.param_grad_max == 0 else options.number(box.param_grad_max)
-        rows.append(
-            f'<TR><TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}">max |grad| of params '
-            f"{html_text(text)}</FONT></TD></TR>"
-        )
-    if box.relus:
-        # One ReLU that is off is inactive on this input; "dead" needs it off on every copy.
-        fill = DEAD_FILL if box.dead == box.relus else "#ffffff"
-        if box.relus == 1:
-            text = "ReLU off (input &lt;= 0)" if box.dead else "ReLU on"
-        elif box.dead == box.relus:
-            text = f"dead ReLU: off on all {box.relus} copies"
-        else:
-            text = f"ReLU off on {box.dead} of {box.relus} copies"
-        rows.append(
-            f'<TR><TD BGCOLOR="{fill}"><FONT COLOR="{text_colour(fill)}">{text}</FONT></TD></TR>'
-        )
-    label = (
-        '<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
-        f'COLOR="{ROLE_BORDER["parameter"]}" STYLE="ROUNDED">{"".join(rows)}</TABLE>'
-    )
-    return {"label": Html(label), "shape": "plain"}
+    return Again(text, c.role, f"the box {title}", unit)
