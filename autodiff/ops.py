@@ -14,8 +14,9 @@ second and third derivatives come for free.
 
 At the edges the rules give torch's numbers: where a derivative is 0 the share is an exact 0
 (even when `g` is inf or nan), at a kink or a tie the docstring says which side wins, and where
-torch's derivative is inf or nan the rule gives the same. A forward function either gives
-torch's number (NaN in, NaN out) or raises an error naming the op and its input.
+torch's derivative is inf or nan the rule gives the same (one exception, explained in POW). A
+forward function either gives torch's number (NaN in, NaN out) or raises an error naming the op
+and its input.
 
 `sub` is the one composite operation here: x - y is x + (-y), which is exact in floating point.
 """
