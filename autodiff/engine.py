@@ -45,6 +45,8 @@ def topological_order(root, stop: Collection = frozenset()) -> list:
     node under it takes its place next.
     """
     _check_node("topological_order", "root", root)
+    if not isinstance(stop, Collection):
+        raise TypeError(f"topological_order(stop=...) needs a set of Values, got {stop!r}")
     order = []
     seen = set()
     stack = [root]

@@ -116,7 +116,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         finally:
             _GRAD_DEPTH.reset(token)
         wrt = [args[i] for i in where]
-        if not isinstance(out, (Value, Real)):
+        if isinstance(out, bool) or not isinstance(out, (Value, Real)):
             raise TypeError(f"grad(f): f must return a Value or a number, got {type(out).__name__}")
         result = gradients(out, wrt, create_graph=traced)
         if not traced:

@@ -50,8 +50,11 @@ class _Switch:
     _on = 0  # bits set on entry
     _off = 0  # bits cleared on entry
 
-    def __init__(self) -> None:
-        pass  # no arguments, no state: the previous mode is kept per thread, not here
+    def __new__(cls, func: Callable | None = None):
+        # No state: the previous mode is kept per thread, not here. `@no_grad` without
+        # parentheses decorates at once, as torch's does.
+        switch = super().__new__(cls)
+        return switch if func is None else switch(func)
 
     def __enter__(self) -> None:
         current = MODE.get()

@@ -290,6 +290,19 @@ def test_one_no_grad_object_shared_by_threads():
     assert autodiff.is_grad_enabled()
 
 
+def test_no_grad_decorates_with_and_without_parentheses():
+    @no_grad
+    def bare(v):
+        return v * 2
+
+    @no_grad()
+    def called(v):
+        return v * 2
+
+    assert bare(Value(1.0)).parents == () == called(Value(1.0)).parents
+    assert bare.__name__ == "bare" and autodiff.is_grad_enabled()
+
+
 def test_enable_grad_inside_no_grad_and_exiting_unentered_is_an_error():
     with no_grad():
         with autodiff.enable_grad():
@@ -363,6 +376,9 @@ BAD_INPUT = [
     (lambda: autodiff.dot(1, [2]), TypeError, r"dot\(ws\) needs an iterable"),
     (lambda: autodiff.relu(True), TypeError, r"relu\(\) needs a number or a Value, got bool"),
     (lambda: no_grad()(3), TypeError, r"no_grad\(\) decorates a function"),
+    (lambda: no_grad(3), TypeError, r"no_grad\(\) decorates a function"),
+    (lambda: grad(lambda x: x > 0)(1.0), TypeError, r"f must return a Value or a number, got bool"),
+    (lambda: autodiff.topological_order(Value(1.0), stop=5), TypeError, r"stop=.*set of Values"),
 ]
 
 
