@@ -510,3 +510,185 @@ def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
         fig.savefig(path, dpi=120)
     return fig
 
+
+
+# ---- teaching charts: paths on a loss surface, curves, the range test --------------------------
+#
+# The notebooks draw the same few pictures again and again; these helpers keep their cells about
+# the idea (which runs to compare) rather than about matplotlib.
+
+__all__ += ["plot_descent_1d", "plot_paths_2d", "plot_curves", "plot_lr_range_test"]
+
+#: One colour per run, colour-blind safe (Okabe and Ito), in the order runs are given.
+_RUN_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000"]
+
+
+def _run_colours(names: Sequence[str], colours: Mapping[str, str] | None) -> dict[str, str]:
+    colours = dict(colours or {})
+    return {name: colours.get(name, _RUN_COLOURS[i % len(_RUN_COLOURS)])
+            for i, name in enumerate(names)}
+
+
+def plot_descent_1d(
+    loss: Any,
+    runs: Mapping[str, Sequence[float]],
+    path: str | os.PathLike | None = None,
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float] | None = None,
+    colours: Mapping[str, str] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """A 1-D loss curve with the weights each run visited, start to end, as joined dots.
+
+    `loss` takes a float and returns a float (or a Value); `runs` maps a label to the list of
+    weights visited. The start of each run is a black dot. Returns the Figure.
+    """
+    import numpy as np
+
+    if not runs:
+        raise ValueError("plot_descent_1d: runs is empty; give at least one list of weights")
+    fig, ax = _figure_and_axes(ax, (7.0, 4.2))
+    ws = np.linspace(*xlim, 300)
+    value = lambda w: float(getattr(loss(float(w)), "data", loss(float(w))))  # noqa: E731
+    ax.plot(ws, [value(w) for w in ws], color="0.35", lw=2, label="loss")
+    for name, colour in _run_colours(list(runs), colours).items():
+        weights = [float(w) for w in runs[name]]
+        ax.plot(weights, [value(w) for w in weights], "o-", color=colour, ms=4, lw=1.2,
+                label=name)
+        ax.plot(weights[0], value(weights[0]), "o", color="black", ms=7, zorder=5)
+    ax.set(xlabel="weight w", ylabel="loss", xlim=xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_paths_2d(
+    f: Any,
+    paths: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    levels: Any = 12,
+    minimum: Sequence[float] | None = None,
+    colours: Mapping[str, str] | None = None,
+    equal_aspect: bool = False,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Contour lines of a 2-D loss `f(x, y)` and the points each run visited, joined.
+
+    `f` must work on numpy arrays (write it with `+ - * / **`, and it works on Values too);
+    `paths` maps a label to an (n, 2) array or list of points. The start is a white dot, each
+    run's last point a dot of its colour, `minimum` a star. `levels` is a number of contour
+    lines or the list of their heights. Returns the Figure.
+    """
+    import numpy as np
+
+    if not paths:
+        raise ValueError("plot_paths_2d: paths is empty; give at least one run")
+    fig, ax = _figure_and_axes(ax, (7.0, 5.0))
+    X, Y = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
+    Z = f(X, Y)
+    ax.contourf(X, Y, Z, levels=levels, cmap="Greys_r", alpha=0.12, extend="both")
+    ax.contour(X, Y, Z, levels=levels, colors="0.6", linewidths=0.6)
+    for name, colour in _run_colours(list(paths), colours).items():
+        points = np.asarray(paths[name], dtype=float).reshape(-1, 2)
+        ax.plot(points[:, 0], points[:, 1], "-", color=colour, lw=1.6, marker="o", ms=2.5,
+                label=f"{name}: {len(points) - 1} steps")
+        ax.plot(*points[-1], "o", color=colour, ms=6, mec="white", zorder=4)
+        ax.plot(*points[0], "o", color="black", ms=7, mfc="white", mew=1.8, zorder=5)
+    if minimum is not None:
+        ax.plot(*minimum, "*", color="#CC79A7", ms=15, mec="black", zorder=6)
+    ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y")
+    if equal_aspect:
+        ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="best", framealpha=0.95)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike | None = None,
+    *,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    log: bool = True,
+    x: Mapping[str, Sequence[float]] | None = None,
+    colours: Mapping[str, str] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Several curves on one axis (a log y axis by default), one colour and label per run.
+
+    `curves` maps a label to its values; `x` optionally maps a label to its x values (for
+    example the number of gradient evaluations instead of the step). Values that are not
+    positive are left out on a log axis. Returns the Figure.
+    """
+    if not curves:
+        raise ValueError("plot_curves: curves is empty; give at least one run")
+    fig, ax = _figure_and_axes(ax, (7.5, 4.2))
+    for name, colour in _run_colours(list(curves), colours).items():
+        ys = [float(v) for v in curves[name]]
+        xs = [float(v) for v in x[name]] if x and name in x else list(range(len(ys)))
+        if log:
+            xs, ys = zip(*[(a, b) for a, b in zip(xs, ys) if b > 0]) if any(
+                b > 0 for b in ys) else ([], [])
+        ax.plot(xs, ys, color=colour, lw=1.8, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_lr_range_test(
+    result: Any,
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """The loss against the learning rate from `nn.lr_finder.lr_range_test`, on a log lr axis.
+
+    Draws the raw losses (and the smoothed ones when they differ), the lowest point, the
+    suggested rate (ten times smaller) and, when the test stopped early, where the loss blew up.
+    Returns the Figure.
+    """
+    import math
+
+    if not getattr(result, "lrs", None):
+        raise ValueError("plot_lr_range_test: needs the result of lr_range_test")
+    fig, ax = _figure_and_axes(ax, (7.5, 4.2))
+    finite = [(lr, loss) for lr, loss in zip(result.lrs, result.losses) if math.isfinite(loss)]
+    ax.plot(*zip(*finite), color="#0072B2", lw=1.2, alpha=0.6 if result.smoothed != result.losses
+            else 1.0, label="loss after a step at this lr")
+    if result.smoothed != result.losses:
+        ax.plot(result.lrs, result.smoothed, color="#0072B2", lw=2.2, label="smoothed")
+    ax.set_xscale("log")
+    lowest = min(s for s in result.smoothed if math.isfinite(s))
+    ax.axvline(result.lr_at_min, color="0.4", ls=":", lw=1.2,
+               label=f"lowest loss: lr = {result.lr_at_min:.3g}")
+    ax.axvline(result.suggestion, color="#009E73", lw=2,
+               label=f"suggestion (10x smaller): lr = {result.suggestion:.3g}")
+    if result.diverged:
+        ax.axvline(result.lrs[-1], color="#D55E00", ls="--", lw=1.5,
+                   label=f"blew up: lr = {result.lrs[-1]:.3g}")
+    top = max(result.start_loss, lowest) * 2
+    ax.set_ylim(0, top if top > 0 else None)
+    ax.set(xlabel="learning rate (log scale)", ylabel="loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Learning-rate range test")
+    return _finish(fig, path)
