@@ -2,21 +2,25 @@
 
 Build expressions from `Value`s, call `.backward()`, read `.grad`. Every primitive and its
 derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.engine`.
+
+The modules import each other in one direction only, bottom to top: `modes` (grad mode, anomaly
+mode) and `primitive` (what an op is), `anomaly`, `engine` (the sort and the backward loop),
+`value` (the node, and `apply`, where nodes are made), `ops` (the op table), `functional`
+(`grad`, `gradients`), `gradcheck`, and the drawings in `viz`.
 """
 
 __version__ = "0.1.0"  # the one place it is written: setup.cfg reads it from here
 
-from autodiff.value import Value
-from autodiff.engine import (
-    backward,
-    gradients,
-    grad,
+from autodiff.anomaly import AnomalyError
+from autodiff.engine import local_grads, topological_order
+from autodiff.modes import (
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
     is_grad_enabled,
-    local_grads,
     no_grad,
-    topological_order,
 )
-from autodiff.gradcheck import GradcheckError, gradcheck
+from autodiff.value import Value, backward
 from autodiff.ops import (
     PRIMITIVES,
     abs,
@@ -27,6 +31,7 @@ from autodiff.ops import (
     dot,
     exp,
     log,
+    log1p,
     maximum,
     minimum,
     mul,
@@ -36,11 +41,14 @@ from autodiff.ops import (
     relu,
     sigmoid,
     sin,
+    softplus,
     sqrt,
     sub,
     sum,
     tanh,
 )
+from autodiff.functional import gradients, grad
+from autodiff.gradcheck import GradcheckError, gradcheck
 from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
 
 __all__ = [
@@ -50,8 +58,12 @@ __all__ = [
     "gradients",
     "grad",
     "is_grad_enabled",
-    "local_grads",
+    "enable_grad",
     "no_grad",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "AnomalyError",
+    "local_grads",
     "topological_order",
     "GradcheckError",
     "gradcheck",
@@ -64,6 +76,7 @@ __all__ = [
     "dot",
     "exp",
     "log",
+    "log1p",
     "maximum",
     "minimum",
     "mul",
@@ -73,6 +86,7 @@ __all__ = [
     "relu",
     "sigmoid",
     "sin",
+    "softplus",
     "sqrt",
     "sub",
     "sum",

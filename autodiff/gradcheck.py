@@ -18,9 +18,12 @@ the order and both numbers at the first disagreement.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from numbers import Real
 
-from autodiff.engine import grad, no_grad
+from autodiff.functional import grad
+from autodiff.modes import no_grad
 from autodiff.value import Value
 
 
@@ -41,10 +44,23 @@ def gradcheck(
     `f` takes the inputs as Values and returns a Value. Inputs may be floats or Values (only
     their numbers are used; a Value's label names it in the error).
     """
-    if order not in (1, 2):
+    if not callable(f):
+        raise TypeError(f"gradcheck(f) needs a function, got {type(f).__name__}: {f!r}")
+    if type(order) is not int or order not in (1, 2):
         raise ValueError(f"gradcheck() supports order 1 or 2, got {order!r}")
     if not inputs:
         raise ValueError("gradcheck() needs at least one input")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value) and (isinstance(x, bool) or not isinstance(x, Real)):
+            raise TypeError(
+                f"gradcheck(): input {i} needs a number or a Value, got {type(x).__name__}: {x!r}"
+            )
+    for name, tol, smallest in (("eps", eps, "positive"), ("atol", atol, "non-negative"),
+                                ("rtol", rtol, "non-negative")):
+        if isinstance(tol, bool) or not isinstance(tol, Real):
+            raise TypeError(f"gradcheck({name}=...) needs a real number, got {tol!r}")
+        if not math.isfinite(tol) or tol < 0 or (smallest == "positive" and tol == 0):
+            raise ValueError(f"gradcheck({name}=...) needs a finite {smallest} number, got {tol!r}")
     point = [float(x.data if isinstance(x, Value) else x) for x in inputs]
     # f is written for Values: inputs that grad() leaves as plain floats become constants.
     f_on_values = lambda *xs: f(*[x if isinstance(x, Value) else Value(x) for x in xs])  # noqa: E731

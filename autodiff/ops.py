@@ -12,7 +12,13 @@ second and third derivatives come for free.
     >>> tanh(Value(0.5))                # on a Value: a node in the graph
     Value(data=0.46211715726000974, grad=0.0)
 
-Composite operations (sub, div, maximum, ...) are plain functions of primitives and need no rule.
+At the edges the rules give torch's numbers: where a derivative is 0 the share is an exact 0
+(even when `g` is inf or nan), at a kink or a tie the docstring says which side wins, and where
+torch's derivative is inf or nan the rule gives the same (one exception, explained in POW). A
+forward function either gives torch's number (NaN in, NaN out) or raises an error naming the op
+and its input.
+
+`sub` is the one composite operation here: x - y is x + (-y), which is exact in floating point.
 """
 
 from __future__ import annotations
@@ -20,124 +26,33 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-from collections.abc import Callable, Iterable, Sequence
-from numbers import Real
+from collections.abc import Iterable, Sequence
 
-from autodiff.engine import _GRAD_ENABLED
-from autodiff.value import Value
+from autodiff.primitive import PRIMITIVES, Primitive, primitive  # noqa: F401 - re-exported
+from autodiff.value import Value, apply
 
 Operand = Value | float
 
-
-class Primitive:
-    """One entry of the op table: a name, a float forward function and its derivative rule."""
-
-    __slots__ = ("name", "forward", "vjp", "symbol")
-
-    def __init__(
-        self,
-        name: str,
-        forward: Callable[..., float],
-        vjp: Callable[..., tuple],
-        symbol: str = "",
-    ):
-        self.name = name
-        self.forward = forward  # floats in, float out; raises on inputs outside the domain
-        self.vjp = vjp  # (g, out, *inputs) -> one gradient per input; floats or Values
-        self.symbol = symbol  # how drawings and explanations write it ("+"); "" reads as name(x)
-
-    def __repr__(self) -> str:
-        return f"<primitive {self.name}>"
+_INF = math.inf
+_NAN = math.nan
 
 
-#: Every primitive by name, in declaration order. Tests are parametrised over this table.
-PRIMITIVES: dict[str, Primitive] = {}
+def _zero(g):
+    """A share of exactly 0: where a derivative is 0 nothing flows back, even an inf or nan `g`.
 
-
-def primitive(name: str, forward: Callable[..., float], symbol: str = ""):
-    """Declare a primitive: decorate its derivative rule, give its forward function."""
-
-    def declare(vjp):
-        prim = PRIMITIVES[name] = Primitive(name, forward, vjp, symbol)
-        return prim
-
-    return declare
-
-
-# ---- building nodes ----------------------------------------------------------------------------
-
-
-def _node(data: float, prim: Primitive, x: Value | None, y: Value | tuple | None = None) -> Value:
-    """A new node made by `prim` from `x` (and `y`); see `Value` for how inputs are kept."""
-    out = Value.__new__(Value)  # data is already a float: no need for Value.__init__'s checks
-    out.data = data
-    out.grad = 0.0
-    out.label = ""
-    if _GRAD_ENABLED.get():
-        out._op = prim
-        out._x = x
-        out._y = y
-    else:  # inside no_grad(): a constant with no history
-        out._op = out._x = out._y = None
-    return out
-
-
-def _lift(x) -> Value:
-    return x if isinstance(x, Value) else Value(x)
-
-
-def _apply1(prim: Primitive, x):
-    if type(x) is Value or isinstance(x, Value):
-        return _node(prim.forward(x.data), prim, x)
-    return prim.forward(_check_number(prim, x))
-
-
-def _apply2(prim: Primitive, x, y):
-    # `type(v) is Value` is the cheapest test there is, and true for nearly every operand.
-    if type(x) is Value:
-        if type(y) is not Value:
-            y = _lift(y)
-    elif type(y) is Value or isinstance(x, Value) or isinstance(y, Value):
-        x, y = _lift(x), _lift(y)
-    else:
-        return prim.forward(_check_number(prim, x), _check_number(prim, y))
-    return _node(prim.forward(x.data, y.data), prim, x, y)
-
-
-def _applyn(prim: Primitive, inputs: Sequence):
-    if not builtins.any(isinstance(x, Value) for x in inputs):
-        return prim.forward(*[_check_number(prim, x) for x in inputs])
-    inputs = tuple([x if type(x) is Value else _lift(x) for x in inputs])
-    return _node(prim.forward(*[x.data for x in inputs]), prim, None, inputs)
-
-
-def apply(prim: Primitive, *inputs):
-    """Apply any primitive of the table to floats or Values.
-
-    One- and two-input calls build exactly the nodes the operators build, so code (and tests)
-    going through here exercise the same representation.
+    A Value (a constant) when `g` is one, so a `create_graph` pass gets Values throughout.
     """
-    if len(inputs) == 1:
-        return _apply1(prim, inputs[0])
-    if len(inputs) == 2:
-        return _apply2(prim, *inputs)
-    return _applyn(prim, inputs)
+    return 0.0 if type(g) is float else Value(0.0)
 
 
-def _check_number(prim: Primitive, x):
-    if isinstance(x, Real):
-        return x
-    raise TypeError(f"{prim.name}() needs a number or a Value, got {type(x).__name__}: {x!r}")
-
-
-def _data(x) -> float:
-    return x.data if isinstance(x, Value) else x
+def _at(x, c) -> bool:
+    """x == c for a float or a Value (a Value's == is identity); False for NaN."""
+    return x <= c and x >= c
 
 
 # ---- the primitives ----------------------------------------------------------------------------
 # `@primitive(name, forward)` turns the rule below it into the table entry (bound to the upper-case
-# name). Each forward works on floats and raises a clear error outside its domain; each rule
-# returns a tuple with one gradient per input.
+# name). Each forward works on floats; each rule returns a tuple with one gradient per input.
 
 
 @primitive("add", operator.add, symbol="+")
@@ -150,6 +65,22 @@ def ADD(g, out, x, y):
 def MUL(g, out, x, y):
     """d/dx (x y) = y, d/dy (x y) = x"""
     return g * y, g * x
+
+
+def _div_forward(x, y):
+    if y == 0:
+        raise ZeroDivisionError(f"division by zero: {x!r} / {y!r}")
+    return x / y  # one IEEE division: correctly rounded, so 49 / 49 is exactly 1
+
+
+@primitive("div", _div_forward, symbol="/")
+def DIV(g, out, x, y):
+    """d/dx (x / y) = 1 / y, d/dy (x / y) = -(x / y) / y
+
+    Written as torch writes it, -g * (out / y) rather than -g * x / y**2, so it stays finite
+    where y**2 would underflow: d(x / x)/dx at x = 1e-298 is 1e298 - 1e298 = 0.
+    """
+    return g / y, -g * (out / y)
 
 
 @primitive("neg", operator.neg, symbol="neg")
@@ -166,8 +97,8 @@ def _reciprocal_forward(x):
 
 @primitive("reciprocal", _reciprocal_forward, symbol="1/x")
 def RECIPROCAL(g, out, x):
-    """d/dx (1/x) = -1/x^2"""
-    return (-g * out * out,)
+    """d/dx (1/x) = -1/x^2 = -out^2"""
+    return (-g * (out * out),)
 
 
 def _pow_forward(x, y):
@@ -177,14 +108,34 @@ def _pow_forward(x, y):
         raise ValueError(f"pow() of a negative base needs an integer exponent, got {x!r} ** {y!r}")
     try:
         return float(x) ** y
-    except OverflowError:
-        raise OverflowError(f"pow() overflows a float: {x!r} ** {y!r}") from None
+    except OverflowError:  # too large for a float: inf, as torch and float multiplication give
+        odd = x < 0 and float(y).is_integer() and y % 2 == 1
+        return -_INF if odd else _INF
 
 
 @primitive("pow", _pow_forward, symbol="**")
 def POW(g, out, x, y):
-    """d/dx x^y = y x^(y-1), d/dy x^y = x^y log x (taken as 0 where log x is undefined)"""
-    return g * y * x ** (y - 1), (g * out * log(x) if x > 0 else g * 0.0)
+    """d/dx x^y = y x^(y-1), d/dy x^y = x^y log x; at the edges:
+
+    at x = 0, d/dx is 0 for y = 0 (so x ** 0, and third derivatives of x ** 2, are fine at 0)
+    and inf for 0 < y < 1, as in torch; d/dy is 0 at x = 0 (y >= 0), as in torch, and 0 for a
+    negative base. There x^y exists only at integer y, so no derivative in y exists; torch's
+    formula gives nan, but the exponent of a negative base is in practice a constant such as
+    the 2 of (a - b) ** 2, and a nan on that constant would only hide real trouble.
+    """
+    if _at(y, 0) and not (x > 0 or x < 0):  # y = 0 at x = 0 (or NaN): 0, as torch
+        dx = _zero(g)
+    elif _at(x, 0) and y < 1:  # 0 < y < 1: x^(y-1) is infinite at 0 (y < 0 failed in forward)
+        dx = g * (y * _INF)
+    else:  # y = 0 elsewhere too: the share is 0, but its derivative in y, g / x, is not
+        dx = g * (y * pow(x, y - 1))
+    if x > 0:
+        dy = g * (out * log(x))
+    elif x <= 0:
+        dy = _zero(g)
+    else:  # x is NaN
+        dy = g * _NAN
+    return dx, dy
 
 
 def _exp_forward(x):
@@ -212,6 +163,18 @@ def LOG(g, out, x):
     return (g / x,)
 
 
+def _log1p_forward(x):
+    if x <= -1:
+        raise ValueError(f"log1p() needs an input greater than -1, got {float(x)!r}")
+    return math.log1p(x)
+
+
+@primitive("log1p", _log1p_forward)
+def LOG1P(g, out, x):
+    """d/dx log(1 + x) = 1 / (1 + x)"""
+    return (g / (x + 1),)
+
+
 def _sqrt_forward(x):
     if x < 0:
         raise ValueError(f"sqrt() needs a non-negative input, got {float(x)!r}")
@@ -220,8 +183,8 @@ def _sqrt_forward(x):
 
 @primitive("sqrt", _sqrt_forward)
 def SQRT(g, out, x):
-    """d/dx sqrt x = 1 / (2 sqrt x)"""
-    return (g / (2 * out),)
+    """d/dx sqrt x = 1 / (2 sqrt x); inf at 0, as torch"""
+    return (g * _INF if _at(out, 0) else g / (2 * out),)
 
 
 @primitive("tanh", math.tanh)  # math.tanh saturates to +-1.0 and never overflows
@@ -244,28 +207,101 @@ def SIGMOID(g, out, x):
     return (g * out * (1 - out),)
 
 
-@primitive("relu", lambda x: x if x > 0 else 0.0)
+def _softplus_forward(x):
+    # log(1 + e^x) = x + log(1 + e^-x): exponentiate only -|x|, and log1p keeps e^-40 = 4e-18.
+    if x > 0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))  # also NaN for NaN
+
+
+@primitive("softplus", _softplus_forward)
+def SOFTPLUS(g, out, x):
+    """d/dx log(1 + e^x) = sigmoid x"""
+    return (g * sigmoid(x),)
+
+
+@primitive("relu", lambda x: 0.0 if x < 0 else x)  # NaN stays NaN; relu(-0.0) is -0.0 as torch
 def RELU(g, out, x):
-    """d/dx relu x = 1 if x > 0 else 0"""
-    return (g * (1.0 if x > 0 else 0.0),)
+    """d/dx relu x = 1 if x > 0 else 0 (0 at 0; g passes for a NaN output, as torch)"""
+    return (_zero(g) if out <= 0 else g,)
 
 
 @primitive("abs", lambda x: builtins.abs(float(x)))
 def ABS(g, out, x):
-    """d/dx |x| = sign x (0 at 0)"""
-    return (g * (1.0 if x > 0 else -1.0 if x < 0 else 0.0),)
+    """d/dx |x| = sign x (0 at 0 and for NaN, as torch)"""
+    return (g if x > 0 else -g if x < 0 else _zero(g),)
 
 
-@primitive("sin", math.sin)
+def _periodic(f):
+    def forward(x):
+        return f(x) if math.isfinite(x) else _NAN  # math.sin(inf) raises; torch gives nan
+
+    forward.__name__ = f.__name__
+    return forward
+
+
+@primitive("sin", _periodic(math.sin))
 def SIN(g, out, x):
     """d/dx sin x = cos x"""
     return (g * cos(x),)
 
 
-@primitive("cos", math.cos)
+@primitive("cos", _periodic(math.cos))
 def COS(g, out, x):
     """d/dx cos x = -sin x"""
     return (-g * sin(x),)
+
+
+def _maximum_forward(x, y):
+    return x if x >= y or x != x else y  # a tie gives x; NaN on either side gives NaN
+
+
+@primitive("maximum", _maximum_forward)
+def MAXIMUM(g, out, x, y):
+    """d/dx max(x, y) = 1 where x > y, 0 where x < y; at a tie each gets g / 2 (as torch)"""
+    if x > y:
+        return g, _zero(g)
+    if x < y:
+        return _zero(g), g
+    if _at(x, y):
+        return g / 2, g / 2
+    return g, g  # a NaN input: torch passes g to both
+
+
+def _minimum_forward(x, y):
+    return x if x <= y or x != x else y
+
+
+@primitive("minimum", _minimum_forward)
+def MINIMUM(g, out, x, y):
+    """d/dx min(x, y) = 1 where x < y, 0 where x > y; at a tie each gets g / 2 (as torch)"""
+    if x < y:
+        return g, _zero(g)
+    if x > y:
+        return _zero(g), g
+    if _at(x, y):
+        return g / 2, g / 2
+    return g, g
+
+
+def _clamp_forward(x, low, high):
+    if x != x or low != low or high != high:
+        return _NAN
+    if low > high:  # as torch: every x becomes high
+        return high
+    return low if x < low else high if x > high else x
+
+
+@primitive("clamp", _clamp_forward)
+def CLAMP(g, out, x, low, high):
+    """d/dx clamp(x, low, high) = 1 for low <= x <= high (bounds included, as torch), else 0;
+
+    d/dlow = 1 where x < low < high, d/dhigh = 1 where x > high or high < low.
+    """
+    inside = low <= x <= high
+    below = x < low < high
+    above = x > high or high < low
+    return (g if inside else _zero(g), g if below else _zero(g), g if above else _zero(g))
 
 
 @primitive("sum", lambda *xs: builtins.sum(xs, 0.0))
@@ -297,117 +333,145 @@ def IDENTITY(g, out, x):
 
 def add(x: Operand, y: Operand) -> Operand:
     """x + y"""
-    return _apply2(ADD, x, y)
+    return apply(ADD, x, y)
+
+
+def sub(x: Operand, y: Operand) -> Operand:
+    """x - y, computed as x + (-y) (exact in floating point; no rule of its own)"""
+    return apply(ADD, x, apply(NEG, y))
 
 
 def mul(x: Operand, y: Operand) -> Operand:
     """x * y"""
-    return _apply2(MUL, x, y)
+    return apply(MUL, x, y)
+
+
+def div(x: Operand, y: Operand) -> Operand:
+    """x / y, one correctly rounded division; ZeroDivisionError naming both numbers at y = 0."""
+    return apply(DIV, x, y)
 
 
 def neg(x: Operand) -> Operand:
     """-x"""
-    return _apply1(NEG, x)
+    return apply(NEG, x)
 
 
 def reciprocal(x: Operand) -> Operand:
     """1 / x; ZeroDivisionError at 0."""
-    return _apply1(RECIPROCAL, x)
+    return apply(RECIPROCAL, x)
 
 
 def pow(x: Operand, y: Operand) -> Operand:  # noqa: A001 - mirrors the builtin on purpose
-    """x ** y; errors for 0 to a negative power and a negative base to a fractional power."""
-    return _apply2(POW, x, y)
+    """x ** y; inf past the largest float; errors for 0 to a negative power and for a negative
+    base to a fractional power."""
+    return apply(POW, x, y)
 
 
 def exp(x: Operand) -> Operand:
     """e ** x; OverflowError naming exp past about 709.78."""
-    return _apply1(EXP, x)
+    return apply(EXP, x)
 
 
 def log(x: Operand) -> Operand:
     """Natural logarithm; ValueError for inputs <= 0."""
-    return _apply1(LOG, x)
+    return apply(LOG, x)
+
+
+def log1p(x: Operand) -> Operand:
+    """log(1 + x), exact for tiny x (log1p(1e-20) is 1e-20); ValueError for x <= -1."""
+    return apply(LOG1P, x)
 
 
 def sqrt(x: Operand) -> Operand:
-    """Square root; ValueError for negative inputs."""
-    return _apply1(SQRT, x)
+    """Square root; ValueError for negative inputs; its derivative at 0 is inf, as in torch."""
+    return apply(SQRT, x)
 
 
 def tanh(x: Operand) -> Operand:
     """Hyperbolic tangent, in (-1, 1)."""
-    return _apply1(TANH, x)
+    return apply(TANH, x)
 
 
 def sigmoid(x: Operand) -> Operand:
     """Logistic function 1 / (1 + e^-x), computed without overflow for any x."""
-    return _apply1(SIGMOID, x)
+    return apply(SIGMOID, x)
+
+
+def softplus(x: Operand) -> Operand:
+    """log(1 + e^x), computed without overflow and without losing tiny values for any x."""
+    return apply(SOFTPLUS, x)
 
 
 def relu(x: Operand) -> Operand:
-    """max(0, x)"""
-    return _apply1(RELU, x)
+    """max(0, x); NaN stays NaN."""
+    return apply(RELU, x)
 
 
 def abs(x: Operand) -> Operand:  # noqa: A001
     """|x|"""
-    return _apply1(ABS, x)
+    return apply(ABS, x)
 
 
 def sin(x: Operand) -> Operand:
-    """Sine (radians)."""
-    return _apply1(SIN, x)
+    """Sine (radians); nan for an infinite input, as in torch."""
+    return apply(SIN, x)
 
 
 def cos(x: Operand) -> Operand:
-    """Cosine (radians)."""
-    return _apply1(COS, x)
+    """Cosine (radians); nan for an infinite input, as in torch."""
+    return apply(COS, x)
+
+
+def maximum(x: Operand, y: Operand) -> Operand:
+    """The larger of x and y, exactly (x on a tie; NaN if either is NaN).
+
+    The gradient goes to the larger input; on a tie each input gets half of it, as in
+    torch.maximum.
+    """
+    return apply(MAXIMUM, x, y)
+
+
+def minimum(x: Operand, y: Operand) -> Operand:
+    """The smaller of x and y, exactly (x on a tie; NaN if either is NaN).
+
+    The gradient goes to the smaller input; on a tie each input gets half of it, as in
+    torch.minimum.
+    """
+    return apply(MINIMUM, x, y)
+
+
+def clamp(x: Operand, low: Operand = -math.inf, high: Operand = math.inf) -> Operand:
+    """x limited to [low, high], exactly; `high` if low > high; NaN if any of them is NaN.
+
+    As torch.clamp: the gradient goes to x when low <= x <= high (the bounds count as inside),
+    else to the bound that was returned. Bounds may be numbers or Values.
+    """
+    return apply(CLAMP, x, low, high)
 
 
 def identity(x: Operand) -> Operand:
     """x itself, as a new node (used by `grad` to tell nested derivatives apart)."""
-    return _apply1(IDENTITY, x)
+    return apply(IDENTITY, x)
 
 
 def sum(values: Iterable[Operand]) -> Operand:  # noqa: A001
     """The sum of many values as ONE node with many inputs (not a chain of additions)."""
-    return _applyn(SUM, tuple(values))
+    return apply(SUM, *_sequence("sum", "values", values))
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Operand:
     """w_1 x_1 + ... + w_n x_n as ONE node with 2n inputs; the heart of a neuron."""
-    ws, xs = tuple(ws), tuple(xs)
+    ws, xs = _sequence("dot", "ws", ws), _sequence("dot", "xs", xs)
     if len(ws) != len(xs):
         raise ValueError(f"dot() needs two sequences of equal length, got {len(ws)} and {len(xs)}")
-    return _applyn(DOT, ws + xs)
+    return apply(DOT, *ws, *xs)
 
 
-# ---- composite operations: functions of primitives, no rules of their own ---------------------
+def _sequence(function: str, argument: str, items) -> tuple:
+    if isinstance(items, (Value, str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(
+            f"{function}({argument}) needs an iterable of numbers or Values, got "
+            f"{type(items).__name__}: {items!r}"
+        )
+    return tuple(items)
 
-
-def sub(x: Operand, y: Operand) -> Operand:
-    """x - y = x + (-y)"""
-    return add(x, neg(y))
-
-
-def div(x: Operand, y: Operand) -> Operand:
-    """x / y = x * (1/y); ZeroDivisionError naming the division when y is 0."""
-    if _data(y) == 0:
-        raise ZeroDivisionError(f"division by zero: {_data(x)!r} / {_data(y)!r}")
-    return mul(x, reciprocal(y))
-
-
-def maximum(x: Operand, y: Operand) -> Operand:
-    """max(x, y) = y + relu(x - y); on a tie the gradient goes to y."""
-    return add(y, relu(sub(x, y)))
-
-
-def minimum(x: Operand, y: Operand) -> Operand:
-    """min(x, y) = x - relu(x - y); on a tie the gradient goes to x."""
-    return sub(x, relu(sub(x, y)))
-
-
-def clamp(x: Operand, low: float, high: float) -> Operand:
-    """x limited to [low, high]; the gradient is 0 where x is clamped."""
-    return minimum(maximum(x, low), high)

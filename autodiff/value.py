@@ -1,14 +1,17 @@
 """The `Value` node: one scalar, the operation that made it, and the inputs it came from.
 
-A Value holds its number (`data`), the gradient of the last backward pass (`grad`) and the tuple
-of `parents` it was computed from. It holds no closure, so a graph of Values has no reference
-cycles and is freed by reference counting as soon as it is dropped. The operators below do no
-maths themselves: each one hands off to a primitive of the op table in `autodiff.ops`, where the
-forward function and its derivative rule sit side by side.
+A Value holds its number (`data`), the gradient of the last backward pass (`grad`), the
+primitive `op` that computed it and the tuple of `parents` it was computed from. It holds no
+closure, so a graph of Values has no reference cycles and is freed by reference counting as
+soon as it is dropped. The operators below do no maths themselves: each one applies a primitive
+of the op table (`autodiff.ops`), where the forward function and its derivative rule sit side by
+side. `apply` is the one place where nodes are made.
 
     >>> a = Value(2.0, label="a")
     >>> b = Value(-3.0, label="b")
     >>> c = a * b + 1
+    >>> c.op, c.parents[0].op, c.parents[0].parents == (a, b)
+    ('add', 'mul', True)
     >>> c.backward()
     >>> a.grad, b.grad
     (-3.0, 2.0)
@@ -18,6 +21,10 @@ from __future__ import annotations
 
 from numbers import Real
 
+from autodiff import anomaly, engine
+from autodiff.modes import ANOMALY, MODE, RECORD, enable_grad
+from autodiff.primitive import PRIMITIVES, Primitive
+
 Number = int | float
 
 
@@ -26,50 +33,24 @@ class Value:
 
     # No __dict__ and no __weakref__: a node is as small as Python allows, and cannot grow
     # attributes that might point back at it and create a reference cycle.
-    #
-    # The inputs live in two slots, not in a tuple: `_x` and `_y` hold the inputs of a one- or
-    # two-input op (`_y` is None for one input), and an op with more inputs (sum, dot) keeps
-    # them all as a tuple in `_y`, with `_x` None. That makes a node ONE object for Python's
-    # cyclic garbage collector instead of two (node + tuple). Its collections run while a graph
-    # is being built and cost time per tracked object: without the tuple, the forward pass of
-    # micrograd's demo takes half the time (see benchmarks/). `parents` below gives the inputs
-    # as a tuple, whichever way they are kept.
-    __slots__ = ("data", "grad", "label", "_op", "_x", "_y")
+    __slots__ = ("data", "grad", "label", "op", "parents")
 
     # Let NumPy scalars hand arithmetic with a Value back to the Value (np.float64(2) * v).
     __array_ufunc__ = None
 
     def __init__(self, data: Number, label: str = "") -> None:
-        if type(data) is not float:
-            if not isinstance(data, Real):
-                raise TypeError(
-                    f"Value() needs an int or float, got {type(data).__name__}: {data!r}"
-                )
-            data = float(data)
-        self.data = data
+        self.data = _number("Value()", data)
         self.grad = 0.0
+        if not isinstance(label, str):
+            raise TypeError(f"Value(label=...) needs a str, got {type(label).__name__}: {label!r}")
         self.label = label
-        self._op = None
-        self._x = None
-        self._y = None
-
-    @property
-    def op(self) -> str:
-        """Name of the primitive that produced this Value ("" for a leaf)."""
-        return self._op.name if self._op is not None else ""
-
-    @property
-    def parents(self) -> tuple[Value, ...]:
-        """The Values this one was computed from, in the op's argument order; () for a leaf."""
-        x, y = self._x, self._y
-        if y is None:
-            return () if x is None else (x,)
-        return (x, y) if x is not None else y  # two inputs, or the tuple of many
+        self.op = ""  # a leaf: made by the user, not by an op
+        self.parents = ()
 
     @property
     def is_leaf(self) -> bool:
         """True for Values made by the user (inputs, parameters, constants), not by an op."""
-        return self._op is None
+        return not self.parents
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -78,46 +59,48 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
-    # ---- arithmetic: a number on either side is lifted to a constant leaf -------------------
+    # ---- arithmetic: a number on either side becomes a constant leaf -------------------------
+    # Each operator applies an entry of the op table (filled by autodiff.ops, which the package
+    # imports before any operator can run).
 
     def __add__(self, other):
-        return _ops.add(self, other) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["add"], self, other) if _is_operand(other) else NotImplemented
 
     def __radd__(self, other):
-        return _ops.add(other, self) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["add"], other, self) if _is_operand(other) else NotImplemented
 
-    def __mul__(self, other):
-        return _ops.mul(self, other) if _is_operand(other) else NotImplemented
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self) if _is_operand(other) else NotImplemented
-
-    def __sub__(self, other):
-        return _ops.sub(self, other) if _is_operand(other) else NotImplemented
+    def __sub__(self, other):  # x - y is x + (-y), exact in floating point: no rule of its own
+        return self + (-other) if _is_operand(other) else NotImplemented
 
     def __rsub__(self, other):
-        return _ops.sub(other, self) if _is_operand(other) else NotImplemented
+        return other + (-self) if _is_operand(other) else NotImplemented
+
+    def __mul__(self, other):
+        return apply(PRIMITIVES["mul"], self, other) if _is_operand(other) else NotImplemented
+
+    def __rmul__(self, other):
+        return apply(PRIMITIVES["mul"], other, self) if _is_operand(other) else NotImplemented
 
     def __truediv__(self, other):
-        return _ops.div(self, other) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["div"], self, other) if _is_operand(other) else NotImplemented
 
     def __rtruediv__(self, other):
-        return _ops.div(other, self) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["div"], other, self) if _is_operand(other) else NotImplemented
 
     def __pow__(self, other):
-        return _ops.pow(self, other) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["pow"], self, other) if _is_operand(other) else NotImplemented
 
     def __rpow__(self, other):
-        return _ops.pow(other, self) if _is_operand(other) else NotImplemented
+        return apply(PRIMITIVES["pow"], other, self) if _is_operand(other) else NotImplemented
 
     def __neg__(self):
-        return _ops.neg(self)
+        return apply(PRIMITIVES["neg"], self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ops.abs(self)
+        return apply(PRIMITIVES["abs"], self)
 
     # ---- comparisons look at the numbers and return plain bools ------------------------------
     # __eq__ and __hash__ stay the identity ones, so Values work in sets and as dict keys.
@@ -127,48 +110,48 @@ class Value:
     def __lt__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, "<", other, self.data < _number(other))
+        return _compared(self, "<", other, self.data < _data(other))
 
     def __le__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, "<=", other, self.data <= _number(other))
+        return _compared(self, "<=", other, self.data <= _data(other))
 
     def __gt__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, ">", other, self.data > _number(other))
+        return _compared(self, ">", other, self.data > _data(other))
 
     def __ge__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, ">=", other, self.data >= _number(other))
+        return _compared(self, ">=", other, self.data >= _data(other))
 
     # ---- elementary functions ---------------------------------------------------------------
 
     def relu(self) -> Value:
-        return _ops.relu(self)
+        return apply(PRIMITIVES["relu"], self)
 
     def tanh(self) -> Value:
-        return _ops.tanh(self)
+        return apply(PRIMITIVES["tanh"], self)
 
     def sigmoid(self) -> Value:
-        return _ops.sigmoid(self)
+        return apply(PRIMITIVES["sigmoid"], self)
 
     def exp(self) -> Value:
-        return _ops.exp(self)
+        return apply(PRIMITIVES["exp"], self)
 
     def log(self) -> Value:
-        return _ops.log(self)
+        return apply(PRIMITIVES["log"], self)
 
     def sqrt(self) -> Value:
-        return _ops.sqrt(self)
+        return apply(PRIMITIVES["sqrt"], self)
 
     def sin(self) -> Value:
-        return _ops.sin(self)
+        return apply(PRIMITIVES["sin"], self)
 
     def cos(self) -> Value:
-        return _ops.cos(self)
+        return apply(PRIMITIVES["cos"], self)
 
     # ---- gradients --------------------------------------------------------------------------
 
@@ -180,19 +163,96 @@ class Value:
         a second `backward()` never corrupts anything. With `create_graph=True` the gradients
         are Values themselves and can be differentiated again.
         """
-        _engine.backward(self, create_graph=create_graph)
+        backward(self, create_graph=create_graph)
 
     def detach(self) -> Value:
         """A new constant leaf with the same number and no history."""
         return Value(self.data, label=self.label)
 
 
+def backward(root: Value, create_graph: bool = False) -> None:
+    """Fill `.grad` of `root` and of everything it depends on (see `Value.backward`)."""
+    if not isinstance(root, Value):
+        raise TypeError(f"backward(root) needs a Value, got {type(root).__name__}: {root!r}")
+    if type(create_graph) is not bool:
+        raise TypeError(
+            f"backward(create_graph=...) needs True or False, got "
+            f"{type(create_graph).__name__}: {create_graph!r}"
+        )
+    if not create_graph:
+        _, grads = engine.backward_pass(root, 1.0)
+        engine.store_grads(grads)
+        return
+    with enable_grad():  # the gradient graph is wanted even under no_grad()
+        _, grads = engine.backward_pass(root, Value(1.0))
+        engine.store_grads(grads)
+
+
+# ---- making nodes ------------------------------------------------------------------------------
+
+
+def apply(op: Primitive, *inputs) -> Value | float:
+    """Apply the primitive `op` to floats or Values: the one place where nodes are made.
+
+    On plain numbers it is just `op.forward`. With a Value among the inputs, numbers become
+    constant leaves and the result is a new node whose `parents` are the inputs, unless grad mode
+    is off (`no_grad()`), where the result is a leaf with no history.
+    """
+    parents = inputs
+    for x in inputs:
+        if type(x) is not Value:  # a number among the inputs (rare in a model): lift it
+            if not any(isinstance(x, Value) for x in inputs):  # no Value: a float function
+                return op.forward(*[_number(f"{op}()", x) for x in inputs])
+            parents = tuple([_constant(op, x) for x in inputs])
+            break
+    if len(parents) == 2:  # the common arities, without building a list
+        data = op.forward(parents[0].data, parents[1].data)
+    elif len(parents) == 1:
+        data = op.forward(parents[0].data)
+    else:
+        data = op.forward(*[p.data for p in parents])
+    out = Value.__new__(Value)  # data is already a float: Value.__init__'s checks are not needed
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
+    mode = MODE.get()
+    if mode & RECORD:  # grad mode: remember how `out` was made
+        out.op = op
+        out.parents = parents
+    else:  # inside no_grad(): a leaf with no history
+        out.op = ""
+        out.parents = ()
+    if mode & ANOMALY:
+        anomaly.check_forward(op, parents, data)
+    return out
+
+
+def _constant(op: Primitive, x) -> Value:
+    """A number met by an op (the 2 of `x * 2`) as a constant leaf; a Value stays itself."""
+    if isinstance(x, Value):
+        return x
+    return Value(_number(f"{op}()", x))
+
+
+def _number(where: str, x) -> float:
+    """`x` as a float, or a TypeError naming where it was given: numbers must be real numbers.
+
+    A bool is refused although Python counts it as an int: `Value(x > 0)` is a slip, not a number.
+    """
+    if type(x) is float:
+        return x
+    if isinstance(x, bool) or not isinstance(x, Real):
+        what = "an int or float" if where == "Value()" else "a number or a Value"
+        raise TypeError(f"{where} needs {what}, got {type(x).__name__}: {x!r}")
+    return float(x)
+
+
 def _is_operand(x) -> bool:
-    return type(x) is Value or type(x) is float or isinstance(x, Real)
+    return type(x) is Value or type(x) is float or (isinstance(x, Real) and not isinstance(x, bool))
 
 
-def _number(x) -> float:
-    return x.data if type(x) is Value else x
+def _data(x) -> float:
+    return x.data if isinstance(x, Value) else x
 
 
 #: Called as compare_hook(value, op, other, outcome) after every comparison, when set.
@@ -203,8 +263,3 @@ def _compared(value: Value, op: str, other, outcome: bool) -> bool:
     if compare_hook is not None:
         compare_hook(value, op, other, outcome)
     return outcome
-
-
-# Imported last: both modules use Value, and Value's methods only need them at call time.
-from autodiff import engine as _engine  # noqa: E402
-from autodiff import ops as _ops  # noqa: E402

@@ -98,16 +98,18 @@ def bce_with_logits(logit: Scalar | Sequence[Scalar], target: float | Sequence[f
 
     With x the logit and t the target, the loss `-(t log s(x) + (1-t) log(1 - s(x)))` equals
     `x - t x + log(1 + e^-x)` and also `-t x + log(1 + e^x)`. The first form is used for x >= 0
-    and the second for x < 0, so `exp` only ever sees a non-positive number and never overflows.
-    Both forms are the same function, so the gradient, `sigmoid(x) - t`, is exact everywhere.
+    and the second for x < 0, so the log term is always small: `autodiff.softplus` computes it in
+    the log1p form, which keeps it even where `1 + e^-40` would round to 1 (x = 40, t = 1 gives
+    4.2e-18, not 0). Both forms are the same function, so the gradient, `sigmoid(x) - t`, is
+    exact everywhere.
     """
 
     def one(x: Scalar, t: Any) -> Value:
         x = _value(x)
         t = _target("bce_with_logits", t, low=0.0, high=1.0)
         if x.data >= 0:
-            return x - t * x + autodiff.log(1 + autodiff.exp(-x))
-        return -t * x + autodiff.log(1 + autodiff.exp(x))
+            return x - t * x + autodiff.softplus(-x)
+        return -t * x + autodiff.softplus(x)
 
     return _reduce("bce_with_logits", logit, target, reduction, one)
 

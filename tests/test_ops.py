@@ -33,6 +33,16 @@ DOMAINS = {
         [(0.3, -1.2, 2.0, 0.5), (1.5, -2.0)],
     ),
     "identity": (lambda x: x, [(0.3,)]),
+    "div": (lambda x, y: x / y, [(0.3, -1.7), (2.0, 5.5), (-4.0, 0.25)]),
+    "log1p": (math.log1p, [(0.3,), (-0.5,), (1e-3,)]),
+    "softplus": (lambda x: math.log1p(math.exp(x)), [(0.3,), (-2.0,), (5.0,)]),
+    "maximum": (max, [(0.3, -1.7), (-2.0, 1.5)]),
+    "minimum": (min, [(0.3, -1.7), (-2.0, 1.5)]),
+    # inside, below and above the bounds (smooth away from them)
+    "clamp": (
+        lambda x, lo, hi: min(max(x, lo), hi),
+        [(0.3, -1.0, 1.0), (-2.0, -1.0, 1.0), (2.0, -1.0, 1.0)],
+    ),
 }
 
 PRIMITIVES = list(ops.PRIMITIVES.values())
@@ -174,3 +184,23 @@ def test_third_derivative_of_tanh_matches_closed_form():
     for x in (-1.3, 0.0, 0.5, 2.0):
         t = math.tanh(x)
         assert d3(x) == pytest.approx(-2 * (1 - t * t) * (1 - 3 * t * t), rel=1e-12, abs=1e-14)
+
+
+def test_a_node_op_is_its_primitive_and_reads_as_its_name():
+    import json
+
+    a, b = Value(2.0), Value(3.0)
+    c = a * b
+    assert c.op is ops.PRIMITIVES["mul"] and c.op == "mul" and ops.PRIMITIVES[c.op] is c.op
+    assert f"{c.op}" == "mul" and json.dumps(c.op) == '"mul"' and c.op.name == "mul"
+    assert c.op.symbol == "*" and c.op.forward(2.0, 3.0) == 6.0
+    assert c.op.vjp(1.0, 6.0, 2.0, 3.0) == (3.0, 2.0)
+    assert a.op == "" and not a.op and a.parents == ()
+    with autodiff.no_grad():
+        assert (a * b).op == ""
+
+
+@pytest.mark.parametrize("name, symbol", [("div", "/"), ("add", "+"), ("mul", "*"),
+                                          ("pow", "**"), ("maximum", ""), ("softplus", "")])
+def test_each_primitive_declares_how_it_is_written(name, symbol):
+    assert ops.PRIMITIVES[name].symbol == symbol

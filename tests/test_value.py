@@ -9,14 +9,14 @@ import autodiff
 from autodiff import Value
 
 
-@pytest.mark.parametrize("data", [3, 3.0, np.float64(3.0), np.float32(3.0), np.int64(3), True])
+@pytest.mark.parametrize("data", [3, 3.0, np.float64(3.0), np.float32(3.0), np.int64(3)])
 def test_accepts_numbers_and_stores_floats(data):
     v = Value(data)
     assert type(v.data) is float and v.data == float(data)
     assert v.grad == 0.0 and v.label == "" and v.parents == () and v.op == ""
 
 
-@pytest.mark.parametrize("data", ["3", None, [1], (1.0,), {"x": 1}, 1 + 2j])
+@pytest.mark.parametrize("data", ["3", None, [1], (1.0,), {"x": 1}, 1 + 2j, True, np.bool_(True)])
 def test_rejects_non_numbers_naming_the_type(data):
     with pytest.raises(TypeError, match=type(data).__name__):
         Value(data)
@@ -117,7 +117,6 @@ def test_identity_hashing():
         (lambda: Value(0.0) ** -1, ZeroDivisionError, r"pow\(\) of zero to a negative power"),
         (lambda: 0 ** Value(-2.0), ZeroDivisionError, r"pow\(\).*0.* \*\* -2.0"),
         (lambda: Value(-8.0) ** 0.5, ValueError, r"pow\(\) of a negative base.*-8.0 \*\* 0.5"),
-        (lambda: Value(10.0) ** 400, OverflowError, r"pow\(\) overflows"),
         (lambda: Value(1.0) / 0, ZeroDivisionError, r"division by zero: 1.0 / 0"),
         (lambda: 1.0 / Value(0.0), ZeroDivisionError, r"division by zero: 1.0 / 0.0"),
         (lambda: Value(1000.0).exp(), OverflowError, r"exp\(\) overflows a float for input 1000.0"),
@@ -139,6 +138,8 @@ def test_error_leaves_graph_intact():
 
 
 def test_nan_and_inf_follow_ieee():
+    assert (Value(10.0) ** 400).data == math.inf  # as torch, and as 1e200 * 1e200
+    assert (Value(-10.0) ** 401).data == -math.inf and (Value(-10.0) ** 400).data == math.inf
     assert math.isnan((Value(math.nan) * 2).data)
     assert (Value(math.inf) + 1).data == math.inf
     assert Value(math.inf).exp().data == math.inf

@@ -1,0 +1,170 @@
+"""Can the playground keep a class watching? Steps per second and frames per second, measured.
+
+`python -m benchmarks.playground [--seconds S] [--no-browser]` measures the playground's target
+workload, `MLP(2, [8, 8, 1])` on 200 training points, full batch, SGD (the issue asks for at
+least 10 optimizer steps per second with the views at 5 or more frames per second):
+
+1. `Session.step()` alone: optimizer steps per second, in CPU time;
+2. `Session.frame()` alone: how long one frame of the views takes to compute (CPU time);
+3. the page's play loop over real HTTP: a client asks "as many steps as fit in 100 ms, then a
+   frame" again and again, as the page does; steps and frames per second in wall-clock time;
+4. the same in the real page in headless Chromium (when Playwright and Chromium are there):
+   frames the page actually drew per second, and steps per second, while playing.
+
+One run, printed as a table; the machine's load average is in the header, since wall-clock
+numbers on a shared machine depend on it. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+import urllib.request
+
+from nn.playground.server import PlaygroundServer
+from nn.playground.session import Session
+
+#: The target workload: 250 points of which 20% are held out leaves 200 training points.
+SETTINGS = {"dataset": "moons", "n": 250, "test_fraction": 0.2, "hidden": [8, 8],
+            "optimizer": "sgd", "lr": 0.1, "seed": 0}
+QUERY = "dataset=moons&n=250&test_fraction=0.2&hidden=8,8&optimizer=sgd&lr=0.1&seed=0"
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def session_steps(seconds: float) -> dict:
+    s = Session(**SETTINGS)
+    assert len(s.X_train) == 200 and s.settings["batch_size"] is None
+    s.step()  # warm up
+    start, steps = time.process_time(), 0
+    while time.process_time() - start < seconds:
+        s.step()
+        steps += 1
+    cpu = time.process_time() - start
+    return {"steps": steps, "cpu_s": cpu, "steps_per_s": steps / cpu}
+
+
+def frame_cost(seconds: float) -> dict:
+    s = Session(**SETTINGS)
+    s.step(3)
+    run = s.run
+    start, frames = time.process_time(), 0
+    while time.process_time() - start < seconds:
+        json.dumps(s.frame(since=len(s.history), run=run))  # what the server sends
+        frames += 1
+    cpu = time.process_time() - start
+    return {"frames": frames, "ms_per_frame": 1000 * cpu / frames}
+
+
+def http_play(seconds: float) -> dict:
+    server = PlaygroundServer("127.0.0.1", 0)
+    server.start()
+    try:
+        def post(path: str) -> dict:
+            request = urllib.request.Request(server.url + path, method="POST")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
+
+        made = post(f"/api/sessions?{QUERY}")
+        sid, run, have = made["id"], made["frame"]["run"], len(made["frame"]["history"])
+        start, frames, first = time.perf_counter(), 0, made["frame"]["step_count"]
+        cpu0 = time.process_time()
+        while time.perf_counter() - start < seconds:
+            frame = post(f"/api/sessions/{sid}/step?budget_ms=100&run={run}&since={have}")
+            have = frame["history_start"] + len(frame["history"])
+            frames += 1
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu0  # server and client threads of this process
+        steps = frame["step_count"] - first
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"steps": steps, "frames": frames, "wall_s": wall, "steps_per_s": steps / wall,
+            "frames_per_s": frames / wall, "cpu_s": cpu, "steps_per_cpu_s": steps / cpu,
+            "frames_per_cpu_s": frames / cpu}
+
+
+def browser_play(seconds: float) -> dict | None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not os.path.exists(CHROMIUM):
+        return None
+    server = PlaygroundServer("127.0.0.1", 0)
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{server.url}/?{QUERY}")
+            page.wait_for_selector("[data-testid=neuron]")
+            read = "() => [state.frames, Number(document.querySelector(" \
+                   "'[data-testid=step-count]').textContent), performance.now()]"
+            page.click("[data-testid=play]")
+            page.wait_for_timeout(1000)  # settle into the loop
+            f0, s0, t0 = page.evaluate(read)
+            cpu0 = time.process_time()
+            page.wait_for_timeout(1000 * seconds)
+            f1, s1, t1 = page.evaluate(read)
+            cpu = time.process_time() - cpu0  # the server's share (Chromium runs apart)
+            page.click("[data-testid=pause]")
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    wall = (t1 - t0) / 1000
+    return {"steps": s1 - s0, "frames": f1 - f0, "wall_s": wall,
+            "steps_per_s": (s1 - s0) / wall, "frames_per_s": (f1 - f0) / wall,
+            "server_cpu_s": cpu, "server_cpu_share": cpu / wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.playground",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium part")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"playground benchmark: MLP(2, [8, 8, 1]), 200 training points, full batch, SGD; "
+          f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    results = {"session": session_steps(args.seconds), "frame": frame_cost(args.seconds),
+               "http": http_play(args.seconds)}
+    if not args.no_browser:
+        results["browser"] = browser_play(args.seconds)
+    s, f, h = results["session"], results["frame"], results["http"]
+    print(f"{'measurement':<46}{'steps/s':>9}{'frames/s':>9}")
+    print(f"{'Session.step() alone, per CPU second':<46}{s['steps_per_s']:>9.1f}")
+    print(f"{'Session.frame() alone, per CPU second':<46}{'':>9}{1000 / f['ms_per_frame']:>9.1f}"
+          f"   ({f['ms_per_frame']:.1f} ms per frame)")
+    print(f"{'play loop over HTTP, per CPU second':<46}{h['steps_per_cpu_s']:>9.1f}"
+          f"{h['frames_per_cpu_s']:>9.1f}")
+    print(f"{'play loop over HTTP, wall clock':<46}{h['steps_per_s']:>9.1f}"
+          f"{h['frames_per_s']:>9.1f}   (server + client used {h['cpu_s'] / h['wall_s']:.0%}"
+          " of a core)")
+    b = results.get("browser")
+    if b:
+        print(f"{'the page playing in Chromium, wall clock':<46}{b['steps_per_s']:>9.1f}"
+              f"{b['frames_per_s']:>9.1f}   (the server used {b['server_cpu_share']:.0%} "
+              "of a core)")
+    elif not args.no_browser:
+        print("the page in Chromium: skipped (no playwright or no Chromium)")
+    ok = h["steps_per_cpu_s"] >= 10 and h["frames_per_cpu_s"] >= 5
+    print(f"target (>= 10 steps/s with >= 5 frames/s on one core of this machine): "
+          f"{'met' if ok else 'NOT met'}; the wall-clock rows reach it only when a core is free")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"load_average": load, **results}, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

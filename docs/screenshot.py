@@ -1,0 +1,63 @@
+"""Take docs/playground.png: the playground page at 1280x720 after some training.
+
+Run from the repository root: `python docs/screenshot.py` (needs playwright and Chromium, as
+the browser tests do). The page is served by a PlaygroundServer in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from nn.playground.server import PlaygroundServer
+
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+SETTINGS = "dataset=moons&n=200&noise=0.15&hidden=8,8&optimizer=adam&lr=0.03&l2=0.001&seed=1"
+
+
+def main(out: str = "docs/playground.png", inside: str = "docs/playground-inside.png",
+         steps: int = 80) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server = PlaygroundServer("127.0.0.1", 0)
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{server.url}/?{SETTINGS}")
+            page.wait_for_selector("[data-testid=neuron]")
+            page.evaluate("""async (n) => { for (let i = 0; i < n; i++) await stepOnce(); }""",
+                          steps)
+            page.wait_for_function(f"document.querySelector('[data-testid=step-count]')"
+                                   f".textContent == '{steps}'")
+            page.screenshot(path=out)
+            page.click("[data-testid=neuron][data-name='layers.1.neurons.2']")
+            page.wait_for_selector("[data-testid=neuron-graph] svg .pg-highlight")
+            page.screenshot(path=inside)
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    for path in (out, inside):
+        shrink(path)
+        print(f"wrote {path} ({Path(path).stat().st_size // 1024} KB)")
+
+
+def shrink(path: str) -> None:
+    """A palette PNG of 256 colours: a third of the size, and the page has few colours."""
+    try:
+        from PIL import Image  # comes with matplotlib (the demo extra)
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,21 @@
+"""nn.playground: watch a network learn, live, in the browser, and open any neuron's backprop.
+
+`python -m nn.playground` serves a page (standard library only, every asset shipped with the
+package) where a class picks a dataset, a network and an optimizer, presses Play and watches
+the decision boundary, the neurons, the weights and the gradients change; clicking a neuron
+draws the computation graph of one point's loss. The one idea to understand: the page is only
+a view. Training is a `Session` running chainrule in Python, and the page draws the numbers
+the Session computes, so a notebook driving `Session` directly gets the very same numbers.
+
+    >>> from nn.playground import Session
+    >>> s = Session(dataset="xor", n=60, hidden=[4], activation="tanh", lr=0.3, seed=1)
+    >>> s.step(5)
+    >>> s.step_count, len(s.history)
+    (5, 6)
+"""
+
+from nn.playground.session import OPTIMIZERS, SETTINGS, Session, parse_settings  # noqa: F401
+from nn.playground.server import PlaygroundServer, main, serve  # noqa: F401
+
+__all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
+           "main"]

@@ -1,0 +1,413 @@
+"""The playground's web server: the page, its assets, and a small JSON API over Sessions.
+
+`python -m nn.playground` (or `chainrule-playground`) serves the page on a local port and opens
+the browser. The one idea to understand: the browser drives. While playing, the page asks for
+"as many steps as fit in 100 ms, then a frame" again and again; when it stops asking, nothing
+runs. So there is no training thread to manage, a paused or closed page costs nothing, and the
+page's numbers are one Session's numbers. The server is the standard library's
+ThreadingHTTPServer: a few JSON requests per second need no framework and no dependency.
+
+API (settings are URL query parameters with the Session's argument names, e.g. `hidden=8,8`):
+
+    GET  /api/options                          the settings, their choices and defaults
+    POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
+    GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
+    POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
+                                               steps until T ms have passed), then a frame
+    POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
+    POST /api/sessions/ID/reset                back to step 0
+    GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
+    GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
+    POST /api/sessions/ID/close                free the session
+
+A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
+a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
+`train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import secrets
+import sys
+import threading
+import time
+import traceback
+import webbrowser
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
+
+__all__ = ["PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main", "serve",
+           "shared_server"]
+
+#: Files the server hands out, and nothing else.
+ASSETS = {
+    "index.html": "text/html; charset=utf-8",
+    "playground.js": "text/javascript; charset=utf-8",
+    "playground.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+# The page fetches only from its own server (a browser enforces it, so a test can rely on it).
+PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "frame-ancestors *")
+MAX_STEPS_PER_REQUEST = 100
+MAX_BUDGET_MS = 1000
+
+
+class SessionsFull(RuntimeError):
+    """Every session slot is taken."""
+
+
+class UnknownSession(LookupError):
+    """No session has this id (it was freed for being idle, or never existed)."""
+
+
+class Registry:
+    """The sessions of all visitors, each under a random id; capped, idle ones freed.
+
+    Sessions attached from Python (`Session.show()`) are pinned: their owner holds them, so
+    they are never freed for being idle and do not count against the cap.
+    """
+
+    def __init__(self, max_sessions: int = 16, idle_seconds: float = 600.0) -> None:
+        self.max_sessions = max_sessions
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[Session, bool]] = {}
+        self._used: dict[str, float] = {}
+        self._swept = time.monotonic()
+
+    def create(self, settings: dict[str, Any]) -> tuple[str, Session]:
+        self.sweep()
+        self._check_room()  # before the (slower) build, so a full server answers at once
+        session = Session(**settings)  # a bad setting raises here, before a slot is taken
+        return self._add(session, pinned=False), session
+
+    def attach(self, session: Session) -> str:
+        with self._lock:
+            for sid, (known, _) in self._sessions.items():
+                if known is session:
+                    return sid
+        return self._add(session, pinned=True)
+
+    def _check_room(self) -> None:
+        with self._lock:
+            visitors = sum(1 for _, pinned in self._sessions.values() if not pinned)
+        if visitors >= self.max_sessions:
+            raise SessionsFull(
+                f"The playground is full: {visitors} sessions are running, the most this "
+                f"server allows (--max-sessions {self.max_sessions}). A session left idle for "
+                f"{self.idle_seconds / 60:g} minutes is freed; try again then.")
+
+    def _add(self, session: Session, pinned: bool) -> str:
+        sid = secrets.token_urlsafe(12)
+        with self._lock:
+            visitors = sum(1 for _, p in self._sessions.values() if not p)
+            if not pinned and visitors >= self.max_sessions:
+                room = False
+            else:
+                room = True
+                self._sessions[sid] = (session, pinned)
+                self._used[sid] = time.monotonic()
+        if not room:
+            self._check_room()
+        return sid
+
+    def get(self, sid: str) -> Session:
+        with self._lock:
+            if sid not in self._sessions:
+                raise UnknownSession(sid)
+            self._used[sid] = time.monotonic()
+            return self._sessions[sid][0]
+
+    def close(self, sid: str) -> None:
+        with self._lock:
+            if sid in self._sessions and not self._sessions[sid][1]:
+                del self._sessions[sid], self._used[sid]
+
+    def sweep(self) -> None:
+        """Free the visitors' sessions that nobody has used for `idle_seconds`."""
+        now = time.monotonic()
+        with self._lock:
+            self._swept = now
+            for sid in [s for s, (_, pinned) in self._sessions.items()
+                        if not pinned and now - self._used[s] > self.idle_seconds]:
+                del self._sessions[sid], self._used[sid]
+
+    def sweep_now_and_then(self) -> None:
+        """Sweep at most once a minute (called on every request, so memory is given back
+        even when nobody new arrives)."""
+        if time.monotonic() - self._swept > 60:
+            self.sweep()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+
+class PlaygroundServer(ThreadingHTTPServer):
+    """An HTTP server holding a Registry; each request runs in its own thread."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, max_sessions: int = 16,
+                 idle_seconds: float = 600.0) -> None:
+        super().__init__((host, port), Handler)
+        self.registry = Registry(max_sessions, idle_seconds)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> threading.Thread:
+        """Serve in a background daemon thread (tests and notebooks); returns the thread."""
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="playground",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: PlaygroundServer
+    server_version = "chainrule-playground"
+
+    # -- routing
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def _route(self, method: str) -> None:
+        url = urlsplit(self.path)
+        try:
+            query = dict(parse_qsl(url.query, keep_blank_values=True, strict_parsing=False,
+                                   max_num_fields=64))
+        except ValueError as error:
+            return self._json({"error": f"bad query string: {error}"}, HTTPStatus.BAD_REQUEST)
+        parts = [p for p in url.path.split("/") if p]
+        self.server.registry.sweep_now_and_then()
+        try:
+            if method == "GET" and (not parts or parts == ["index.html"]):
+                return self._asset("index.html")
+            if method == "GET" and len(parts) == 2 and parts[0] == "static":
+                return self._asset(parts[1])
+            if parts[:1] == ["api"]:
+                return self._api(method, parts[1:], query)
+            self._json({"error": f"no such page: {url.path}"}, HTTPStatus.NOT_FOUND)
+        except (ValueError, TypeError) as error:
+            self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
+        except (SessionsFull, DotMissing) as error:
+            self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
+        except ConnectionError:
+            return  # the browser went away (a closed tab, a reload) before the answer
+        except UnknownSession:
+            self._json({"error": "This session has expired (it was idle) or never existed; "
+                                 "reload the page to start a new one."}, HTTPStatus.NOT_FOUND)
+        except Exception as error:  # a bug: say so, keep serving
+            traceback.print_exc()
+            try:
+                self._json({"error": f"internal error: {type(error).__name__}: {error}"},
+                           HTTPStatus.INTERNAL_SERVER_ERROR)
+            except ConnectionError:
+                pass
+
+    def _api(self, method: str, parts: list[str], query: dict[str, str]) -> None:
+        registry = self.server.registry
+        if parts == ["options"] and method == "GET":
+            return self._json(options())
+        if parts == ["sessions"] and method == "POST":
+            sid, session = registry.create(parse_settings(query))
+            return self._json({"id": sid, "frame": session.frame()}, HTTPStatus.CREATED)
+        if len(parts) < 2 or parts[0] != "sessions":
+            return self._json({"error": "no such API call"}, HTTPStatus.NOT_FOUND)
+        session = registry.get(parts[1])
+        action = parts[2] if len(parts) > 2 else ""
+        since = _int(query.pop("since", "0"), "since")
+        run = _int(query.pop("run", "-1"), "run")
+        if (method, action) == ("GET", ""):
+            known = query.get("version")
+            if known is not None and known == f"{session.run}.{session.version}":
+                return self._json({"unchanged": True})
+            return self._json(session.frame(since, run))
+        if (method, action) == ("POST", "step"):
+            stopped = _steps(session, query)
+            frame = session.frame(since, run)
+            frame["stopped"] = stopped
+            return self._json(frame)
+        if (method, action) == ("POST", "settings"):
+            rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
+            frame = session.frame(since, run)
+            frame["rebuilt"] = rebuilt
+            return self._json(frame)
+        if (method, action) == ("POST", "reset"):
+            session.reset()
+            return self._json(session.frame(since, run))
+        if (method, action) == ("GET", "graph"):
+            point = query.get("point", "")
+            return self._json(session.neuron_graph(query.get("neuron", ""),
+                                                    _int(point, "point") if point else None))
+        if (method, action) == ("GET", "backprop"):
+            # The link opens in a tab of its own: a refusal is a page there, not JSON.
+            try:
+                page = session.step_through(_int(query.get("point", "0"), "point"))
+                status = HTTPStatus.OK
+            except ValueError as error:
+                page = ("<!doctype html><meta charset='utf-8'><title>No step-through</title>"
+                        f"<p style='font:18px sans-serif'>{html.escape(str(error))}</p>")
+                status = HTTPStatus.BAD_REQUEST
+            return self._send(page.encode("utf-8"), "text/html; charset=utf-8", status,
+                              policy="default-src 'none'; style-src 'unsafe-inline'; "
+                                     "script-src 'unsafe-inline'; img-src data:")
+        if (method, action) == ("POST", "close"):
+            registry.close(parts[1])
+            return self._json({"closed": True})
+        self._json({"error": f"no such API call: {method} {action}"}, HTTPStatus.NOT_FOUND)
+
+    # -- responses
+
+    def _asset(self, name: str) -> None:
+        if name not in ASSETS:
+            return self._json({"error": f"no such file: {name}"}, HTTPStatus.NOT_FOUND)
+        body = resources.files("nn.playground").joinpath("static", name).read_bytes()
+        self._send(body, ASSETS[name], policy=PAGE_POLICY)
+
+    def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
+        body = json.dumps(_finite(data), allow_nan=False).encode("utf-8")
+        self._send(body, "application/json", status)
+
+    def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK,
+              policy: str | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if policy:
+            self.send_header("Content-Security-Policy", policy)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # A playing page makes several requests a second: log only the failures.
+        if len(args) >= 2 and str(args[1])[:1] in ("4", "5"):
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+
+def _steps(session: Session, query: dict[str, str]) -> str | None:
+    """Step as asked (count=N, or budget_ms=T: whole steps until T ms have passed, at least
+    one); returns why training stopped early (it diverged), or None."""
+    count = _int(query.get("count", "1"), "count")
+    if not 1 <= count <= MAX_STEPS_PER_REQUEST:
+        raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, got {count}")
+    budget = query.get("budget_ms")
+    try:
+        if budget is None:
+            session.step(count)
+            return None
+        budget_s = _int(budget, "budget_ms") / 1000
+        if not 0 <= budget_s <= MAX_BUDGET_MS / 1000:
+            raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got {budget}")
+        start = time.perf_counter()
+        for _ in range(MAX_STEPS_PER_REQUEST):
+            session.step()
+            if time.perf_counter() - start >= budget_s:
+                break
+    except Diverged as error:
+        return str(error)
+    return None
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+
+
+def _finite(data: Any) -> Any:
+    """JSON-ready data with NaN and infinities as None (JSON has no such numbers)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
+# ---- running it ----------------------------------------------------------------------------------
+
+_shared: PlaygroundServer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> PlaygroundServer:
+    """One server per process on a free local port, serving in the background (for show())."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = PlaygroundServer("127.0.0.1", 0)
+            _shared.start()
+        return _shared
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = True,
+          max_sessions: int = 16, idle_minutes: float = 10.0) -> None:
+    """Serve the playground until Ctrl-C."""
+    server = PlaygroundServer(host, port, max_sessions=max_sessions,
+                              idle_seconds=idle_minutes * 60)
+    print(f"chainrule playground: {server.url}/", flush=True)
+    if host in ("0.0.0.0", "::", ""):
+        print("  (listening on every network interface: others open this machine's address "
+              f"with port {server.server_address[1]})", flush=True)
+    print("  Ctrl-C stops it.", flush=True)
+    if open_browser:
+        threading.Timer(0.3, webbrowser.open, args=(f"{server.url}/",)).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopped", flush=True)
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nn.playground",
+        description="Watch a network learn in the browser: a local web page that trains an "
+                    "MLP with chainrule, live, and opens any neuron's computation graph.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; "
+                             "0.0.0.0 shares it with a classroom network)")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--max-sessions", type=int, default=16,
+                        help="visitors served at once, one session each (default 16)")
+    parser.add_argument("--idle-minutes", type=float, default=10.0,
+                        help="free a session unused for this long (default 10)")
+    args = parser.parse_args(argv)
+    if args.max_sessions < 1 or not 0 < args.idle_minutes < math.inf:
+        parser.error("--max-sessions must be >= 1 and --idle-minutes > 0")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        serve(args.host, args.port, open_browser=not args.no_browser,
+              max_sessions=args.max_sessions, idle_minutes=args.idle_minutes)
+    except OSError as error:
+        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
+              "choose another --port (0 picks a free one)", file=sys.stderr)
+        return 2
+    return 0

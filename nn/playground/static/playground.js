@@ -1,0 +1,700 @@
+// chainrule playground: the page is a view of one nn.playground.Session on the server.
+// It reimplements no autograd: every number drawn here comes from the server's frames.
+// The one rule: requests go out one at a time (a queue), so frames arrive in order.
+"use strict";
+
+const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf"];
+const BUDGET_MS = 100;  // while playing: as many steps as fit in this, then one frame
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  options: null, id: null, attached: false, run: -1, version: "", history: [],
+  frame: null, points: null, playing: false, chosenNeuron: null, chosenPoint: null,
+  structure: "", nodes: {}, edges: [], queue: Promise.resolve(), loop: Promise.resolve(),
+  insideFit: false, frames: 0,
+};
+
+// ---- talking to the server ---------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
+
+function api(method, path, params = {}) {
+  const run = state.queue.then(async () => {
+    const query = new URLSearchParams(params).toString();
+    let response;
+    try {
+      response = await fetch(path + (query ? "?" + query : ""), { method });
+    } catch (error) {
+      throw new ApiError("The playground's server does not answer: is it still running?", 0);
+    }
+    const type = response.headers.get("Content-Type") || "";
+    const body = type.startsWith("application/json") ? await response.json() : await response.text();
+    if (!response.ok) throw new ApiError(body.error || String(body), response.status);
+    return body;
+  });
+  state.queue = run.catch(() => {});
+  return run;
+}
+
+const sessionPath = (action = "") => `/api/sessions/${state.id}${action ? "/" + action : ""}`;
+const frameParams = () => ({ run: state.run, since: state.history.length });
+
+function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
+function showNotice(message) { const e = $("notice"); e.textContent = message; e.hidden = !message; }
+
+async function guarded(work) {
+  try {
+    await work();
+  } catch (error) {
+    if (error.status === 404 && !state.attached) {
+      showNotice("This session had expired; a new one started from the same settings.");
+      await createSession(urlSettings(state.frame ? state.frame.settings : {}));
+      return;
+    }
+    showError(error.message);
+  }
+}
+
+// ---- settings: form, URL --------------------------------------------------------------------------
+
+function textOf(value) {
+  if (value === null || value === undefined) return "full";
+  if (Array.isArray(value)) return value.join(",");
+  return String(value);
+}
+
+function urlSettings(settings) {
+  const out = {};
+  for (const [key, value] of Object.entries(settings)) out[key] = textOf(value);
+  return out;
+}
+
+function writeUrl(settings) {
+  const query = new URLSearchParams(urlSettings(settings));
+  if (state.attached) query.set("session", state.id);
+  const search = "?" + query.toString();
+  // only when it changed: browsers throttle (and complain about) frequent history updates
+  if (location.search !== search) history.replaceState(null, "", search);
+}
+
+const GROUPS = [
+  ["Data", ["dataset", "n", "noise", "test_fraction", "seed"]],
+  ["Model", ["hidden", "activation", "init", "loss"]],
+  ["Training", ["optimizer", "lr", "*", "schedule", "decay_steps", "gamma", "batch_size", "l2"]],
+];
+
+function fieldFor(spec) {
+  const row = document.createElement("div");
+  row.className = "row";
+  row.dataset.setting = spec.name;
+  const label = document.createElement("label");
+  label.htmlFor = "set-" + spec.name;
+  label.textContent = spec.name;
+  label.title = spec.help;
+  let input;
+  if (spec.kind === "choice") {
+    input = document.createElement("select");
+    for (const c of spec.choices) input.add(new Option(c, c));
+  } else if (spec.kind === "bool") {
+    input = document.createElement("input");
+    input.type = "checkbox";
+  } else {
+    input = document.createElement("input");
+    input.type = "text";
+    input.inputMode = spec.kind === "sizes" || spec.kind === "floats" ? "text" : "decimal";
+    input.spellcheck = false;
+  }
+  input.id = "set-" + spec.name;
+  input.name = spec.name;
+  input.title = spec.help;
+  input.dataset.testid = "setting-" + spec.name;
+  input.addEventListener("change", () => changeSetting(spec.name, input));
+  row.append(label, input);
+  return row;
+}
+
+function buildForm(optimizer) {
+  const form = $("settings");
+  form.textContent = "";
+  const specs = Object.fromEntries(state.options.settings.map((s) => [s.name, s]));
+  for (const [title, names] of GROUPS) {
+    const set = document.createElement("fieldset");
+    const legend = document.createElement("legend");
+    legend.textContent = title;
+    set.append(legend);
+    for (const name of names) {
+      if (name === "*") {
+        for (const spec of state.options.optimizers[optimizer].settings) set.append(fieldFor(spec));
+      } else {
+        set.append(fieldFor(specs[name]));
+      }
+    }
+    form.append(set);
+  }
+  form.dataset.optimizer = optimizer;
+  form.addEventListener("submit", (e) => e.preventDefault());
+}
+
+function fillForm(settings) {
+  if ($("settings").dataset.optimizer !== settings.optimizer) buildForm(settings.optimizer);
+  for (const [key, value] of Object.entries(settings)) {
+    const input = $("set-" + key);
+    if (!input || input === document.activeElement) continue;
+    if (input.type === "checkbox") input.checked = Boolean(value);
+    else input.value = textOf(value);
+    input.parentElement.classList.remove("bad");
+  }
+  // an optimizer without a learning rate (CMA-ES: a step size instead) has nothing to schedule
+  const hasLr = state.options.optimizers[settings.optimizer].lr;
+  for (const key of ["lr", "schedule"]) $("set-" + key).parentElement.classList.toggle("off", !hasLr);
+  const none = settings.schedule === "none" || !hasLr;
+  for (const key of ["decay_steps", "gamma"]) {
+    $("set-" + key).parentElement.classList.toggle("off", none || (key === "decay_steps"
+      && settings.schedule === "exponential"));
+  }
+}
+
+async function changeSetting(name, input) {
+  const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
+  const changes = { [name]: value };
+  if (name === "dataset") {
+    // A dataset with more than two classes needs one output per class.
+    const classes = state.options.datasets[value].classes;
+    if (classes > 2 && state.options.two_class_losses.includes(state.frame.settings.loss)) {
+      changes.loss = "cross_entropy";
+    }
+  }
+  await guarded(async () => {
+    try {
+      const frame = await api("POST", sessionPath("settings"), { ...frameParams(), ...changes });
+      input.parentElement.classList.remove("bad");
+      showError("");
+      render(frame);
+    } catch (error) {
+      if (error.status === 400) {
+        input.parentElement.classList.add("bad");
+        fillForm(state.frame.settings);
+        input.parentElement.classList.add("bad");
+      }
+      throw error;
+    }
+  });
+}
+
+// ---- sessions and the play loop -------------------------------------------------------------------
+
+async function createSession(settings) {
+  const made = await api("POST", "/api/sessions", settings);
+  state.id = made.id;
+  state.run = -1;
+  state.history = [];
+  render(made.frame);
+}
+
+async function start() {
+  state.options = await api("GET", "/api/options");
+  const query = new URLSearchParams(location.search);
+  const attach = query.get("session");
+  try {
+    if (attach) {
+      state.id = attach;
+      state.attached = true;
+      render(await api("GET", sessionPath(), frameParams()));
+      setInterval(pollAttached, 1000);
+    } else {
+      const settings = Object.fromEntries(query.entries());
+      try {
+        await createSession(settings);
+      } catch (error) {
+        if (error.status !== 400) throw error;
+        showError(`Bad setting in the URL: ${error.message}. Showing the default settings instead.`);
+        await createSession({});
+      }
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+  window.addEventListener("pagehide", () => {
+    if (state.id && !state.attached) navigator.sendBeacon(sessionPath("close"));
+  });
+}
+
+async function pollAttached() {
+  if (state.playing || !state.frame) return;
+  try {
+    const frame = await api("GET", sessionPath(), { ...frameParams(),
+      version: `${state.frame.run}.${state.frame.version}` });
+    if (!frame.unchanged) render(frame);
+  } catch (error) { showError(error.message); }
+}
+
+function setPlaying(on) {
+  state.playing = on;
+  $("play").disabled = on;
+  $("pause").disabled = !on;
+  $("step").disabled = on;
+  document.body.dataset.playing = on ? "1" : "0";
+}
+
+function play() {
+  if (state.playing || !state.id) return state.loop;
+  setPlaying(true);
+  state.loop = playLoop();  // resolves when the loop has stopped (tests wait for it)
+  return state.loop;
+}
+
+async function playLoop() {
+  showNotice("");
+  while (state.playing) {
+    try {
+      const frame = await api("POST", sessionPath("step"), { ...frameParams(), budget_ms: BUDGET_MS });
+      render(frame);
+      if (frame.stopped) { showNotice(frame.stopped); setPlaying(false); }
+    } catch (error) {
+      setPlaying(false);
+      await guarded(async () => { throw error; });
+    }
+  }
+}
+
+function pause() { setPlaying(false); }
+
+async function stepOnce() {
+  if (state.playing || !state.id) return;
+  await guarded(async () => {
+    const frame = await api("POST", sessionPath("step"), { ...frameParams(), count: 1 });
+    render(frame);
+    showNotice(frame.stopped || "");
+  });
+}
+
+async function reset() {
+  if (!state.id) return;
+  await guarded(async () => {
+    render(await api("POST", sessionPath("reset"), frameParams()));
+    showNotice("");
+  });
+}
+
+// ---- drawing a frame ------------------------------------------------------------------------------
+
+function render(frame) {
+  state.frames += 1;  // frames drawn (the benchmark counts them)
+  if (frame.run !== state.run) {
+    state.run = frame.run;
+    state.history = [];
+    state.points = frame.points;
+    const total = frame.points.train.length + frame.points.test.length;
+    if (state.chosenPoint >= total) state.chosenPoint = null;
+  }
+  state.history.length = frame.history_start;
+  state.history.push(...frame.history);
+  state.frame = frame;
+  $("step-count").textContent = String(frame.step_count);
+  const loss = $("train-loss");
+  loss.dataset.value = frame.train_loss_repr;
+  loss.textContent = formatNumber(frame.train_loss, frame.train_loss_repr);
+  const test = $("test-loss");
+  test.dataset.value = frame.test_loss_repr;
+  test.textContent = frame.test_loss_repr === "None" ? "–" : formatNumber(frame.test_loss, frame.test_loss_repr);
+  $("accuracy").textContent = percent(frame.accuracy) +
+    (frame.test_accuracy === null ? "" : " / " + percent(frame.test_accuracy));
+  $("accuracy").title = "train / test";
+  $("lr-now").textContent = formatNumber(frame.lr);
+  fillForm(frame.settings);
+  writeUrl(frame.settings);
+  drawBoundary();
+  drawNetwork();
+  drawGradFlow();
+  drawCurves();
+  if (frame.rebuilt && !$("inside").hidden) closeInside();
+}
+
+function formatNumber(x, text) {
+  if (x === null || x === undefined) return text || "–";
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : String(Number(x.toPrecision(4)));
+}
+const percent = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(0) + "%");
+
+function bytesOf(b64) {
+  const raw = atob(b64);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
+const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+
+function signedColour(byte) {  // 0..255 with 127.5 = zero: blue (negative) to red (positive)
+  const t = (byte - 127.5) / 127.5;
+  return t < 0 ? mix(WHITE, NEG, -t) : mix(WHITE, POS, t);
+}
+
+function paint(canvas, n, colourAt) {
+  if (canvas.width !== n) { canvas.width = n; canvas.height = n; }
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(n, n);
+  for (let k = 0; k < n * n; k++) {
+    const c = colourAt(k);
+    image.data.set([c[0], c[1], c[2], 255], 4 * k);
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function classColour(c, classes) {
+  if (classes === 2) return c === 0 ? NEG : POS;
+  return hex(PALETTE[c % PALETTE.length]);
+}
+
+function drawBoundary() {
+  const canvas = $("boundary");
+  const { boundary } = state.frame;
+  const { extent, classes } = state.points;
+  const n = boundary.grid;
+  const off = document.createElement("canvas");
+  if (boundary.kind === "score") {
+    const v = bytesOf(boundary.values);
+    paint(off, n, (k) => mix(WHITE, signedColour(v[k]), 0.75));
+  } else {
+    const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
+    const k0 = 1 / boundary.classes;
+    paint(off, n, (k) => mix(WHITE, classColour(best[k], boundary.classes),
+      0.75 * Math.max(0, (conf[k] / 255 - k0) / (1 - k0))));
+  }
+  const ctx = canvas.getContext("2d");
+  const size = canvas.width;
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(off, 0, 0, size, size);
+  const [x0, x1, y0, y1] = extent;
+  const px = (x) => ((x - x0) / (x1 - x0)) * size, py = (y) => ((y1 - y) / (y1 - y0)) * size;
+  const all = [...state.points.train.map((p) => [p, true]), ...state.points.test.map((p) => [p, false])];
+  ctx.lineWidth = 2;
+  all.forEach(([[x, y, c], train]) => {
+    ctx.beginPath();
+    ctx.arc(px(x), py(y), 7, 0, 2 * Math.PI);
+    const colour = `rgb(${classColour(c, classes).join(",")})`;
+    if (train) { ctx.fillStyle = colour; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.stroke(); }
+    else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.strokeStyle = colour; ctx.lineWidth = 4; ctx.stroke(); ctx.lineWidth = 2; }
+  });
+  const chosen = state.chosenPoint === null ? null : all[state.chosenPoint];
+  if (chosen) {
+    ctx.beginPath();
+    ctx.arc(px(chosen[0][0]), py(chosen[0][1]), 14, 0, 2 * Math.PI);
+    ctx.strokeStyle = "#f59e0b";
+    ctx.lineWidth = 5;
+    ctx.stroke();
+  }
+  canvas.dataset.point = state.chosenPoint === null ? "" : String(state.chosenPoint);
+}
+
+function pointAt(event) {
+  const canvas = $("boundary");
+  const rect = canvas.getBoundingClientRect();
+  const [x0, x1, y0, y1] = state.points.extent;
+  const all = [...state.points.train, ...state.points.test];
+  let best = -1, bestDistance = 14;  // CSS pixels
+  all.forEach(([x, y], i) => {
+    const sx = ((x - x0) / (x1 - x0)) * rect.width, sy = ((y1 - y) / (y1 - y0)) * rect.height;
+    const d = Math.hypot(sx - (event.clientX - rect.left), sy - (event.clientY - rect.top));
+    if (d < bestDistance) { best = i; bestDistance = d; }
+  });
+  return best;
+}
+
+// -- network diagram
+
+function structureKey(net) {
+  return net.layers.map((l) => l.neurons.length).join("-");
+}
+
+function drawNetwork() {
+  const net = state.frame.network;
+  const box = $("network");
+  const key = structureKey(net);
+  if (key !== state.structure || !box.firstChild) buildNetwork(net, key);
+  const gradMode = $("edge-grad").checked;
+  const all = [...net.inputs, ...net.layers.flatMap((l) => l.neurons)];
+  for (const item of all) {
+    const node = state.nodes[item.name];
+    const pic = bytesOf(item.picture);
+    const n = Math.round(Math.sqrt(pic.length));
+    paint(node.canvas, n, (k) => signedColour(pic[k]));
+    if (node.el.classList.contains("neuron")) {
+      node.el.classList.toggle("dead", item.dead);
+      node.el.title = `${item.name}: ${item.activation}, bias ${formatNumber(item.b)}` +
+        (item.dead ? " — dead ReLU: output 0 on every training point" : "") +
+        `\nclick to see this neuron in the graph of one point's loss`;
+      node.el.dataset.dead = item.dead ? "1" : "0";
+    }
+  }
+  let top = 0;
+  if (gradMode) {
+    for (const layer of net.layers) for (const nr of layer.neurons) for (const g of nr.gw) {
+      if (g !== null) top = Math.max(top, Math.abs(g));
+    }
+  }
+  let e = 0;
+  net.layers.forEach((layer) => layer.neurons.forEach((nr) => nr.w.forEach((w, i) => {
+    const line = state.edges[e++];
+    if (gradMode) {
+      const g = nr.gw[i] === null ? NaN : Math.abs(nr.gw[i]);
+      // log scale over three decades below the largest |gradient|
+      const t = top > 0 && g > 0 ? Math.max(0, 1 + Math.log10(g / top) / 3) : 0;
+      line.setAttribute("stroke", g > 0 ? `rgb(${mix([254, 217, 118], [128, 0, 38], t).join(",")})` : "#d9d9d9");
+      line.setAttribute("stroke-width", (0.4 + 3.6 * t * t).toFixed(2));
+      line.setAttribute("stroke-opacity", (0.5 + 0.5 * t).toFixed(2));
+      line.dataset.grad = String(nr.gw[i]);
+    } else {
+      const a = w === null ? 0 : Math.abs(w);
+      line.setAttribute("stroke", w > 0 ? `rgb(${POS.join(",")})` : `rgb(${NEG.join(",")})`);
+      line.setAttribute("stroke-width", Math.min(9, 0.5 + 3 * a).toFixed(2));
+      line.setAttribute("stroke-opacity", (0.35 + 0.65 * Math.min(1, a)).toFixed(2));
+    }
+    line.dataset.weight = String(w);
+  })));
+  $("legend").innerHTML = gradMode
+    ? 'edges: <i style="background:#fed976"></i>small to <i style="background:#800026"></i>large |gradient| of the last step (log scale), grey = 0; width grows with it'
+    : 'edges: weight <i style="background:rgb(178,24,43)"></i>positive <i style="background:rgb(33,102,172)"></i>negative, width = |w|; pictures: output &gt; 0 red, &lt; 0 blue; <b>&#10005;</b> dead ReLU';
+}
+
+function buildNetwork(net, key) {
+  const box = $("network");
+  box.textContent = "";
+  state.structure = key;
+  state.nodes = {};
+  state.edges = [];
+  const columns = [net.inputs, ...net.layers.map((l) => l.neurons)];
+  const width = box.clientWidth || 600, height = box.clientHeight || 360;
+  const tallest = Math.max(...columns.map((c) => c.length));
+  const size = Math.max(16, Math.min(44, (height - 30) / tallest - 6, width / columns.length / 2));
+  const xAt = (c) => (width * (c + 0.5)) / columns.length;
+  const yAt = (c, i) => 22 + ((height - 30) * (i + 0.5)) / columns[c].length;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "edges");
+  box.append(svg);
+  columns.forEach((column, c) => {
+    const label = document.createElement("div");
+    label.className = "layer-label";
+    label.style.left = xAt(c) + "px";
+    label.style.top = "0px";
+    label.textContent = c === 0 ? "input" : c === columns.length - 1 ? "output" : `layer ${c - 1}`;
+    box.append(label);
+    column.forEach((item, i) => {
+      const el = document.createElement("div");
+      el.className = "unit" + (c > 0 ? " neuron" : " input");
+      el.style.left = xAt(c) + "px";
+      el.style.top = yAt(c, i) + "px";
+      el.style.width = el.style.height = size + "px";
+      const canvas = document.createElement("canvas");
+      el.append(canvas);
+      if (c > 0) {
+        el.dataset.testid = "neuron";
+        el.dataset.name = item.name;
+        el.addEventListener("click", () => chooseNeuron(item.name));
+        el.tabIndex = 0;  // reachable with Tab, opened with Enter
+        el.setAttribute("role", "button");
+        el.addEventListener("keydown", (e) => { if (e.key === "Enter") chooseNeuron(item.name); });
+      } else {
+        el.title = `input ${item.name} over the plane`;
+      }
+      box.append(el);
+      state.nodes[item.name] = { el, canvas };
+      if (c > 0) {
+        item.w.forEach((_, k) => {
+          const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+          line.setAttribute("x1", xAt(c - 1));
+          line.setAttribute("y1", yAt(c - 1, k));
+          line.setAttribute("x2", xAt(c));
+          line.setAttribute("y2", yAt(c, i));
+          line.dataset.from = columns[c - 1][k].name;
+          line.dataset.to = item.name;
+          svg.append(line);
+          state.edges.push(line);
+        });
+      }
+    });
+  });
+  if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
+    state.nodes[state.chosenNeuron].el.classList.add("chosen");
+  }
+}
+
+// -- gradient flow bars
+
+function drawGradFlow() {
+  const svg = $("gradflow");
+  const stats = state.frame.grad_flow;
+  const w = svg.clientWidth || 500, h = svg.clientHeight || 110;
+  const values = stats.flatMap((s) => [s.mean, s.max]).filter((v) => v > 0);
+  let out = "";
+  if (!values.length) {
+    const why = state.frame.step_count === 0 ? "no gradient yet: press Step"
+      : "every gradient of the last step is zero (its loss was 0: no point inside the margin)";
+    out = `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666" font-size="14">${why}</text>`;
+  } else {
+    const hi = Math.log10(Math.max(...values)) + 0.2, lo = Math.min(hi - 1, Math.log10(Math.min(...values)) - 0.5);
+    const left = 110, span = w - left - 10;
+    const xOf = (v) => (v > 0 ? (span * (Math.log10(v) - lo)) / (hi - lo) : 0);
+    const row = Math.min(26, (h - 14) / stats.length);
+    stats.forEach((s, i) => {
+      const y = 4 + i * row;
+      const notes = [];
+      if (s.dead && s.dead.length) notes.push(`${s.dead.length} dead`);
+      if (s.vanishing) notes.push("vanishing");
+      const colour = s.vanishing ? "#dc2626" : "#1f2937";
+      out += `<text x="0" y="${y + row * 0.62}" font-size="13" fill="${colour}">${s.name}${notes.length ? " · " + notes.join(", ") : ""}</text>`;
+      out += `<rect x="${left}" y="${y + 1}" width="${xOf(s.max).toFixed(1)}" height="${(row * 0.8).toFixed(1)}" fill="#92c5de"><title>max |grad| ${s.max}</title></rect>`;
+      out += `<rect x="${left}" y="${y + row * 0.25}" width="${xOf(s.mean).toFixed(1)}" height="${(row * 0.4).toFixed(1)}" fill="#2166ac"><title>mean |grad| ${s.mean}</title></rect>`;
+    });
+    const ticks = [];
+    for (let d = Math.ceil(lo); d <= Math.floor(hi); d++) ticks.push(d);
+    const yAxis = 4 + stats.length * row + 10;
+    for (const d of ticks) {
+      const x = left + (span * (d - lo)) / (hi - lo);
+      out += `<text x="${x}" y="${yAxis}" font-size="11" fill="#666" text-anchor="middle">1e${d}</text>`;
+    }
+  }
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.innerHTML = out;
+}
+
+// -- curves
+
+function drawCurves() {
+  const svg = $("curves");
+  const w = svg.clientWidth || 340, h = svg.clientHeight || 220;
+  const hist = state.history;
+  const stride = Math.max(1, Math.ceil(hist.length / 300));
+  const rows = hist.filter((_, i) => i % stride === 0 || i === hist.length - 1);
+  const steps = Math.max(1, hist[hist.length - 1].step);
+  const panels = [
+    { title: "loss", keys: ["train_loss", "test_loss"], height: 0.5 },
+    { title: "accuracy", keys: ["train_accuracy", "test_accuracy"], height: 0.3, fixed: [0, 1] },
+    { title: "learning rate", keys: ["lr"], height: 0.2 },
+  ];
+  let out = "", top = 0;
+  const left = 44, right = w - 8;
+  for (const p of panels) {
+    const ph = h * p.height, y0 = top + 20, y1 = top + ph - 6;
+    const vals = rows.flatMap((r) => p.keys.map((k) => r[k])).filter((v) => v !== null && isFinite(v));
+    let lo = p.fixed ? p.fixed[0] : Math.min(0, ...vals), hi = p.fixed ? p.fixed[1] : Math.max(...vals, 1e-12);
+    if (hi <= lo) hi = lo + 1;
+    const X = (s) => left + ((right - left) * s) / steps, Y = (v) => y1 - ((y1 - y0) * (v - lo)) / (hi - lo);
+    out += `<text x="${left}" y="${top + 12}" font-size="12" font-weight="600">${p.title}</text>`;
+    out += `<text x="${left - 4}" y="${y0 + 4}" font-size="11" text-anchor="end" fill="#666">${formatNumber(hi)}</text>`;
+    out += `<text x="${left - 4}" y="${y1}" font-size="11" text-anchor="end" fill="#666">${formatNumber(lo)}</text>`;
+    out += `<line x1="${left}" y1="${y1}" x2="${right}" y2="${y1}" stroke="#bbb"/>`;
+    p.keys.forEach((k, i) => {
+      const pts = rows.filter((r) => r[k] !== null && isFinite(r[k])).map((r) => `${X(r.step).toFixed(1)},${Y(r[k]).toFixed(1)}`);
+      if (pts.length) {
+        out += `<polyline fill="none" stroke="${k === "lr" ? "#7c3aed" : "#1f2937"}" stroke-width="2" ` +
+          `${i === 1 ? 'stroke-dasharray="5 3"' : ""} points="${pts.join(" ")}"/>`;
+      }
+    });
+    top += ph;
+  }
+  out += `<text x="${right}" y="${h - 1}" font-size="11" text-anchor="end" fill="#666">step ${hist[hist.length - 1].step}</text>`;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.innerHTML = out;
+}
+
+// ---- look inside -----------------------------------------------------------------------------------
+
+function chooseNeuron(name) {
+  if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
+    state.nodes[state.chosenNeuron].el.classList.remove("chosen");
+  }
+  state.chosenNeuron = name;
+  state.nodes[name].el.classList.add("chosen");
+  showInside();
+}
+
+function pointName(index) {
+  const train = state.points.train.length;
+  return index < train ? `training point ${index}` : `test point ${index - train}`;
+}
+
+async function showInside() {
+  if (!state.chosenNeuron) return;
+  const panel = $("inside");
+  panel.hidden = false;
+  $("inside-title").textContent = `Look inside ${state.chosenNeuron}`;
+  $("inside-caption").textContent = state.chosenPoint === null ? "drawing the loss of the worst training point…"
+    : `drawing the loss of ${pointName(state.chosenPoint)}…`;
+  await guarded(async () => {
+    const graph = await api("GET", sessionPath("graph"), { neuron: state.chosenNeuron,
+      point: state.chosenPoint === null ? "" : state.chosenPoint });
+    state.chosenPoint = graph.point;
+    drawBoundary();
+    const holder = $("neuron-graph");
+    holder.innerHTML = graph.svg;
+    const svg = holder.querySelector("svg");
+    let found = null;
+    for (const text of svg.querySelectorAll("text")) {
+      if (text.textContent.trim() === graph.neuron) { found = text.closest("g.node, g.cluster"); break; }
+    }
+    if (found) {
+      found.classList.add("pg-highlight");
+      if (!state.insideFit) {  // bring the neuron to the middle of the panel
+        const at = found.getBoundingClientRect(), view = holder.getBoundingClientRect();
+        holder.scrollLeft += at.left + at.width / 2 - (view.left + view.width / 2);
+        holder.scrollTop += at.top + at.height / 2 - (view.top + view.height / 2);
+      }
+    }
+    holder.dataset.neuron = graph.neuron;
+    holder.dataset.point = String(state.chosenPoint);
+    $("inside-caption").textContent = graph.title + ". Click a point of the decision boundary to choose another.";
+    const link = $("step-through");
+    link.href = `${sessionPath("backprop")}?point=${state.chosenPoint}`;
+  });
+}
+
+function closeInside() {
+  $("inside").hidden = true;
+  if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
+    state.nodes[state.chosenNeuron].el.classList.remove("chosen");
+  }
+  state.chosenNeuron = null;
+}
+
+// ---- wiring ------------------------------------------------------------------------------------------
+
+$("play").addEventListener("click", play);
+$("pause").addEventListener("click", pause);
+$("step").addEventListener("click", stepOnce);
+$("reset").addEventListener("click", reset);
+$("edge-grad").addEventListener("change", () => state.frame && drawNetwork());
+$("inside-close").addEventListener("click", closeInside);
+$("inside-refresh").addEventListener("click", showInside);
+$("inside-zoom").addEventListener("click", () => {
+  state.insideFit = !state.insideFit;
+  $("neuron-graph").classList.toggle("fit", state.insideFit);
+  $("inside-zoom").textContent = state.insideFit ? "100%" : "fit";
+});
+$("boundary").addEventListener("click", (event) => {
+  if (!state.points) return;
+  const i = pointAt(event);
+  if (i < 0) return;
+  state.chosenPoint = i;
+  drawBoundary();
+  if (state.chosenNeuron) showInside();
+});
+document.addEventListener("keydown", (event) => {
+  // typing in a field, or a focused button or link doing its own thing
+  if (event.target.closest && event.target.closest("input, select, textarea, button, a")) return;
+  if (event.key === " ") { event.preventDefault(); state.playing ? pause() : play(); }
+  else if (event.key === "ArrowRight") stepOnce();
+});
+window.addEventListener("resize", () => {
+  state.structure = "";  // lay the network out again for the new size
+  if (state.frame) render({ ...state.frame, history: [], history_start: state.history.length, rebuilt: false });
+});
+
+start().catch((error) => showError(error.message));

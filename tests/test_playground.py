@@ -1,0 +1,691 @@
+"""Tests of nn.playground without a browser: the Session's numbers, its settings whitelist, and
+the HTTP API (a real server on a free local port, spoken to with urllib).
+
+The key property: a Session step is exactly one step of the ordinary training loop, so its
+numbers equal a hand-written loop's bit for bit; the page only shows those numbers (the
+browser tests in test_playground_browser.py check that part).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import math
+import random
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from configparser import ConfigParser
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+
+from autodiff import no_grad
+from nn import data, losses, optim, schedules
+from nn.layers import MLP
+from nn.playground import session as session_module
+from nn.playground.server import ASSETS, PlaygroundServer, main
+from nn.playground.session import (
+    LOSSES,
+    OPTIMIZERS,
+    SETTINGS,
+    Diverged,
+    Session,
+    optimizer_settings,
+    options,
+    parse_settings,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "nn" / "playground" / "static"
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz's dot is not installed")
+
+
+def manual_run(n=60, noise=0.1, seed=0, test_fraction=0.2, hidden=(8, 8), make_opt=None,
+               steps=5, loss=losses.hinge, l2=0.0):
+    """The plain training loop the Session promises to be, written out by hand."""
+    X, classes = data.make_moons(n, noise=noise, seed=seed)
+    y = [2 * c - 1 for c in classes] if loss is not losses.bce_with_logits else classes
+    n_train = n - round(n * test_fraction)
+    X, y = X[:n_train], y[:n_train]
+    model = MLP(2, [*hidden, 1], seed=seed)
+    opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(model.parameters())
+
+    def closure():
+        opt.zero_grad()
+        objective = loss([model(x) for x in X], y)
+        if l2:
+            objective = objective + losses.l2_penalty(model, l2)
+        objective.backward()
+        return objective
+
+    for _ in range(steps):
+        if "closure" in inspect.signature(opt.step).parameters:
+            opt.step(closure)  # L-BFGS, CG, CMA-ES, ...: the optimizer evaluates as it needs
+        else:
+            closure()
+            opt.step()
+    with no_grad():
+        train_loss = loss([model(x) for x in X], y).data
+    return model, train_loss
+
+
+def weights(model):
+    return [p.data for p in model.parameters()]
+
+
+# ---- the Session is the ordinary loop ------------------------------------------------------------
+
+
+def test_a_step_is_one_step_of_the_plain_loop_bit_for_bit():
+    s = Session(n=60, hidden=[8, 8], lr=0.1, seed=0)
+    model, _ = manual_run(steps=0)
+    assert weights(s.model) == weights(model)
+    s.step(5)
+    model, train_loss = manual_run(steps=5)
+    assert s.step_count == 5
+    assert weights(s.model) == weights(model)
+    assert s.train_loss == train_loss
+    assert [h["step"] for h in s.history] == [0, 1, 2, 3, 4, 5]
+    assert s.history[-1]["train_loss"] == s.train_loss
+    assert s.train_loss < s.history[0]["train_loss"]
+
+
+def test_l2_and_bce_enter_the_objective_as_written():
+    s = Session(n=60, loss="bce", l2=0.01, lr=0.2, seed=0)
+    s.step(4)
+    model, train_loss = manual_run(loss=losses.bce_with_logits, l2=0.01, steps=4,
+                                   make_opt=lambda p: optim.SGD(p, lr=0.2))
+    assert weights(s.model) == weights(model)
+    assert s.train_loss == train_loss  # the data loss, without the L2 term
+
+
+def made_as_the_session_does(cls, params, lr, seed):
+    """An optimizer with the session's lr (when it has one) and seed (when it takes one)."""
+    wants = inspect.signature(cls.__init__).parameters
+    return cls(params, **{k: v for k, v in (("lr", lr), ("seed", seed)) if k in wants})
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
+    cls = OPTIMIZERS[name]
+    s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
+    s.step(3)
+    model, train_loss = manual_run(n=40, hidden=[4], seed=1, steps=3,
+                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1))
+    assert type(s.optimizer) is cls
+    assert weights(s.model) == weights(model)
+    assert s.train_loss == train_loss
+
+
+def test_the_optimizers_are_found_in_nn_optim_not_listed():
+    assert set(OPTIMIZERS) >= {"sgd", "adam", "adamw", "rmsprop", "adagrad", "lbfgs",
+                               "conjugategradient", "cmaes", "evolutionstrategy"}
+    assert "optimizer" not in OPTIMIZERS and "closureoptimizer" not in OPTIMIZERS  # bases
+    assert all(issubclass(c, optim.Optimizer) for c in OPTIMIZERS.values())
+    assert SETTINGS["optimizer"].choices == tuple(OPTIMIZERS)
+    sgd = optimizer_settings("sgd")
+    assert list(sgd) == ["momentum", "dampening", "weight_decay", "nesterov"]
+    assert optimizer_settings("adam")["betas"].default == [0.9, 0.999]
+    assert optimizer_settings("lbfgs")["line_search_fn"].choices == ("none", "strong_wolfe")
+    assert set(optimizer_settings("conjugategradient")["beta"].choices) == set(optim.CG_BETAS)
+    assert "seed" not in optimizer_settings("cmaes")  # the session's seed is used
+
+
+def test_word_hyper_parameters_are_whitelisted_choices():
+    s = Session(n=40, hidden=[3], optimizer="lbfgs", line_search_fn="strong_wolfe", max_iter=2)
+    assert s.optimizer.line_search_fn == "strong_wolfe"
+    s.update(line_search_fn="none")
+    assert s.optimizer.line_search_fn is None and s.settings["line_search_fn"] == "none"
+    s.update(optimizer="conjugategradient", beta="FR")
+    assert s.optimizer.beta == "FR"
+    with pytest.raises(ValueError, match="beta: unknown choice 'os.system'"):
+        parse_settings({"optimizer": "conjugategradient", "beta": "os.system"})
+
+
+def test_optimizer_hyper_parameters_reach_the_optimizer():
+    s = Session(n=40, optimizer="sgd", momentum=0.9, nesterov=True, seed=2)
+    assert (s.optimizer.momentum, s.optimizer.nesterov) == (0.9, True)
+    s = Session(n=40, optimizer="adam", betas=(0.8, 0.99), amsgrad=True)
+    assert s.optimizer.betas == (0.8, 0.99) and s.optimizer.amsgrad
+
+
+def test_an_optimizer_that_needs_a_closure_gets_one(monkeypatch):
+    """L-BFGS-style optimizers (step(closure)) are driven through a closure that recomputes the
+    loss; here one that evaluates twice and keeps the better of two step sizes."""
+    calls = []
+
+    class TwoTrials(optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, lr)
+
+        def step(self, closure=None):  # as torch.optim.LBFGS spells it
+            start = [p.data for p in self.params]
+            loss = closure()
+            calls.append(loss.data)
+            grads = [p.grad for p in self.params]
+            best = None
+            for scale in (1.0, 0.5):
+                for p, x, g in zip(self.params, start, grads):
+                    p.data = x - scale * self.lr * g
+                trial = closure().data
+                calls.append(trial)
+                if best is None or trial < best[0]:
+                    best = (trial, scale)
+            for p, x, g in zip(self.params, start, grads):
+                p.data = x - best[1] * self.lr * g
+            return loss
+
+    monkeypatch.setitem(OPTIMIZERS, "twotrials", TwoTrials)
+    monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
+    s = Session(n=40, hidden=[4], optimizer="twotrials", lr=0.5, seed=0)
+    first = s.train_loss
+    s.step(3)
+    assert len(calls) == 9 and s.step_count == 3
+    assert s.last_step_loss == calls[-3]  # the loss the closure gave before the update
+    assert s.train_loss < first
+
+
+def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
+    """A random search (CMA-ES style): no learning rate, a step size and a seed of its own."""
+
+    class RandomSearch(optim.Optimizer):
+        def __init__(self, params, sigma=0.1, tries=4, seed=None):
+            self.params, self.state, self.initial_lr = list(params), {}, None
+            self.sigma, self.tries, self.seed = sigma, tries, seed
+            self.rng = random.Random(seed)
+
+        def step(self, closure=None):
+            start = [p.data for p in self.params]
+            with no_grad():
+                best = closure().data
+                for _ in range(self.tries):
+                    trial = [x + self.rng.gauss(0.0, self.sigma) for x in start]
+                    for p, x in zip(self.params, trial):
+                        p.data = x
+                    loss = closure().data
+                    if loss < best:
+                        best, start = loss, trial
+            for p, x in zip(self.params, start):
+                p.data = x
+            return best
+
+    monkeypatch.setitem(OPTIMIZERS, "randomsearch", RandomSearch)
+    monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
+    assert list(optimizer_settings("randomsearch")) == ["sigma", "tries"]
+    assert options()["optimizers"]["randomsearch"]["lr"] is False
+    a = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
+    b = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
+    assert a.optimizer.seed == 4
+    a.step(3)
+    b.step(3)
+    assert a.history == b.history and a.history[-1]["lr"] is None
+    assert a.train_loss <= a.history[0]["train_loss"]
+    with pytest.raises(ValueError, match="RandomSearch has no learning rate"):
+        Session(optimizer="randomsearch", schedule="cosine")
+    with pytest.raises(ValueError, match="tries must be between 0 and 1000"):
+        Session(optimizer="randomsearch", tries=10**6)  # a step must end
+
+
+def test_batches_are_seeded_and_cover_the_training_set():
+    a = Session(n=50, batch_size=8, seed=3)
+    b = Session(n=50, batch_size=8, seed=3)
+    a.step(6)
+    b.step(6)
+    assert a.history == b.history
+    c = Session(n=50, batch_size=8, seed=4)
+    c.step(6)
+    assert c.history != a.history
+    # one epoch: every training point once before any repeats
+    s = Session(n=50, batch_size=10, seed=0)
+    seen = [s._next_batch() for _ in range(4)]
+    assert sorted(i for b in seen for i in b) == list(range(40))
+
+
+@pytest.mark.parametrize("kind, cls, extra", [
+    ("step", schedules.StepLR, {"step_size": 2, "gamma": 0.5}),
+    ("exponential", schedules.ExponentialLR, {"gamma": 0.5}),
+    ("cosine", schedules.CosineAnnealingLR, {"T_max": 2}),
+    ("linear", schedules.LinearLR, {"start_factor": 1.0, "end_factor": 0.5, "total_iters": 2}),
+])
+def test_schedules_set_the_lr_as_nn_schedules_do(kind, cls, extra):
+    s = Session(n=30, hidden=[2], lr=0.2, schedule=kind, decay_steps=2, gamma=0.5)
+    s.step(4)
+    opt = optim.SGD(MLP(2, [1]).parameters(), lr=0.2)
+    sched = cls(opt, **extra)
+    expected = [opt.lr]
+    for _ in range(4):
+        sched.step()
+        expected.append(opt.lr)
+    assert [h["lr"] for h in s.history] == expected
+
+
+@pytest.mark.parametrize("dataset", sorted(data.DATASETS))
+def test_every_dataset_trains(dataset):
+    classes = session_module._dataset_classes(dataset)
+    loss = "hinge" if classes == 2 else "cross_entropy"
+    s = Session(dataset=dataset, n=60, hidden=[6], loss=loss, lr=0.1, seed=0)
+    s.step(2)
+    assert len(s.X_train) == 48 and len(s.X_test) == 12
+    assert math.isfinite(s.train_loss) and math.isfinite(s.test_loss)
+    assert s.model.nouts[-1] == (1 if classes == 2 else classes)
+    assert 0 <= s.accuracy <= 1 and 0 <= s.test_accuracy <= 1
+
+
+def test_cross_entropy_on_two_classes_gives_two_outputs():
+    s = Session(n=40, loss="cross_entropy", hidden=[4])
+    assert s.model.nouts == [4, 2]
+    s.step()
+    assert s.frame()["boundary"]["kind"] == "classes"
+
+
+# ---- changing settings ---------------------------------------------------------------------------
+
+
+def test_changing_the_optimizer_and_lr_mid_run_keeps_the_weights():
+    s = Session(n=40, hidden=[4], lr=0.1, seed=5)
+    s.step(3)
+    assert s.update(optimizer="adam") is False
+    assert s.update(lr=0.01) is False
+    s.step(2)
+    assert s.step_count == 5 and type(s.optimizer) is optim.Adam and s.optimizer.lr == 0.01
+    # by hand: 3 SGD steps, then a fresh Adam at lr 0.01 on the same weights
+    model, _ = manual_run(n=40, hidden=[4], seed=5, steps=3)
+    X, classes = data.make_moons(40, noise=0.1, seed=5)
+    X, y = X[:32], [2 * c - 1 for c in classes[:32]]
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(2):
+        opt.zero_grad()
+        losses.hinge([model(x) for x in X], y).backward()
+        opt.step()
+    assert weights(s.model) == weights(model)
+
+
+def test_model_and_data_changes_start_a_fresh_run():
+    s = Session(n=40, hidden=[4], seed=0)
+    s.step(2)
+    run = s.run
+    assert s.update(hidden=[3, 3]) is True
+    assert s.step_count == 0 and s.run == run + 1 and s.model.nouts == [3, 3, 1]
+    assert s.update(dataset="circles") is True
+    assert s.settings["noise"] == session_module._dataset_noise("circles")
+    assert s.update() is False
+
+
+def test_a_bad_update_changes_nothing():
+    s = Session(n=40, hidden=[4])
+    s.step(2)
+    before = (dict(s.settings), weights(s.model), s.step_count)
+    with pytest.raises(ValueError, match="lr"):
+        s.update(lr=-1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        s.update(momentum=-0.5)
+    assert (dict(s.settings), weights(s.model), s.step_count) == before
+
+
+def test_switching_optimizer_drops_the_old_ones_hyper_parameters():
+    s = Session(n=40, optimizer="sgd", momentum=0.9)
+    s.update(optimizer="adam")
+    assert "momentum" not in s.settings and s.settings["betas"] == [0.9, 0.999]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"dataset": "mnist"}, ValueError, "dataset"),
+    ({"n": 0}, ValueError, "n must be between"),
+    ({"n": 10**6}, ValueError, "n must be between"),
+    ({"n": 2.5}, TypeError, "n must be a whole number"),
+    ({"lr": float("nan")}, ValueError, "lr must be a finite"),
+    ({"lr": "0.1"}, TypeError, "lr must be a number"),
+    ({"hidden": [8, 0]}, ValueError, "hidden must be between"),
+    ({"hidden": [8] * 7}, ValueError, "at most 6 hidden layers"),
+    ({"hidden": "8,8"}, TypeError, "hidden must be a list"),
+    ({"activation": "gelu"}, ValueError, "activation"),
+    ({"optimizer": "lbfgs2"}, ValueError, "optimizer"),
+    ({"optimizer": "adam", "momentum": 0.9}, ValueError, "unknown setting 'momentum'"),
+    ({"momentum": -1.0}, ValueError, "momentum"),
+    ({"nesterov": True}, ValueError, "nesterov"),
+    ({"dataset": "spirals", "loss": "hinge"}, ValueError, "cross_entropy"),
+    ({"test_fraction": 0.95}, ValueError, "test_fraction"),
+    ({"n": 4, "test_fraction": 0.9}, ValueError, "fewer than 2 training points"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"wobble": 1}, ValueError, "unknown setting 'wobble'"),
+])
+def test_bad_settings_are_refused_by_name(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        Session(**kwargs)
+
+
+def test_a_diverging_step_raises_and_updates_nothing():
+    s = Session(n=40, hidden=[8, 8], activation="linear", loss="mse", lr=50.0, seed=0)
+    for _ in range(60):
+        before = weights(s.model), s.step_count
+        try:
+            s.step()
+        except Diverged as error:
+            assert "diverged" in str(error) and "lr=50" in str(error)
+            assert (weights(s.model), s.step_count) == before
+            break
+    else:
+        pytest.fail("lr=50 with mse did not diverge in 60 steps")
+
+
+# ---- settings as URL text ------------------------------------------------------------------------
+
+
+def url_text(value):
+    if value is None:
+        return "full"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_settings_round_trip_through_url_text():
+    s = Session(dataset="xor", n=80, hidden=[5, 3], activation="tanh", init="fan_in",
+                loss="bce", optimizer="adam", lr=0.02, betas=(0.8, 0.95), amsgrad=True,
+                schedule="cosine", decay_steps=50, batch_size=16, l2=1e-4, seed=7)
+    text = {k: url_text(v) for k, v in s.settings.items()}
+    again = Session(**parse_settings(text))
+    assert again.settings == s.settings
+    assert list(s.settings)[:6] == ["dataset", "n", "noise", "test_fraction", "seed", "hidden"]
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"hidden": "8,x"}, "hidden must be a whole number"),
+    ({"lr": "abc"}, "lr must be a number"),
+    ({"lr": "inf"}, "lr must be a finite"),
+    ({"amsgrad": "yes", "optimizer": "adam"}, "amsgrad must be true or false"),
+    ({"betas": "0.9", "optimizer": "adam"}, "betas must be 2 numbers"),
+    ({"betas": "0.9,0.99"}, "belongs to another optimizer"),
+    ({"__class__": "x"}, "unknown setting"),
+    ({"n": "1" + "0" * 400}, "n must be between"),
+    ({"seed": "9" * 5000}, "seed must be a whole number"),
+])
+def test_bad_url_text_is_refused_by_name(query, words):
+    with pytest.raises((ValueError, TypeError), match=words):
+        parse_settings(query)
+
+
+def test_the_settings_are_the_sessions_argument_names_and_defaults():
+    params = inspect.signature(Session).parameters
+    named = [p for p in params.values() if p.kind is not p.VAR_KEYWORD]
+    assert [p.name for p in named] == list(SETTINGS)
+    for p in named:
+        default = list(p.default) if isinstance(p.default, tuple) else p.default
+        assert SETTINGS[p.name].default == default, p.name
+
+
+def test_options_describe_every_choice():
+    opts = options()
+    assert set(opts["optimizers"]) == set(OPTIMIZERS)
+    assert set(opts["datasets"]) == set(data.DATASETS)
+    assert opts["datasets"]["spirals"]["classes"] == 3
+    assert [s["name"] for s in opts["settings"]] == list(SETTINGS)
+    assert set(opts["two_class_losses"]) == {k for k, v in LOSSES.items() if v[1] != "index"}
+    json.dumps(opts, allow_nan=False)
+
+
+# ---- what the page draws -------------------------------------------------------------------------
+
+
+def test_frame_is_json_and_its_pictures_are_the_models_outputs():
+    s = Session(n=60, hidden=[3], activation="tanh", seed=0)
+    s.step(2)
+    frame = s.frame(grid=8)
+    json.dumps(frame, allow_nan=False)
+    assert frame["train_loss_repr"] == repr(s.train_loss) and frame["step_count"] == 2
+    assert len(frame["history"]) == 3 and "points" in frame
+    # the boundary raster: tanh of the model's score at each cell centre, one byte per cell
+    x0, x1, y0, y1 = frame["points"]["extent"]
+    values = base64.b64decode(frame["boundary"]["values"])
+    assert len(values) == 64
+    with no_grad():
+        for j, i in [(0, 0), (3, 5), (7, 7)]:
+            x, y = x0 + (x1 - x0) * (i + 0.5) / 8, y1 - (y1 - y0) * (j + 0.5) / 8
+            expected = round(127.5 + 127.5 * math.tanh(s.model([x, y]).data))
+            assert values[j * 8 + i] == expected
+    # each neuron's picture (half resolution), scaled by its largest |output|
+    neuron = frame["network"]["layers"][0]["neurons"][1]
+    assert neuron["name"] == "layers.0.neurons.1"
+    pic = base64.b64decode(neuron["picture"])
+    assert len(pic) == 16
+    with no_grad():
+        out = s.model.layers[0].neurons[1]([x0 + (x1 - x0) * 0.5 / 8, y1 - (y1 - y0) * 0.5 / 8])
+    assert pic[0] == round(127.5 + 127.5 * out.data / neuron["scale"])
+    assert neuron["w"] == [w.data for w in s.model.layers[0].neurons[1].w]
+    assert neuron["gw"] == [w.grad for w in s.model.layers[0].neurons[1].w]
+
+
+def test_frame_sends_only_new_history_in_the_same_run():
+    s = Session(n=40, hidden=[2])
+    first = s.frame()
+    s.step(3)
+    more = s.frame(since=len(first["history"]), run=first["run"])
+    assert "points" not in more and more["history_start"] == 1
+    assert [h["step"] for h in more["history"]] == [1, 2, 3]
+    s.update(seed=9)
+    fresh = s.frame(since=4, run=first["run"])
+    assert "points" in fresh and fresh["history_start"] == 0 and fresh["step_count"] == 0
+
+
+def test_dead_relus_are_marked_as_grad_flow_stats_finds_them():
+    s = Session(n=60, hidden=[8, 8], lr=0.5, seed=0)
+    s.step(10)
+    frame = s.frame(grid=4)
+    from nn.plots import grad_flow_stats
+
+    dead = {n for st in grad_flow_stats(s.model, s.X_train) for n in st["dead"]}
+    marked = {n["name"] for layer in frame["network"]["layers"] for n in layer["neurons"]
+              if n["dead"]}
+    assert marked == dead
+    assert [g["name"] for g in frame["grad_flow"]] == ["layers.0", "layers.1", "layers.2"]
+
+
+@needs_dot
+def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
+    s = Session(n=60, hidden=[8, 8], seed=0)
+    s.step(3)
+    grads = [p.grad for p in s.model.parameters()]
+    graph = s.neuron_graph("layers.1.neurons.4", 5)
+    assert graph["svg"].startswith("<svg") and ">layers.1.neurons.4<" in graph["svg"]
+    assert graph["point"] == 5 and "training point 5" in graph["title"]
+    assert [p.grad for p in s.model.parameters()] == grads
+    assert s.neuron_graph("layers.0.neurons.0")["point"] == s.worst_point()
+    with pytest.raises(ValueError, match="no neuron 'layers.9.neurons.0'"):
+        s.neuron_graph("layers.9.neurons.0", 0)
+    with pytest.raises(ValueError, match="point"):
+        s.neuron_graph("layers.0.neurons.0", 60)
+
+
+@needs_dot
+def test_step_through_page_of_one_point():
+    s = Session(n=40, hidden=[3], seed=0)
+    page = s.step_through(33)  # a test point
+    assert page.startswith("<!") and "<svg" in page and "test point 1" in page
+    big = Session(n=20, hidden=[16, 16, 16])
+    with pytest.raises(ValueError, match="too many to step through"):
+        big.step_through(0)
+
+
+# ---- the HTTP API --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server():
+    srv = PlaygroundServer("127.0.0.1", 0, max_sessions=2)
+    srv.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def call(server, method, path, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    request = urllib.request.Request(f"{server.url}{path}{'?' + query if query else ''}",
+                                     method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+            status, kind = response.status, response.headers["Content-Type"]
+    except urllib.error.HTTPError as error:
+        body, status, kind = error.read(), error.code, error.headers["Content-Type"]
+    return status, (json.loads(body) if kind == "application/json" else body.decode())
+
+
+def test_api_steps_a_session_to_the_sessions_numbers(server):
+    status, made = call(server, "POST", "/api/sessions", n=60, hidden="4,4", lr="0.2", seed=3)
+    assert status == 201
+    sid = made["id"]
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/step", count=5,
+                         run=made["frame"]["run"], since=1)
+    assert status == 200 and frame["step_count"] == 5 and frame["stopped"] is None
+    s = Session(n=60, hidden=[4, 4], lr=0.2, seed=3)
+    s.step(5)
+    assert frame["train_loss_repr"] == repr(s.train_loss)
+    assert frame["train_loss"] == s.train_loss and frame["test_loss"] == s.test_loss
+    assert [h["step"] for h in frame["history"]] == [1, 2, 3, 4, 5]
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/step", budget_ms=50)
+    assert status == 200 and frame["step_count"] >= 6
+
+
+def test_api_settings_live_and_rebuild(server):
+    _, made = call(server, "POST", "/api/sessions", n=40, hidden="3")
+    sid = made["id"]
+    call(server, "POST", f"/api/sessions/{sid}/step", count=2)
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/settings", optimizer="adam")
+    assert status == 200 and frame["rebuilt"] is False and frame["step_count"] == 2
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/settings", betas="0.8,0.9")
+    assert status == 200 and frame["settings"]["betas"] == [0.8, 0.9]
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/settings", hidden="2,2")
+    assert frame["rebuilt"] is True and frame["step_count"] == 0
+    status, frame = call(server, "POST", f"/api/sessions/{sid}/reset")
+    assert status == 200 and frame["step_count"] == 0
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"lr": "abc"}, "lr must be a number"),
+    ({"hidden": "8,99"}, "hidden must be between 1 and 16"),
+    ({"optimizer": "__import__"}, "optimizer: unknown choice"),
+    ({"evil": "1"}, "unknown setting 'evil'"),
+])
+def test_api_bad_settings_get_400_naming_them(server, params, words):
+    status, body = call(server, "POST", "/api/sessions", **params)
+    assert status == 400 and words in body["error"]
+    assert len(server.registry) == 0  # nothing was kept
+    _, made = call(server, "POST", "/api/sessions")
+    status, body = call(server, "POST", f"/api/sessions/{made['id']}/settings", **params)
+    assert status == 400 and words in body["error"]
+    status, body = call(server, "POST", f"/api/sessions/{made['id']}/step", count="x")
+    assert status == 400 and "count" in body["error"]
+
+
+def test_api_caps_sessions_and_frees_idle_ones(server):
+    ids = [call(server, "POST", "/api/sessions", n=20, hidden="2")[1]["id"] for _ in range(2)]
+    status, body = call(server, "POST", "/api/sessions")
+    assert status == 503 and "full" in body["error"] and "--max-sessions 2" in body["error"]
+    call(server, "POST", f"/api/sessions/{ids[0]}/close")
+    status, _ = call(server, "POST", "/api/sessions", n=20, hidden="2")
+    assert status == 201
+    server.registry.idle_seconds = 0.0
+    server.registry.sweep()
+    status, body = call(server, "GET", f"/api/sessions/{ids[1]}")
+    assert status == 404 and "expired" in body["error"]
+
+
+def test_api_serves_only_its_own_files(server):
+    status, page = call(server, "GET", "/")
+    assert status == 200 and 'data-testid="play"' in page
+    for name in ASSETS:
+        assert call(server, "GET", f"/static/{name}")[0] == 200
+    for path in ["/static/session.py", "/static/..%2Fsession.py", "/static/../server.py",
+                 "/etc/passwd", "/api/nothing"]:
+        assert call(server, "GET", path)[0] == 404, path
+
+
+@needs_dot
+def test_api_graph_and_step_through(server):
+    _, made = call(server, "POST", "/api/sessions", n=40, hidden="3")
+    sid = made["id"]
+    status, graph = call(server, "GET", f"/api/sessions/{sid}/graph",
+                         neuron="layers.0.neurons.2", point=3)
+    assert status == 200 and graph["svg"].startswith("<svg") and graph["point"] == 3
+    status, body = call(server, "GET", f"/api/sessions/{sid}/graph", neuron="os.system", point=3)
+    assert status == 400 and "no neuron" in body["error"]
+    status, page = call(server, "GET", f"/api/sessions/{sid}/backprop", point=3)
+    assert status == 200 and "<svg" in page
+    _, big = call(server, "POST", "/api/sessions", n=20, hidden="16,16,16")
+    status, page = call(server, "GET", f"/api/sessions/{big['id']}/backprop", point=0)
+    assert status == 400 and page.startswith("<!doctype html>") and "too many" in page
+
+
+def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
+    monkeypatch.setattr(session_module.shutil, "which", lambda name: None)
+    s = Session(n=20, hidden=[2])
+    with pytest.raises(session_module.DotMissing, match="apt-get install graphviz"):
+        s.neuron_graph("layers.0.neurons.0", 0)
+    with pytest.raises(session_module.DotMissing, match="Graphviz's dot"):
+        s.step_through(0)
+    _, made = call(server, "POST", "/api/sessions", n=20, hidden="2")
+    status, body = call(server, "GET", f"/api/sessions/{made['id']}/graph",
+                        neuron="layers.0.neurons.0", point=0)
+    assert status == 503 and "Graphviz's dot" in body["error"]
+    status, frame = call(server, "POST", f"/api/sessions/{made['id']}/step", count=2)
+    assert status == 200 and frame["step_count"] == 2  # training needs no dot
+
+
+def test_show_gives_a_page_for_the_same_session_without_blocking():
+    s = Session(n=40, hidden=[3])
+    view = s.show(height=500)
+    assert "<iframe" in view._repr_html_() and 'height="500"' in view._repr_html_()
+    assert s.show().url == view.url  # the same session, attached once
+    base, sid = view.url.split("/?session=")
+    with urllib.request.urlopen(f"{base}/api/sessions/{sid}", timeout=30) as response:
+        frame = json.loads(response.read())
+    assert frame["step_count"] == 0
+    s.step(2)
+    with urllib.request.urlopen(f"{base}/api/sessions/{sid}", timeout=30) as response:
+        assert json.loads(response.read())["step_count"] == 2
+
+
+def test_main_says_when_the_port_is_taken(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--no-browser", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_every_page_asset_ships_as_package_data():
+    config = ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    globs = config["options.package_data"]["nn.playground"].split()
+    shipped = {p.name for p in STATIC.iterdir()}
+    assert shipped == set(ASSETS)
+    assert all(any(fnmatch(f"static/{name}", g) for g in globs) for name in shipped)
+    scripts = config["options.entry_points"]["console_scripts"]
+    assert "chainrule-playground = nn.playground.server:main" in scripts
+    page = (STATIC / "index.html").read_text()
+    # the page loads nothing from elsewhere: every src/href is one of its own files
+    import re
+
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert refs and all(r.startswith("/static/") and r[8:] in ASSETS for r in refs), refs
+    assert "http://" not in page and "https://" not in page
+
+
+def test_idle_sessions_are_freed_even_when_nobody_new_arrives(server):
+    _, made = call(server, "POST", "/api/sessions", n=20, hidden="2")
+    pinned = Session(n=20, hidden=[2])
+    pinned_id = server.registry.attach(pinned)
+    server.registry.idle_seconds = 0.0
+    call(server, "GET", "/api/options")  # swept less than a minute ago: nothing happens
+    assert len(server.registry) == 2
+    server.registry._swept -= 61
+    call(server, "GET", "/api/options")
+    assert call(server, "GET", f"/api/sessions/{made['id']}")[0] == 404
+    assert call(server, "GET", f"/api/sessions/{pinned_id}")[0] == 200  # its owner holds it

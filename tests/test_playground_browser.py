@@ -1,0 +1,367 @@
+"""The playground page in a real headless Chromium (through Playwright), against a real server.
+
+The page is driven only through its testing contract (data-testid attributes) and every number
+it shows is checked against a `Session` with the same settings, bit for bit: the page is a view.
+Every page also must log no console error and fetch nothing but from its own server.
+
+Like test_browser.py, these tests need the `playwright` package and a Chromium binary (Debian's
+/usr/bin/chromium, or $CHAINRULE_CHROMIUM); without them they skip, except when
+CHAINRULE_WITH_BROWSER=1 (as in CI), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from nn.playground.server import PlaygroundServer
+from nn.playground.session import Session, parse_settings
+
+REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # the tests may run as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
+]
+STEP_COUNT = "[data-testid=step-count]"
+TRAIN_LOSS = "[data-testid=train-loss]"
+
+
+def _require(ok: bool, reason: str) -> None:
+    if ok:
+        return
+    if REQUIRED:
+        pytest.fail(f"{reason}; CHAINRULE_WITH_BROWSER=1 says the browser test must run")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    _require(sync_playwright is not None,
+             "the playwright package is not installed (pip install playwright)")
+    _require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    _require(shutil.which("dot") is not None, "Graphviz's dot is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def start_server(**options) -> PlaygroundServer:
+    server = PlaygroundServer("127.0.0.1", 0, **options)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = start_server(max_sessions=8)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+class Visitor:
+    """One browser context (a visitor of its own) with one page, watched for console errors
+    and for any request that does not go to the playground's server."""
+
+    def __init__(self, browser, server: PlaygroundServer) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1280, "height": 720})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.allowed: list[str] = []
+
+    def open(self, query: str = "") -> None:
+        self.page.goto(f"{self.server.url}/?{query}")
+        self.page.wait_for_selector("[data-testid=neuron]")
+
+    def steps(self) -> int:
+        return int(self.page.inner_text(STEP_COUNT))
+
+    def wait_steps(self, n: int) -> None:
+        self.page.wait_for_function(
+            f"() => document.querySelector('{STEP_COUNT}').textContent === '{n}'")
+
+    def wait_at_least(self, n: int) -> None:
+        self.page.wait_for_function(
+            f"() => Number(document.querySelector('{STEP_COUNT}').textContent) >= {n}")
+
+    def click_step(self, times: int) -> None:
+        start = self.steps()
+        for _ in range(times):
+            self.page.click("[data-testid=step]")
+        self.wait_steps(start + times)
+
+    def loss(self) -> str:
+        return self.page.get_attribute(TRAIN_LOSS, "data-value")
+
+    def settled(self) -> None:
+        """Wait until the play loop has stopped and every request has been answered."""
+        self.page.evaluate("() => Promise.all([state.loop, state.queue])")
+
+    def url_settings(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.page.url).query))
+
+    def check(self) -> None:
+        errors = [e for e in self.errors if not any(a in e for a in self.allowed)]
+        assert errors == [], errors
+        base = self.server.url + "/"
+        assert self.requests and all(u.startswith(base) for u in self.requests), self.requests
+
+
+@pytest.fixture
+def visitor(browser, server):
+    made: list[Visitor] = []
+
+    def make(srv: PlaygroundServer | None = None) -> Visitor:
+        made.append(Visitor(browser, srv or server))
+        return made[-1]
+
+    yield make
+    for v in made:
+        v.context.close()
+    for v in made:
+        v.check()
+
+
+def session_after(steps: int, **settings) -> Session:
+    s = Session(**settings)
+    if steps:
+        s.step(steps)
+    return s
+
+
+def test_five_steps_give_the_sessions_loss_bit_for_bit(visitor):
+    v = visitor()
+    v.open("n=100&hidden=6,4&lr=0.2&seed=2")
+    assert v.steps() == 0
+    names = v.page.eval_on_selector_all("[data-testid=neuron]",
+                                        "els => els.map(e => e.dataset.name)")
+    assert names == [f"layers.0.neurons.{i}" for i in range(6)] + \
+        [f"layers.1.neurons.{i}" for i in range(4)] + ["layers.2.neurons.0"]
+    assert v.page.is_visible("[data-testid=boundary]")
+    assert v.page.is_visible("[data-testid=network]")
+    v.click_step(5)
+    s = session_after(5, n=100, hidden=[6, 4], lr=0.2, seed=2)
+    assert v.loss() == repr(s.train_loss)
+    assert v.page.get_attribute("[data-testid=test-loss]", "data-value") == repr(s.test_loss)
+    # the network's edges carry the session's weights
+    weights = v.page.eval_on_selector_all(
+        "#network line[data-to='layers.1.neurons.2']",
+        "ls => ls.map(l => Number(l.dataset.weight))")
+    assert weights == [w.data for w in s.model.layers[1].neurons[2].w]
+
+
+def test_play_then_pause(visitor):
+    v = visitor()
+    v.open("n=60&hidden=4&seed=1")
+    v.page.click("[data-testid=play]")
+    assert v.page.is_disabled("[data-testid=step]")
+    v.wait_at_least(5)
+    v.page.click("[data-testid=pause]")
+    v.settled()
+    n = v.steps()
+    assert n >= 5 and v.page.is_enabled("[data-testid=play]")
+    v.page.wait_for_timeout(300)
+    assert v.steps() == n  # paused means paused
+    assert v.loss() == repr(session_after(n, n=60, hidden=[4], seed=1).train_loss)
+
+
+def test_change_optimizer_and_lr_mid_run(visitor):
+    v = visitor()
+    v.open("n=80&hidden=5&seed=4")
+    v.click_step(3)
+    v.page.select_option("[data-testid=setting-optimizer]", "adam")
+    v.page.wait_for_selector("[data-testid=setting-betas]")
+    v.page.fill("[data-testid=setting-lr]", "0.01")
+    v.page.press("[data-testid=setting-lr]", "Tab")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('lr') === '0.01'")
+    assert v.url_settings()["optimizer"] == "adam" and v.steps() == 3
+    v.click_step(2)
+    s = session_after(3, n=80, hidden=[5], seed=4)
+    s.update(optimizer="adam")
+    s.update(lr=0.01)
+    s.step(2)
+    assert v.loss() == repr(s.train_loss)
+
+    # while playing, a new lr applies at once and training goes on
+    v.page.click("[data-testid=play]")
+    v.wait_at_least(8)
+    v.page.fill("[data-testid=setting-lr]", "0.02")
+    v.page.press("[data-testid=setting-lr]", "Tab")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('lr') === '0.02'")
+    at_change = v.steps()
+    v.wait_at_least(at_change + 3)
+    v.page.click("[data-testid=pause]")
+    v.settled()
+    assert v.page.inner_text("#lr-now") == "0.02"
+
+
+def test_closure_optimizers_in_the_page(visitor):
+    """L-BFGS (a closure, a line search chosen from a list) and CMA-ES (no learning rate,
+    seeded by the session): the page's numbers are still the Session's."""
+    v = visitor()
+    v.open("n=60&hidden=4&seed=3&optimizer=lbfgs&max_iter=2&line_search_fn=strong_wolfe")
+    assert v.page.input_value("[data-testid=setting-line_search_fn]") == "strong_wolfe"
+    v.click_step(2)
+    s = session_after(2, n=60, hidden=[4], seed=3, optimizer="lbfgs", max_iter=2,
+                      line_search_fn="strong_wolfe")
+    assert v.loss() == repr(s.train_loss)
+    v.page.select_option("[data-testid=setting-optimizer]", "cmaes")
+    v.page.wait_for_selector("[data-testid=setting-sigma0]")
+    assert not v.page.is_visible("[data-testid=setting-lr]")  # CMA-ES has a step size instead
+    v.click_step(2)
+    s.update(optimizer="cmaes")
+    s.step(2)
+    assert v.loss() == repr(s.train_loss)
+
+
+def test_the_url_holds_the_settings(visitor):
+    query = ("dataset=xor&n=80&hidden=4,3&activation=tanh&optimizer=rmsprop&lr=0.02"
+             "&momentum=0.5&batch_size=16&seed=3&schedule=step&decay_steps=10&gamma=0.5")
+    v = visitor()
+    v.open(query)
+    expected = Session(**parse_settings(dict(parse_qsl(query)))).settings
+    url = v.url_settings()
+    assert set(url) == set(expected)
+    assert Session(**parse_settings(url)).settings == expected
+    assert v.page.input_value("[data-testid=setting-hidden]") == "4,3"
+    assert v.page.input_value("[data-testid=setting-momentum]") == "0.5"
+    assert v.page.locator("[data-testid=neuron]").count() == 4 + 3 + 1
+    v.page.select_option("[data-testid=setting-activation]", "sigmoid")
+    v.page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('activation') === 'sigmoid'")
+    v.page.reload()
+    v.page.wait_for_selector("[data-testid=neuron]")
+    assert v.page.input_value("[data-testid=setting-activation]") == "sigmoid"
+    assert v.page.input_value("[data-testid=setting-dataset]") == "xor"
+    assert Session(**parse_settings(v.url_settings())).settings == {**expected,
+                                                                    "activation": "sigmoid"}
+
+
+def test_a_neurons_graph_and_its_step_through(visitor):
+    v = visitor()
+    v.open("n=60&hidden=4,4&seed=0&l2=0.001")
+    v.click_step(2)
+    v.page.click("[data-testid=neuron][data-name='layers.0.neurons.1']")
+    graph = "[data-testid=neuron-graph]"
+    v.page.wait_for_selector(f"{graph} svg .pg-highlight")
+    highlighted = v.page.eval_on_selector(f"{graph} .pg-highlight", "g => g.textContent")
+    assert "layers.0.neurons.1" in highlighted
+    s = session_after(2, n=60, hidden=[4, 4], seed=0, l2=0.001)
+    assert v.page.get_attribute(graph, "data-point") == str(s.worst_point())
+
+    # clicking a data point chooses it, and the graph is drawn again for it
+    x0, x1, y0, y1 = s._extent
+    x, y = s.X_train[7]
+    box = v.page.locator("[data-testid=boundary]").bounding_box()
+    v.page.mouse.click(box["x"] + (x - x0) / (x1 - x0) * box["width"],
+                       box["y"] + (y1 - y) / (y1 - y0) * box["height"])
+    v.page.wait_for_function(f"() => document.querySelector('{graph}').dataset.point === '7'")
+    v.page.wait_for_selector(f"{graph} svg .pg-highlight")
+    assert "training point 7" in v.page.inner_text("#inside-caption")
+
+    href = v.page.get_attribute("[data-testid=step-through]", "href")
+    assert href.endswith("/backprop?point=7")
+    steps = v.context.new_page()
+    steps.on("pageerror", lambda e: v.errors.append(str(e)))
+    steps.goto(v.server.url + href)
+    assert steps.inner_text("#cr-counter").startswith("Step 0 of ")
+    steps.close()
+
+
+def test_two_visitors_have_sessions_of_their_own(visitor):
+    a, b = visitor(), visitor()
+    a.open("n=50&hidden=3&seed=1")
+    b.open("n=70&hidden=5&seed=2&optimizer=adam&lr=0.01")
+    a.click_step(2)
+    b.click_step(1)
+    a.click_step(1)
+    assert (a.steps(), b.steps()) == (3, 1)
+    assert a.loss() == repr(session_after(3, n=50, hidden=[3], seed=1).train_loss)
+    assert b.loss() == repr(session_after(1, n=70, hidden=[5], seed=2, optimizer="adam",
+                                          lr=0.01).train_loss)
+
+
+def test_show_attaches_the_page_to_a_python_session(visitor):
+    s = Session(n=40, hidden=[3], seed=6)
+    view = s.show()
+    from nn.playground.server import shared_server
+
+    v = visitor(shared_server())
+    v.page.goto(view.url)
+    v.page.wait_for_selector("[data-testid=neuron]")
+    assert v.steps() == 0 and "session=" in v.page.url
+    s.step(4)  # in Python: the page follows within about a second
+    v.wait_steps(4)
+    assert v.loss() == repr(s.train_loss)
+    v.click_step(1)  # and the page drives the very same session
+    assert s.step_count == 5
+
+
+def test_a_bad_setting_says_which_and_the_page_still_works(visitor):
+    v = visitor()
+    v.allowed = ["status of 400"]  # Chromium logs the refused request itself
+    v.open("lr=abc&hidden=4")
+    error = v.page.locator("[data-testid=error]")
+    assert error.is_visible()
+    assert "lr must be a number, got 'abc'" in error.inner_text()
+    assert "default" in error.inner_text()
+    v.click_step(1)
+    # a bad value typed into the form: named, the session unchanged
+    v.page.fill("[data-testid=setting-n]", "-5")
+    v.page.press("[data-testid=setting-n]", "Tab")
+    v.page.wait_for_function(
+        "() => document.querySelector('[data-testid=error]').textContent"
+        ".includes('n must be between')")
+    assert v.steps() == 1 and v.url_settings()["n"] == "200"
+    v.click_step(1)
+
+
+def test_a_full_server_says_so(browser, visitor):
+    small = start_server(max_sessions=1)
+    try:
+        first, second = visitor(small), visitor(small)
+        second.allowed = ["status of 503"]
+        first.open("n=30&hidden=2")
+        second.page.goto(f"{small.url}/?n=30&hidden=2")
+        second.page.wait_for_selector("[data-testid=error]:not([hidden])")
+        assert "The playground is full" in second.page.inner_text("[data-testid=error]")
+        first.click_step(1)
+    finally:
+        small.shutdown()
+        small.server_close()
+
+
+def test_a_stopped_server_is_said_so(visitor):
+    gone = start_server()
+    v = visitor(gone)
+    # Chromium logs the failed request itself: refused, or reset when a kept-alive connection
+    # to the old server was still open.
+    v.allowed = ["ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET"]
+    v.open("n=30&hidden=2")
+    gone.shutdown()
+    gone.server_close()
+    v.page.click("[data-testid=step]")
+    v.page.wait_for_selector("[data-testid=error]:not([hidden])")
+    assert "does not answer" in v.page.inner_text("[data-testid=error]")
+    assert v.steps() == 0
