@@ -26,8 +26,8 @@ about 1e-15 per operation.
 
 Imports go one way: `nn.layers` and `nn.optim` import this module, never the reverse. So it reads
 a model from its structure (an MLP holds `layers`, a Layer `neurons`, a Neuron weights `w` and a
-bias `b`) and builds the class its caller passes in (`MLP.from_torch` passes `cls`), and
-`nn.optim` names the optimizer classes that have a torch namesake.
+bias `b`), builds the class its caller passes in (`MLP.from_torch` passes `cls`), and converts
+the optimizer classes `nn.optim` names as having a torch namesake.
 """
 
 from __future__ import annotations
@@ -68,30 +68,33 @@ def _import_torch(who: str) -> Any:
 # ---- the pairing of names ------------------------------------------------------------------------
 
 
-def _is_neuron(x: Any) -> bool:
-    return isinstance(x, Module) and isinstance(getattr(x, "w", None), list) and hasattr(x, "b")
+def _kind(module: Any) -> str | None:
+    """"MLP", "Layer" or "Neuron" when `module` is one of nn.layers' classes (or a subclass).
 
-
-def _is_layer(x: Any) -> bool:
-    neurons = getattr(x, "neurons", None)
-    return (isinstance(x, Module) and isinstance(neurons, list) and bool(neurons)
-            and all(map(_is_neuron, neurons)))
+    This is `isinstance(module, nn.MLP)` and so on, asked of the class's lineage by name, so
+    this module needs not import nn.layers (which imports it). Only these classes, whose
+    forward pass is known, are converted: a Module that merely holds `layers` could compute
+    something else, and its torch copy would quietly give other numbers.
+    """
+    for cls in type(module).__mro__:
+        if cls.__module__ == "nn.layers" and cls.__name__ in ("MLP", "Layer", "Neuron"):
+            return cls.__name__
+    return None
 
 
 def _structure(module: Any, who: str) -> list[tuple[list[str], list[Any], str]]:
     """One entry per chainrule layer: (each neuron's name prefix, the neurons, the activation).
 
-    The kind is read from the structure, the names `Module.named_parameters` gives it: an MLP
-    holds `layers` (each with `neurons`), a Layer `neurons`, a Neuron weights `w` and a bias `b`.
+    Read from the model's structure, the same one `Module.named_parameters` names: an MLP holds
+    `layers`, each holding `neurons`; a Layer holds `neurons`; a Neuron is its own only neuron.
     """
-    layers_of = getattr(module, "layers", None)
-    if (isinstance(module, Module) and isinstance(layers_of, list) and layers_of
-            and all(map(_is_layer, layers_of))):
+    kind = _kind(module)
+    if kind == "MLP":
         layers = [([f"layers.{i}.neurons.{r}." for r in range(len(layer.neurons))],
-                   layer.neurons) for i, layer in enumerate(layers_of)]
-    elif _is_layer(module):
+                   layer.neurons) for i, layer in enumerate(module.layers)]
+    elif kind == "Layer":
         layers = [([f"neurons.{r}." for r in range(len(module.neurons))], module.neurons)]
-    elif _is_neuron(module):
+    elif kind == "Neuron":
         layers = [([""], [module])]
     else:
         raise TypeError(f"{who}: expected an nn.MLP, nn.Layer or nn.Neuron, "
