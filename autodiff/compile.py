@@ -42,9 +42,11 @@ from contextvars import ContextVar
 from numbers import Real
 from typing import Any
 
-# The package's public names (this module is imported last by autodiff/__init__.py).
-from autodiff import PRIMITIVES, Value, is_grad_enabled, no_grad, topological_order
 from autodiff import value as _value_module
+from autodiff.engine import topological_order
+from autodiff.modes import enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
+from autodiff.ops import PRIMITIVES
+from autodiff.value import Value
 
 __all__ = ["compile", "CompiledFunction", "CompileError", "Trace", "MAX_NODES"]
 
@@ -57,10 +59,6 @@ MAX_NODES = 100_000
 MAX_TRACES = 32
 
 _SERIAL = itertools.count(1)
-# `with enable_grad():` records a graph even inside no_grad(), where the engine has it.
-_enable_grad = getattr(sys.modules["autodiff"], "enable_grad", None)
-# Under the engine's anomaly mode (where it has one) a compiled step runs eagerly.
-_is_anomaly_enabled = getattr(sys.modules["autodiff"], "is_anomaly_enabled", None)
 
 
 class CompileError(RuntimeError):
@@ -1195,7 +1193,7 @@ class CompiledFunction:
         key = tuple(structure)
         if start is None:
             start = [p.grad for p in self.params]
-        if _is_anomaly_enabled is not None and _is_anomaly_enabled():
+        if is_anomaly_enabled():
             # Anomaly mode checks every operation and share as it runs: run eagerly, so its
             # reports come as they would without compile.
             value, arg_grads, param_grads = self._eager(args, key, start)
@@ -1206,9 +1204,8 @@ class CompiledFunction:
                 with self._lock:
                     if key in self._traces:
                         self._traces.move_to_end(key)
-                # (Eager execution needs graphs: under no_grad() the check waits for later.)
                 wanted = self.check == "always" or not trace.checked and self.check == "first"
-                if wanted and (is_grad_enabled() or _enable_grad is not None):
+                if wanted:
                     self._verify(trace, args, key, result, start)
                     trace.checked = True
                 return self._finish(trace, key, result, start)
@@ -1293,10 +1290,7 @@ class CompiledFunction:
 
     def _trace(self, args: tuple, key) -> Trace:
         if not is_grad_enabled():
-            if _enable_grad is None:
-                raise CompileError(f"compiled {self.name}: cannot trace inside no_grad() "
-                                   "(tracing records the graph); call it once outside first")
-            with _enable_grad():  # a trace records the graph, whatever the caller's mode
+            with enable_grad():  # a trace records the graph, whatever the caller's mode
                 return self._trace(args, key)
         call_args, inputs = self._leaves(args, key)
         keep = [call_args]  # the input Values stay alive while their ids are in use
@@ -1357,8 +1351,8 @@ class CompiledFunction:
     def _eager(self, args: tuple, key, start: list[float]) -> tuple[float, list, list]:
         """Run the function on Values and backward(): the value, the arguments' gradients
         (flat) and every parameter's gradient added onto `start`; no outside .grad changes."""
-        if not is_grad_enabled():  # eager execution needs its graph (enable_grad exists here)
-            with _enable_grad():
+        if not is_grad_enabled():  # eager execution needs its graph, even inside no_grad()
+            with enable_grad():
                 return self._eager(args, key, start)
         call_args, inputs = self._leaves(args, key)
         root = self.func(*call_args)

@@ -35,6 +35,8 @@ import autodiff
 from autodiff import Value, is_grad_enabled
 from nn._checks import check_bool, check_choice, check_rng, check_seed
 from nn.module import Module
+# The bridge imports torch only inside its functions: importing it here costs nothing.
+from nn.torch_bridge import layer_from_torch, mlp_from_torch, module_to_torch, neuron_from_torch
 
 __all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS", "INITS"]
 
@@ -122,16 +124,12 @@ class Neuron(Module):
 
     def to_torch(self) -> Any:
         """This neuron in PyTorch: Sequential(Linear(nin, 1), activation), float64, same weights."""
-        from nn.torch_bridge import module_to_torch  # torch is imported only when called
-
         return module_to_torch(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> Neuron:
         """A Neuron from a torch Sequential(Linear(nin, 1), activation); see nn.torch_bridge."""
-        from nn.torch_bridge import module_from_torch
-
-        return module_from_torch(cls, sequential)
+        return neuron_from_torch(cls, sequential)
 
 
 class Layer(Module):
@@ -196,16 +194,12 @@ class Layer(Module):
     def to_torch(self) -> Any:
         """This layer in PyTorch: Sequential(Linear(nin, nout), activation), float64, same
         weights."""
-        from nn.torch_bridge import module_to_torch  # torch is imported only when called
-
         return module_to_torch(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> Layer:
         """A Layer from a torch Sequential(Linear(nin, nout), activation); see nn.torch_bridge."""
-        from nn.torch_bridge import module_from_torch
-
-        return module_from_torch(cls, sequential)
+        return layer_from_torch(cls, sequential)
 
 
 class MLP(Module):
@@ -296,17 +290,13 @@ class MLP(Module):
     def to_torch(self) -> Any:
         """This MLP in PyTorch: a Sequential of float64 Linear layers and activations, same
         weights; `nn.torch_bridge.torch_names(model)` pairs the parameters' names."""
-        from nn.torch_bridge import module_to_torch  # torch is imported only when called
-
         return module_to_torch(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> MLP:
         """An MLP from a torch Sequential of float64 Linear layers, each followed by at most one of
         ReLU, Tanh, Sigmoid or Identity; anything else is a ValueError naming the layer."""
-        from nn.torch_bridge import module_from_torch
-
-        return module_from_torch(cls, sequential)
+        return mlp_from_torch(cls, sequential)
 
 
 # ---- argument checks -----------------------------------------------------------------------------

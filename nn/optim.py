@@ -39,6 +39,7 @@ from nn._checks import (check_betas, check_bool, check_choice, check_int, check_
                         check_number, check_seed)
 from nn._checks import grad_of as _grad_of  # the one reader of p.grad in nn
 from nn.linesearch import dot, strong_wolfe
+from nn.torch_bridge import optimizer_from_torch, optimizer_to_torch  # torch only when called
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
@@ -89,6 +90,7 @@ def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Va
 
 
 # ---- to and from torch.optim: doors to nn/torch_bridge.py, which imports torch only when called
+# (TORCH_NAMESAKES, defined after the classes, names the ones the bridge may build or read)
 
 
 def to_torch(opt: Optimizer, torch_params: Any) -> Any:
@@ -98,9 +100,7 @@ def to_torch(opt: Optimizer, torch_params: Any) -> Any:
 
     Details and errors: `nn.torch_bridge.optimizer_to_torch`.
     """
-    from nn.torch_bridge import optimizer_to_torch
-
-    return optimizer_to_torch(opt, torch_params)
+    return optimizer_to_torch(opt, torch_params, TORCH_NAMESAKES)
 
 
 def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
@@ -110,9 +110,7 @@ def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
 
     Details and errors: `nn.torch_bridge.optimizer_from_torch`.
     """
-    from nn.torch_bridge import optimizer_from_torch
-
-    return optimizer_from_torch(torch_opt, params)
+    return optimizer_from_torch(torch_opt, params, TORCH_NAMESAKES)
 
 
 class Optimizer:
@@ -506,6 +504,11 @@ class Adagrad(Optimizer):
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
             p.data -= clr * _div(g, math.sqrt(s) + self.eps)
+
+
+#: The optimizers with a torch.optim namesake of the same numbers: what `to_torch` and
+#: `from_torch` can carry across (exactly these classes, not subclasses).
+TORCH_NAMESAKES: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW, RMSprop, Adagrad)
 
 
 def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 2.0) -> float:

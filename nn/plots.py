@@ -1,9 +1,10 @@
 """Charts of a model: where it draws its decision boundary, how training went, how gradients flow.
 
-Each `plot_*` function returns a matplotlib `Figure` (which Jupyter shows inline) and, given a
-`path`, also saves it there; `plot_decision_boundary` and `plot_grad_flow` also draw into an
-Axes of yours (`ax=`), to put several models side by side. matplotlib is imported inside the
-functions, so `import nn` stays light. The one idea to understand is in `plot_grad_flow`: after
+Each `plot_*` function returns a matplotlib `Figure` (which Jupyter shows inline, with no
+`%matplotlib` magic and no pyplot figure) and, given a `path`, also saves it there;
+`plot_decision_boundary` and `plot_grad_flow` also draw into an Axes of yours (`ax=`), to put
+several models side by side. matplotlib is imported inside the functions, so `import nn` stays
+light. The one idea to understand is in `plot_grad_flow`: after
 `loss.backward()` every weight holds a gradient, and their sizes per layer tell you whether
 learning reaches the early layers (gradients that shrink layer after layer "vanish") and
 whether some ReLU neurons have died.
@@ -23,6 +24,8 @@ gradient, dead or not: then only the dead count tells.)
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -498,11 +501,41 @@ def _figure_and_axes(ax: Any, size: tuple[float, float], panels: int = 1) -> tup
         return ax.figure, ax
     # A bare Figure, not pyplot: nothing is registered globally, so figures are freed when
     # dropped, and saving uses the Agg renderer whatever backend is active.
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
+    fig = _chart_figure_class()(figsize=size, layout="constrained")
     axes = fig.subplots(1, panels)
     return fig, axes
+
+
+@functools.cache
+def _chart_figure_class() -> type:
+    """The Figure subclass every chart is drawn on, made on first use (matplotlib is lazy).
+
+    Jupyter shows a bare `matplotlib.figure.Figure` as a picture only once a pyplot backend
+    has told IPython how: the inline backend registers a PNG printer for `Figure` when pyplot
+    first loads it. Before that, a chart returned by the first cell showed as the text
+    `<Figure size ...>`. `_repr_png_` is IPython's own hook for "draw me as PNG", so a
+    ChartFigure displays without pyplot and without `%matplotlib inline`; once the inline
+    backend is active, its printer (registered for `Figure`) takes precedence as before.
+    """
+    from matplotlib.figure import Figure
+
+    class ChartFigure(Figure):
+        """A matplotlib Figure that shows itself inline in Jupyter, with or without pyplot."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", bbox_inches="tight")
+            return buffer.getvalue()
+
+    # Named as a module attribute (see __getattr__ below), so a chart can be pickled.
+    ChartFigure.__module__, ChartFigure.__qualname__ = __name__, "ChartFigure"
+    return ChartFigure
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ChartFigure":  # created on demand, to keep `import nn.plots` free of matplotlib
+        return _chart_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _finish(fig: Any, path: str | os.PathLike | None) -> Any:

@@ -4,7 +4,8 @@
 `Linear` layers and activations holding the very same weights; `MLP.from_torch(sequential)` goes
 back; `nn.optim.to_torch(opt, torch_params)` and `nn.optim.from_torch(torch_opt, params)` carry an
 optimizer's hyper-parameters and per-parameter state across, so training continues on the other
-side with the same numbers. The one idea to understand: a `Layer` of n neurons is one matrix.
+side with the same numbers. Those methods and functions are the doors; this module holds the
+work behind them. The one idea to understand: a `Layer` of n neurons is one matrix.
 Row r of a `Linear` layer's weight holds neuron r's weights, so the scalar `Value` called
 `layers.0.neurons.3.w.1` becomes the element `0.weight[3, 1]` of a tensor (`torch_names` lists
 the whole pairing), and a parameter's gradient, momentum buffer or Adam average moves with it.
@@ -22,6 +23,11 @@ Each chainrule layer becomes two torch modules, the `Linear` and its activation 
 it only inside the functions that need it, and says which `pip install` line to run when it is
 missing. Everything is float64 on both sides, which is what makes "the same numbers" hold to
 about 1e-15 per operation.
+
+Imports go one way: `nn.layers` and `nn.optim` import this module, never the reverse. So it reads
+a model from its structure (an MLP holds `layers`, a Layer `neurons`, a Neuron weights `w` and a
+bias `b`), builds the class its caller passes in (`MLP.from_torch` passes `cls`), and converts
+the optimizer classes `nn.optim` names as having a torch namesake.
 """
 
 from __future__ import annotations
@@ -33,10 +39,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from autodiff import Value
-from nn.layers import MLP, Layer, Neuron
+from nn.module import Module
 
-__all__ = ["PIP_INSTALL", "torch_names", "torch_locations", "module_to_torch",
-           "module_from_torch", "optimizer_to_torch", "optimizer_from_torch"]
+__all__ = ["PIP_INSTALL", "torch_names", "torch_locations", "module_to_torch", "mlp_from_torch",
+           "layer_from_torch", "neuron_from_torch", "optimizer_to_torch", "optimizer_from_torch"]
 
 #: The line to run when torch is missing (2.13.0 is the version this project tests against).
 PIP_INSTALL = "pip install torch==2.13.0"
@@ -62,14 +68,33 @@ def _import_torch(who: str) -> Any:
 # ---- the pairing of names ------------------------------------------------------------------------
 
 
-def _structure(module: Any, who: str) -> list[tuple[list[str], list[Neuron], str]]:
-    """One entry per chainrule layer: (each neuron's name prefix, the neurons, the activation)."""
-    if isinstance(module, MLP):
+def _kind(module: Any) -> str | None:
+    """"MLP", "Layer" or "Neuron" when `module` is one of nn.layers' classes (or a subclass).
+
+    This is `isinstance(module, nn.MLP)` and so on, asked of the class's lineage by name, so
+    this module needs not import nn.layers (which imports it). Only these classes, whose
+    forward pass is known, are converted: a Module that merely holds `layers` could compute
+    something else, and its torch copy would quietly give other numbers.
+    """
+    for cls in type(module).__mro__:
+        if cls.__module__ == "nn.layers" and cls.__name__ in ("MLP", "Layer", "Neuron"):
+            return cls.__name__
+    return None
+
+
+def _structure(module: Any, who: str) -> list[tuple[list[str], list[Any], str]]:
+    """One entry per chainrule layer: (each neuron's name prefix, the neurons, the activation).
+
+    Read from the model's structure, the same one `Module.named_parameters` names: an MLP holds
+    `layers`, each holding `neurons`; a Layer holds `neurons`; a Neuron is its own only neuron.
+    """
+    kind = _kind(module)
+    if kind == "MLP":
         layers = [([f"layers.{i}.neurons.{r}." for r in range(len(layer.neurons))],
                    layer.neurons) for i, layer in enumerate(module.layers)]
-    elif isinstance(module, Layer):
+    elif kind == "Layer":
         layers = [([f"neurons.{r}." for r in range(len(module.neurons))], module.neurons)]
-    elif isinstance(module, Neuron):
+    elif kind == "Neuron":
         layers = [([""], [module])]
     else:
         raise TypeError(f"{who}: expected an nn.MLP, nn.Layer or nn.Neuron, "
@@ -92,7 +117,7 @@ def _structure(module: Any, who: str) -> list[tuple[list[str], list[Neuron], str
     return out
 
 
-def torch_locations(module: MLP | Layer | Neuron) -> dict[str, tuple[str, tuple[int, ...]]]:
+def torch_locations(module: Module) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{chainrule parameter name: (torch parameter name, index)} in `module.parameters()` order.
 
     `layers.0.neurons.3.w.1` -> `("0.weight", (3, 1))`: row 3, column 1 of the first Linear's
@@ -108,7 +133,7 @@ def torch_locations(module: MLP | Layer | Neuron) -> dict[str, tuple[str, tuple[
     return out
 
 
-def torch_names(module: MLP | Layer | Neuron) -> dict[str, str]:
+def torch_names(module: Module) -> dict[str, str]:
     """{chainrule parameter name: torch element name}, e.g. `layers.0.neurons.3.w.1` ->
     `0.weight[3, 1]`, in `module.parameters()` order. Needs no torch."""
     return {name: f"{tensor}[{', '.join(map(str, index))}]"
@@ -118,8 +143,10 @@ def torch_names(module: MLP | Layer | Neuron) -> dict[str, str]:
 # ---- models --------------------------------------------------------------------------------------
 
 
-def module_to_torch(module: MLP | Layer | Neuron) -> Any:
+def module_to_torch(module: Module) -> Any:
     """The same network as a `torch.nn.Sequential` of float64 Linear layers and activations.
+
+    `module` is an nn.MLP, nn.Layer or nn.Neuron (`model.to_torch()` calls this).
 
     Each chainrule layer becomes a `Linear(nin, nout)` whose weight row r and bias[r] are neuron
     r's weights and bias, followed by `ReLU`, `Tanh`, `Sigmoid` or `Identity`. The weights are
@@ -191,7 +218,7 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     return layers
 
 
-def _copy_weights(neurons: list[Neuron], linear: Any) -> None:
+def _copy_weights(neurons: list[Any], linear: Any) -> None:
     weight = linear.weight.detach().cpu().tolist()
     bias = linear.bias.detach().cpu().tolist()
     for neuron, row, b in zip(neurons, weight, bias):
@@ -200,41 +227,58 @@ def _copy_weights(neurons: list[Neuron], linear: Any) -> None:
         neuron.b.data = b
 
 
-def module_from_torch(cls: type, sequential: Any) -> MLP | Layer | Neuron:
-    """A chainrule `cls` (MLP, Layer or Neuron) with the architecture and weights of `sequential`.
-
-    `sequential` holds float64 `Linear` layers (with bias), each followed by at most one of
-    `ReLU`, `Tanh`, `Sigmoid` or `Identity` (none: linear). Anything else is a ValueError that
-    names the layer. A Layer needs exactly one Linear, a Neuron one Linear with one output.
-    """
+def _linears(cls: type, sequential: Any) -> tuple[str, list[tuple[Any, str]]]:
+    """`who` for the messages, and the Sequential's [(Linear, activation name)]."""
     who = f"{cls.__name__}.from_torch()"
     torch = _import_torch(who)
-    layers = _read_sequential(torch, sequential, who)
-    sizes = [layers[0][0].in_features] + [linear.out_features for linear, _ in layers]
-    activations = [activation for _, activation in layers]
-    if issubclass(cls, MLP):
-        # seed=0: the initial weights are overwritten; a seed keeps Python's `random` untouched.
-        model = cls(sizes[0], sizes[1:], activation=activations, seed=0)
-        for layer, (linear, _) in zip(model.layers, layers):
-            _copy_weights(layer.neurons, linear)
-        return model
+    return who, _read_sequential(torch, sequential, who)
+
+
+def _one_linear(cls: type, layers: list[tuple[Any, str]], who: str) -> tuple[Any, str]:
     if len(layers) != 1:
         raise ValueError(f"{who}: a {cls.__name__} is one Linear layer, the Sequential has "
                          f"{len(layers)}; use nn.MLP.from_torch")
-    linear, activation = layers[0]
-    if issubclass(cls, Layer):
-        layer = cls(linear.in_features, linear.out_features, activation, seed=0)
+    return layers[0]
+
+
+def mlp_from_torch(cls: type, sequential: Any) -> Any:
+    """A `cls` (nn.MLP or a subclass) with the architecture and weights of `sequential`.
+
+    `sequential` holds float64 `Linear` layers (with bias), each followed by at most one of
+    `ReLU`, `Tanh`, `Sigmoid` or `Identity` (none: linear). Anything else is a ValueError that
+    names the layer. `cls` is built as `cls(nin, nouts, activation=[...], seed=0)`.
+    """
+    who, layers = _linears(cls, sequential)
+    sizes = [layers[0][0].in_features] + [linear.out_features for linear, _ in layers]
+    activations = [activation for _, activation in layers]
+    # seed=0: the initial weights are overwritten; a seed keeps Python's `random` untouched.
+    model = cls(sizes[0], sizes[1:], activation=activations, seed=0)
+    for layer, (linear, _) in zip(model.layers, layers):
         _copy_weights(layer.neurons, linear)
-        return layer
-    if issubclass(cls, Neuron):
-        if linear.out_features != 1:
-            raise ValueError(f"{who}: a Neuron has one output, the Linear layer has "
-                             f"{linear.out_features}; use nn.Layer.from_torch")
-        neuron = cls(linear.in_features, activation, seed=0)
-        _copy_weights([neuron], linear)
-        return neuron
-    raise TypeError(f"{who}: from_torch builds an nn.MLP, nn.Layer or nn.Neuron, "
-                    f"not {cls.__name__}")
+    return model
+
+
+def layer_from_torch(cls: type, sequential: Any) -> Any:
+    """A `cls` (nn.Layer or a subclass) from a Sequential of exactly one Linear layer and at
+    most one activation, as `mlp_from_torch` reads it; built as `cls(nin, nout, activation)`."""
+    who, layers = _linears(cls, sequential)
+    linear, activation = _one_linear(cls, layers, who)
+    layer = cls(linear.in_features, linear.out_features, activation, seed=0)
+    _copy_weights(layer.neurons, linear)
+    return layer
+
+
+def neuron_from_torch(cls: type, sequential: Any) -> Any:
+    """A `cls` (nn.Neuron or a subclass) from a Sequential of one Linear layer with one output
+    and at most one activation; built as `cls(nin, activation)`."""
+    who, layers = _linears(cls, sequential)
+    linear, activation = _one_linear(cls, layers, who)
+    if linear.out_features != 1:
+        raise ValueError(f"{who}: a Neuron has one output, the Linear layer has "
+                         f"{linear.out_features}; use nn.Layer.from_torch")
+    neuron = cls(linear.in_features, activation, seed=0)
+    _copy_weights([neuron], linear)
+    return neuron
 
 
 # ---- optimizers ----------------------------------------------------------------------------------
@@ -245,10 +289,10 @@ _IMPLEMENTATION_KEYS = {"params", "foreach", "fused", "differentiable", "captura
                         "param_names"}
 
 
-def _optimizer_classes() -> dict[str, type]:
-    from nn import optim
-    return {cls.__name__: cls for cls in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop,
-                                          optim.Adagrad)}
+def _by_name(classes: Iterable[type]) -> dict[str, type]:
+    """{name: class} of the chainrule optimizers that have a torch.optim namesake; nn.optim
+    passes them in, so this module needs not import it."""
+    return {cls.__name__: cls for cls in classes}
 
 
 def _tensors(torch: Any, torch_params: Any, who: str) -> tuple[list[str], list[Any]]:
@@ -330,7 +374,7 @@ def _step_dtype(torch: Any) -> Any:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def optimizer_to_torch(opt: Any, torch_params: Any) -> Any:
+def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> Any:
     """The `torch.optim` optimizer that continues where the chainrule optimizer `opt` stands.
 
         torch_model = model.to_torch()
@@ -342,9 +386,10 @@ def optimizer_to_torch(opt: Any, torch_params: Any) -> Any:
     element where each Value went (see `torch_locations`). `torch_params` is a torch Module or
     its parameters, holding exactly the optimizer's current weights in `model.parameters()`
     order; any disagreement in count or value is a ValueError, never a silent mismatch.
+    `classes` are the chainrule classes that have a torch.optim namesake (nn.optim passes them).
     """
     who = "nn.optim.to_torch()"
-    classes = _optimizer_classes()
+    classes = _by_name(classes)
     if type(opt) not in classes.values():
         raise TypeError(f"{who}: expected one of the optimizers {', '.join(classes)} of "
                         f"nn.optim, got {type(opt).__name__}")
@@ -395,7 +440,8 @@ def optimizer_to_torch(opt: Any, torch_params: Any) -> Any:
     return torch_opt
 
 
-def optimizer_from_torch(torch_opt: Any, params: Iterable[Value]) -> Any:
+def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
+                         classes: Iterable[type]) -> Any:
     """The chainrule optimizer that continues where the `torch.optim` optimizer stands.
 
         opt = nn.optim.from_torch(torch_opt, model.parameters())
@@ -404,10 +450,12 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value]) -> Any:
     torch optimizer's tensors (e.g. `model = nn.MLP.from_torch(torch_model)`), in
     `model.parameters()` order. The torch optimizer must have one parameter group, and any option
     chainrule's optimizer lacks must be at torch's default; otherwise a ValueError names it.
+    `classes` are the chainrule classes that have a torch.optim namesake (nn.optim passes them):
+    the one named like the torch optimizer's class is built.
     """
     who = "nn.optim.from_torch()"
     torch = _import_torch(who)
-    classes = _optimizer_classes()
+    classes = _by_name(classes)
     name = type(torch_opt).__name__
     if name not in classes or type(torch_opt) is not getattr(torch.optim, name, None):
         raise TypeError(f"{who}: expected a torch.optim {', '.join(classes)}, "

@@ -378,17 +378,12 @@ def test_errors_inside_the_code_are_those_of_eager_execution():
         step(-1.0)
 
 
-def test_a_step_runs_under_no_grad_and_traces_there_when_the_engine_can():
+def test_a_step_traces_runs_and_checks_inside_no_grad():
     step = autodiff.compile(lambda x: x * x)
     with autodiff.no_grad():
-        if hasattr(autodiff, "enable_grad"):  # tracing records its graph with enable_grad()
-            assert step(3.0) == (9.0, (6.0,))
-        else:
-            with pytest.raises(CompileError, match="no_grad"):
-                step(3.0)
-    step(3.0)
-    with autodiff.no_grad():
-        assert step(4.0) == (16.0, (8.0,))
+        assert step(3.0) == (9.0, (6.0,))  # traced with enable_grad()
+        assert step(4.0) == (16.0, (8.0,))  # the first reuse, checked eagerly all the same
+        assert step.traces[0].checked
         assert autodiff.is_grad_enabled() is False
 
 
@@ -751,8 +746,6 @@ def test_under_a_profiler_constants_are_read_live_and_the_numbers_stay_right():
     assert step(3.0) == (8.5, (2.5,))
 
 
-@pytest.mark.skipif(not hasattr(autodiff, "detect_anomaly"),
-                    reason="this engine has no anomaly mode (autodiff.detect_anomaly)")
 def test_under_anomaly_mode_a_step_runs_eagerly_so_reports_come_as_usual():
     step = autodiff.compile(lambda x, y: (x * y).log())
     assert step(2.0, 3.0)[0] == math.log(6.0)

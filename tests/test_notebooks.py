@@ -94,18 +94,10 @@ def test_notebooks_are_numbered_in_order():
     assert [int(n) for n in numbers] == list(range(1, len(NOTEBOOKS) + 1)), numbers
 
 
-# Notebooks still to get their exercises: listed here, each must fail the test below (strict
-# xfail), so an entry has to go as soon as its notebook has them.
-EXERCISES_TO_WRITE = {
-    "09_beyond_gradient_descent.ipynb": "notebook 09 has no exercises yet (issue 15)",
-}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=EXERCISES_TO_WRITE[p.name]))
-    if p.name in EXERCISES_TO_WRITE else p for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_ends_with_exercises(path: Path):
-    """Each notebook ends with 2-4 exercises, solutions hidden in <details>, answers asserted."""
+    """Each notebook ends with 2-4 exercises: a hidden answer cell the test run executes, a cell
+    of asserts it must pass, and the solution hidden in <details>."""
     nb = nbformat.read(path, as_version=4)
     starts = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
               and re.search(r"^## Exercises", cell.source, flags=re.M)]
@@ -116,3 +108,16 @@ def test_ends_with_exercises(path: Path):
     checks = [cell for cell in rest if cell.cell_type == "code"
               and re.search(r"^\s*assert ", cell.source, flags=re.M)]
     assert checks, f"{path.name}: no exercise checks its answer with an assert"
+    # Each exercise's answer is a code cell the test run executes (tagged "solution", its input
+    # collapsed), followed by the cell of asserts it must pass.
+    answers = [i for i, cell in enumerate(rest) if cell.cell_type == "code"
+               and "solution" in cell.metadata.get("tags", [])]
+    assert len(answers) == solutions, (
+        f"{path.name}: {solutions} solutions but {len(answers)} answer cells tagged 'solution'")
+    for i in answers:
+        assert rest[i].metadata.get("jupyter", {}).get("source_hidden"), (
+            f"{path.name}: an answer cell must have its input collapsed (jupyter.source_hidden)")
+        after = rest[i + 1] if i + 1 < len(rest) else None
+        assert after is not None and after.cell_type == "code" and re.search(
+            r"^\s*assert ", after.source, flags=re.M), (
+            f"{path.name}: the answer cell {rest[i].get('id')} is not followed by its asserts")

@@ -27,7 +27,7 @@ from autodiff import no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
 from nn.playground import session as session_module
-from nn.playground.server import ASSETS, PlaygroundServer, main
+from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import (
     LOSSES,
     OPTIMIZERS,
@@ -639,9 +639,11 @@ def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
 
 def test_show_gives_a_page_for_the_same_session_without_blocking():
     s = Session(n=40, hidden=[3])
-    view = s.show(height=500)
+    view = show(s, height=500)
     assert "<iframe" in view._repr_html_() and 'height="500"' in view._repr_html_()
-    assert s.show().url == view.url  # the same session, attached once
+    assert show(s).url == view.url  # the same session, attached once
+    with pytest.raises(TypeError, match="show.. needs an nn.playground.Session, got dict"):
+        show({"n": 40})
     base, sid = view.url.split("/?session=")
     with urllib.request.urlopen(f"{base}/api/sessions/{sid}", timeout=30) as response:
         frame = json.loads(response.read())

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from nn.playground.server import PlaygroundServer
+from nn.playground.server import PlaygroundServer, shared_server, show
 from nn.playground.session import Session, parse_settings
 
 REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
@@ -304,9 +304,7 @@ def test_two_visitors_have_sessions_of_their_own(visitor):
 
 def test_show_attaches_the_page_to_a_python_session(visitor):
     s = Session(n=40, hidden=[3], seed=6)
-    view = s.show()
-    from nn.playground.server import shared_server
-
+    view = show(s)
     v = visitor(shared_server())
     v.page.goto(view.url)
     v.page.wait_for_selector("[data-testid=neuron]")

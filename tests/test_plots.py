@@ -367,3 +367,69 @@ def test_a_relu_neuron_with_nan_outputs_is_not_counted_dead():
     relu, tanh = Neuron(2, "relu", seed=0), Neuron(2, "tanh", seed=0)
     assert _is_dead_relu(relu, [0.0, 0.0]) and not _is_dead_relu(tanh, [0.0, 0.0])
     assert not _is_dead_relu(relu, [0.0, float("nan")]) and not _is_dead_relu(relu, [0.0, 1e-300])
+
+
+# ---- shown in Jupyter without pyplot -------------------------------------------------------------
+
+def _every_chart(moons):
+    """One small chart from each plot_* function, drawn on a figure of its own."""
+    from nn.lr_finder import lr_range_test
+    from nn.optim import SGD
+    from nn.plots import plot_curves, plot_descent_1d, plot_lr_range_test, plot_paths_2d
+
+    X, y = moons
+    model = MLP(2, [4, 1], seed=0)
+    _backward_on(model, X, y)
+    w = Value(3.0)
+    result = lr_range_test(SGD([w], lr=0.1), lambda: w * w, steps=20)
+    return {
+        "plot_decision_boundary": plot_decision_boundary(model, X, y, resolution=10),
+        "plot_history": plot_history({"loss": [1.0, 0.5]}),
+        "plot_grad_flow": plot_grad_flow(model, X=X),
+        "plot_descent_1d": plot_descent_1d(lambda v: v * v, {"GD": [1.0, 0.5]}, xlim=(-1, 1)),
+        "plot_paths_2d": plot_paths_2d(lambda a, b: a * a + b * b, {"GD": [[1, 1], [0, 0]]},
+                                       xlim=(-1, 1), ylim=(-1, 1)),
+        "plot_curves": plot_curves({"GD": [1.0, 0.5]}),
+        "plot_lr_range_test": plot_lr_range_test(result),
+    }
+
+
+def test_charts_show_inline_in_jupyter_without_pyplot(moons):
+    """IPython shows an object as a picture if a printer is registered for its type or it has
+    `_repr_png_`. The inline backend registers one for Figure only once pyplot has loaded it, so
+    a chart returned before any pyplot figure existed used to show as `<Figure size ...>`."""
+    formatters = pytest.importorskip("IPython.core.formatters",
+                                     reason="IPython is not installed (it comes with Jupyter)")
+    # A fresh formatter knows no matplotlib printer: the chart must bring its own.
+    display = formatters.DisplayFormatter()
+    figures_before = _pyplot_figures()
+    for name, fig in _every_chart(moons).items():
+        data, _ = display.format(fig)
+        assert "image/png" in data, f"{name}: Jupyter would show only {data['text/plain']!r}"
+        assert data["image/png"][:8] == PNG_SIGNATURE, name
+        width, height = struct.unpack(">II", data["image/png"][16:24])
+        assert width > 300 and height > 200, (name, width, height)
+    # Nothing was drawn through pyplot, so no figure stays registered (and leaks) in scripts.
+    assert _pyplot_figures() == figures_before
+
+
+def _pyplot_figures():
+    import sys
+
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return None if pyplot is None else pyplot.get_fignums()
+
+
+def test_a_chart_pickles_and_import_stays_light(moons, tmp_path):
+    import pickle
+    import subprocess
+    import sys
+
+    fig = plot_history({"loss": [1.0, 0.5]})
+    copy = pickle.loads(pickle.dumps(fig))
+    assert type(copy) is type(fig) and len(copy.axes) == len(fig.axes)
+    assert copy._repr_png_()[:8] == PNG_SIGNATURE
+    # The ChartFigure class is made on first use: `import nn.plots` imports no matplotlib.
+    code = "import sys, nn.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -110,6 +110,28 @@ def test_torch_names_refuses_what_is_not_a_layer_stack():
         torch_names(Value(1.0))
 
 
+def test_only_the_classes_of_nn_layers_are_converted():
+    # The bridge does not import nn.layers (which imports it), so it recognises the classes by
+    # their lineage. A Module that holds the same structure but computes its own forward pass
+    # is refused: its torch copy would compute something else.
+    class Residual(nn.Module):
+        def __init__(self):
+            self.layers = [nn.Layer(2, 2, seed=0), nn.Layer(2, 2, seed=1)]
+
+        def forward(self, x):
+            h = self.layers[0](x)
+            return [a + b for a, b in zip(self.layers[1](h), x)]
+
+    with pytest.raises(TypeError, match="expected an nn.MLP, nn.Layer or nn.Neuron, "
+                                        "got Residual"):
+        torch_names(Residual())
+
+    class Wide(nn.MLP):  # a subclass keeps MLP's forward pass, so it converts
+        pass
+
+    assert torch_names(Wide(2, [3, 1], seed=0)) == torch_names(nn.MLP(2, [3, 1], seed=0))
+
+
 # ---- models: the same numbers in torch -----------------------------------------------------------
 
 torch = pytest.importorskip("torch", reason="torch not installed: the bridge's numbers need it")

@@ -5,7 +5,8 @@ package) where a class picks a dataset, a network and an optimizer, presses Play
 the decision boundary, the neurons, the weights and the gradients change; clicking a neuron
 draws the computation graph of one point's loss. The one idea to understand: the page is only
 a view. Training is a `Session` running chainrule in Python, and the page draws the numbers
-the Session computes, so a notebook driving `Session` directly gets the very same numbers.
+the Session computes, so a notebook driving `Session` directly gets the very same numbers,
+and `show(session)` puts the live page of that very session in a notebook cell.
 
     >>> from nn.playground import Session
     >>> s = Session(dataset="xor", n=60, hidden=[4], activation="tanh", lr=0.3, seed=1)
@@ -15,7 +16,7 @@ the Session computes, so a notebook driving `Session` directly gets the very sam
 """
 
 from nn.playground.session import OPTIMIZERS, SETTINGS, Session, parse_settings  # noqa: F401
-from nn.playground.server import PlaygroundServer, main, serve  # noqa: F401
+from nn.playground.server import PlaygroundServer, main, serve, show  # noqa: F401
 
 __all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
-           "main"]
+           "main", "show"]

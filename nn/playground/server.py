@@ -4,7 +4,9 @@
 the browser. The one idea to understand: the browser drives. While playing, the page asks for
 "as many steps as fit in 100 ms, then a frame" again and again; when it stops asking, nothing
 runs. So there is no training thread to manage, a paused or closed page costs nothing, and the
-page's numbers are one Session's numbers. The server is the standard library's
+page's numbers are one Session's numbers. In a notebook, `show(session)` serves the page of a
+Session made in Python from a server in the background. The server is built on `session.py`;
+the session knows nothing of the server. The server is the standard library's
 ThreadingHTTPServer: a few JSON requests per second need no framework and no dependency.
 
 API (settings are URL query parameters with the Session's argument names, e.g. `hidden=8,8`):
@@ -45,8 +47,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
 
-__all__ = ["PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main", "serve",
-           "shared_server"]
+__all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
+           "serve", "shared_server", "show"]
 
 #: Files the server hands out, and nothing else.
 ASSETS = {
@@ -73,7 +75,7 @@ class UnknownSession(LookupError):
 class Registry:
     """The sessions of all visitors, each under a random id; capped, idle ones freed.
 
-    Sessions attached from Python (`Session.show()`) are pinned: their owner holds them, so
+    Sessions attached from Python (`show(session)`) are pinned: their owner holds them, so
     they are never freed for being idle and do not count against the cap.
     """
 
@@ -361,6 +363,38 @@ def shared_server() -> PlaygroundServer:
             _shared = PlaygroundServer("127.0.0.1", 0)
             _shared.start()
         return _shared
+
+
+def show(session: Session, width: str | int = "100%", height: int = 760) -> PageView:
+    """The live playground page for `session`, for a notebook cell (an IFrame).
+
+        view = nn.playground.show(s)    # the last line of a cell: the page appears
+
+    Starts the playground server once per process, in a background thread on a free local
+    port, and returns at once: nothing blocks and no browser is needed to run the cell.
+    Stepping the session from Python shows on the page within a second, and the page's buttons
+    step this very session. It is a function of the server, not a `Session` method, because
+    the server is built on the session, never the other way round.
+    """
+    if not isinstance(session, Session):
+        raise TypeError(f"show() needs an nn.playground.Session, got {type(session).__name__}")
+    server = shared_server()
+    sid = server.registry.attach(session)
+    return PageView(f"{server.url}/?session={sid}", width, height)
+
+
+class PageView:
+    """What `show(session)` returns: shows the page in an iframe in Jupyter, a URL elsewhere."""
+
+    def __init__(self, url: str, width: str | int, height: int) -> None:
+        self.url, self.width, self.height = url, width, height
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe src="{html.escape(self.url)}" width="{html.escape(str(self.width))}" '
+                f'height="{int(self.height)}" style="border:1px solid #ccc"></iframe>')
+
+    def __repr__(self) -> str:
+        return f"playground page: {self.url}"
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = True,

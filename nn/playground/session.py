@@ -808,42 +808,11 @@ class Session:
                         "confidence": _bytes(confidence, 1.0, False)}
         return boundary, {"inputs": inputs, "layers": layers_out}
 
-    # -- Jupyter
-
-    def show(self, width: str | int = "100%", height: int = 760) -> Any:
-        """The live playground page for this session, for a notebook cell (an IFrame).
-
-        Starts the playground server once per process, in a background thread on a free local
-        port, and returns at once: nothing blocks and no browser is needed to run the cell.
-        Stepping the session from Python shows on the page within a second.
-        """
-        from nn.playground.server import shared_server
-
-        server = shared_server()
-        sid = server.registry.attach(self)
-        return PageView(f"{server.url}/?session={sid}", width, height)
-
     def __repr__(self) -> str:
         s = self.settings
         return (f"Session({s['dataset']}, hidden={s['hidden']}, {s['optimizer']} "
                 f"lr={_lr_of(self.optimizer)}; step {self.step_count}, "
                 f"train loss {self.train_loss:.4g}, accuracy {self.accuracy:.0%})")
-
-
-class PageView:
-    """What `Session.show()` returns: shows the page in an iframe in Jupyter, a URL elsewhere."""
-
-    def __init__(self, url: str, width: str | int, height: int) -> None:
-        self.url, self.width, self.height = url, width, height
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return (f'<iframe src="{html.escape(self.url)}" width="{html.escape(str(self.width))}" '
-                f'height="{int(self.height)}" style="border:1px solid #ccc"></iframe>')
-
-    def __repr__(self) -> str:
-        return f"playground page: {self.url}"
 
 
 # ---- helpers -------------------------------------------------------------------------------------
