@@ -140,7 +140,7 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     come from a no_grad pass).
     """
     check_int("train", "steps", steps, 1)
-    if compiled:
+    if check_bool("train", "compiled", compiled):
         from nn.compiled import compile_loss
 
         step_fn = compile_loss(model, loss_fn,
