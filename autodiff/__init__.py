@@ -50,6 +50,7 @@ from autodiff.ops import (
 from autodiff.functional import gradients, grad
 from autodiff.gradcheck import GradcheckError, gradcheck
 from autodiff.viz import backward_steps, draw_dot, explain, to_dot, to_html
+from autodiff.compile import compile  # noqa: A004 - autodiff.compile(f), as the issue names it
 
 __all__ = [
     "__version__",
@@ -96,4 +97,5 @@ __all__ = [
     "explain",
     "to_dot",
     "to_html",
+    "compile",
 ]

@@ -26,15 +26,17 @@ from benchmarks.problems import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Engines per workload, in table order. chainrule-nn is the W1 model built with nn.MLP;
-#: chainrule-sum is W3 with one n-ary autodiff.sum instead of the pairwise additions.
+#: chainrule-sum is W3 with one n-ary autodiff.sum instead of the pairwise additions;
+#: chainrule-compiled runs each through autodiff.compile (W1: nn.compile_loss of chainrule-nn).
 PLAN = {
-    "w1": ["chainrule-nn", "chainrule", "micrograd", "torch", "floor"],
-    "w2": ["chainrule", "micrograd", "torch"],
-    "w3": ["chainrule", "chainrule-sum", "micrograd", "torch", "floor"],
+    "w1": ["chainrule-nn", "chainrule", "chainrule-compiled", "micrograd", "torch", "floor"],
+    "w2": ["chainrule", "chainrule-compiled", "micrograd", "torch"],
+    "w3": ["chainrule", "chainrule-sum", "chainrule-compiled", "micrograd", "torch", "floor"],
     "w4": ["chainrule", "micrograd", "torch"],
     "w5": ["chainrule"],
 }
-ALL_ENGINES = ("chainrule", "chainrule-nn", "chainrule-sum", "micrograd", "torch", "floor")
+ALL_ENGINES = ("chainrule", "chainrule-nn", "chainrule-sum", "chainrule-compiled", "micrograd",
+               "torch", "floor")
 RTOL, ATOL_SCALE = 1e-9, 1e-12
 
 
@@ -84,7 +86,7 @@ def run_all(cfg: Config, workloads: list[str], engines: list[str], timeout: floa
             if not installed(engine):
                 results[workload][engine] = {"error": "not installed"}
                 continue
-            if workload == "w2":
+            if workload == "w2" and engine != "chainrule-compiled":  # one compile per length
                 probes = []
                 for n in cfg.chain_probes:  # stop at the first length that fails
                     probe = run_worker("w2-probe", engine, cfg, timeout, n=n)
@@ -225,7 +227,7 @@ def w2_table(results: dict, cfg: Config) -> str:
         tried = probes.get(engine, [])
         ok = [p["n"] for p in tried if p.get("ok")]
         failed = [p for p in tried if not p.get("ok")]
-        largest = f"{max(ok):,}" if ok else "none"
+        largest = f"{max(ok):,}" if ok else "none" if tried else "-"
         if failed:
             largest += f" ({failed[0]['error'].split(':')[0]} at {failed[0]['n']:,})"
         if "error" in r:
@@ -233,8 +235,12 @@ def w2_table(results: dict, cfg: Config) -> str:
             continue
         ops = r["ops"]
         note = "recursion limit raised for timing" if r.get("limit_raised") else ""
-        rows.append([engine, largest, fmt_us(median(r, "forward") / ops),
-                     fmt_us(median(r, "backward") / ops), fmt_us(total[engine] / ops),
+        if r.get("fused"):
+            note = "forward and backward in one call"
+        fused = r.get("fused")  # one call does both: only the total is measured
+        rows.append([engine, largest, "-" if fused else fmt_us(median(r, "forward") / ops),
+                     "-" if fused else fmt_us(median(r, "backward") / ops),
+                     fmt_us(total[engine] / ops),
                      ratio(total.get("micrograd"), total[engine]), note])
     title = (f"W2 deep chain: x = x * 0.999 + 0.001, N steps, then backward; time per node at "
              f"N = {cfg.chain_n:,} (2 nodes per step)")
@@ -252,8 +258,11 @@ def w3_table(results: dict, cfg: Config) -> str:
         if "error" in r:
             rows.append(error_row(engine, r, len(headers)))
             continue
-        rows.append([engine, f"{r['ops']:,}", fmt_us(median(r, "forward") / r["ops"]),
-                     fmt_us(median(r, "backward") / r["ops"]), fmt_us(per_op[engine]),
+        fused = r.get("fused")  # one call does both: only the total is measured
+        rows.append([engine, f"{r['ops']:,}",
+                     "-" if fused else fmt_us(median(r, "forward") / r["ops"]),
+                     "-" if fused else fmt_us(median(r, "backward") / r["ops"]),
+                     fmt_us(per_op[engine]),
                      ratio(per_op.get("micrograd"), per_op[engine]),
                      ratio(per_op.get("torch"), per_op[engine]),
                      ratio(per_op[engine], per_op.get("floor"))])
@@ -299,6 +308,26 @@ def w5_table(results: dict, cfg: Config) -> str:
     return title + "\n" + table(headers, rows)
 
 
+def compile_table(results: dict, cfg: Config) -> str | None:
+    """The one-time costs of the compiled rows: trace + code generation + compile(), and the
+    first reuse, which autodiff.compile checks once against eager execution."""
+    rows = []
+    for workload in ("w1", "w2", "w3"):
+        r = results.get(workload, {}).get("chainrule-compiled", {})
+        if "compile" not in r:
+            continue
+        step = median(r, *[k for k in ("forward", "backward", "update") if k in r["times"]])
+        rows.append([workload, f"{r.get('operations') or r.get('ops'):,}", f"{r['lines']:,}",
+                     fmt_time(r["compile"]), fmt_time(r["first_check"]), fmt_time(step),
+                     f"{r['compile'] / step:.0f}" if step else "-"])
+    if not rows:
+        return None
+    headers = ["workload", "operations", "lines of code", "compile (once)",
+               "first reuse, checked", "each call after", "compile / call"]
+    return ("chainrule-compiled, one-time costs: trace, generate and compile() the code; the "
+            "first reuse is also run eagerly to check it\n" + table(headers, rows))
+
+
 TABLES = {"w1": w1_table, "w2": w2_table, "w3": w3_table, "w4": w4_table, "w5": w5_table}
 
 
@@ -335,6 +364,8 @@ def targets(results: dict) -> list[str]:
         check("W1 expression graph vs micrograd", s, "at least 5x", None if s is None else s >= 5)
         s = speedup("w1", "chainrule-nn", "floor", step)
         check("W1 nn.MLP / floor", s, "aim: at most 5x", None if s is None else s <= 5)
+        s = speedup("w1", "chainrule-compiled", "floor", step)
+        check("W1 compiled / floor", s, "at most 2x", None if s is None else s <= 2)
     if results.get("w2"):
         probes = results.get("w2-probe", {}).get("chainrule", [])
         ok = max((p["n"] for p in probes if p.get("ok")), default=None)
@@ -349,6 +380,12 @@ def targets(results: dict) -> list[str]:
         met = us <= 1.0 or (s is not None and s >= 10)
         check("W3 us/op", us, "at most 1 us/op", us <= 1.0)
         check("W3 vs micrograd", s, "at least 10x (either W3 target suffices)", met)
+    w3c, w3f = results.get("w3", {}).get("chainrule-compiled", {}), results.get("w3", {}).get(
+        "floor", {})
+    if "times" in w3c and "times" in w3f:
+        s = (median(w3c, "forward", "backward") / w3c["ops"]) / (
+            median(w3f, "forward", "backward") / w3f["ops"])
+        check("W3 compiled / floor per op", s, "at most 3x", s <= 3)
     w4 = results.get("w4", {}).get("chainrule", {})
     if "nodes" in w4:
         check("W4 bytes/node (tracemalloc)", w4["bytes_tracemalloc"], "at most 200",
@@ -395,6 +432,9 @@ def report(results: dict, cfg: Config, argv: list[str]) -> str:
     for workload in ("w1", "w2", "w3", "w4", "w5"):
         if workload in results:
             parts.append(TABLES[workload](results, cfg))
+    compiled = compile_table(results, cfg)
+    if compiled:
+        parts.append(compiled)
     problems = agreement(results)
     if problems:
         parts.append("DISAGREEMENT between engines:\n" + "\n".join("  " + p for p in problems))

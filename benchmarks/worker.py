@@ -18,7 +18,10 @@ from benchmarks import engines, floor, workloads
 from benchmarks.problems import Config
 
 WORKLOADS = ("w1", "w2", "w2-probe", "w3", "w4", "w5")
-ENGINES = ("chainrule", "chainrule-nn", "chainrule-sum", "micrograd", "torch", "floor")
+ENGINES = ("chainrule", "chainrule-nn", "chainrule-sum", "chainrule-compiled", "micrograd", "torch",
+           "floor")
+#: The compiled variant of each workload that has one.
+COMPILED = {"w1": workloads.w1_compiled, "w2": workloads.w2_compiled, "w3": workloads.w3_compiled}
 
 
 def run(workload: str, engine_name: str, cfg: Config, n: int | None = None) -> dict:
@@ -26,7 +29,9 @@ def run(workload: str, engine_name: str, cfg: Config, n: int | None = None) -> d
         return {"w1": floor.w1, "w3": floor.w3}[workload](cfg)
     adapter = "chainrule" if engine_name.startswith("chainrule") else engine_name
     engine = engines.load(adapter)
-    if workload == "w1":
+    if engine_name == "chainrule-compiled":
+        result = COMPILED[workload](engine, cfg)
+    elif workload == "w1":
         result = workloads.w1(engine, cfg, engine_name)
     elif workload == "w2-probe":
         result = workloads.w2_probe(engine, n)

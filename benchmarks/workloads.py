@@ -313,3 +313,110 @@ def w5(engine: Engine, cfg: Config, name: str) -> dict:
             try_svg = row["svg_default"] is not None
         rows.append(row)
     return {"rows": rows}
+
+
+# ---- compiled: W1-W3 through autodiff.compile ---------------------------------------------------
+# The same problems traced once and run as generated straight-line Python. The first call (trace,
+# code generation, CPython's compile()) is timed apart as the one-time "compile" cost, and so is
+# the first reuse, which autodiff.compile checks against eager execution once by default.
+
+
+def _compile_costs(t0: float, t1: float, t2: float, step) -> dict:
+    source = step.source
+    return {"compile": t1 - t0, "first_check": t2 - t1, "lines": source.count("\n"),
+            "source_bytes": len(source)}
+
+
+def w1_compiled(engine: Engine, cfg: Config) -> dict:
+    """The chainrule-nn step with nn.compile_loss: one call gives the loss and every p.grad."""
+    import nn
+
+    X, y = problems.moons(cfg.points)
+    model = nn_model(problems.initial_weights())
+    params = model.parameters()
+    step = nn.compile_loss(model, nn.losses.hinge,
+                           penalty=lambda m: nn.losses.l2_penalty(m, ALPHA))
+    repeats = cfg.repeats("w1", "chainrule-nn")
+    times: dict[str, list[float]] = {"forward": [], "backward": [], "update": []}
+    losses, grads, costs = [], None, {}
+    for k in range(repeats + 2):  # call 0 traces and compiles, call 1 is checked once
+        for p in params:
+            p.grad = 0.0
+        t0 = clock()
+        loss = step.backward(X, y)
+        t1 = clock()
+        if k == 0:
+            grads = [p.grad for p in params]
+            costs["compile"] = t1 - t0
+        elif k == 1:
+            costs["first_check"] = t1 - t0
+        losses.append(loss)
+        t2 = clock()
+        engine.sgd_step(params, problems.learning_rate(k))
+        t3 = clock()
+        if k > 1:
+            times["forward"].append(t1 - t0)
+            times["backward"].append(0.0)
+            times["update"].append(t3 - t2)
+    trace = step.compiled.traces[0]
+    return {"times": times, "fused": True, "params": len(params),
+            "nodes": None, "operations": trace.operations, "lines": trace.source.count("\n"),
+            **costs, "check": {"losses": losses, "grads": grads}}
+
+
+def w2_compiled(engine: Engine, cfg: Config) -> dict:
+    """The deep chain as one compiled function of x0 (no graph limit)."""
+    import autodiff
+
+    n = cfg.chain_n
+
+    def chain_fn(x):
+        for _ in range(n):
+            x = x * CHAIN_SCALE + CHAIN_SHIFT
+        return x
+
+    t0 = clock()
+    step = autodiff.compile(chain_fn, max_nodes=None)
+    value, (grad,) = step(0.5)
+    t1 = clock()
+    step(0.5)
+    t2 = clock()
+    times: dict[str, list[float]] = {"forward": [], "backward": [], "free": []}
+    for _ in range(cfg.repeats("w2", "chainrule")):
+        t3 = clock()
+        value, (grad,) = step(0.5)
+        t4 = clock()
+        times["forward"].append(t4 - t3)  # forward and backward are one call
+        times["backward"].append(0.0)
+        times["free"].append(0.0)
+    return {"n": n, "ops": 2 * n, "times": times, "fused": True,
+            **_compile_costs(t0, t1, t2, step), "check": {"value": value, "grad": grad}}
+
+
+def w3_compiled(engine: Engine, cfg: Config) -> dict:
+    """The wide graph as one compiled function of the two factor lists (no graph limit)."""
+    import autodiff
+
+    n = cfg.wide_n
+    a_values, b_values = problems.wide_inputs(n)
+
+    def wide(a, b):
+        return problems.pairwise_sum([x * y for x, y in zip(a, b)])
+
+    t0 = clock()
+    step = autodiff.compile(wide, max_nodes=None)
+    step(a_values, b_values)
+    t1 = clock()
+    step(a_values, b_values)
+    t2 = clock()
+    times: dict[str, list[float]] = {"forward": [], "backward": []}
+    check = None
+    for _ in range(cfg.repeats("w3", "chainrule")):
+        t3 = clock()
+        value, (grad_a, grad_b) = step(a_values, b_values)
+        t4 = clock()
+        times["forward"].append(t4 - t3)
+        times["backward"].append(0.0)
+        check = {"value": value, "grads": problems.sample(grad_a) + problems.sample(grad_b)}
+    return {"n": n, "ops": 2 * n - 1, "times": times, "fused": True,
+            **_compile_costs(t0, t1, t2, step), "check": check}

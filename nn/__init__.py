@@ -13,3 +13,6 @@ from nn.optim import CMAES, LBFGS, ConjugateGradient, EvolutionStrategy  # noqa:
 # Picking a learning rate: `nn.lr_range_test(opt, loss_fn)` runs the range test (nn.lr_finder).
 from nn import lr_finder  # noqa: F401
 from nn.lr_finder import lr_range_test  # noqa: F401
+
+# Compiled training: `nn.compile_loss(model, loss_fn)` runs the loss as generated code.
+from nn.compiled import compile_loss  # noqa: F401
