@@ -17,14 +17,8 @@ from typing import Any
 
 from autodiff import Value
 
-__all__ = ["as_float", "grad_of", "check_number", "check_non_negative", "check_int",
+__all__ = ["grad_of", "check_number", "check_non_negative", "check_int", "check_betas",
            "check_bool", "check_choice", "check_seed", "check_rng"]
-
-
-def as_float(x: Any) -> float:
-    """A Value's data or a plain number as a float (a gradient after `create_graph=True` is a
-    Value, otherwise a float)."""
-    return float(x.data) if isinstance(x, Value) else float(x)
 
 
 def grad_of(p: Value, owner: str = "optimizer", index: int | None = None) -> float:

@@ -34,7 +34,7 @@ from typing import Any
 from numbers import Real
 
 from autodiff import Value, no_grad
-from nn._checks import as_float, check_int, check_non_negative, check_number, grad_of
+from nn._checks import check_int, check_non_negative, check_number, grad_of
 from nn.layers import MLP, Layer, Neuron
 from nn.module import Module
 
@@ -181,7 +181,7 @@ def _predict(model: Module, points: Any) -> Any:
                                    for o in outs):
                 raise TypeError("plot_decision_boundary: the model must return a Value, a "
                                 f"number or a list of them, got {type(out).__name__}: {out!r}")
-            rows.append([as_float(o) for o in outs])
+            rows.append([float(o) for o in outs])  # a Value converts to its data
     if len({len(row) for row in rows}) > 1:
         raise ValueError("plot_decision_boundary: the model returned different numbers of "
                          "outputs for different points")

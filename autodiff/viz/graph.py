@@ -73,11 +73,6 @@ def op_text(op: str, arity: int) -> str:
     return f"{symbol(op)} ({arity // 2 if op == 'dot' else arity})"
 
 
-def as_float(x) -> float:
-    """A gradient or data as a float (gradients are Values after backward(create_graph=True))."""
-    return float(x.data) if isinstance(x, Value) else float(x)
-
-
 # ---- the facts of a whole graph ---------------------------------------------------------------
 
 
@@ -174,7 +169,7 @@ def analyse(
     if grads is None:
         # backward() always sets the output's own gradient to 1, so a zero there means no
         # backward pass has run on this graph yet: its other gradients would be misleading.
-        grads = as_float(root.grad) != 0.0
+        grads = float(root.grad) != 0.0  # a Value after create_graph=True
     cluster_of = assign_clusters(order, param_names)
     of: dict[Value, Node] = {}
     nodes = []
@@ -197,7 +192,7 @@ def analyse(
             grad = float(grad_values.get(value, 0.0))
         else:
             grad = value.grad
-            grad = grad if type(grad) is float else as_float(grad)
+            grad = grad if type(grad) is float else float(grad)
         dead = bool(parents) and value.op == "relu" and is_dead_relu(value)
         node = Node(value, i, role, param, cluster(value), grad, parents, dead)
         of[value] = node
