@@ -278,11 +278,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     else:
         y = labels
         loss_fn, loss_name, outputs = cross_entropy, "cross-entropy", classes
-        if args.compile:  # its shift max(z) is read from .data, which a trace would freeze
-            print(f"{prog}: error: --compile trains the two-class datasets (hinge loss); "
-                  "cross_entropy reads its log-sum-exp shift from v.data, which a compiled "
-                  "trace cannot follow", file=sys.stderr)
-            return 2
     if args.compile and args.optimizer in CLOSURE_OPTIMIZERS:
         print(f"{prog}: error: --compile works with the gradient-step optimizers "
               f"(sgd, momentum, adam, ...), not {args.optimizer}", file=sys.stderr)

@@ -107,7 +107,7 @@ def bce_with_logits(logit: Scalar | Sequence[Scalar], target: float | Sequence[f
     def one(x: Scalar, t: Any) -> Value:
         x = _value(x)
         t = _target("bce_with_logits", t, low=0.0, high=1.0)
-        if x.data >= 0:
+        if x >= 0:  # a comparison of Values, so a compiled loss keeps it as a guard
             return x - t * x + autodiff.softplus(-x)
         return -t * x + autodiff.softplus(x)
 
@@ -211,7 +211,7 @@ def _target(loss: str, t: Any, low: float, high: float) -> float:
 
 def _clamped_log(p: Value) -> Value:
     # Below e^-100 the log would be < -100: use the floor, a constant (no gradient), as torch.
-    return autodiff.log(p) if p.data > _TINY else Value(_LOG_FLOOR)
+    return autodiff.log(p) if p > _TINY else Value(_LOG_FLOOR)
 
 
 def _cross_entropy_one(logits: Any, target: Any) -> Value:
@@ -229,7 +229,10 @@ def _cross_entropy_one(logits: Any, target: Any) -> Value:
     if isinstance(target, bool) or not isinstance(target, Real) or target != int(target) \
             or not 0 <= target < len(z):
         raise ValueError(f"cross_entropy() needs a class index in 0..{len(z) - 1}, got {target!r}")
-    m = max(v.data for v in z)  # a constant shift: log-sum-exp does not depend on it
+    # Shift by the largest score so no exp overflows. log-sum-exp does not depend on the shift,
+    # so the gradient through m cancels (1 - sum of softmax); m is chosen by comparing Values,
+    # which a compiled loss records as guards.
+    m = max(z)
     lse = m + autodiff.log(autodiff.sum([autodiff.exp(v - m) for v in z]))
     return lse - z[int(target)]
 
