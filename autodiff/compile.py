@@ -276,7 +276,8 @@ def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str)
     A rule that is a few assignments and one `return` becomes expressions, one per share; a
     rule with `if` statements (several returns) becomes a block of lines that sets one
     variable per share. Small private helpers of the rule's module (`_zero(g)`) are written
-    in place, and `type(v) is float`, always true in the generated code, is folded away.
+    in place, and `type(v) is float`, always true in the generated code, is folded away. A rule
+    of any number of inputs is written out when it is one `return tuple([... for x in xs])`.
     """
     try:
         source = textwrap.dedent(inspect.getsource(vjp))
@@ -367,8 +368,11 @@ def _rule_from_comprehension(func: ast.FunctionDef, vjp: Callable, arity: int, g
         return None
     # The comprehension's names are its own code's (before Python 3.12): look them up as it would.
     module = getattr(vjp, "__globals__", {})
+    own = {*params, loop.target.id}
     for node in ast.walk(comp.elt):
-        if isinstance(node, ast.Name) and node.id not in outside:
+        if isinstance(node, ast.Name) and node.id == rest:
+            return None  # the share of one input needs all of them: not one expression each
+        if isinstance(node, ast.Name) and node.id not in outside and node.id not in own:
             if node.id in module:
                 outside[node.id] = module[node.id]
             elif hasattr(builtins, node.id):

@@ -189,6 +189,34 @@ def test_every_rule_of_the_table_is_written_inline():
             assert template.how == "inline", f"{prim.name} with {arity} inputs is called"
 
 
+def _scaled_rule(g, out, *xs):
+    """d/dx_i (2 x_1 + ... + 2 x_n) = 2"""
+    return tuple([g * 2.0 + x * 0.0 for x in xs])
+
+
+def _mean_rule(g, out, *xs):
+    """d/dx_i mean(x) = 1 / n"""
+    return tuple([g / len(xs) + x * 0.0 for x in xs])
+
+
+def test_a_rule_of_any_arity_written_as_one_comprehension_is_written_out_per_input():
+    # logsumexp's form, `tuple([share(x) for x in xs])`: one expression per input. A share that
+    # needs all the inputs (len(xs)) is not one expression of its own input: the source is not
+    # used (running the rule on placeholders then writes it, with len(xs) a number).
+    from autodiff.primitive import Primitive
+
+    glob = compile_module._Globals()
+    scaled = Primitive("scaled", lambda *xs: 2.0 * sum(xs), _scaled_rule)
+    template = compile_module._rule_template(scaled, 3, glob)
+    assert template.how == "inline"
+    assert template.shares == [f"{{g}} * 2.0 + {{x{i}}} * 0.0" for i in range(3)]
+    mean = Primitive("mean", lambda *xs: sum(xs) / len(xs), _mean_rule)
+    assert compile_module._rule_from_source(mean.vjp, 3, glob, "mean") is None
+    assert compile_module._rule_template(mean, 3, glob).shares[0] == "({g} / 3) + ({x0} * 0.0)"
+    lse = compile_module._rule_template(PRIMITIVES["logsumexp"], 2, glob)
+    assert lse.how == "inline" and "{x1} - {out}" in lse.shares[1]
+
+
 def test_the_micrograd_readme_expression():
     from tests.examples import micrograd_readme_example
 
