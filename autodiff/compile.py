@@ -276,7 +276,8 @@ def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str)
     A rule that is a few assignments and one `return` becomes expressions, one per share; a
     rule with `if` statements (several returns) becomes a block of lines that sets one
     variable per share. Small private helpers of the rule's module (`_zero(g)`) are written
-    in place, and `type(v) is float`, always true in the generated code, is folded away.
+    in place, and `type(v) is float`, always true in the generated code, is folded away. A rule
+    of any number of inputs is written out when it is one `return tuple([... for x in xs])`.
     """
     try:
         source = textwrap.dedent(inspect.getsource(vjp))
@@ -287,8 +288,10 @@ def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str)
     if func is None or func.name != vjp.__name__:
         return None
     args = func.args
-    if args.vararg or args.kwarg or args.kwonlyargs or args.defaults or args.posonlyargs:
+    if args.kwarg or args.kwonlyargs or args.defaults or args.posonlyargs:
         return None
+    if args.vararg:
+        return _rule_from_comprehension(func, vjp, arity, glob, prim_name)
     params = [a.arg for a in args.args]
     if len(params) != arity + 2:
         return None
@@ -332,6 +335,56 @@ def _rule_from_source(vjp: Callable, arity: int, glob: _Globals, prim_name: str)
     template.block = lines
     template.block_pure = all(_is_pure(_blank(t)) for t in texts)
     return template
+
+
+def _rule_from_comprehension(func: ast.FunctionDef, vjp: Callable, arity: int, glob: _Globals,
+                             prim_name: str):
+    """A rule of any number of inputs written `return tuple([share(x) for x in xs])`
+    (logsumexp's `g * exp(x - out)`): the share's expression written out once per input."""
+    params = [a.arg for a in func.args.args]
+    rest = func.args.vararg.arg
+    body = [s for s in func.body if not (isinstance(s, ast.Expr)
+                                         and isinstance(s.value, ast.Constant))]
+    if len(params) != 2 or len(body) != 1 or not isinstance(body[0], ast.Return):
+        return None
+    call = body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id == "tuple" and len(call.args) == 1 and not call.keywords
+            and isinstance(call.args[0], (ast.ListComp, ast.GeneratorExp))):
+        return None
+    comp = call.args[0]
+    if len(comp.generators) != 1:
+        return None
+    loop = comp.generators[0]
+    if loop.ifs or loop.is_async or not isinstance(loop.target, ast.Name) \
+            or not isinstance(loop.iter, ast.Name) or loop.iter.id != rest \
+            or loop.target.id in params:
+        return None
+    try:
+        outside = _outside(vjp)
+    except (TypeError, ValueError):
+        return None
+    if outside.get("tuple", builtins.tuple) is not builtins.tuple:
+        return None
+    # The comprehension's names are its own code's (before Python 3.12): look them up as it would.
+    module = getattr(vjp, "__globals__", {})
+    own = {*params, loop.target.id}
+    for node in ast.walk(comp.elt):
+        if isinstance(node, ast.Name) and node.id == rest:
+            return None  # the share of one input needs all of them: not one expression each
+        if isinstance(node, ast.Name) and node.id not in outside and node.id not in own:
+            if node.id in module:
+                outside[node.id] = module[node.id]
+            elif hasattr(builtins, node.id):
+                outside[node.id] = getattr(builtins, node.id)
+    shares = []
+    for i in range(arity):  # `rest` itself is no name the converter knows: a use of it fails
+        rename = {params[0]: "{g}", params[1]: "{out}", loop.target.id: f"{{x{i}}}"}
+        text = _Converter(rename, set(), outside, glob, prim_name, vjp)(comp.elt)
+        if text is None:
+            return None
+        shares.append(text)
+    return _Template((), shares, how="inline")
 
 
 def _always_returns(stmts: list) -> bool:

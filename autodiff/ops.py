@@ -310,6 +310,32 @@ def SUM(g, out, *xs):
     return (g,) * len(xs)
 
 
+def _logsumexp_forward(*xs):
+    if not xs:
+        raise ValueError("logsumexp() needs at least one input, got none")
+    if any(x != x for x in xs):
+        return _NAN
+    m = builtins.max(xs)
+    if m == _INF or m == -_INF:  # an inf input gives inf; all -inf give -inf (as torch)
+        return m
+    # Shift by the largest input, so every exponent is <= 0 and nothing overflows. The largest
+    # term is then exactly 1: log1p of the others keeps them even where 1 + e^-40 rounds to 1.
+    top = xs.index(m)
+    return m + math.log1p(math.fsum([math.exp(x - m) for i, x in enumerate(xs) if i != top]))
+
+
+@primitive("logsumexp", _logsumexp_forward)
+def LOGSUMEXP(g, out, *xs):
+    """d/dx_i log(e^x_1 + ... + e^x_n) = e^(x_i - out)
+
+    The softmax of the inputs. Written with `out`, so no exponent is positive and nothing
+    overflows; the forward's shift by the largest input is a float detail, not part of the
+    graph. At the edges it gives torch's numbers: an input of -inf gets 0; where out is inf or
+    every input is -inf, inf - inf is nan.
+    """
+    return tuple([g * exp(x - out) for x in xs])
+
+
 def _dot_forward(*inputs):
     n = len(inputs) // 2
     return builtins.sum(map(operator.mul, inputs[:n], inputs[n:]), 0.0)
@@ -457,6 +483,19 @@ def identity(x: Operand) -> Operand:
 def sum(values: Iterable[Operand]) -> Operand:  # noqa: A001
     """The sum of many values as ONE node with many inputs (not a chain of additions)."""
     return apply(SUM, *_sequence("sum", "values", values))
+
+
+def logsumexp(values: Iterable[Operand]) -> Operand:
+    """log(e^x_1 + ... + e^x_n) as ONE node, computed without overflow (as torch.logsumexp).
+
+    Its gradient is the softmax of the inputs, so `logsumexp(z) - z[k]` is the softmax
+    cross-entropy with no max taken in the graph. NaN in gives NaN; an input of +inf gives inf,
+    all inputs -inf give -inf. ValueError for an empty sequence.
+    """
+    xs = _sequence("logsumexp", "values", values)
+    if not xs:
+        raise ValueError("logsumexp() needs at least one value, got an empty sequence")
+    return apply(LOGSUMEXP, *xs)
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Operand:

@@ -119,9 +119,9 @@ def cross_entropy(logits: Sequence[Scalar] | Sequence[Sequence[Scalar]],
     """Softmax cross-entropy for one of several classes: `log(sum_j e^z_j) - z_target`.
 
     `logits` is one list of class scores with an integer class index `target`, or a list of such
-    lists with a list of indices. The log-sum-exp subtracts the largest score first
-    (`m + log(sum_j e^(z_j - m))`, with m a constant), so no exponential can overflow; the sum
-    is one n-ary node. Its gradient is `softmax(z) - onehot(target)`.
+    lists with a list of indices. The log-sum-exp is one `autodiff.logsumexp` node, computed
+    without overflow (it subtracts the largest score inside its float forward). Its gradient is
+    `softmax(z) - onehot(target)`.
     """
     _check_reduction("cross_entropy", reduction)
     if isinstance(target, (Real, Value)) and not isinstance(target, bool):
@@ -229,12 +229,10 @@ def _cross_entropy_one(logits: Any, target: Any) -> Value:
     if isinstance(target, bool) or not isinstance(target, Real) or target != int(target) \
             or not 0 <= target < len(z):
         raise ValueError(f"cross_entropy() needs a class index in 0..{len(z) - 1}, got {target!r}")
-    # Shift by the largest score so no exp overflows. log-sum-exp does not depend on the shift,
-    # so the gradient through m cancels (1 - sum of softmax); m is chosen by comparing Values,
-    # which a compiled loss records as guards.
-    m = max(z)
-    lse = m + autodiff.log(autodiff.sum([autodiff.exp(v - m) for v in z]))
-    return lse - z[int(target)]
+    # One logsumexp node: its float forward shifts by the largest score, so no exp overflows,
+    # and its rule is the softmax. No max is taken in the graph, so nothing compares Values (a
+    # compiled loss has no guard to retrace on) and no gradient flows through a shift.
+    return autodiff.logsumexp(z) - z[int(target)]
 
 
 def _check_pred(loss: str, p: Any) -> None:

@@ -189,6 +189,34 @@ def test_every_rule_of_the_table_is_written_inline():
             assert template.how == "inline", f"{prim.name} with {arity} inputs is called"
 
 
+def _scaled_rule(g, out, *xs):
+    """d/dx_i (2 x_1 + ... + 2 x_n) = 2"""
+    return tuple([g * 2.0 + x * 0.0 for x in xs])
+
+
+def _mean_rule(g, out, *xs):
+    """d/dx_i mean(x) = 1 / n"""
+    return tuple([g / len(xs) + x * 0.0 for x in xs])
+
+
+def test_a_rule_of_any_arity_written_as_one_comprehension_is_written_out_per_input():
+    # logsumexp's form, `tuple([share(x) for x in xs])`: one expression per input. A share that
+    # needs all the inputs (len(xs)) is not one expression of its own input: the source is not
+    # used (running the rule on placeholders then writes it, with len(xs) a number).
+    from autodiff.primitive import Primitive
+
+    glob = compile_module._Globals()
+    scaled = Primitive("scaled", lambda *xs: 2.0 * sum(xs), _scaled_rule)
+    template = compile_module._rule_template(scaled, 3, glob)
+    assert template.how == "inline"
+    assert template.shares == [f"{{g}} * 2.0 + {{x{i}}} * 0.0" for i in range(3)]
+    mean = Primitive("mean", lambda *xs: sum(xs) / len(xs), _mean_rule)
+    assert compile_module._rule_from_source(mean.vjp, 3, glob, "mean") is None
+    assert compile_module._rule_template(mean, 3, glob).shares[0] == "({g} / 3) + ({x0} * 0.0)"
+    lse = compile_module._rule_template(PRIMITIVES["logsumexp"], 2, glob)
+    assert lse.how == "inline" and "{x1} - {out}" in lse.shares[1]
+
+
 def test_the_micrograd_readme_expression():
     from tests.examples import micrograd_readme_example
 
@@ -684,8 +712,8 @@ def test_demo_compile_refuses_what_it_cannot_compile_with_the_reason(capsys):
 
 @pytest.mark.parametrize("loss_name", ["cross_entropy", "bce_with_logits", "binary_cross_entropy"])
 def test_every_loss_compiles_and_trains_as_eagerly(loss_name):
-    # The losses choose a stable formula or shift by comparing Values (guards), never by reading
-    # .data, so a compiled loss follows the eager one bit for bit while the choice changes.
+    # The losses choose a stable formula by comparing Values (guards), never by reading .data,
+    # so a compiled loss follows the eager one bit for bit while the choice changes.
     import nn
     from nn import losses
 
@@ -713,6 +741,29 @@ def test_every_loss_compiles_and_trains_as_eagerly(loss_name):
             opt.step()
         runs.append((losses_seen, [p.data for p in model.parameters()]))
     assert runs[0] == runs[1]
+
+
+def test_compiled_cross_entropy_trains_on_one_trace():
+    # cross_entropy's log-sum-exp is one logsumexp node, which compares no Values: while
+    # training moves which class scores highest, no guard changes, so no step traces again.
+    import nn
+    from nn.losses import cross_entropy
+
+    X, labels = nn.data.make_spirals(30, classes=3, seed=0)
+    model = nn.MLP(2, [8, 3], seed=1)
+    opt = nn.SGD(model.parameters(), lr=1.0)
+    step = nn.compile_loss(model, cross_entropy)
+    top_classes = set()
+    for _ in range(6):
+        with autodiff.no_grad():
+            scores = [[z.data for z in model(x)] for x in X]
+        top_classes.add(tuple(s.index(max(s)) for s in scores))
+        opt.zero_grad()
+        step.backward(X, labels)
+        opt.step()
+    assert len(top_classes) > 1, "training never changed a predicted class: a weak test"
+    assert len(step.compiled.traces) == 1 and step.compiled.trace_count == 1
+    assert step.compiled.traces[0].guards == [] and "logsumexp" in step.source
 
 
 def test_a_loss_that_reads_data_is_caught_not_trusted():

@@ -51,12 +51,12 @@ PROFILE = settings(
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 
-# Number of inputs of each operation; "sum" and "dot" draw theirs (dot: 2 * n).
+# Number of inputs of each operation; "sum", "logsumexp" and "dot" draw theirs (dot: 2 * n).
 ARITY = {
     "add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "reciprocal": 1, "pow": 2, "exp": 1,
     "log": 1, "log1p": 1, "sqrt": 1, "tanh": 1, "sigmoid": 1, "softplus": 1, "relu": 1,
     "abs": 1, "sin": 1, "cos": 1, "maximum": 2, "minimum": 2, "clamp": 3, "identity": 1,
-    "sum": None, "dot": None,
+    "sum": None, "dot": None, "logsumexp": None,
 }
 OPS = sorted(ARITY)
 EDGES = [0.0, 1e-300, -1e-300, 1000.0, -1000.0, 709.0, 710.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0]
@@ -104,8 +104,8 @@ def programs(draw) -> Program:
     for k in range(draw(st.integers(1, 6))):
         name = draw(st.sampled_from(OPS))
         arity = ARITY[name]
-        if name == "sum":
-            arity = draw(st.integers(2, 4))
+        if name in ("sum", "logsumexp"):
+            arity = draw(st.integers(1 if name == "logsumexp" else 2, 4))
         elif name == "dot":
             arity = 2 * draw(st.integers(1, 3))
         refs = []
@@ -121,10 +121,12 @@ def programs(draw) -> Program:
 
 # ---- chainrule's side -------------------------------------------------------------------------
 
-OURS = {name: getattr(autodiff, name) for name in OPS if name not in ("identity", "sum", "dot")}
+OURS = {name: getattr(autodiff, name) for name in OPS
+        if name not in ("identity", "sum", "dot", "logsumexp")}
 OURS["identity"] = ops.identity
 OURS["sum"] = lambda *xs: autodiff.sum(xs)
 OURS["dot"] = lambda *xs: autodiff.dot(xs[: len(xs) // 2], xs[len(xs) // 2:])
+OURS["logsumexp"] = lambda *xs: autodiff.logsumexp(xs)
 
 
 def ours(program: Program, xs):
@@ -241,6 +243,7 @@ def torch_lib():
         "minimum": t.minimum, "clamp": t.clamp, "identity": lambda x: x.clone(),
         "sum": lambda *xs: stack(*xs).sum(),
         "dot": lambda *xs: t.dot(stack(*xs[: len(xs) // 2]), stack(*xs[len(xs) // 2:])),
+        "logsumexp": lambda *xs: t.logsumexp(stack(*xs), 0),
     }
 
 

@@ -32,6 +32,10 @@ DOMAINS = {
         lambda *xs: math.fsum(w * x for w, x in zip(xs[: len(xs) // 2], xs[len(xs) // 2 :])),
         [(0.3, -1.2, 2.0, 0.5), (1.5, -2.0)],
     ),
+    "logsumexp": (
+        lambda *xs: math.log(math.fsum(math.exp(x) for x in xs)),
+        [(0.3, -1.2, 2.0), (1.5,), (-0.5, 0.5)],
+    ),
     "identity": (lambda x: x, [(0.3,)]),
     "div": (lambda x, y: x / y, [(0.3, -1.7), (2.0, 5.5), (-4.0, 0.25)]),
     "log1p": (math.log1p, [(0.3,), (-0.5,), (1e-3,)]),
@@ -204,3 +208,63 @@ def test_a_node_op_is_its_primitive_and_reads_as_its_name():
                                           ("pow", "**"), ("maximum", ""), ("softplus", "")])
 def test_each_primitive_declares_how_it_is_written(name, symbol):
     assert ops.PRIMITIVES[name].symbol == symbol
+
+
+def test_logsumexp_is_one_node_with_the_softmax_as_gradient():
+    zs = [Value(1.0), Value(2.0), Value(3.0)]
+    out = autodiff.logsumexp(zs)
+    assert out.op == "logsumexp" and out.parents == tuple(zs)
+    out.backward()
+    total = math.fsum(math.exp(z) for z in (1.0, 2.0, 3.0))
+    for z in zs:
+        assert z.grad == pytest.approx(math.exp(z.data) / total, rel=1e-15)
+    assert autodiff.logsumexp([1, 2.5]) == pytest.approx(math.log(math.e + math.exp(2.5)))
+    assert isinstance(autodiff.logsumexp([1, 2.5]), float)
+
+
+def test_logsumexp_does_not_overflow_or_lose_small_terms():
+    # e^1000 overflows a float; the shifted forward and the rule e^(x - out) never exponentiate
+    # a positive number.
+    big = [Value(1000.0), Value(1000.0)]
+    out = autodiff.logsumexp(big)
+    out.backward()
+    assert out.data == pytest.approx(1000.0 + math.log(2.0), rel=1e-15)
+    assert [b.grad for b in big] == [pytest.approx(0.5, rel=1e-12)] * 2
+    assert autodiff.logsumexp([-1000.0, -1000.0]) == pytest.approx(-1000.0 + math.log(2.0))
+    assert autodiff.logsumexp([0.0, -40.0]) == pytest.approx(math.log1p(math.exp(-40.0)),
+                                                             rel=1e-15, abs=0)
+    assert autodiff.logsumexp([7.25]) == 7.25  # one input: itself, exactly
+
+
+@pytest.mark.parametrize("inputs, expected, grads", [
+    # torch.logsumexp's numbers (tests/test_torch_parity.py checks them against torch itself)
+    ((math.inf, 1.0), math.inf, (math.nan, 0.0)),
+    ((-math.inf, -math.inf), -math.inf, (math.nan, math.nan)),
+    ((math.nan, 1.0), math.nan, (math.nan, math.nan)),
+    ((-math.inf, 1.0), 1.0, (0.0, 1.0)),
+    ((math.inf, -math.inf), math.inf, (math.nan, 0.0)),
+])
+def test_logsumexp_at_the_edges(inputs, expected, grads):
+    xs = [Value(x) for x in inputs]
+    out = autodiff.logsumexp(xs)
+    out.backward()
+    assert out.data == expected or (math.isnan(out.data) and math.isnan(expected))
+    for x, want in zip(xs, grads):
+        assert x.grad == want or (math.isnan(x.grad) and math.isnan(want))
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ([], ValueError, r"logsumexp\(\) needs at least one value, got an empty sequence"),
+    (Value(1.0), TypeError, r"logsumexp\(values\) needs an iterable of numbers or Values"),
+    (3.0, TypeError, r"logsumexp\(values\) needs an iterable .* got float: 3.0"),
+    ("ab", TypeError, r"logsumexp\(values\) needs an iterable .* got str"),
+    ([Value(1.0), "x"], TypeError, r"logsumexp\(\)"),
+])
+def test_logsumexp_bad_input(bad, error, message):
+    with pytest.raises(error, match=message):
+        autodiff.logsumexp(bad)
+
+
+def test_logsumexp_forward_alone_refuses_no_inputs():
+    with pytest.raises(ValueError, match=r"logsumexp\(\) needs at least one input"):
+        ops.PRIMITIVES["logsumexp"].forward()

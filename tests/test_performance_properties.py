@@ -41,6 +41,8 @@ def every_primitive_graph(seed: int = 0):
             out = autodiff.dot(args, [rng.choice(pool), 0.5])
         elif prim.name == "sum":
             out = autodiff.sum(args + [1.5])
+        elif prim.name == "logsumexp":
+            out = autodiff.logsumexp(args + [0.5])
         elif prim.name == "log" or prim.name == "sqrt":
             out = autodiff.ops.apply(prim, args[0] * args[0] + 1.0)
         elif prim.name in ("reciprocal", "log1p"):

@@ -33,7 +33,7 @@ def random_expression(seed: int) -> Value:
     pool = [Value(rng.uniform(0.5, 1.5), label=f"x{i}") for i in range(4)]
     for _ in range(25):
         x, y = rng.choice(pool), rng.choice(pool)
-        kind = rng.randrange(6)
+        kind = rng.randrange(7)
         if kind == 0:
             z = x + y
         elif kind == 1:
@@ -44,8 +44,10 @@ def random_expression(seed: int) -> Value:
             z = autodiff.sum([x, y, x])
         elif kind == 4:
             z = autodiff.dot([x, y], [y, x]).sigmoid()
-        else:
+        elif kind == 5:
             z = (x * 0.3).exp() / (1 + y * y)
+        else:
+            z = autodiff.logsumexp([x, y * 2.0, x * y])
         pool.append(z)
     return autodiff.sum(pool[-5:]) + pool[-1] * pool[-2]
 

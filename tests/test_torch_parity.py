@@ -1,11 +1,20 @@
 """Values, first and second derivatives agree with PyTorch in float64 (when torch is installed)."""
 
+import math
+
 import pytest
 
 import autodiff
 from autodiff import Value, grad
+from nn.losses import cross_entropy
 
 torch = pytest.importorskip("torch", reason="torch not installed: parity tests need it")
+
+
+def _stack(*xs):
+    return torch.stack([x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float64)
+                        for x in xs])
+
 
 # Each case: (our function on Values, torch's on 0-d float64 tensors, inputs)
 CASES = {
@@ -39,6 +48,28 @@ CASES = {
         lambda x, y: autodiff.dot([x, y, x], [y, y, 2.0]) + autodiff.sum([x, y, x * y]),
         lambda x, y: x * y + y * y + x * 2.0 + x + y + x * y,
         (0.3, -1.4),
+    ),
+    "logsumexp": (
+        lambda x, y: autodiff.logsumexp([x, x * y, 2.0, -y]) * y,
+        lambda x, y: torch.logsumexp(_stack(x, x * y, 2.0, -y), 0) * y,
+        (0.7, -1.3),
+    ),
+    "logsumexp_large": (  # e^800 overflows a float: only the shifted forms stay finite
+        lambda x, y: autodiff.logsumexp([x * 800, x * y, -y]),
+        lambda x, y: torch.logsumexp(_stack(x * 800, x * y, -y), 0),
+        (1.0, 799.5),
+    ),
+    "cross_entropy": (
+        lambda x, y: cross_entropy([x, y, x * y, 0.5], 1),
+        lambda x, y: torch.nn.functional.cross_entropy(_stack(x, y, x * y, 0.5)[None],
+                                                       torch.tensor([1])),
+        (0.4, -0.9),
+    ),
+    "cross_entropy_batch": (
+        lambda x, y: cross_entropy([[x * 300, y], [x, y * 400]], [0, 1]),
+        lambda x, y: torch.nn.functional.cross_entropy(
+            torch.stack([_stack(x * 300, y), _stack(x, y * 400)]), torch.tensor([0, 1])),
+        (1.1, 0.9),
     ),
 }
 
@@ -100,3 +131,24 @@ def test_saturated_sigmoid_matches_torch():
         ts.backward()
         assert s.data == pytest.approx(float(ts.detach()), rel=1e-15, abs=1e-300)
         assert x.grad == pytest.approx(float(tx.grad), rel=1e-15, abs=1e-300)
+
+
+@pytest.mark.parametrize("point", [
+    (math.inf, 1.0), (-math.inf, -math.inf), (math.nan, 1.0), (-math.inf, 1.0),
+    (math.inf, -math.inf), (math.inf, math.inf), (-math.inf,), (1000.0, 1000.0),
+    (-1000.0, 0.0, 3.0), (0.0, -40.0), (-0.0,), (1e308, 1e308),
+])
+def test_logsumexp_edges_match_torch(point):
+    xs = [Value(p) for p in point]
+    out = autodiff.logsumexp(xs)
+    out.backward()
+    tx = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+    tout = torch.logsumexp(tx, 0)
+    tout.backward()
+
+    def same(a, b):  # (0, -40): ours keeps e^-40 = 4.2e-18 (log1p), torch's log(1 + ...) is 0
+        return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-15, abs=1e-15)
+
+    assert same(out.data, tout.item()), (out.data, tout.item())
+    assert all(same(x.grad, g) for x, g in zip(xs, tx.grad.tolist())), \
+        ([x.grad for x in xs], tx.grad.tolist())

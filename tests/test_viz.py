@@ -3,6 +3,7 @@ parameter names and clusters, and the summary of big graphs."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import shutil
@@ -858,3 +859,24 @@ def test_a_new_primitive_is_drawn_and_explained_from_its_declaration(monkeypatch
     assert sorted(ops) == ["/", "softish"]
     edges = re.findall(r'-> n\d+_op \[id="\w+" color="(#[0-9a-f]{6})"', dot_text)
     assert len(edges) == 3  # the shares passed back colour every input edge
+
+
+def test_a_logsumexp_node_draws_and_explains_as_one_call():
+    # One n-ary node: drawn `logsumexp (3)`, explained as a call, its local derivatives the
+    # softmax of its inputs (so they add up to 1).
+    a, b, c = Value(1.0, label="a"), Value(2.0, label="b"), Value(3.0, label="c")
+    lse = autodiff.logsumexp([a, b, c])
+    lse.label = "lse"
+    loss = lse - b
+    loss.label = "L"
+    text = autodiff.explain(loss, file=None)
+    assert "lse = logsumexp(a, b, c)" in text
+    steps = [s for s in autodiff.backward_steps(loss) if s.node is lse]
+    assert [s.input for s in steps] == [a, b, c]
+    total = math.fsum(math.exp(x) for x in (1.0, 2.0, 3.0))
+    assert [s.local for s in steps] == pytest.approx([math.exp(x) / total for x in (1, 2, 3)],
+                                                     rel=1e-15)
+    loss.backward()
+    dot_text = to_dot(loss, legend=False)
+    ops = re.findall(r'_op \[id="\w+" label="([^"]*)"', dot_text)
+    assert sorted(ops) == ["+", "logsumexp (3)", "neg"]
