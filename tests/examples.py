@@ -3,9 +3,8 @@
 from autodiff import Value
 
 
-def micrograd_readme_example() -> tuple[Value, Value, Value]:
-    """micrograd's README expression: returns (a, b, g); g.data is 24.7041 before backward."""
-    a, b = Value(-4.0, label="a"), Value(2.0, label="b")
+def micrograd_readme_expression(a, b):
+    """micrograd's README expression of the Values `a` and `b`: its output `g`."""
     c = a + b
     d = a * b + b**3
     c += c + 1
@@ -16,4 +15,10 @@ def micrograd_readme_example() -> tuple[Value, Value, Value]:
     f = e**2
     g = f / 2.0
     g += 10.0 / f
-    return a, b, g
+    return g
+
+
+def micrograd_readme_example() -> tuple[Value, Value, Value]:
+    """micrograd's README expression: returns (a, b, g); g.data is 24.7041 before backward."""
+    a, b = Value(-4.0, label="a"), Value(2.0, label="b")
+    return a, b, micrograd_readme_expression(a, b)

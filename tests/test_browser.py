@@ -2,16 +2,13 @@
 headless Chromium (through Playwright) Next / Previous / Play move the highlight and fill in the
 gradients that `backward()` computes.
 
-The browser part needs the `playwright` Python package and a Chromium binary (Debian's
-/usr/bin/chromium, or $CHAINRULE_CHROMIUM); Playwright's own browser download is never used.
-Without them the browser tests skip, except when CHAINRULE_WITH_BROWSER=1 (as in CI), where a
-missing browser is a failure.
+The browser part uses the `browser` fixture of tests/conftest.py (Playwright driving the
+system's Chromium; skipped without them, except in CI, where a missing browser is a failure).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -26,17 +23,6 @@ from autodiff.viz.html import ACCUMULATING
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz's dot is not installed"
 )
-REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
-CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests may run as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
-]
 
 
 def expression():
@@ -108,32 +94,6 @@ def test_big_graphs_are_refused_with_a_way_out():
 
 
 # ---- in a real browser --------------------------------------------------------------------------
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if REQUIRED:
-        pytest.fail(f"{reason}; CHAINRULE_WITH_BROWSER=1 says the browser test must run")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    _require(
-        sync_playwright is not None,
-        "the playwright package is not installed (pip install playwright)",
-    )
-    _require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    _require(shutil.which("dot") is not None, "Graphviz's dot is not installed")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def grad_text(page, node_id: str) -> str:

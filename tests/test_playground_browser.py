@@ -4,15 +4,12 @@ The page is driven only through its testing contract (data-testid attributes) an
 it shows is checked against a `Session` with the same settings, bit for bit: the page is a view.
 Every page also must log no console error and fetch nothing but from its own server.
 
-Like test_browser.py, these tests need the `playwright` package and a Chromium binary (Debian's
-/usr/bin/chromium, or $CHAINRULE_CHROMIUM); without them they skip, except when
-CHAINRULE_WITH_BROWSER=1 (as in CI), where a missing browser is a failure.
+The browser is the `browser` fixture of tests/conftest.py (Playwright driving the system's
+Chromium; skipped without them, except in CI, where a missing browser is a failure).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -20,44 +17,8 @@ import pytest
 from nn.playground.server import PlaygroundServer, shared_server, show
 from nn.playground.session import Session, parse_settings
 
-REQUIRED = os.environ.get("CHAINRULE_WITH_BROWSER") == "1"
-CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # the tests may run as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
-]
 STEP_COUNT = "[data-testid=step-count]"
 TRAIN_LOSS = "[data-testid=train-loss]"
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if REQUIRED:
-        pytest.fail(f"{reason}; CHAINRULE_WITH_BROWSER=1 says the browser test must run")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    _require(sync_playwright is not None,
-             "the playwright package is not installed (pip install playwright)")
-    _require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    _require(shutil.which("dot") is not None, "Graphviz's dot is not installed")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def start_server(**options) -> PlaygroundServer:
