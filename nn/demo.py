@@ -79,7 +79,9 @@ def parse_args(argv: list[str] | None = None,
                              "strategy) take a closure and use no schedule")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
-                             "the run (default: 1.0 for sgd, as in micrograd; "
+                             "the run, except for the closure optimizers, which keep it (for "
+                             "cmaes it is the starting step size sigma0) (default: 1.0 for "
+                             "sgd, as in micrograd; "
                              + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()
                                          if k != "sgd") + ")")
     parser.add_argument("--steps", type=_positive_int, default=100,
@@ -167,7 +169,14 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
             lr = getattr(opt, "lr", 0.0)  # CMA-ES has none
-            loss = opt.step(closure)  # the loss and scores of its first evaluation
+            if isinstance(opt, (CMAES, EvolutionStrategy)):
+                # Their evaluations are perturbed candidates: record the model's own loss,
+                # measured once more before the step, as for every other optimizer.
+                with no_grad():
+                    loss = closure()
+                opt.step(closure)
+            else:
+                loss = opt.step(closure)  # its first evaluation is at the current weights
             scores = evaluated[0]
             acc = accuracy(scores, y)
             history["loss"].append(loss.data)
