@@ -502,6 +502,29 @@ def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
 
 
 @needs_dot
+def test_neuron_graph_draws_that_points_gradients_not_the_training_ones_added(monkeypatch):
+    # backward() adds onto a leaf's .grad: the drawing must start from zero, or a neuron whose
+    # ReLU is off for the point shows the batch gradient of the last training step.
+    import autodiff
+
+    s = Session(n=60, hidden=[8, 8], seed=0)
+    s.step(3)
+    assert any(p.grad != 0 for p in s.model.parameters())
+    params = s.model.parameters()
+    expected = autodiff.gradients(s.point_loss(5), params)
+    drawn = []
+    real = autodiff.draw_dot
+
+    def spy(loss, **kwargs):
+        drawn.append([p.grad for p in params])
+        return real(loss, **kwargs)
+
+    monkeypatch.setattr(autodiff, "draw_dot", spy)
+    s.neuron_graph("layers.0.neurons.0", 5)
+    assert drawn == [list(expected)]
+
+
+@needs_dot
 def test_step_through_page_of_one_point():
     s = Session(n=40, hidden=[3], seed=0)
     page = s.step_through(33)  # a test point

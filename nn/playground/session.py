@@ -699,6 +699,8 @@ class Session:
         """A context in which gradients may be computed without losing the training ones."""
         params = self.model.parameters()
         grads = [p.grad for p in params]
+        for p in params:  # backward() adds onto .grad: start this graph's gradients from zero
+            p.grad = 0.0
         try:
             yield
         finally:
