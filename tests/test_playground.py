@@ -714,3 +714,16 @@ def test_idle_sessions_are_freed_even_when_nobody_new_arrives(server):
     call(server, "GET", "/api/options")
     assert call(server, "GET", f"/api/sessions/{made['id']}")[0] == 404
     assert call(server, "GET", f"/api/sessions/{pinned_id}")[0] == 200  # its owner holds it
+
+
+@pytest.mark.parametrize("name, free", [("sgd", False), ("lbfgs", False), ("cmaes", True),
+                                        ("evolutionstrategy", True)])
+def test_frame_says_when_the_optimizer_computes_no_gradients(name, free):
+    # The page explains empty gradient views: a gradient-free method computed none, which is not
+    # the same as a loss of 0 with no point inside the margin.
+    s = Session(n=30, hidden=[3], optimizer=name, seed=0)
+    assert s.frame()["gradient_free"] is False  # nothing ran yet
+    s.step()
+    assert s.frame()["gradient_free"] is free
+    if free:
+        assert all(p.grad == 0 for p in s.model.parameters())

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from autodiff import Value, no_grad, topological_order
+from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, optim, schedules
 from nn.layers import ACTIVATIONS, INITS, MLP
@@ -509,6 +509,7 @@ class Session:
         self._order: list[int] = []
         self.step_count = 0
         self.last_step_loss: float | None = None
+        self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
         self.run += 1
         self.version = 0
@@ -570,14 +571,19 @@ class Session:
         opt = self.optimizer
         try:
             if _needs_closure(type(opt)):
+                graded: list[bool] = []
+
                 def closure() -> Value:
+                    graded.append(is_grad_enabled())
                     opt.zero_grad()
                     loss = self._objective(batch)
                     loss.backward()
                     return loss
 
                 loss = opt.step(closure)
+                gradient_free = not any(graded)
             else:
+                gradient_free = False
                 opt.zero_grad()
                 loss = self._objective(batch)
                 loss.backward()
@@ -595,6 +601,7 @@ class Session:
             self.schedule.step()
         self.step_count += 1
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
+        self.last_step_gradient_free = gradient_free
         self.version += 1
         self._evaluate()
 
@@ -733,6 +740,7 @@ class Session:
                 "test_loss": _number(self.test_loss),
                 "test_loss_repr": repr(self.test_loss),
                 "accuracy": self.accuracy,
+                "gradient_free": self.last_step_gradient_free,
                 "test_accuracy": self.test_accuracy,
                 "history_start": since,
                 "history": [{k: _number(v) for k, v in h.items()}

@@ -536,6 +536,7 @@ function drawGradFlow() {
   let out = "";
   if (!values.length) {
     const why = state.frame.step_count === 0 ? "no gradient yet: press Step"
+      : state.frame.gradient_free ? "no gradients: this optimizer only evaluates the loss"
       : "every gradient of the last step is zero (its loss was 0: no point inside the margin)";
     out = `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666" font-size="14">${why}</text>`;
   } else {
@@ -584,6 +585,12 @@ function drawCurves() {
   for (const p of panels) {
     const ph = h * p.height, y0 = top + 20, y1 = top + ph - 6;
     const vals = rows.flatMap((r) => p.keys.map((k) => r[k])).filter((v) => v !== null && isFinite(v));
+    if (!vals.length && !p.fixed) {  // e.g. CMA-ES, which has a step size but no learning rate
+      out += `<text x="${left}" y="${top + 12}" font-size="12" font-weight="600">${p.title}</text>`;
+      out += `<text x="${left}" y="${top + 30}" font-size="11" fill="#666">none: this optimizer has no ${p.title}</text>`;
+      top += ph;
+      continue;
+    }
     let lo = p.fixed ? p.fixed[0] : Math.min(0, ...vals), hi = p.fixed ? p.fixed[1] : Math.max(...vals, 1e-12);
     if (hi <= lo) hi = lo + 1;
     const X = (s) => left + ((right - left) * s) / steps, Y = (v) => y1 - ((y1 - y0) * (v - lo)) / (hi - lo);
