@@ -135,7 +135,8 @@ def _sizes(text: str) -> list[int]:
 def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule: Any,
           steps: int, l2: float, progress: bool = True,
           compiled: bool = False) -> dict[str, list[float]]:
-    """Full-batch training; returns the history of loss, accuracy and learning rate.
+    """Full-batch training; returns the history of loss, accuracy and learning rate (no "lr"
+    for an optimizer without one, CMA-ES).
 
     With `compiled`, each step of a gradient optimizer runs `nn.compile_loss`'s generated code
     instead of building the graph: the same gradients, bit for bit (the scores for the accuracy
@@ -168,7 +169,7 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     for _ in bar:
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
-            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none
+            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none (its "lr" is dropped below)
             if isinstance(opt, (CMAES, EvolutionStrategy)):
                 # Their evaluations are perturbed candidates: record the model's own loss,
                 # measured once more before the step, as for every other optimizer.
@@ -202,6 +203,8 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         history["accuracy"].append(acc)
         history["lr"].append(lr)
         bar.set_postfix(loss=f"{loss.data:.4f}", acc=f"{100 * acc:.0f}%", lr=f"{lr:.3g}")
+    if not hasattr(opt, "lr"):  # CMA-ES has a step size, no learning rate: chart none
+        del history["lr"]
     return history
 
 
@@ -318,12 +321,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
+    when = f"at the last training step ({args.steps})"
     if args.optimizer in ("cmaes", "es"):  # these used no gradient: compute one to chart
         model.zero_grad()
         loss_fn([model(x) for x in X], y).backward()
+        when = f"of the trained model ({args.optimizer} itself used none)"
     written.append(out / "grad_flow.png")
-    plot_grad_flow(model, written[-1], X=X,
-                   title=f"Gradient flow at the last training step ({args.steps})")
+    plot_grad_flow(model, written[-1], X=X, title=f"Gradient flow {when}")
     written.append(out / "decision_boundary.png")
     plot_decision_boundary(model, X, y, written[-1], margin=1.0 if outputs == 1 else None,
                            title=f"{args.dataset}: {100 * final:.0f}% of {len(X)} points "

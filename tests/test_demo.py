@@ -239,3 +239,5 @@ def test_closure_optimizers_record_the_loss_of_the_models_own_weights(name):
     assert history["loss"][0] == pytest.approx(before, rel=1e-12)
     assert history["accuracy"][0] == accuracy(scores, y)
     assert len(history["loss"]) == 2 and history["loss"][1] != history["loss"][0]
+    # CMA-ES has no learning rate: its chart must not show a rate of 0
+    assert ("lr" in history) == (name != "cmaes")
