@@ -253,6 +253,7 @@ async function playLoop() {
     try {
       const frame = await api("POST", sessionPath("step"), { ...frameParams(), budget_ms: BUDGET_MS });
       render(frame);
+      showError("");
       if (frame.stopped) { showNotice(frame.stopped); setPlaying(false); }
     } catch (error) {
       setPlaying(false);
@@ -268,6 +269,7 @@ async function stepOnce() {
   await guarded(async () => {
     const frame = await api("POST", sessionPath("step"), { ...frameParams(), count: 1 });
     render(frame);
+    showError("");  // an earlier message (a refused setting) is answered: the form shows the old value
     showNotice(frame.stopped || "");
   });
 }
@@ -276,6 +278,7 @@ async function reset() {
   if (!state.id) return;
   await guarded(async () => {
     render(await api("POST", sessionPath("reset"), frameParams()));
+    showError("");
     showNotice("");
   });
 }
