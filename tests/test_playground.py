@@ -682,7 +682,16 @@ def test_main_says_when_the_port_is_taken(capsys):
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["--no-browser", "--port", str(port)]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err
+
+
+def test_main_says_when_the_host_is_wrong(capsys):
+    # a name that does not resolve is a mistake in --host, not in --port
+    assert main(["--no-browser", "--host", "no-such-host.invalid", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot listen on no-such-host.invalid:0" in err and "check --host" in err
+    assert "--port" not in err.split(";", 1)[1]
 
 
 def test_every_page_asset_ships_as_package_data():
