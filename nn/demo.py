@@ -294,6 +294,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
         print(f"{prog}: error: --compile works with the gradient-step optimizers "
               f"(sgd, momentum, adam, ...), not {args.optimizer}", file=sys.stderr)
         return 2
+    try:  # before training, so that a bad --out does not cost a whole run
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"{prog}: error: cannot make the --out folder {args.out}: "
+              f"{err.strerror or err}", file=sys.stderr)
+        return 2
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
     make_opt, default_lr = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr
@@ -318,7 +324,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     from nn.plots import plot_decision_boundary, plot_grad_flow, plot_history
 
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
     when = f"at the last training step ({args.steps})"

@@ -241,3 +241,12 @@ def test_closure_optimizers_record_the_loss_of_the_models_own_weights(name):
     assert len(history["loss"]) == 2 and history["loss"][1] != history["loss"][0]
     # CMA-ES has no learning rate: its chart must not show a rate of 0
     assert ("lr" in history) == (name != "cmaes")
+
+
+def test_an_output_folder_that_cannot_be_made_is_an_error_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert demo.main(["--steps", "1", "--no-progress", "--out", str(blocker / "out")]) == 2
+    captured = capsys.readouterr()
+    assert "--out" in captured.err and str(blocker / "out") in captured.err
+    assert "loss" not in captured.out  # refused before any training
