@@ -196,6 +196,19 @@ def test_closure_optimizers_in_the_page(visitor):
     assert v.loss() == repr(s.train_loss)
 
 
+def test_choosing_cma_es_with_a_schedule_turns_the_schedule_off(visitor):
+    """CMA-ES has no learning rate to schedule: picking it drops the schedule instead of
+    refusing the choice (as picking spirals switches a two-class loss to cross_entropy)."""
+    v = visitor()
+    v.open("n=60&hidden=4&schedule=cosine")
+    v.page.select_option("[data-testid=setting-optimizer]", "cmaes")
+    v.page.wait_for_selector("[data-testid=setting-sigma0]")
+    v.settled()
+    assert not v.page.is_visible("[data-testid=error]")
+    assert v.url_settings()["optimizer"] == "cmaes" and v.url_settings()["schedule"] == "none"
+    v.click_step(1)
+
+
 def test_the_url_holds_the_settings(visitor):
     query = ("dataset=xor&n=80&hidden=4,3&activation=tanh&optimizer=rmsprop&lr=0.02"
              "&momentum=0.5&batch_size=16&seed=3&schedule=step&decay_steps=10&gamma=0.5")

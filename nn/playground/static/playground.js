@@ -168,6 +168,9 @@ async function changeSetting(name, input) {
       changes.loss = "cross_entropy";
     }
   }
+  if (name === "optimizer" && !state.options.optimizers[value].lr && state.frame.settings.schedule !== "none") {
+    changes.schedule = "none";  // CMA-ES has a step size, no learning rate to schedule
+  }
   await guarded(async () => {
     try {
       const frame = await api("POST", sessionPath("settings"), { ...frameParams(), ...changes });
