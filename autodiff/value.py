@@ -231,7 +231,9 @@ def _constant(op: Primitive, x) -> Value:
     """A number met by an op (the 2 of `x * 2`) as a constant leaf; a Value stays itself."""
     if isinstance(x, Value):
         return x
-    return Value(_number(f"{op}()", x))
+    if type(x) is not float:  # only other numbers need the check (and its message)
+        x = _number(f"{op}()", x)
+    return Value(x)
 
 
 def _number(where: str, x) -> float:
