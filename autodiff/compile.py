@@ -860,6 +860,19 @@ def _number(x: float, glob: _Globals) -> str:
     return glob.bind(x, "inf" if x > 0 else "minus_inf" if x < 0 else "nan")
 
 
+def _bound(other, glob: _Globals) -> str:
+    """The number a Value was compared with, written so the guard compares as the trace did.
+
+    A float compared with an int or a Fraction compares exactly (0.3333333333333333 < 1/3);
+    float(other) would round (and overflow for 10**400), and the guard would answer wrongly.
+    """
+    if type(other) is float:
+        return _number(other, glob)
+    if type(other) is int:
+        return repr(other)
+    return glob.bind(other, "bound")
+
+
 def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int, str]],
               params: dict[int, tuple[int, str]], made: set[int] | None,
               max_nodes: int | None) -> dict:
@@ -949,7 +962,7 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
         if isinstance(node, tuple):
             value, op, other, outcome = guards[node[1]]
             a = names[id(value)]
-            b = names[id(other)] if isinstance(other, Value) else _number(float(other), glob)
+            b = names[id(other)] if isinstance(other, Value) else _bound(other, glob)
             test = f"{a} {op} {b}"
             guard_texts.append(f"{test} is {outcome}")
             cond = f"not ({test})" if outcome else test

@@ -10,6 +10,7 @@ parameters read at every call, the source text, and thread safety of the compari
 from __future__ import annotations
 
 import inspect
+from fractions import Fraction
 import math
 import random
 import threading
@@ -864,3 +865,24 @@ def test_edge_values_through_a_trace_give_eager_numbers_or_its_exception(seed):
             continue
         assert_same(step(*xs), want, f"inputs {xs}")
     assert step.trace_count == 1
+
+
+
+@pytest.mark.parametrize("bound, inside, outside", [
+    (Fraction(1, 3), 0.3333333333333333, 0.5),  # float(1/3) is just below 1/3
+    (10**400, 1.0, math.inf),  # no float holds it
+    (2**53 + 1, 2.0**53, 2.0**54),  # float(2**53 + 1) is 2**53
+])
+def test_a_guard_against_a_number_that_is_no_float_compares_as_traced(bound, inside, outside):
+    # A Value compared with a Fraction or an int compares exactly; the generated guard must
+    # too. Written as float(bound), a trace made at `outside` answered for `inside` with the
+    # other branch's numbers (Fraction), or tracing failed (OverflowError, "a fresh trace
+    # rejects its own arguments").
+    def f(x):
+        return x * 2 if x < bound else x * 3
+
+    assert Value(inside) < bound and not Value(outside) < bound
+    for order in ([outside, inside, inside], [inside, outside, inside, outside]):
+        step = autodiff.compile(f, check="never")
+        for x in order:
+            assert_same(step(x), eager(f, x), f"x = {x!r}")
