@@ -411,3 +411,13 @@ def test_x_to_the_x_keeps_its_second_derivative_where_the_exponent_is_zero():
     f = lambda x: autodiff.exp(x) ** ops.identity(x)  # noqa: E731
     assert grad(grad(f))(0.0) == 2.0
     assert grad(grad(f))(0.5) == pytest.approx((2 + 4 * 0.25) * math.exp(0.25), rel=1e-12)
+
+
+def test_an_int_too_large_for_a_float_is_an_error_naming_the_op():
+    # float(10**400) raises a bare "int too large to convert to float", naming nothing.
+    with pytest.raises(OverflowError, match=r"Value\(\).*too large for a float"):
+        Value(10**400)
+    with pytest.raises(OverflowError, match=r"mul\(\).*too large for a float"):
+        Value(1.0) * 10**400
+    with pytest.raises(OverflowError, match=r"exp\(\).*too large for a float"):
+        autodiff.exp(-(10**5000))  # more digits than Python will print: the size is named
