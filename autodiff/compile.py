@@ -32,6 +32,7 @@ import math
 import operator
 import random
 import re
+import struct
 import sys
 import textwrap
 import threading
@@ -152,12 +153,13 @@ def _flatten(arg, path: str, flat: list, name: str):
     in one step; any other list or tuple is (is_tuple, (structure of each item, ...)).
     """
     kind = type(arg)
-    if kind is float or kind is int:
-        flat.append(float(arg))
+    if kind is float:
+        flat.append(arg)
         return 0
     if kind is list or kind is tuple:
         types = set(map(type, arg))
-        if types <= _PLAIN_NUMBERS:
+        if types == _FLOATS or types <= _PLAIN_NUMBERS and all(
+                -_BIG < x < _BIG for x in arg if type(x) is int):
             flat.extend(arg if types == _FLOATS else map(float, arg))
             return (kind is tuple, len(arg))
         parts = tuple(_flatten(a, f"{path}[{i}]", flat, name) for i, a in enumerate(arg))
@@ -174,10 +176,26 @@ def _flatten(arg, path: str, flat: list, name: str):
                         f"or tuple of numbers, got {type(arg).__name__}: {arg!r}"
                         + (" (flags and other data go in static_argnums)"
                            if isinstance(arg, (bool, str)) else ""))
-    flat.append(float(arg))
+    try:
+        flat.append(float(arg))
+    except OverflowError:
+        raise OverflowError(f"compiled {name}: argument {path} is too large for a float, got "
+                            f"{_value_module._size(arg)}") from None
     return 0
 
 
+def _static_key(arg):
+    """A static argument as a cache key that tells apart what == does not: -0.0 from 0.0 (which
+    give different numbers) and NaN from nothing (NaN != NaN would miss the cache every time)."""
+    kind = type(arg)
+    if kind is float:
+        return (float, struct.pack("<d", arg))
+    if kind is tuple or kind is list:
+        return (kind, tuple(_static_key(a) for a in arg))
+    return arg
+
+
+_BIG = 2**1023  # ints at least this large in size may not fit a float: each is checked
 _FLOATS = {float}
 _PLAIN_NUMBERS = {float, int}
 
@@ -1181,7 +1199,17 @@ class CompiledFunction:
         self.name = getattr(func, "__name__", type(func).__name__)
         if self.name == "<lambda>":
             self.name = "f"
-        self.static_argnums = tuple(sorted(set(static_argnums)))
+        try:
+            self._signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            self._signature = None
+        self.static_argnums = self._static_positions(static_argnums)
+        if max_nodes is not None and (type(max_nodes) is not int or max_nodes < 1):
+            raise ValueError(f"compile(max_nodes=...) must be a positive int or None, got "
+                             f"{max_nodes!r}")
+        if type(max_traces) is not int or max_traces < 1:
+            raise ValueError(f"compile(max_traces=...) must be a positive int, got "
+                             f"{max_traces!r}")
         self.max_nodes = max_nodes
         self.max_traces = max_traces
         self.check = check
@@ -1193,10 +1221,26 @@ class CompiledFunction:
         self._accepted: set[int] = set()  # numbers of arguments the signature accepts
         self._last: Trace | None = None
         self.trace_count = 0
-        try:
-            self._signature = inspect.signature(func)
-        except (TypeError, ValueError):
-            self._signature = None
+
+    def _static_positions(self, static_argnums) -> tuple[int, ...]:
+        """static_argnums checked: ints >= 0 that name an argument the function takes."""
+        if isinstance(static_argnums, (str, bytes)) or not isinstance(static_argnums, Iterable):
+            raise TypeError(f"compile(static_argnums=...) must be a sequence of argument "
+                            f"positions, got {static_argnums!r}")
+        positions = tuple(static_argnums)
+        takes = None  # how many positional arguments the function takes (None: any number)
+        if self._signature is not None:
+            plist = list(self._signature.parameters.values())
+            if not any(p.kind == p.VAR_POSITIONAL for p in plist):
+                takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in plist)
+        for i in positions:
+            if type(i) is not int or i < 0:
+                raise ValueError(f"compile(static_argnums=...): each position must be an int "
+                                 f">= 0, got {i!r} in {static_argnums!r}")
+            if takes is not None and i >= takes:
+                raise ValueError(f"compile(static_argnums=...): position {i} is past the "
+                                 f"{takes} arguments {self.name} takes")
+        return tuple(sorted(set(positions)))
 
     # -- public face --
 
@@ -1248,11 +1292,11 @@ class CompiledFunction:
                 except TypeError:
                     raise TypeError(f"compiled {self.name}: static argument {i} must be "
                                     f"hashable (it selects the trace), got {arg!r}") from None
-                structure.append(("static", type(arg), arg))
+                structure.append(("static", type(arg), _static_key(arg)))
             else:
                 kind = type(arg)
-                if kind is float or kind is int:  # the common cases, without a path name
-                    flat.append(float(arg))
+                if kind is float:  # the common case, without a path name
+                    flat.append(arg)
                     structure.append(0)
                 else:
                     structure.append(_flatten(arg, self._arg_name(i), flat, self.name))

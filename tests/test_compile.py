@@ -886,3 +886,43 @@ def test_a_guard_against_a_number_that_is_no_float_compares_as_traced(bound, ins
         step = autodiff.compile(f, check="never")
         for x in order:
             assert_same(step(x), eager(f, x), f"x = {x!r}")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"static_argnums": (-1,)}, r"static_argnums.*-1"),
+    ({"static_argnums": (2,)}, r"static_argnums.*2.*2 arguments"),
+    ({"static_argnums": "1"}, r"static_argnums.*'1'"),
+    ({"static_argnums": (True,)}, r"static_argnums.*True"),
+    ({"max_traces": 0}, r"max_traces.*0"),
+    ({"max_traces": "a"}, r"max_traces.*'a'"),
+    ({"max_nodes": -1}, r"max_nodes.*-1"),
+    ({"max_nodes": 2.5}, r"max_nodes.*2.5"),
+])
+def test_bad_compile_settings_are_named(kwargs, match):
+    # static_argnums=(-1,) or (5,) or "1" were ignored: the argument was quietly differentiated.
+    with pytest.raises((TypeError, ValueError), match=match):
+        autodiff.compile(lambda x, k: x * k, **kwargs)
+
+
+def test_an_argument_too_large_for_a_float_is_named():
+    step = autodiff.compile(lambda x, ys: x * ys[0])
+    with pytest.raises(OverflowError, match=r"argument x.*too large for a float"):
+        step(10**400, [1.0])
+    with pytest.raises(OverflowError, match=r"argument ys\[1\].*too large for a float"):
+        step(1.0, [1.0, 10**400])
+
+
+def test_static_arguments_minus_zero_and_nan_get_their_own_trace():
+    # -0.0 == 0.0 (and hashes alike), so a trace made for the static 0.0 answered for -0.0 with
+    # 1.0 * 0.0 = 0.0 where eager gives 1.0 * -0.0 = -0.0; a NaN never equals itself, so it
+    # was traced again at every call.
+    def f(x, t):
+        return x * t[0]
+
+    step = autodiff.compile(f, static_argnums=(1,), check="never")
+    for t in [(0.0,), (-0.0,), (0.0,), (-0.0,), (math.nan,), (math.nan,)]:
+        value, (dx, _) = step(1.0, t)
+        want_value, (want_dx,) = eager(lambda x, t=t: f(x, t), 1.0)
+        assert_same(value, want_value, f"t = {t}")
+        assert_same(dx, want_dx, f"t = {t}")
+    assert step.trace_count == 3
