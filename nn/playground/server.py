@@ -320,7 +320,9 @@ def _steps(session: Session, query: dict[str, str]) -> str | None:
     limit = MAX_REQUEST_SECONDS
     try:
         if budget is None:
-            done = session.step(count, time_limit=limit)
+            before = session.step_count
+            session.step(count, time_limit=limit)
+            done = session.step_count - before
             if done < count:
                 return (f"stopped after {done} of {count} steps: a request runs for at most "
                         f"{limit:g} s")

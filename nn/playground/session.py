@@ -563,13 +563,13 @@ class Session:
         l2 = self.settings["l2"]
         return loss + losses.l2_penalty(self.model, l2) if l2 else loss
 
-    def step(self, count: int = 1, time_limit: float | None = None) -> int:
+    def step(self, count: int = 1, time_limit: float | None = None) -> None:
         """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule).
 
         With `time_limit` (seconds), no step starts once it has passed (the first always
         does), and a step that takes the loss more often than that allows (L-BFGS with
         max_iter=1000 on many points, say) is undone and raises StepTooLong naming the settings
-        that make it long. Returns the number of steps taken.
+        that make it long (`step_count` says how many steps were taken).
         """
         count = _int_in("step count", count, 1, None)
         if time_limit is not None:
@@ -578,9 +578,8 @@ class Session:
         with self._lock:
             for done in range(count):
                 if done and deadline is not None and time.monotonic() >= deadline:
-                    return done
+                    return
                 self._step_once(deadline, time_limit)
-        return count
 
     def _too_long(self, time_limit: float) -> StepTooLong:
         opt = self.settings["optimizer"]
