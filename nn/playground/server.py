@@ -15,7 +15,9 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
     GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
     POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
-                                               steps until T ms have passed), then a frame
+                                               steps until T ms have passed), then a frame;
+                                               no step starts after 10 s, and one that would
+                                               run longer is undone (400 naming the settings)
     POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
     POST /api/sessions/ID/reset                back to step 0
     GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
