@@ -1277,11 +1277,15 @@ class CMAES(ClosureOptimizer):
         except BaseException:
             self._set_x(mean)  # a failing closure leaves the parameters where they were
             raise
+        if all(f != f for f, _, _ in candidates):
+            self._set_x(mean)
+            raise _all_nan(self.name, lam)
         for f, x, _ in candidates:
-            if state["best_loss"] is None or f < state["best_loss"]:
+            if state["best_loss"] is None or _rank(f) < _rank(state["best_loss"]):
                 state["best_loss"], state["best_x"] = f, x
         state["func_evals"] += lam
-        candidates.sort(key=lambda c: c[0])  # best first (stable: ties keep sampling order)
+        # Best first (stable: ties keep sampling order; a NaN loss ranks last).
+        candidates.sort(key=lambda c: _rank(c[0]))
         best = candidates[:mu]
 
         # m = sum w_i x_(i): the new mean; y_w = (m - m_old) / sigma, the step it took.
@@ -1333,14 +1337,28 @@ def _identity(n: int) -> list[list[float]]:
     return [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
 
 
+def _rank(f: float) -> tuple[bool, float]:
+    """A loss as a sort key: numbers in order, then NaN (a failed evaluation ranks last).
+
+    sorted() is no order with NaN among the keys: one NaN would scramble all the others.
+    """
+    return (f != f, f if f == f else 0.0)
+
+
+def _all_nan(owner: str, count: int) -> FloatingPointError:
+    return FloatingPointError(
+        f"{owner}.step: the closure returned nan for every one of the {count} evaluations, so "
+        "there is nothing to rank; nothing was changed")
+
+
 def centered_ranks(values: Sequence[float]) -> list[float]:
     """Each value's rank, scaled to [-0.5, 0.5]: the smallest gets -0.5, the largest 0.5.
 
     Only the order of the losses counts, so one huge outlier cannot dominate the estimate
-    (Salimans et al. 2017, section 2.2). Ties keep their order of appearance.
+    (Salimans et al. 2017, section 2.2). Ties keep their order of appearance; NaN ranks last.
     """
     n = len(values)
-    order = sorted(range(n), key=lambda i: values[i])
+    order = sorted(range(n), key=lambda i: _rank(values[i]))
     ranks = [0.0] * n
     for rank, i in enumerate(order):
         ranks[i] = rank / (n - 1) - 0.5 if n > 1 else 0.0
@@ -1427,6 +1445,8 @@ class EvolutionStrategy(ClosureOptimizer):
                 noise.append(e)
         finally:
             self._set_x(x)  # back to the centre (also when the closure raised)
+        if all(f != f for f in losses):
+            raise _all_nan(self.name, self.popsize)
         state["func_evals"] += self.popsize
 
         # g = 1 / (popsize sigma) sum_k (u_k+ - u_k-) eps_k, with u the centered ranks.

@@ -815,3 +815,38 @@ def test_load_state_dict_checks_every_state_entry(name):
             opt.load_state_dict(broken)
     assert json.dumps(opt.state_dict()) == before
     opt.load_state_dict(json.loads(before))  # the good one still loads
+
+
+@pytest.mark.parametrize("name", ["CMAES", "EvolutionStrategy"])
+def test_a_nan_loss_ranks_last_as_inf_would(name):
+    # sorted() is no order with NaN in it: one NaN candidate scrambled the ranking of all the
+    # others, and the step moved on garbage without a word (and CMA-ES kept a NaN best_loss
+    # for ever, since no number is < nan).
+    def run(bad):
+        params = [Value(0.5), Value(-0.3)]
+        opt = make(name, params, **({"popsize": 8} if name == "EvolutionStrategy" else {}))
+        calls = []
+
+        def closure():
+            calls.append(1)
+            loss = rosenbrock(params)
+            return bad if len(calls) % 3 == 0 else loss.data
+
+        for _ in range(3):
+            opt.step(closure)
+        return [p.data for p in params], opt.state.get("best_loss")
+
+    with_nan, with_inf = run(math.nan), run(math.inf)
+    assert with_nan == with_inf
+    assert all(math.isfinite(x) for x in with_nan[0])
+
+
+@pytest.mark.parametrize("name", ["CMAES", "EvolutionStrategy"])
+def test_a_step_where_every_loss_is_nan_raises_and_changes_nothing(name):
+    params = [Value(0.5), Value(-0.3)]
+    opt = make(name, params)
+    opt.step(lambda: rosenbrock(params))
+    saved, start = json.dumps(opt.state_dict()), [p.data for p in params]
+    with pytest.raises(FloatingPointError, match=rf"{name}.step.*nan for every"):
+        opt.step(lambda: math.nan)
+    assert [p.data for p in params] == start and json.dumps(opt.state_dict()) == saved
