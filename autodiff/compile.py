@@ -861,7 +861,9 @@ class _Namer:
     def __init__(self) -> None:
         self.used: set[str] = set()
 
-    def __call__(self, wish: str, fallback: str) -> str:
+    def __call__(self, wish: Any, fallback: str) -> str:
+        if wish and not isinstance(wish, str):  # .label is a plain attribute: anything goes
+            wish = str(wish)
         name = _IDENT.sub("_", wish).strip("_") if wish else ""
         if not name or name[0].isdigit() or keyword.iskeyword(name) or name.startswith("g_"):
             name = fallback if not name else f"v_{name}"

@@ -926,3 +926,18 @@ def test_static_arguments_minus_zero_and_nan_get_their_own_trace():
         assert_same(value, want_value, f"t = {t}")
         assert_same(dx, want_dx, f"t = {t}")
     assert step.trace_count == 3
+
+
+def test_a_label_set_to_a_non_string_still_compiles():
+    # .label is a plain attribute: set to 3 after the Value was made, the namer failed with
+    # "expected string or bytes-like object, got 'int'", naming nothing.
+    def f(x):
+        v = x * 2
+        v.label = 3
+        w = v + 1
+        w.label = None
+        return w * x
+
+    step = autodiff.compile(f)
+    assert_same(step(1.5), eager(f, 1.5))
+    assert "v_3 = " in step.source
