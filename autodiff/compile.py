@@ -186,13 +186,14 @@ def _flatten(arg, path: str, flat: list, name: str):
 
 def _static_key(arg):
     """A static argument as a cache key that tells apart what == does not: -0.0 from 0.0 (which
-    give different numbers) and NaN from nothing (NaN != NaN would miss the cache every time)."""
+    give different numbers), True from 1 inside a tuple, and NaN from nothing (NaN != NaN would
+    miss the cache every time)."""
     kind = type(arg)
     if kind is float:
         return (float, struct.pack("<d", arg))
     if kind is tuple or kind is list:
         return (kind, tuple(_static_key(a) for a in arg))
-    return arg
+    return (kind, arg)  # True == 1 == 1.0: the type tells them apart
 
 
 _BIG = 2**1023  # ints at least this large in size may not fit a float: each is checked

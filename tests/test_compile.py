@@ -941,3 +941,13 @@ def test_a_label_set_to_a_non_string_still_compiles():
     step = autodiff.compile(f)
     assert_same(step(1.5), eager(f, 1.5))
     assert "v_3 = " in step.source
+
+
+def test_static_true_and_1_inside_a_tuple_get_their_own_trace():
+    # (1,) == (True,) and they hash alike: the trace made for one answered for the other.
+    def f(x, t):
+        return x * (2.0 if t[0] is True else 3.0)
+
+    step = autodiff.compile(f, static_argnums=(1,), check="never")
+    assert step(1.0, (1,))[0] == 3.0
+    assert step(1.0, (True,))[0] == 2.0
