@@ -32,6 +32,7 @@ import math
 import operator
 import random
 import re
+import struct
 import sys
 import textwrap
 import threading
@@ -152,12 +153,13 @@ def _flatten(arg, path: str, flat: list, name: str):
     in one step; any other list or tuple is (is_tuple, (structure of each item, ...)).
     """
     kind = type(arg)
-    if kind is float or kind is int:
-        flat.append(float(arg))
+    if kind is float:
+        flat.append(arg)
         return 0
     if kind is list or kind is tuple:
         types = set(map(type, arg))
-        if types <= _PLAIN_NUMBERS:
+        if types == _FLOATS or types <= _PLAIN_NUMBERS and all(
+                -_BIG < x < _BIG for x in arg if type(x) is int):
             flat.extend(arg if types == _FLOATS else map(float, arg))
             return (kind is tuple, len(arg))
         parts = tuple(_flatten(a, f"{path}[{i}]", flat, name) for i, a in enumerate(arg))
@@ -174,10 +176,27 @@ def _flatten(arg, path: str, flat: list, name: str):
                         f"or tuple of numbers, got {type(arg).__name__}: {arg!r}"
                         + (" (flags and other data go in static_argnums)"
                            if isinstance(arg, (bool, str)) else ""))
-    flat.append(float(arg))
+    try:
+        flat.append(float(arg))
+    except OverflowError:
+        raise OverflowError(f"compiled {name}: argument {path} is too large for a float, got "
+                            f"{_value_module._size(arg)}") from None
     return 0
 
 
+def _static_key(arg):
+    """A static argument as a cache key that tells apart what == does not: -0.0 from 0.0 (which
+    give different numbers), True from 1 inside a tuple, and NaN from nothing (NaN != NaN would
+    miss the cache every time)."""
+    kind = type(arg)
+    if kind is float:
+        return (float, struct.pack("<d", arg))
+    if kind is tuple or kind is list:
+        return (kind, tuple(_static_key(a) for a in arg))
+    return (kind, arg)  # True == 1 == 1.0: the type tells them apart
+
+
+_BIG = 2**1023  # ints at least this large in size may not fit a float: each is checked
 _FLOATS = {float}
 _PLAIN_NUMBERS = {float, int}
 
@@ -843,7 +862,9 @@ class _Namer:
     def __init__(self) -> None:
         self.used: set[str] = set()
 
-    def __call__(self, wish: str, fallback: str) -> str:
+    def __call__(self, wish: Any, fallback: str) -> str:
+        if wish and not isinstance(wish, str):  # .label is a plain attribute: anything goes
+            wish = str(wish)
         name = _IDENT.sub("_", wish).strip("_") if wish else ""
         if not name or name[0].isdigit() or keyword.iskeyword(name) or name.startswith("g_"):
             name = fallback if not name else f"v_{name}"
@@ -858,6 +879,19 @@ def _number(x: float, glob: _Globals) -> str:
     if math.isfinite(x):
         return repr(x) if math.copysign(1.0, x) > 0 else f"({x!r})"  # (-2.0) ** 2: parenthesised
     return glob.bind(x, "inf" if x > 0 else "minus_inf" if x < 0 else "nan")
+
+
+def _bound(other, glob: _Globals) -> str:
+    """The number a Value was compared with, written so the guard compares as the trace did.
+
+    A float compared with an int or a Fraction compares exactly (0.3333333333333333 < 1/3);
+    float(other) would round (and overflow for 10**400), and the guard would answer wrongly.
+    """
+    if type(other) is float:
+        return _number(other, glob)
+    if type(other) is int:
+        return repr(other)
+    return glob.bind(other, "bound")
 
 
 def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int, str]],
@@ -949,7 +983,7 @@ def _generate(name: str, root: Value, guards: list, inputs: dict[int, tuple[int,
         if isinstance(node, tuple):
             value, op, other, outcome = guards[node[1]]
             a = names[id(value)]
-            b = names[id(other)] if isinstance(other, Value) else _number(float(other), glob)
+            b = names[id(other)] if isinstance(other, Value) else _bound(other, glob)
             test = f"{a} {op} {b}"
             guard_texts.append(f"{test} is {outcome}")
             cond = f"not ({test})" if outcome else test
@@ -1168,7 +1202,17 @@ class CompiledFunction:
         self.name = getattr(func, "__name__", type(func).__name__)
         if self.name == "<lambda>":
             self.name = "f"
-        self.static_argnums = tuple(sorted(set(static_argnums)))
+        try:
+            self._signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            self._signature = None
+        self.static_argnums = self._static_positions(static_argnums)
+        if max_nodes is not None and (type(max_nodes) is not int or max_nodes < 1):
+            raise ValueError(f"compile(max_nodes=...) must be a positive int or None, got "
+                             f"{max_nodes!r}")
+        if type(max_traces) is not int or max_traces < 1:
+            raise ValueError(f"compile(max_traces=...) must be a positive int, got "
+                             f"{max_traces!r}")
         self.max_nodes = max_nodes
         self.max_traces = max_traces
         self.check = check
@@ -1180,10 +1224,26 @@ class CompiledFunction:
         self._accepted: set[int] = set()  # numbers of arguments the signature accepts
         self._last: Trace | None = None
         self.trace_count = 0
-        try:
-            self._signature = inspect.signature(func)
-        except (TypeError, ValueError):
-            self._signature = None
+
+    def _static_positions(self, static_argnums) -> tuple[int, ...]:
+        """static_argnums checked: ints >= 0 that name an argument the function takes."""
+        if isinstance(static_argnums, (str, bytes)) or not isinstance(static_argnums, Iterable):
+            raise TypeError(f"compile(static_argnums=...) must be a sequence of argument "
+                            f"positions, got {static_argnums!r}")
+        positions = tuple(static_argnums)
+        takes = None  # how many positional arguments the function takes (None: any number)
+        if self._signature is not None:
+            plist = list(self._signature.parameters.values())
+            if not any(p.kind == p.VAR_POSITIONAL for p in plist):
+                takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in plist)
+        for i in positions:
+            if type(i) is not int or i < 0:
+                raise ValueError(f"compile(static_argnums=...): each position must be an int "
+                                 f">= 0, got {i!r} in {static_argnums!r}")
+            if takes is not None and i >= takes:
+                raise ValueError(f"compile(static_argnums=...): position {i} is past the "
+                                 f"{takes} arguments {self.name} takes")
+        return tuple(sorted(set(positions)))
 
     # -- public face --
 
@@ -1235,11 +1295,11 @@ class CompiledFunction:
                 except TypeError:
                     raise TypeError(f"compiled {self.name}: static argument {i} must be "
                                     f"hashable (it selects the trace), got {arg!r}") from None
-                structure.append(("static", type(arg), arg))
+                structure.append(("static", type(arg), _static_key(arg)))
             else:
                 kind = type(arg)
-                if kind is float or kind is int:  # the common cases, without a path name
-                    flat.append(float(arg))
+                if kind is float:  # the common case, without a path name
+                    flat.append(arg)
                     structure.append(0)
                 else:
                     structure.append(_flatten(arg, self._arg_name(i), flat, self.name))

@@ -45,6 +45,13 @@ def _zero(g):
     return 0.0 if type(g) is float else Value(0.0)
 
 
+def _inf_at_zero(x):
+    """inf, for a derivative that is infinite at x = 0 (sqrt x, x ** 0.5), written as
+    inf * (1 - x) so that its own derivative there is -inf, as the next derivative of a root
+    is at 0 (and as torch gives), not the 0 of a constant."""
+    return _INF * (1 - x)
+
+
 def _at(x, c) -> bool:
     """x == c for a float or a Value (a Value's == is identity); False for NaN."""
     return x <= c and x >= c
@@ -126,7 +133,7 @@ def POW(g, out, x, y):
     if _at(y, 0) and not (x > 0 or x < 0):  # y = 0 at x = 0 (or NaN): 0, as torch
         dx = _zero(g)
     elif _at(x, 0) and y < 1:  # 0 < y < 1: x^(y-1) is infinite at 0 (y < 0 failed in forward)
-        dx = g * (y * _INF)
+        dx = g * (y * _inf_at_zero(x))
     else:  # y = 0 elsewhere too: the share is 0, but its derivative in y, g / x, is not
         dx = g * (y * pow(x, y - 1))
     if x > 0:
@@ -183,8 +190,11 @@ def _sqrt_forward(x):
 
 @primitive("sqrt", _sqrt_forward)
 def SQRT(g, out, x):
-    """d/dx sqrt x = 1 / (2 sqrt x); inf at 0, as torch"""
-    return (g * _INF if _at(out, 0) else g / (2 * out),)
+    """d/dx sqrt x = 1 / (2 sqrt x); inf at 0, as torch
+
+    (written so that the next derivative at 0 is -inf, as torch's, see `_inf_at_zero`)
+    """
+    return (g * _inf_at_zero(x) if _at(out, 0) else g / (2 * out),)
 
 
 @primitive("tanh", math.tanh)  # math.tanh saturates to +-1.0 and never overflows

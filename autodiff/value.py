@@ -231,7 +231,9 @@ def _constant(op: Primitive, x) -> Value:
     """A number met by an op (the 2 of `x * 2`) as a constant leaf; a Value stays itself."""
     if isinstance(x, Value):
         return x
-    return Value(_number(f"{op}()", x))
+    if type(x) is not float:  # only other numbers need the check (and its message)
+        x = _number(f"{op}()", x)
+    return Value(x)
 
 
 def _number(where: str, x) -> float:
@@ -244,7 +246,17 @@ def _number(where: str, x) -> float:
     if isinstance(x, bool) or not isinstance(x, Real):
         what = "an int or float" if where == "Value()" else "a number or a Value"
         raise TypeError(f"{where} needs {what}, got {type(x).__name__}: {x!r}")
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:  # float() names nothing, and a huge int may be too long to print
+        raise OverflowError(f"{where}: {_size(x)} is too large for a float") from None
+
+
+def _size(x) -> str:
+    """A number too large for a float, shown (or, past 100 digits, described) for a message."""
+    if isinstance(x, int) and x.bit_length() > 332:  # more than 100 decimal digits
+        return f"an int of {x.bit_length()} bits"
+    return repr(x)
 
 
 def _is_operand(x) -> bool:

@@ -343,12 +343,21 @@ def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, A
             raise ValueError(f"the number {text[:30]} is too large for a float")
         return value
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) < len(pairs):  # json.loads would keep the last quietly
+            seen: set[str] = set()
+            twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise ValueError(f"the name {twice[:100]!r} is given twice in one object")
+        return found
+
     try:
-        document = json.loads(text, parse_constant=no_constants, parse_float=finite_float)
+        document = json.loads(text, parse_constant=no_constants, parse_float=finite_float,
+                              object_pairs_hook=unique)
     except json.JSONDecodeError as err:
         hint = " (the file looks truncated)" if err.pos >= len(text.rstrip()) else ""
         raise bad(f"broken JSON at line {err.lineno} column {err.colno}: {err.msg}{hint}") from None
-    except ValueError as err:  # NaN, Infinity or 1e400 in the file, an integer of 4300 digits
+    except ValueError as err:  # NaN, Infinity, 1e400, an integer of 4300 digits, a name twice
         raise bad(str(err)) from None
     except RecursionError:  # [[[[...]]]] deeper than Python's JSON parser goes
         raise bad("the JSON is nested too deeply") from None

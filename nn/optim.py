@@ -626,6 +626,18 @@ class ClosureOptimizer(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         raise NotImplementedError
 
+    def _all_or_nothing(self, run: Callable[[Callable[[], Any]], Any],
+                        closure: Callable[[], Any]) -> Any:
+        """run(closure), but if it raises (the closure failed, say), the parameters and the
+        state are put back as they were: a failed step changes nothing and the next can run."""
+        x, state = self._get_x(), copy.deepcopy(self.state)
+        try:
+            return run(closure)
+        except BaseException:
+            self._set_x(x)
+            self.state = state
+            raise
+
     # ---- the parameters as one flat vector of floats ----
 
     def _get_x(self) -> list[float]:
@@ -663,29 +675,96 @@ class ClosureOptimizer(Optimizer):
         unknown = sorted(set(state) - set(self.state_keys))
         if unknown:
             raise ValueError(f"{where}: unknown state entries {unknown}")
-        self._check_state(where, state)
+        hyperparams = state_dict.get("hyperparams")
+        if not isinstance(hyperparams, dict):
+            raise ValueError(f"{where}: 'hyperparams' must be a dict of "
+                             f"{', '.join(self.hyperparams)}, got {hyperparams!r:.80}")
+        unknown = [name for name in hyperparams if name not in self.hyperparams]
+        if unknown:
+            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
+                             f"{', '.join(self.hyperparams)}")
+        initial_lr = state_dict.get("initial_lr")
+        if initial_lr is not None:
+            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
         # A fresh optimizer from the saved hyper-parameters checks them as the constructor does,
         # and recomputes what depends on them (CMA-ES's weights and rates, for one).
-        checked = type(self)(self.params, **state_dict["hyperparams"])
+        checked = type(self)(self.params, **hyperparams)
+        checked._check_state(where, state)
         vars(self).update({k: v for k, v in vars(checked).items() if k not in ("params", "state")})
-        self.initial_lr = state_dict.get("initial_lr")
+        self.initial_lr = initial_lr
         self.state = copy.deepcopy(state)
 
     def _check_state(self, where: str, state: dict[str, Any]) -> None:
-        """Check that vectors saved in `state` have one entry per parameter."""
+        """Check every entry of a saved `state` against `_state_kinds`, and that the entries a
+        step needs are all there: a state that loads is one the next step can run on."""
         n = len(self.params)
         for key, value in state.items():
-            vectors = (value if key in self._vector_list_keys and isinstance(value, list)
-                       else [value] if key in self._vector_keys else [])
-            for vector in vectors:
-                if vector is not None and (not isinstance(vector, list) or len(vector) != n
-                                           or not all(isinstance(v, Real) for v in vector)):
-                    raise ValueError(f"{where}: state[{key!r}] must hold lists of {n} numbers "
-                                     f"(one per parameter), got {vector!r:.80}")
+            _check_entry(where, key, value, self._state_kinds[key], n)
+        if state and self._complete_after is not None and state.get(self._complete_after[0]):
+            missing = [k for k in self._complete_after[1] if k not in state]
+            if missing:
+                raise ValueError(f"{where}: state[{self._complete_after[0]!r}] is "
+                                 f"{state[self._complete_after[0]]!r} but the state lacks "
+                                 f"{missing}, which a step needs from then on")
 
-    #: State entries that are one number per parameter, or lists of such vectors.
-    _vector_keys: tuple[str, ...] = ()
-    _vector_list_keys: tuple[str, ...] = ()
+    #: What each state entry holds (see `_check_entry`).
+    _state_kinds: dict[str, str] = {}
+    #: (entry, keys): once `entry` is non-zero, a step reads every one of `keys`.
+    _complete_after: tuple[str, tuple[str, ...]] | None = None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+def _check_entry(where: str, key: str, value: Any, kind: str, n: int) -> None:
+    """One saved state entry of a closure optimizer, or a ValueError naming it. Kinds:
+
+    count (an int >= 0), number (finite), positive (> 0), non-negative (>= 0), loss (any
+    number), loss? (or None), vector (n numbers), vector? (or None), positive-vector, vectors
+    (a list of vectors), numbers, numbers? (a list of numbers, or of numbers and None),
+    matrix (n x n), rng.
+    """
+    name = f"state[{key!r}]"
+    bad = None
+    if kind == "count":
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            bad = "an int >= 0"
+    elif kind in ("number", "positive", "non-negative"):
+        if not (_is_number(value) and math.isfinite(value) and (
+                kind == "number" or value > 0 or value == 0 and kind == "non-negative")):
+            bad = "a finite number" + {"number": "", "positive": " > 0",
+                                       "non-negative": " >= 0"}[kind]
+    elif kind in ("loss", "loss?"):
+        if not (_is_number(value) or value is None and kind == "loss?"):
+            bad = "a number (a loss)" + (" or None" if kind == "loss?" else "")
+    elif kind in ("vector", "vector?", "positive-vector"):
+        if not (value is None and kind == "vector?" or isinstance(value, list) and len(value) == n
+                and all(map(_is_number, value))
+                and (kind != "positive-vector" or all(v > 0 for v in value))):
+            bad = (f"a list of {n} numbers (one per parameter)"
+                   + (", each > 0" if kind == "positive-vector" else ""))
+    elif kind == "vectors":
+        if not (isinstance(value, list) and all(
+                isinstance(v, list) and len(v) == n and all(map(_is_number, v)) for v in value)):
+            bad = f"a list of lists of {n} numbers (one per parameter)"
+    elif kind in ("numbers", "numbers?"):
+        if not (isinstance(value, list) and all(
+                _is_number(v) or v is None and kind == "numbers?" for v in value)):
+            bad = "a list of numbers" + (" (or None)" if kind == "numbers?" else "")
+    elif kind == "matrix":
+        if not (isinstance(value, list) and len(value) == n and all(
+                isinstance(r, list) and len(r) == n and all(map(_is_number, r)) for r in value)):
+            bad = f"a {n}x{n} matrix"
+    elif kind == "rng":
+        try:
+            _set_rng_state(random.Random(), value)
+        except (TypeError, ValueError, OverflowError):
+            bad = "the state of a random.Random (as state_dict() saves it)"
+    else:
+        raise AssertionError(f"unknown state kind {kind!r}")
+    if bad is not None:
+        raise ValueError(f"{where}: {name} must be {bad}, got {value!r:.80}")
 
 
 class LBFGS(ClosureOptimizer):
@@ -720,8 +799,23 @@ class LBFGS(ClosureOptimizer):
                    "history_size", "line_search_fn", "maximize")
     state_keys = ("func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag",
                   "prev_flat_grad", "prev_loss", "al")
-    _vector_keys = ("d", "prev_flat_grad")
-    _vector_list_keys = ("old_dirs", "old_stps")
+    _state_kinds = {"func_evals": "count", "n_iter": "count", "d": "vector", "t": "number",
+                    "old_dirs": "vectors", "old_stps": "vectors", "ro": "numbers",
+                    "H_diag": "non-negative", "prev_flat_grad": "vector", "prev_loss": "loss",
+                    "al": "numbers?"}
+    _complete_after = ("n_iter", ("d", "t", "old_dirs", "old_stps", "ro", "H_diag",
+                                  "prev_flat_grad", "prev_loss"))
+
+    def _check_state(self, where: str, state: dict[str, Any]) -> None:
+        super()._check_state(where, state)
+        pairs = [len(state[k]) for k in ("old_dirs", "old_stps", "ro") if k in state]
+        if len(set(pairs)) > 1 or pairs and pairs[0] > self.history_size:
+            raise ValueError(f"{where}: state['old_dirs'], ['old_stps'] and ['ro'] must have "
+                             f"one length, at most history_size={self.history_size}, got "
+                             f"{pairs}")
+        if "al" in state and pairs and len(state["al"]) < pairs[0]:
+            raise ValueError(f"{where}: state['al'] has {len(state['al'])} entries, fewer "
+                             f"than the {pairs[0]} history pairs")
 
     def __init__(self, params: Iterable[Value], lr: float = 1, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
@@ -744,6 +838,9 @@ class LBFGS(ClosureOptimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Up to `max_iter` L-BFGS iterations; returns the closure's first result."""
         closure = self._closure(closure)
+        return self._all_or_nothing(self._lbfgs_step, closure)
+
+    def _lbfgs_step(self, closure: Callable[[], Any]) -> Any:
         evaluate = _gradient_evaluator(self, closure)
         state = self.state
         state.setdefault("func_evals", 0)
@@ -935,7 +1032,11 @@ class ConjugateGradient(ClosureOptimizer):
                    "restart_every", "c1", "c2", "maximize")
     state_keys = ("func_evals", "n_iter", "restarts", "since_restart", "d", "t",
                   "prev_flat_grad", "prev_loss")
-    _vector_keys = ("d", "prev_flat_grad")
+    _state_kinds = {"func_evals": "count", "n_iter": "count", "restarts": "count",
+                    "since_restart": "count", "d": "vector", "t": "number",
+                    "prev_flat_grad": "vector", "prev_loss": "loss"}
+    _complete_after = ("n_iter", ("restarts", "since_restart", "d", "t", "prev_flat_grad",
+                                  "prev_loss"))
 
     def __init__(self, params: Iterable[Value], beta: str = "PR+", lr: float = 1,
                  max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-7,
@@ -960,6 +1061,9 @@ class ConjugateGradient(ClosureOptimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Up to `max_iter` CG iterations; returns the closure's first result."""
         closure = self._closure(closure)
+        return self._all_or_nothing(self._cg_step, closure)
+
+    def _cg_step(self, closure: Callable[[], Any]) -> Any:
         evaluate = _gradient_evaluator(self, closure)
         state = self.state
         for key in ("func_evals", "n_iter", "restarts", "since_restart"):
@@ -1104,7 +1208,10 @@ class CMAES(ClosureOptimizer):
     hyperparams = ("sigma0", "popsize", "seed", "maximize")
     state_keys = ("generation", "func_evals", "sigma", "pc", "ps", "C", "B", "D",
                   "eigen_evals", "rng", "best_loss", "best_x")
-    _vector_keys = ("pc", "ps", "D", "best_x")
+    _state_kinds = {"generation": "count", "func_evals": "count", "sigma": "positive",
+                    "pc": "vector", "ps": "vector", "C": "matrix", "B": "matrix",
+                    "D": "positive-vector", "eigen_evals": "count", "rng": "rng",
+                    "best_loss": "loss?", "best_x": "vector?"}
 
     def __init__(self, params: Iterable[Value], sigma0: float = 0.5,
                  popsize: int | None = None, seed: int | None = None,
@@ -1143,12 +1250,9 @@ class CMAES(ClosureOptimizer):
 
     def _check_state(self, where: str, state: dict[str, Any]) -> None:
         super()._check_state(where, state)
-        n = len(self.params)
-        for key in ("C", "B"):
-            m = state.get(key)
-            if m is not None and (not isinstance(m, list) or len(m) != n
-                                  or any(not isinstance(r, list) or len(r) != n for r in m)):
-                raise ValueError(f"{where}: state[{key!r}] must be a {n}x{n} matrix")
+        missing = [k for k in self.state_keys if k not in state]
+        if state and missing:  # a step starts from a whole state or from none
+            raise ValueError(f"{where}: the state lacks {missing}")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One generation: `popsize` evaluations, then the parameters hold the new mean."""
@@ -1179,11 +1283,15 @@ class CMAES(ClosureOptimizer):
         except BaseException:
             self._set_x(mean)  # a failing closure leaves the parameters where they were
             raise
+        if all(f != f for f, _, _ in candidates):
+            self._set_x(mean)
+            raise _all_nan(self.name, lam)
         for f, x, _ in candidates:
-            if state["best_loss"] is None or f < state["best_loss"]:
+            if state["best_loss"] is None or _rank(f) < _rank(state["best_loss"]):
                 state["best_loss"], state["best_x"] = f, x
         state["func_evals"] += lam
-        candidates.sort(key=lambda c: c[0])  # best first (stable: ties keep sampling order)
+        # Best first (stable: ties keep sampling order; a NaN loss ranks last).
+        candidates.sort(key=lambda c: _rank(c[0]))
         best = candidates[:mu]
 
         # m = sum w_i x_(i): the new mean; y_w = (m - m_old) / sigma, the step it took.
@@ -1235,14 +1343,28 @@ def _identity(n: int) -> list[list[float]]:
     return [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
 
 
+def _rank(f: float) -> tuple[bool, float]:
+    """A loss as a sort key: numbers in order, then NaN (a failed evaluation ranks last).
+
+    sorted() is no order with NaN among the keys: one NaN would scramble all the others.
+    """
+    return (f != f, f if f == f else 0.0)
+
+
+def _all_nan(owner: str, count: int) -> FloatingPointError:
+    return FloatingPointError(
+        f"{owner}.step: the closure returned nan for every one of the {count} evaluations, so "
+        "there is nothing to rank; nothing was changed")
+
+
 def centered_ranks(values: Sequence[float]) -> list[float]:
     """Each value's rank, scaled to [-0.5, 0.5]: the smallest gets -0.5, the largest 0.5.
 
     Only the order of the losses counts, so one huge outlier cannot dominate the estimate
-    (Salimans et al. 2017, section 2.2). Ties keep their order of appearance.
+    (Salimans et al. 2017, section 2.2). Ties keep their order of appearance; NaN ranks last.
     """
     n = len(values)
-    order = sorted(range(n), key=lambda i: values[i])
+    order = sorted(range(n), key=lambda i: _rank(values[i]))
     ranks = [0.0] * n
     for rank, i in enumerate(order):
         ranks[i] = rank / (n - 1) - 0.5 if n > 1 else 0.0
@@ -1275,7 +1397,17 @@ class EvolutionStrategy(ClosureOptimizer):
 
     hyperparams = ("lr", "sigma", "popsize", "seed", "betas", "eps", "maximize")
     state_keys = ("step", "func_evals", "exp_avg", "exp_avg_sq", "rng")
-    _vector_keys = ("exp_avg", "exp_avg_sq")
+    _state_kinds = {"step": "count", "func_evals": "count", "exp_avg": "vector",
+                    "exp_avg_sq": "vector", "rng": "rng"}
+
+    def _check_state(self, where: str, state: dict[str, Any]) -> None:
+        super()._check_state(where, state)
+        missing = [k for k in self.state_keys if k not in state]
+        if state and missing:  # a step starts from a whole state or from none
+            raise ValueError(f"{where}: the state lacks {missing}")
+        if any(v < 0 for v in state.get("exp_avg_sq", ())):
+            raise ValueError(f"{where}: state['exp_avg_sq'] must hold numbers >= 0, got "
+                             f"{state['exp_avg_sq']!r:.80}")
 
     def __init__(self, params: Iterable[Value], sigma: float = 0.1, popsize: int = 50,
                  lr: float = 0.01, seed: int | None = None,
@@ -1319,6 +1451,8 @@ class EvolutionStrategy(ClosureOptimizer):
                 noise.append(e)
         finally:
             self._set_x(x)  # back to the centre (also when the closure raised)
+        if all(f != f for f in losses):
+            raise _all_nan(self.name, self.popsize)
         state["func_evals"] += self.popsize
 
         # g = 1 / (popsize sigma) sum_k (u_k+ - u_k-) eps_k, with u the centered ranks.

@@ -10,6 +10,7 @@ parameters read at every call, the source text, and thread safety of the compari
 from __future__ import annotations
 
 import inspect
+from fractions import Fraction
 import math
 import random
 import threading
@@ -864,3 +865,89 @@ def test_edge_values_through_a_trace_give_eager_numbers_or_its_exception(seed):
             continue
         assert_same(step(*xs), want, f"inputs {xs}")
     assert step.trace_count == 1
+
+
+
+@pytest.mark.parametrize("bound, inside, outside", [
+    (Fraction(1, 3), 0.3333333333333333, 0.5),  # float(1/3) is just below 1/3
+    (10**400, 1.0, math.inf),  # no float holds it
+    (2**53 + 1, 2.0**53, 2.0**54),  # float(2**53 + 1) is 2**53
+])
+def test_a_guard_against_a_number_that_is_no_float_compares_as_traced(bound, inside, outside):
+    # A Value compared with a Fraction or an int compares exactly; the generated guard must
+    # too. Written as float(bound), a trace made at `outside` answered for `inside` with the
+    # other branch's numbers (Fraction), or tracing failed (OverflowError, "a fresh trace
+    # rejects its own arguments").
+    def f(x):
+        return x * 2 if x < bound else x * 3
+
+    assert Value(inside) < bound and not Value(outside) < bound
+    for order in ([outside, inside, inside], [inside, outside, inside, outside]):
+        step = autodiff.compile(f, check="never")
+        for x in order:
+            assert_same(step(x), eager(f, x), f"x = {x!r}")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"static_argnums": (-1,)}, r"static_argnums.*-1"),
+    ({"static_argnums": (2,)}, r"static_argnums.*2.*2 arguments"),
+    ({"static_argnums": "1"}, r"static_argnums.*'1'"),
+    ({"static_argnums": (True,)}, r"static_argnums.*True"),
+    ({"max_traces": 0}, r"max_traces.*0"),
+    ({"max_traces": "a"}, r"max_traces.*'a'"),
+    ({"max_nodes": -1}, r"max_nodes.*-1"),
+    ({"max_nodes": 2.5}, r"max_nodes.*2.5"),
+])
+def test_bad_compile_settings_are_named(kwargs, match):
+    # static_argnums=(-1,) or (5,) or "1" were ignored: the argument was quietly differentiated.
+    with pytest.raises((TypeError, ValueError), match=match):
+        autodiff.compile(lambda x, k: x * k, **kwargs)
+
+
+def test_an_argument_too_large_for_a_float_is_named():
+    step = autodiff.compile(lambda x, ys: x * ys[0])
+    with pytest.raises(OverflowError, match=r"argument x.*too large for a float"):
+        step(10**400, [1.0])
+    with pytest.raises(OverflowError, match=r"argument ys\[1\].*too large for a float"):
+        step(1.0, [1.0, 10**400])
+
+
+def test_static_arguments_minus_zero_and_nan_get_their_own_trace():
+    # -0.0 == 0.0 (and hashes alike), so a trace made for the static 0.0 answered for -0.0 with
+    # 1.0 * 0.0 = 0.0 where eager gives 1.0 * -0.0 = -0.0; a NaN never equals itself, so it
+    # was traced again at every call.
+    def f(x, t):
+        return x * t[0]
+
+    step = autodiff.compile(f, static_argnums=(1,), check="never")
+    for t in [(0.0,), (-0.0,), (0.0,), (-0.0,), (math.nan,), (math.nan,)]:
+        value, (dx, _) = step(1.0, t)
+        want_value, (want_dx,) = eager(lambda x, t=t: f(x, t), 1.0)
+        assert_same(value, want_value, f"t = {t}")
+        assert_same(dx, want_dx, f"t = {t}")
+    assert step.trace_count == 3
+
+
+def test_a_label_set_to_a_non_string_still_compiles():
+    # .label is a plain attribute: set to 3 after the Value was made, the namer failed with
+    # "expected string or bytes-like object, got 'int'", naming nothing.
+    def f(x):
+        v = x * 2
+        v.label = 3
+        w = v + 1
+        w.label = None
+        return w * x
+
+    step = autodiff.compile(f)
+    assert_same(step(1.5), eager(f, 1.5))
+    assert "v_3 = " in step.source
+
+
+def test_static_true_and_1_inside_a_tuple_get_their_own_trace():
+    # (1,) == (True,) and they hash alike: the trace made for one answered for the other.
+    def f(x, t):
+        return x * (2.0 if t[0] is True else 3.0)
+
+    step = autodiff.compile(f, static_argnums=(1,), check="never")
+    assert step(1.0, (1,))[0] == 3.0
+    assert step(1.0, (True,))[0] == 2.0

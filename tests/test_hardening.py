@@ -411,3 +411,27 @@ def test_x_to_the_x_keeps_its_second_derivative_where_the_exponent_is_zero():
     f = lambda x: autodiff.exp(x) ** ops.identity(x)  # noqa: E731
     assert grad(grad(f))(0.0) == 2.0
     assert grad(grad(f))(0.5) == pytest.approx((2 + 4 * 0.25) * math.exp(0.25), rel=1e-12)
+
+
+def test_an_int_too_large_for_a_float_is_an_error_naming_the_op():
+    # float(10**400) raises a bare "int too large to convert to float", naming nothing.
+    with pytest.raises(OverflowError, match=r"Value\(\).*too large for a float"):
+        Value(10**400)
+    with pytest.raises(OverflowError, match=r"mul\(\).*too large for a float"):
+        Value(1.0) * 10**400
+    with pytest.raises(OverflowError, match=r"exp\(\).*too large for a float"):
+        autodiff.exp(-(10**5000))  # more digits than Python will print: the size is named
+
+
+@needs_torch
+@pytest.mark.parametrize("f, tf", [(lambda x: x.sqrt(), torch.sqrt if torch else None),
+                                   (lambda x: x**0.5, lambda t: t**0.5),
+                                   (lambda x: x**0.25, lambda t: t**0.25)])
+def test_second_derivative_at_zero_of_a_root_is_minus_inf_as_in_torch(f, tf):
+    # The first derivative at 0 was the constant g * inf, so the second came out 0: a
+    # wrong number (d^2/dx^2 sqrt x = -1 / (4 x^1.5) is -inf at 0), where torch gives -inf.
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (d1,) = torch.autograd.grad(tf(t), t, create_graph=True)
+    (d2,) = torch.autograd.grad(d1, t)
+    assert grad(f)(0.0) == d1.item() == INF
+    assert grad(grad(f))(0.0) == d2.item() == -INF

@@ -611,12 +611,12 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing(name):
         opt.load_state_dict({**opt.state_dict(), "optimizer": "SGD"})
     three = make(name, [Value(0.0), Value(0.0), Value(0.0)])
     three.step(closure_for(three, three.params, rosenbrock))
-    with pytest.raises(ValueError, match=r"must (hold lists of 2 numbers|be a 2x2 matrix)"):
+    with pytest.raises(ValueError, match=r"must be (a list of 2 numbers|a 2x2 matrix)"):
         opt.load_state_dict(three.state_dict())
     if name == "LBFGS":  # the history pairs are checked too
         bad = opt.state_dict()
         bad["state"]["old_dirs"] = [[1.0, 2.0], [1.0, "x"]]
-        with pytest.raises(ValueError, match=r"state\['old_dirs'\] must hold lists of 2"):
+        with pytest.raises(ValueError, match=r"state\['old_dirs'\] must be a list of lists of 2"):
             opt.load_state_dict(bad)
     with pytest.raises(ValueError, match=r"unknown state entries \['bogus'\]"):
         opt.load_state_dict({**opt.state_dict(), "state": {"bogus": 1}})
@@ -750,3 +750,103 @@ def test_optimizer_benchmark_runs_quickly_and_counts_every_method():
     lbfgs = next(line for line in report.splitlines() if "LBFGS (strong Wolfe)" in line)
     f_evals, grad_evals, _, _, final = lbfgs.split()[-5:]
     assert int(f_evals) == int(grad_evals) > 0 and float(final) < 1e-8  # Rosenbrock, reached
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("LBFGS", {"max_iter": 3}), ("LBFGS", {"line_search_fn": "strong_wolfe", "max_iter": 3}),
+    ("ConjugateGradient", {"max_iter": 3})])
+def test_a_closure_that_raises_in_a_gradient_method_changes_nothing(name, kwargs):
+    # The iteration count went up before the closure raised, with no direction saved, so
+    # every later step failed with "'NoneType' object is not iterable"; a fixed-length LBFGS
+    # step had already moved the parameters.
+    params = [Value(0.3), Value(-0.2)]
+    opt = make(name, params, **kwargs)
+    for fail_at in (2, 3):  # in the first step, then in a later one
+        saved, start = json.dumps(opt.state_dict()), [p.data for p in params]
+        calls = []
+
+        def failing(calls=calls, fail_at=fail_at):
+            calls.append(1)
+            if len(calls) == fail_at:
+                raise KeyError("no data")
+            opt.zero_grad()
+            loss = rosenbrock(params)
+            loss.backward()
+            return loss
+
+        with pytest.raises(KeyError):
+            opt.step(failing)
+        assert [p.data for p in params] == start and json.dumps(opt.state_dict()) == saved
+        opt.step(closure_for(opt, params, rosenbrock))  # and it still steps
+
+
+def _stepped(name):
+    params = [Value(0.3), Value(-0.2)]
+    opt = make(name, params)
+    for _ in range(3):
+        opt.step(closure_for(opt, params, rosenbrock))
+    return opt
+
+
+@pytest.mark.parametrize("name", CLOSURE_OPTIMIZERS)
+def test_load_state_dict_checks_every_state_entry(name):
+    # Any value was accepted for the scalar entries (and None, bools, NaN for the vectors): the
+    # next step then crashed half-way (a str count, a None direction, an rng of the wrong
+    # shape) or quietly produced NaN parameters (sigma = nan), against the promise that a bad
+    # state raises on loading and changes nothing.
+    opt = _stepped(name)
+    good = opt.state_dict()
+    before = json.dumps(good)
+    for key in good["state"]:
+        for bad in ("x", [1.0], {"a": 1}, True, math.nan, -1, None):
+            if key in ("best_loss", "prev_loss", "t") and bad in (math.nan, -1):
+                continue  # a loss may be any number (a NaN loss is the closure's); t may be < 0
+            if key in ("best_loss", "best_x") and bad is None:  # None until a first loss
+                continue
+            state = json.loads(before)
+            state["state"][key] = bad
+            with pytest.raises((ValueError, TypeError), match=rf"{name}.load_state_dict.*{key}"):
+                opt.load_state_dict(state)  # state[key] = bad
+            assert json.dumps(opt.state_dict()) == before, key
+    for broken in ({k: v for k, v in good.items() if k != "hyperparams"},
+                   {**good, "hyperparams": [1]}, {**good, "hyperparams": {"bogus": 1}},
+                   {**good, "initial_lr": "x"}):
+        with pytest.raises((ValueError, TypeError), match=rf"{name}.load_state_dict"):
+            opt.load_state_dict(broken)
+    assert json.dumps(opt.state_dict()) == before
+    opt.load_state_dict(json.loads(before))  # the good one still loads
+
+
+@pytest.mark.parametrize("name", ["CMAES", "EvolutionStrategy"])
+def test_a_nan_loss_ranks_last_as_inf_would(name):
+    # sorted() is no order with NaN in it: one NaN candidate scrambled the ranking of all the
+    # others, and the step moved on garbage without a word (and CMA-ES kept a NaN best_loss
+    # for ever, since no number is < nan).
+    def run(bad):
+        params = [Value(0.5), Value(-0.3)]
+        opt = make(name, params, **({"popsize": 8} if name == "EvolutionStrategy" else {}))
+        calls = []
+
+        def closure():
+            calls.append(1)
+            loss = rosenbrock(params)
+            return bad if len(calls) % 3 == 0 else loss.data
+
+        for _ in range(3):
+            opt.step(closure)
+        return [p.data for p in params], opt.state.get("best_loss")
+
+    with_nan, with_inf = run(math.nan), run(math.inf)
+    assert with_nan == with_inf
+    assert all(math.isfinite(x) for x in with_nan[0])
+
+
+@pytest.mark.parametrize("name", ["CMAES", "EvolutionStrategy"])
+def test_a_step_where_every_loss_is_nan_raises_and_changes_nothing(name):
+    params = [Value(0.5), Value(-0.3)]
+    opt = make(name, params)
+    opt.step(lambda: rosenbrock(params))
+    saved, start = json.dumps(opt.state_dict()), [p.data for p in params]
+    with pytest.raises(FloatingPointError, match=rf"{name}.step.*nan for every"):
+        opt.step(lambda: math.nan)
+    assert [p.data for p in params] == start and json.dumps(opt.state_dict()) == saved

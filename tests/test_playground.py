@@ -26,6 +26,7 @@ import pytest
 from autodiff import no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
+from nn.playground import server as server_module
 from nn.playground import session as session_module
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import (
@@ -736,3 +737,43 @@ def test_frame_says_when_the_optimizer_computes_no_gradients(name, free):
     assert s.frame()["gradient_free"] is free
     if free:
         assert all(p.grad == 0 for p in s.model.parameters())
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "conjugategradient", "cmaes",
+                                       "evolutionstrategy"])
+def test_a_step_past_its_time_limit_is_undone_and_named(optimizer):
+    # One L-BFGS step with max_iter=1000 on 800 points of a 6x16 network takes about half an
+    # hour, and a request for 100 of them held the session (and a server thread) for days.
+    # A step that outlasts its time limit now stops, changes nothing, and says which settings
+    # make it long.
+    s = Session(n=40, hidden=[3], optimizer=optimizer, seed=1)
+    weights = [p.data for p in s.model.parameters()]
+    state = json.dumps(s.optimizer.state_dict())
+    with pytest.raises(ValueError, match=rf"one {optimizer} step takes more than 0 s.*n=40"):
+        s.step(1, time_limit=0.0)
+    assert [p.data for p in s.model.parameters()] == weights
+    assert json.dumps(s.optimizer.state_dict()) == state and s.step_count == 0
+    s.step(2)  # without a limit it steps as before
+    assert s.step_count == 2
+
+
+def test_steps_stop_at_the_time_limit_between_steps():
+    s = Session(n=40, hidden=[3], seed=1)
+    s.step(5, time_limit=0.0)  # at least one step, then the limit
+    assert s.step_count == 1
+    s.step(3, time_limit=60.0)
+    assert s.step_count == 4
+
+
+def test_api_a_request_runs_no_longer_than_its_time_limit(server, monkeypatch):
+    monkeypatch.setattr(server_module, "MAX_REQUEST_SECONDS", 0.0)
+    _, made = call(server, "POST", "/api/sessions", n=40, hidden="3")
+    status, frame = call(server, "POST", f"/api/sessions/{made['id']}/step", count=5)
+    assert status == 200 and frame["step_count"] == 1
+    assert "1 of 5 steps" in frame["stopped"]
+    _, made = call(server, "POST", "/api/sessions", n=40, hidden="3", optimizer="lbfgs",
+                   max_iter="1000")
+    status, answer = call(server, "POST", f"/api/sessions/{made['id']}/step", count=1)
+    assert status == 400 and "max_iter=1000" in answer["error"]
+    status, answer = call(server, "POST", f"/api/sessions/{made['id']}/step", budget_ms=50)
+    assert status == 400 and "max_iter=1000" in answer["error"]

@@ -441,3 +441,21 @@ def test_a_save_onto_a_folder_fails_and_leaves_no_temp_file(model, tmp_path):
     with pytest.raises(IsADirectoryError):
         model.save(tmp_path / "taken")
     assert os.listdir(tmp_path) == ["taken"] and os.listdir(tmp_path / "taken") == []
+
+
+def test_a_name_given_twice_in_a_file_is_refused(model, tmp_path):
+    # JSON parsers keep the last of two equal names, so a weight written twice (a bad merge, a
+    # hand edit) loaded one of its two numbers without a word.
+    path = tmp_path / "model.json"
+    model.save(path)
+    text = path.read_text()
+    first = next(iter(model.state_dict()))
+    doubled = text.replace('"parameters": {', f'"parameters": {{\n  "{first}": 5.0,', 1)
+    assert doubled != text
+    path.write_text(doubled)
+    before = weights(model)
+    with pytest.raises(ValueError, match=rf"model.json.*{first}.*twice"):
+        nn.load(path)
+    with pytest.raises(ValueError, match=rf"model.json.*{first}.*twice"):
+        model.load_weights(path)
+    assert weights(model) == before

@@ -15,7 +15,9 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
     GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
     POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
-                                               steps until T ms have passed), then a frame
+                                               steps until T ms have passed), then a frame;
+                                               no step starts after 10 s, and one that would
+                                               run longer is undone (400 naming the settings)
     POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
     POST /api/sessions/ID/reset                back to step 0
     GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
@@ -65,6 +67,9 @@ PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 's
                "frame-ancestors *")
 MAX_STEPS_PER_REQUEST = 100
 MAX_BUDGET_MS = 1000
+#: No step starts after this many seconds of a request, and a single step that would run
+#: longer is undone (a 400 naming the settings that make it long): a request never hangs.
+MAX_REQUEST_SECONDS = 10.0
 
 
 class SessionsFull(RuntimeError):
@@ -317,16 +322,22 @@ def _steps(session: Session, query: dict[str, str]) -> str | None:
     if not 1 <= count <= MAX_STEPS_PER_REQUEST:
         raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, got {count}")
     budget = query.get("budget_ms")
+    limit = MAX_REQUEST_SECONDS
     try:
         if budget is None:
-            session.step(count)
+            before = session.step_count
+            session.step(count, time_limit=limit)
+            done = session.step_count - before
+            if done < count:
+                return (f"stopped after {done} of {count} steps: a request runs for at most "
+                        f"{limit:g} s")
             return None
         budget_s = _int(budget, "budget_ms") / 1000
         if not 0 <= budget_s <= MAX_BUDGET_MS / 1000:
             raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got {budget}")
         start = time.perf_counter()
         for _ in range(MAX_STEPS_PER_REQUEST):
-            session.step()
+            session.step(time_limit=limit)
             if time.perf_counter() - start >= budget_s:
                 break
     except Diverged as error:

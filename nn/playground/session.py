@@ -25,6 +25,7 @@ import math
 import random
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -358,6 +359,10 @@ class Diverged(ValueError):
     """A step whose loss is not a finite number: nothing was updated."""
 
 
+class StepTooLong(ValueError):
+    """A step that outlasted its time limit: it was undone, nothing was updated."""
+
+
 class DotMissing(RuntimeError):
     """Drawing a graph needs Graphviz's `dot` program, and it is not installed."""
 
@@ -559,14 +564,38 @@ class Session:
         l2 = self.settings["l2"]
         return loss + losses.l2_penalty(self.model, l2) if l2 else loss
 
-    def step(self, count: int = 1) -> None:
-        """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule)."""
-        count = _int_in("step count", count, 1, None)
-        with self._lock:
-            for _ in range(count):
-                self._step_once()
+    def step(self, count: int = 1, time_limit: float | None = None) -> None:
+        """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule).
 
-    def _step_once(self) -> None:
+        With `time_limit` (seconds), no step starts once it has passed (the first always
+        does), and a step that takes the loss more often than that allows (L-BFGS with
+        max_iter=1000 on many points, say) is undone and raises StepTooLong naming the settings
+        that make it long (`step_count` says how many steps were taken).
+        """
+        count = _int_in("step count", count, 1, None)
+        if time_limit is not None:
+            time_limit = _float_in("time_limit", time_limit, 0.0, None)
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        with self._lock:
+            for done in range(count):
+                if done and deadline is not None and time.monotonic() >= deadline:
+                    return
+                self._step_once(deadline, time_limit)
+
+    def _too_long(self, time_limit: float) -> StepTooLong:
+        opt = self.settings["optimizer"]
+        extra = {k: self.settings[k] for k in optimizer_settings(opt)
+                 if k in self.settings and k in ("max_iter", "popsize", "history_size")}
+        shown = ", ".join(f"{k}={v}" for k, v in {
+            "n": self.settings["n"], "hidden": ",".join(map(str, self.settings["hidden"])),
+            "batch_size": self.settings["batch_size"] or "full", **extra}.items())
+        return StepTooLong(
+            f"one {opt} step takes more than {time_limit:g} s with these settings ({shown}): "
+            "it computes the loss many times per step; lower max_iter or popsize, the number "
+            "of points n, or the hidden layers (nothing was changed)")
+
+    def _step_once(self, deadline: float | None = None, time_limit: float = 0.0) -> None:
+        order, shuffled = list(self._order), self._batches.getstate()
         batch = self._next_batch()
         opt = self.optimizer
         try:
@@ -575,6 +604,11 @@ class Session:
 
                 def closure() -> Value:
                     graded.append(is_grad_enabled())
+                    if deadline is not None and time.monotonic() >= deadline:
+                        # The step is undone: its batch comes again.
+                        self._order = order
+                        self._batches.setstate(shuffled)
+                        raise self._too_long(time_limit)
                     opt.zero_grad()
                     loss = self._objective(batch)
                     loss.backward()
