@@ -1,4 +1,12 @@
-"""nn: neural networks built from autodiff Values (neurons, layers, MLPs, losses, optimizers)."""
+"""nn: neural networks built from autodiff Values (neurons, layers, MLPs, losses, optimizers).
+
+A model here is ordinary Python holding `Value`s, so its loss is one `autodiff` graph and
+`loss.backward()` fills every weight's `.grad`; an optimizer then moves each `p.data`. The one
+idea: nothing in `nn` differentiates anything itself. It only builds expressions and reads
+gradients, so a drawing, `explain` or the compiled backward shows exactly what it computed.
+`nn.plots`, `nn.demo` and `nn.playground` are imported only when you import them, and torch
+only when a function of `nn.torch_bridge` is called.
+"""
 
 # Models: `nn.MLP(2, [16, 16, 1])`, `model.save(path)`, `nn.load(path)`.
 from nn.module import Module, load  # noqa: F401

@@ -79,7 +79,9 @@ def parse_args(argv: list[str] | None = None,
                              "strategy) take a closure and use no schedule")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
-                             "the run (default: 1.0 for sgd, as in micrograd; "
+                             "the run, except for the closure optimizers, which keep it (for "
+                             "cmaes it is the starting step size sigma0) (default: 1.0 for "
+                             "sgd, as in micrograd; "
                              + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()
                                          if k != "sgd") + ")")
     parser.add_argument("--steps", type=_positive_int, default=100,
@@ -133,7 +135,8 @@ def _sizes(text: str) -> list[int]:
 def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule: Any,
           steps: int, l2: float, progress: bool = True,
           compiled: bool = False) -> dict[str, list[float]]:
-    """Full-batch training; returns the history of loss, accuracy and learning rate.
+    """Full-batch training; returns the history of loss, accuracy and learning rate (no "lr"
+    for an optimizer without one, CMA-ES).
 
     With `compiled`, each step of a gradient optimizer runs `nn.compile_loss`'s generated code
     instead of building the graph: the same gradients, bit for bit (the scores for the accuracy
@@ -166,8 +169,15 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     for _ in bar:
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
-            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none
-            loss = opt.step(closure)  # the loss and scores of its first evaluation
+            lr = getattr(opt, "lr", 0.0)  # CMA-ES has none (its "lr" is dropped below)
+            if isinstance(opt, (CMAES, EvolutionStrategy)):
+                # Their evaluations are perturbed candidates: record the model's own loss,
+                # measured once more before the step, as for every other optimizer.
+                with no_grad():
+                    loss = closure()
+                opt.step(closure)
+            else:
+                loss = opt.step(closure)  # its first evaluation is at the current weights
             scores = evaluated[0]
             acc = accuracy(scores, y)
             history["loss"].append(loss.data)
@@ -193,6 +203,8 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         history["accuracy"].append(acc)
         history["lr"].append(lr)
         bar.set_postfix(loss=f"{loss.data:.4f}", acc=f"{100 * acc:.0f}%", lr=f"{lr:.3g}")
+    if not hasattr(opt, "lr"):  # CMA-ES has a step size, no learning rate: chart none
+        del history["lr"]
     return history
 
 
@@ -282,6 +294,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
         print(f"{prog}: error: --compile works with the gradient-step optimizers "
               f"(sgd, momentum, adam, ...), not {args.optimizer}", file=sys.stderr)
         return 2
+    try:  # before training, so that a bad --out does not cost a whole run
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"{prog}: error: cannot make the --out folder {args.out}: "
+              f"{err.strerror or err}", file=sys.stderr)
+        return 2
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
     make_opt, default_lr = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr
@@ -306,15 +324,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     from nn.plots import plot_decision_boundary, plot_grad_flow, plot_history
 
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
+    when = f"at the last training step ({args.steps})"
     if args.optimizer in ("cmaes", "es"):  # these used no gradient: compute one to chart
         model.zero_grad()
         loss_fn([model(x) for x in X], y).backward()
+        when = f"of the trained model ({args.optimizer} itself used none)"
     written.append(out / "grad_flow.png")
-    plot_grad_flow(model, written[-1], X=X,
-                   title=f"Gradient flow at the last training step ({args.steps})")
+    plot_grad_flow(model, written[-1], X=X, title=f"Gradient flow {when}")
     written.append(out / "decision_boundary.png")
     plot_decision_boundary(model, X, y, written[-1], margin=1.0 if outputs == 1 else None,
                            title=f"{args.dataset}: {100 * final:.0f}% of {len(X)} points "

@@ -3,8 +3,9 @@
 Every optimizer here answers one question: given each parameter's `.grad`, how far should its
 `.data` move? The plainest answer is `p.data -= lr * p.grad` (SGD); the others keep a little
 memory per parameter (a running average of past gradients, or of their squares) and use it to
-choose a better step. The classes go in order of growing complexity, and each one computes the
-same numbers as its namesake in `torch.optim` (same argument names, defaults and formulas).
+choose a better step. The classes go in order of growing complexity, and each one with a
+namesake in `torch.optim` (SGD to Adagrad, LBFGS) computes the same numbers as it (same argument
+names, defaults and formulas).
 
 The loop is always the same three lines:
 
@@ -23,6 +24,11 @@ Optimizers work on plain floats: an update changes `p.data` in place and builds 
 Each one also takes `maximize=True`, as in torch.optim: it then starts from -g instead of g
 and climbs the function. A step reads (and checks) every gradient before it moves any weight,
 so a bad `.grad` stops it with nothing changed.
+
+The methods after them (`LBFGS`, `ConjugateGradient`, `CMAES`, `EvolutionStrategy`, all
+`ClosureOptimizer`s) evaluate the loss several times per step, so their `step(closure)` takes a
+function that computes it, as `torch.optim.LBFGS` does; CMA-ES and the evolution strategy need
+only the loss's value, never a gradient.
 """
 
 from __future__ import annotations

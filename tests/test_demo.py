@@ -216,3 +216,37 @@ def test_train_checks_its_flags():
         demo.train(model, X, y, demo.hinge, opt, schedule, steps=1, l2=0.0, progress="no")
     with pytest.raises(TypeError, match="train: steps must be an int, got float"):
         demo.train(model, X, y, demo.hinge, opt, schedule, steps=2.0, l2=0.0, progress=False)
+
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "cg", "cmaes", "es"])
+def test_closure_optimizers_record_the_loss_of_the_models_own_weights(name):
+    # CMA-ES and the ES evaluate perturbed candidates; the history (and the "loss a -> b" line)
+    # must be the loss at the model's weights before each step, as for SGD, not a candidate's.
+    from autodiff import no_grad
+    from nn.data import make_moons
+    from nn.layers import MLP
+    from nn.losses import accuracy, hinge, l2_penalty
+
+    X, y = make_moons(12, seed=0, labels="pm1")
+    model = MLP(2, [3, 1], seed=0)
+    make_opt, lr = demo.OPTIMIZERS[name]
+    opt = make_opt(model.parameters(), lr)
+    with no_grad():
+        scores = [model(x) for x in X]
+        before = (hinge(scores, y) + l2_penalty(model, 1e-4)).data
+    history = demo.train(model, X, y, hinge, opt, None, steps=2, l2=1e-4, progress=False)
+    assert history["loss"][0] == pytest.approx(before, rel=1e-12)
+    assert history["accuracy"][0] == accuracy(scores, y)
+    assert len(history["loss"]) == 2 and history["loss"][1] != history["loss"][0]
+    # CMA-ES has no learning rate: its chart must not show a rate of 0
+    assert ("lr" in history) == (name != "cmaes")
+
+
+def test_an_output_folder_that_cannot_be_made_is_an_error_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert demo.main(["--steps", "1", "--no-progress", "--out", str(blocker / "out")]) == 2
+    captured = capsys.readouterr()
+    assert "--out" in captured.err and str(blocker / "out") in captured.err
+    assert "loss" not in captured.out  # refused before any training

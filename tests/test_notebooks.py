@@ -92,6 +92,10 @@ def test_notebooks_are_numbered_in_order():
     numbers = [p.name[:2] for p in NOTEBOOKS]
     assert all(n.isdigit() for n in numbers), [p.name for p in NOTEBOOKS]
     assert [int(n) for n in numbers] == list(range(1, len(NOTEBOOKS) + 1)), numbers
+    titles = {p.name: nbformat.read(p, as_version=4).cells[0].source.split(".", 1)[0]
+              for p in NOTEBOOKS}
+    wrong = {name: title for name, title in titles.items() if title != f"# {int(name[:2])}"}
+    assert not wrong, f"a notebook's title must carry its own number: {wrong}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -503,6 +503,29 @@ def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
 
 
 @needs_dot
+def test_neuron_graph_draws_that_points_gradients_not_the_training_ones_added(monkeypatch):
+    # backward() adds onto a leaf's .grad: the drawing must start from zero, or a neuron whose
+    # ReLU is off for the point shows the batch gradient of the last training step.
+    import autodiff
+
+    s = Session(n=60, hidden=[8, 8], seed=0)
+    s.step(3)
+    assert any(p.grad != 0 for p in s.model.parameters())
+    params = s.model.parameters()
+    expected = autodiff.gradients(s.point_loss(5), params)
+    drawn = []
+    real = autodiff.draw_dot
+
+    def spy(loss, **kwargs):
+        drawn.append([p.grad for p in params])
+        return real(loss, **kwargs)
+
+    monkeypatch.setattr(autodiff, "draw_dot", spy)
+    s.neuron_graph("layers.0.neurons.0", 5)
+    assert drawn == [list(expected)]
+
+
+@needs_dot
 def test_step_through_page_of_one_point():
     s = Session(n=40, hidden=[3], seed=0)
     page = s.step_through(33)  # a test point
@@ -660,7 +683,16 @@ def test_main_says_when_the_port_is_taken(capsys):
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["--no-browser", "--port", str(port)]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err
+
+
+def test_main_says_when_the_host_is_wrong(capsys):
+    # a name that does not resolve is a mistake in --host, not in --port
+    assert main(["--no-browser", "--host", "no-such-host.invalid", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot listen on no-such-host.invalid:0" in err and "check --host" in err
+    assert "--port" not in err.split(";", 1)[1]
 
 
 def test_every_page_asset_ships_as_package_data():
@@ -692,6 +724,19 @@ def test_idle_sessions_are_freed_even_when_nobody_new_arrives(server):
     call(server, "GET", "/api/options")
     assert call(server, "GET", f"/api/sessions/{made['id']}")[0] == 404
     assert call(server, "GET", f"/api/sessions/{pinned_id}")[0] == 200  # its owner holds it
+
+
+@pytest.mark.parametrize("name, free", [("sgd", False), ("lbfgs", False), ("cmaes", True),
+                                        ("evolutionstrategy", True)])
+def test_frame_says_when_the_optimizer_computes_no_gradients(name, free):
+    # The page explains empty gradient views: a gradient-free method computed none, which is not
+    # the same as a loss of 0 with no point inside the margin.
+    s = Session(n=30, hidden=[3], optimizer=name, seed=0)
+    assert s.frame()["gradient_free"] is False  # nothing ran yet
+    s.step()
+    assert s.frame()["gradient_free"] is free
+    if free:
+        assert all(p.grad == 0 for p in s.model.parameters())
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "conjugategradient", "cmaes",

@@ -196,6 +196,19 @@ def test_closure_optimizers_in_the_page(visitor):
     assert v.loss() == repr(s.train_loss)
 
 
+def test_choosing_cma_es_with_a_schedule_turns_the_schedule_off(visitor):
+    """CMA-ES has no learning rate to schedule: picking it drops the schedule instead of
+    refusing the choice (as picking spirals switches a two-class loss to cross_entropy)."""
+    v = visitor()
+    v.open("n=60&hidden=4&schedule=cosine")
+    v.page.select_option("[data-testid=setting-optimizer]", "cmaes")
+    v.page.wait_for_selector("[data-testid=setting-sigma0]")
+    v.settled()
+    assert not v.page.is_visible("[data-testid=error]")
+    assert v.url_settings()["optimizer"] == "cmaes" and v.url_settings()["schedule"] == "none"
+    v.click_step(1)
+
+
 def test_the_url_holds_the_settings(visitor):
     query = ("dataset=xor&n=80&hidden=4,3&activation=tanh&optimizer=rmsprop&lr=0.02"
              "&momentum=0.5&batch_size=16&seed=3&schedule=step&decay_steps=10&gamma=0.5")
@@ -294,6 +307,8 @@ def test_a_bad_setting_says_which_and_the_page_still_works(visitor):
         ".includes('n must be between')")
     assert v.steps() == 1 and v.url_settings()["n"] == "200"
     v.click_step(1)
+    # the form shows n = 200 again, so the message about -5 goes once the next step succeeds
+    assert not error.is_visible()
 
 
 def test_a_full_server_says_so(browser, visitor):

@@ -1,4 +1,5 @@
-"""`python -m nn.playground [--host H] [--port P] [--no-browser]`: serve the playground."""
+"""`python -m nn.playground [--host H] [--port P] [--no-browser] [--max-sessions N]
+[--idle-minutes M]`: serve the playground (`--help` explains each option)."""
 
 from nn.playground.server import main
 

@@ -32,10 +32,13 @@ a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import json
 import math
+import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -430,7 +433,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = Tru
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m nn.playground",
+        prog="chainrule-playground" if os.path.basename(sys.argv[0]).startswith("chainrule")
+        else "python -m nn.playground",
         description="Watch a network learn in the browser: a local web page that trains an "
                     "MLP with chainrule, live, and opens any neuron's computation graph.")
     parser.add_argument("--host", default="127.0.0.1",
@@ -452,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, open_browser=not args.no_browser,
               max_sessions=args.max_sessions, idle_minutes=args.idle_minutes)
     except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
-              "choose another --port (0 picks a free one)", file=sys.stderr)
+        wrong_host = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
+        advice = ("check --host (127.0.0.1: this machine only; 0.0.0.0: every network)"
+                  if wrong_host else "choose another --port (0 picks a free one)")
+        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; {advice}",
+              file=sys.stderr)
         return 2
     return 0

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from autodiff import Value, no_grad, topological_order
+from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, optim, schedules
 from nn.layers import ACTIVATIONS, INITS, MLP
@@ -514,6 +514,7 @@ class Session:
         self._order: list[int] = []
         self.step_count = 0
         self.last_step_loss: float | None = None
+        self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
         self.run += 1
         self.version = 0
@@ -599,7 +600,10 @@ class Session:
         opt = self.optimizer
         try:
             if _needs_closure(type(opt)):
+                graded: list[bool] = []
+
                 def closure() -> Value:
+                    graded.append(is_grad_enabled())
                     if deadline is not None and time.monotonic() >= deadline:
                         # The step is undone: its batch comes again.
                         self._order = order
@@ -611,7 +615,9 @@ class Session:
                     return loss
 
                 loss = opt.step(closure)
+                gradient_free = not any(graded)
             else:
+                gradient_free = False
                 opt.zero_grad()
                 loss = self._objective(batch)
                 loss.backward()
@@ -629,6 +635,7 @@ class Session:
             self.schedule.step()
         self.step_count += 1
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
+        self.last_step_gradient_free = gradient_free
         self.version += 1
         self._evaluate()
 
@@ -733,6 +740,8 @@ class Session:
         """A context in which gradients may be computed without losing the training ones."""
         params = self.model.parameters()
         grads = [p.grad for p in params]
+        for p in params:  # backward() adds onto .grad: start this graph's gradients from zero
+            p.grad = 0.0
         try:
             yield
         finally:
@@ -765,6 +774,7 @@ class Session:
                 "test_loss": _number(self.test_loss),
                 "test_loss_repr": repr(self.test_loss),
                 "accuracy": self.accuracy,
+                "gradient_free": self.last_step_gradient_free,
                 "test_accuracy": self.test_accuracy,
                 "history_start": since,
                 "history": [{k: _number(v) for k, v in h.items()}

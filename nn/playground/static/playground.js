@@ -168,6 +168,9 @@ async function changeSetting(name, input) {
       changes.loss = "cross_entropy";
     }
   }
+  if (name === "optimizer" && !state.options.optimizers[value].lr && state.frame.settings.schedule !== "none") {
+    changes.schedule = "none";  // CMA-ES has a step size, no learning rate to schedule
+  }
   await guarded(async () => {
     try {
       const frame = await api("POST", sessionPath("settings"), { ...frameParams(), ...changes });
@@ -253,6 +256,7 @@ async function playLoop() {
     try {
       const frame = await api("POST", sessionPath("step"), { ...frameParams(), budget_ms: BUDGET_MS });
       render(frame);
+      showError("");
       if (frame.stopped) { showNotice(frame.stopped); setPlaying(false); }
     } catch (error) {
       setPlaying(false);
@@ -268,6 +272,7 @@ async function stepOnce() {
   await guarded(async () => {
     const frame = await api("POST", sessionPath("step"), { ...frameParams(), count: 1 });
     render(frame);
+    showError("");  // an earlier message (a refused setting) is answered: the form shows the old value
     showNotice(frame.stopped || "");
   });
 }
@@ -276,6 +281,7 @@ async function reset() {
   if (!state.id) return;
   await guarded(async () => {
     render(await api("POST", sessionPath("reset"), frameParams()));
+    showError("");
     showNotice("");
   });
 }
@@ -536,6 +542,7 @@ function drawGradFlow() {
   let out = "";
   if (!values.length) {
     const why = state.frame.step_count === 0 ? "no gradient yet: press Step"
+      : state.frame.gradient_free ? "no gradients: this optimizer only evaluates the loss"
       : "every gradient of the last step is zero (its loss was 0: no point inside the margin)";
     out = `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666" font-size="14">${why}</text>`;
   } else {
@@ -584,6 +591,12 @@ function drawCurves() {
   for (const p of panels) {
     const ph = h * p.height, y0 = top + 20, y1 = top + ph - 6;
     const vals = rows.flatMap((r) => p.keys.map((k) => r[k])).filter((v) => v !== null && isFinite(v));
+    if (!vals.length && !p.fixed) {  // e.g. CMA-ES, which has a step size but no learning rate
+      out += `<text x="${left}" y="${top + 12}" font-size="12" font-weight="600">${p.title}</text>`;
+      out += `<text x="${left}" y="${top + 30}" font-size="11" fill="#666">none: this optimizer has no ${p.title}</text>`;
+      top += ph;
+      continue;
+    }
     let lo = p.fixed ? p.fixed[0] : Math.min(0, ...vals), hi = p.fixed ? p.fixed[1] : Math.max(...vals, 1e-12);
     if (hi <= lo) hi = lo + 1;
     const X = (s) => left + ((right - left) * s) / steps, Y = (v) => y1 - ((y1 - y0) * (v - lo)) / (hi - lo);
