@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter with this worktree's packages first on the path."""
+    """Run `code` in a fresh interpreter with this checkout's packages first on the path."""
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
