@@ -584,7 +584,7 @@ def plot_descent_1d(
         raise ValueError("plot_descent_1d: runs is empty; give at least one list of weights")
     fig, ax = _figure_and_axes(ax, (7.0, 4.2))
     ws = np.linspace(*xlim, 300)
-    value = lambda w: float(getattr(loss(float(w)), "data", loss(float(w))))  # noqa: E731
+    value = lambda w: float(loss(float(w)))  # noqa: E731  (a Value converts to its data)
     ax.plot(ws, [value(w) for w in ws], color="0.35", lw=2, label="loss")
     for name, colour in _run_colours(list(runs), colours).items():
         weights = [float(w) for w in runs[name]]
