@@ -2,8 +2,9 @@
 
 A NaN loss says something went wrong, not where. Inside `detect_anomaly()` (see
 `autodiff.modes`), `Value` operations call `check_forward` on every result and the backward pass
-calls `check_step` on every step, so the error points at the first operation that produced a NaN
-and names its inputs with their values. Outside it these functions are never called.
+calls `check_inputs_unchanged` and `check_shares` on every step, so the error points at the first
+operation that produced a NaN and names its inputs with their values. Outside it these
+functions are never called.
 
 Nodes are named by their label, else by what they are ("leaf", "output of mul"),
 and in a backward pass also by their position in the topological order (`#3`), which is the
@@ -37,15 +38,14 @@ def name(node, order: Sequence | None = None) -> str:
     return kind
 
 
-def _inputs(node, order: Sequence | None = None) -> str:
-    return ", ".join(f"{name(p, order)} = {p.data!r}" for p in node.parents)
+def _inputs(parents: Sequence, order: Sequence | None = None) -> str:
+    return ", ".join(f"{name(p, order)} = {p.data!r}" for p in parents)
 
 
 def check_forward(op: str, parents: tuple, data: float) -> None:
     """Raise if an operation's result `data` is NaN, naming the op and its inputs."""
     if data != data:
-        described = ", ".join(f"{name(p)} = {p.data!r}" for p in parents)
-        raise AnomalyError(f"{op} produced nan from {described}")
+        raise AnomalyError(f"{op} produced nan from {_inputs(parents)}")
 
 
 def check_inputs_unchanged(node, order: Sequence) -> None:
@@ -64,8 +64,8 @@ def check_inputs_unchanged(node, order: Sequence) -> None:
         return
     raise AnomalyError(
         f"the inputs of {name(node, order)} changed after its forward pass: it computed "
-        f"{recorded!r}, they now give {now!r} ({_inputs(node, order)}). Was a .data changed "
-        f"(an optimizer step?) between the forward pass and backward()?"
+        f"{recorded!r}, they now give {now!r} ({_inputs(node.parents, order)}). Was a .data "
+        f"changed (an optimizer step?) between the forward pass and backward()?"
     )
 
 
@@ -77,5 +77,5 @@ def check_shares(node, g, shares: Sequence, order: Sequence) -> None:
                 f"backward of {node.op} gave a nan gradient to its input {position}, "
                 f"{name(parent, order)} = {parent.data!r}: that node's gradient went bad here. "
                 f"The {node.op} node {name(node, order)} = {node.data!r} had gradient "
-                f"{getattr(g, 'data', g)!r}; its inputs: {_inputs(node, order)}"
+                f"{getattr(g, 'data', g)!r}; its inputs: {_inputs(node.parents, order)}"
             )
