@@ -16,7 +16,10 @@ and `show(session)` puts the live page of that very session in a notebook cell.
 """
 
 from nn.playground.session import OPTIMIZERS, SETTINGS, Session, parse_settings  # noqa: F401
+from nn.playground.race import Race  # noqa: F401
+from nn.playground.surface import Surface  # noqa: F401
 from nn.playground.server import PlaygroundServer, main, serve, show  # noqa: F401
 
-__all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
+__all__ = ["Session", "Race", "Surface", "SETTINGS",
+           "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
            "main", "show"]

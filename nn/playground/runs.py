@@ -42,8 +42,9 @@ def _pieces(text: str) -> list[tuple[str, list[str]]]:
             runs[-1][1][-1] += "," + rest[0]
             runs[-1][1].extend(rest[1:])
         else:
-            raise ValueError(f"runs: {piece.strip()!r} is not an optimizer; a run starts with "
-                             f"one of {', '.join(OPTIMIZERS)} (runs=sgd:lr=0.1,adam:lr=0.01)")
+            raise ValueError(f"runs: {head!r} is not an optimizer (in {piece.strip()!r}); a run "
+                             f"starts with one of {', '.join(OPTIMIZERS)} "
+                             "(runs=sgd:lr=0.1,adam:lr=0.01)")
     return runs
 
 
@@ -67,7 +68,12 @@ def parse_runs(text: str, keys: Sequence[str] = RUN_KEYS) -> list[dict[str, Any]
             if key in query:
                 raise ValueError(f"runs: run {number} ({name}) sets {key} twice")
             query[key] = value
-        runs.append(check_run(_parsed(number, name, query), keys, number))
+        try:
+            runs.append(check_run(_parsed(number, name, query), keys, number))
+        except ValueError as error:
+            message = str(error)
+            raise ValueError(message if message.startswith("runs:") else f"runs: {message}") \
+                from None
     if len(runs) > MAX_RUNS:
         raise ValueError(f"runs: at most {MAX_RUNS} runs, got {len(runs)}")
     return runs
@@ -82,9 +88,12 @@ def _parsed(number: int, name: str, query: dict[str, str]) -> dict[str, Any]:
 
 def check_run(run: Mapping[str, Any] | str, keys: Sequence[str] = RUN_KEYS,
               number: int = 1) -> dict[str, Any]:
-    """One run's settings (a dict, or an optimizer's name alone), checked; keys in order."""
+    """One run's settings (a dict, or its URL text such as "adam:lr=0.01"), checked."""
     if isinstance(run, str):
-        run = {"optimizer": run}
+        runs = parse_runs(run, keys)
+        if len(runs) != 1:
+            raise ValueError(f"run {number}: {run!r} is {len(runs)} runs, not one")
+        return runs[0]
     if not isinstance(run, Mapping):
         raise TypeError(f"run {number} must be a dict of settings such as "
                         f"{{'optimizer': 'sgd', 'lr': 0.1}}, got {run!r}")

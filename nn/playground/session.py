@@ -390,6 +390,11 @@ class Session:
     After every step the session evaluates the data loss (without the L2 term) and the accuracy
     on the whole training and test sets at the new weights: `train_loss`, `test_loss`,
     `accuracy`, `test_accuracy`, and one entry of `history` per step (entry 0 is the start).
+    `evaluations` counts the forward passes of the objective so far and `gradients` its
+    backward passes (full-batch SGD: one each per step; L-BFGS and CG: every point of their
+    line searches; CMA-ES and the ES: a population of evaluations and no gradient), `seconds`
+    the wall-clock time spent in the steps (`times`: its value at each entry of `history`):
+    the three clocks a `Race` can compare runs by.
     Batches come from the session's own generator, so the same settings give the same numbers.
     """
 
@@ -513,6 +518,12 @@ class Session:
         self._batches = random.Random(f"batches {s['seed']}")
         self._order: list[int] = []
         self.step_count = 0
+        # The fair clocks of a race: forward passes of the objective, backward passes, and
+        # seconds spent stepping (wall clock, so it depends on the machine and its load).
+        self.evaluations = 0
+        self.gradients = 0
+        self.seconds = 0.0
+        self.times: list[float] = []  # `seconds` at each entry of history
         self.last_step_loss: float | None = None
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
@@ -595,6 +606,7 @@ class Session:
             "of points n, or the hidden layers (nothing was changed)")
 
     def _step_once(self, deadline: float | None = None, time_limit: float = 0.0) -> None:
+        started = time.perf_counter()
         order, shuffled = list(self._order), self._batches.getstate()
         batch = self._next_batch()
         opt = self.optimizer
@@ -603,7 +615,7 @@ class Session:
                 graded: list[bool] = []
 
                 def closure() -> Value:
-                    graded.append(is_grad_enabled())
+                    graded.append(is_grad_enabled())  # one evaluation; a gradient if True
                     if deadline is not None and time.monotonic() >= deadline:
                         # The step is undone: its batch comes again.
                         self._order = order
@@ -616,8 +628,10 @@ class Session:
 
                 loss = opt.step(closure)
                 gradient_free = not any(graded)
+                evaluations, gradients = len(graded), sum(graded)
             else:
                 gradient_free = False
+                evaluations = gradients = 1
                 opt.zero_grad()
                 loss = self._objective(batch)
                 loss.backward()
@@ -634,9 +648,12 @@ class Session:
         if self.schedule is not None:
             self.schedule.step()
         self.step_count += 1
+        self.evaluations += evaluations
+        self.gradients += gradients
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
         self.last_step_gradient_free = gradient_free
         self.version += 1
+        self.seconds += time.perf_counter() - started  # training only, not the views
         self._evaluate()
 
     def _evaluate(self) -> None:
@@ -652,7 +669,10 @@ class Session:
                 self.test_loss, self.test_accuracy = None, None
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
-                             "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer)})
+                             "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer),
+                             "evaluations": self.evaluations, "gradients": self.gradients})
+        # apart from history, which the same settings reproduce exactly: the clock does not
+        self.times.append(self.seconds)
 
     def _loss_of(self, scores: list, targets: list) -> float:
         """The data loss as a float; inf when weights have grown so large that it overflows
@@ -775,6 +795,9 @@ class Session:
                 "test_loss_repr": repr(self.test_loss),
                 "accuracy": self.accuracy,
                 "gradient_free": self.last_step_gradient_free,
+                "evaluations": self.evaluations,
+                "gradients": self.gradients,
+                "seconds": self.seconds,
                 "test_accuracy": self.test_accuracy,
                 "history_start": since,
                 "history": [{k: _number(v) for k, v in h.items()}

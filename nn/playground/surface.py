@@ -32,7 +32,8 @@ __all__ = ["Surface", "SURFACE_RUN_KEYS", "DEFAULT_RUNS"]
 #: What a run on a surface may set besides its optimizer's own hyper-parameters.
 SURFACE_RUN_KEYS = ("optimizer", "lr")
 #: The runs a surface starts with when none are given: plain, heavy-ball, adaptive, quasi-Newton.
-DEFAULT_RUNS = "sgd:lr=0.001,sgd:lr=0.001:momentum=0.9,adam:lr=0.05,lbfgs:max_iter=5:line_search_fn=strong_wolfe"
+DEFAULT_RUNS = ("sgd:lr=0.001,sgd:lr=0.001:momentum=0.9,adam:lr=0.05,"
+                "lbfgs:max_iter=5:line_search_fn=strong_wolfe")
 #: The most steps one surface keeps (a path longer than this is not worth a request).
 MAX_STEPS = 5000
 
