@@ -21,14 +21,21 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autodiff import no_grad
 from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
-from nn.playground.session import SETTINGS, Diverged, Session, optimizer_settings
+from nn.playground.session import (
+    SETTINGS,
+    Diverged,
+    Session,
+    optimizer_settings,
+    parse_settings,
+)
 
-__all__ = ["Race", "CLOCKS", "MAX_RUNS"]
+__all__ = ["Race", "CLOCKS", "MAX_RUNS", "race_from_query"]
 
 #: The axes a race can be advanced and plotted by.
 CLOCKS = ("steps", "evaluations", "seconds")
@@ -116,6 +123,17 @@ class Race:
                              f"{index!r}")
         return index
 
+    def index_of(self, run_id: int) -> int:
+        """The index now of the run numbered `run_id` (numbers stay; indices shift)."""
+        if run_id not in self.ids:
+            raise ValueError(f"Race: no run {run_id!r}; the runs are {self.ids}")
+        return self.ids.index(run_id)
+
+    def parse_changes(self, index: int, query: Mapping[str, str]) -> dict[str, Any]:
+        """Changes for run `index` from URL text ({"lr": "0.01"}), checked."""
+        optimizer = self.runs[self._check_index(index)].settings["optimizer"]
+        return parse_settings(query, optimizer)
+
     def settings(self, index: int) -> dict[str, Any]:
         """The settings run `index` has of its own (its optimizer, lr, options, ...)."""
         s = self.runs[self._check_index(index)].settings
@@ -181,6 +199,16 @@ class Race:
                         break
                     if not self._step_run(i):
                         break
+
+    def play(self, budget_seconds: float, count: float = 1, by: str = "steps",
+             limit: int = 100) -> None:
+        """`step(count, by)` again and again until `budget_seconds` have passed (at least
+        once, at most `limit` times): what the page asks for while it plays."""
+        started = time.perf_counter()
+        for _ in range(limit):
+            self.step(count, by)
+            if time.perf_counter() - started >= budget_seconds or all(self.stopped):
+                break
 
     def _step_run(self, i: int) -> bool:
         try:
@@ -272,7 +300,7 @@ class Race:
             for i, session in enumerate(self.runs):
                 run_id = self.ids[i]
                 have = max(0, min(int(since.get(run_id, 0)), len(session.history)))
-                f = session.frame(have, session.run if run_id in since else None, grid=grid)
+                f = _run_frame(session, have, grid)
                 runs.append({
                     "id": run_id, "index": i, "settings": self.settings(i),
                     "stopped": self.stopped[i], "step_count": session.step_count,
@@ -298,6 +326,37 @@ class Race:
         return "Race(" + "; ".join(
             f"{s.settings['optimizer']} step {s.step_count} loss {s.train_loss:.4g}"
             for s in self.runs) + ")"
+
+
+def _run_frame(session: Session, since: int, grid: int) -> dict[str, Any]:
+    """What a run card draws: its numbers, its new history and its decision boundary (the
+    network's pictures and gradient flow belong to the one-session page)."""
+    with session._lock:
+        boundary, _ = session._pictures(grid, [])
+        return {"train_loss": _number(session.train_loss),
+                "train_loss_repr": repr(session.train_loss),
+                "test_loss": _number(session.test_loss),
+                "test_loss_repr": repr(session.test_loss),
+                "accuracy": session.accuracy, "test_accuracy": session.test_accuracy,
+                "lr": session.history[-1]["lr"], "history_start": since,
+                "history": [{k: _number(v) for k, v in h.items()}
+                            for h in session.history[since:]],
+                "boundary": boundary}
+
+
+def _number(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def race_from_query(query: Mapping[str, str]) -> Race:
+    """A race from a page's URL: `runs=sgd:lr=0.1,adam:lr=0.01` and the common settings."""
+    query = dict(query)
+    runs = parse_runs(query.pop("runs", ""))
+    query.pop("by", None)  # the page's clock, not a setting
+    common = parse_settings(query)
+    for key in RUN_KEYS:  # a run's settings come from its run (or the Session defaults)
+        common.pop(key, None)
+    return Race(runs, **common)
 
 
 def _weights(session: Session) -> list[float]:

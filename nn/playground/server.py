@@ -24,6 +24,18 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
 
+    POST /api/races?runs=sgd:lr=0.1,adam:lr=0.01&SETTINGS    a race -> {"id", "frame"}
+    GET  /api/races/ID?since=RUN:K,...         its frame (history entries from K on, by run id)
+    POST /api/races/ID/step?count=C&by=CLOCK   advance by C steps, evaluations or seconds
+                                               (budget_ms=T: again and again for T ms)
+    POST /api/races/ID/runs?run=adam:lr=0.01   add a run; .../runs/RUN/remove removes one
+    POST /api/races/ID/runs/RUN/settings?lr=.. change a run mid-race (marked on the curves)
+    POST /api/races/ID/reset, .../close        back to step 0; free the race
+    GET  /api/races/ID/landscape?grid=G&span=S the network's loss on two random directions
+    GET  /api/surface-options                  the test functions
+    POST /api/surfaces?surface=NAME&runs=...   a surface -> {"id", "frame"}
+    POST /api/surfaces/ID/step?count=N&since=K N steps of every run, the points from K on
+
 A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
 a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
 `train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
@@ -50,7 +62,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from nn.playground.race import Race, race_from_query
 from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
+from nn.playground.surface import Surface, surface_from_query
+from nn.playground.surface import options as surface_options
 
 __all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
            "serve", "shared_server", "show"]
@@ -61,6 +76,12 @@ ASSETS = {
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "race.html": "text/html; charset=utf-8",
+    "race.js": "text/javascript; charset=utf-8",
+    "surface.html": "text/html; charset=utf-8",
+    "surface.js": "text/javascript; charset=utf-8",
+    "views.js": "text/javascript; charset=utf-8",
+    "race.css": "text/css; charset=utf-8",
 }
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it).
 PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -101,6 +122,12 @@ class Registry:
         session = Session(**settings)  # a bad setting raises here, before a slot is taken
         return self._add(session, pinned=False), session
 
+    def add(self, item: Any) -> str:
+        """A race or a surface made for a visitor: held, capped and freed like a session."""
+        self.sweep()
+        self._check_room()
+        return self._add(item, pinned=False)
+
     def attach(self, session: Session) -> str:
         with self._lock:
             for sid, (known, _) in self._sessions.items():
@@ -131,7 +158,7 @@ class Registry:
             self._check_room()
         return sid
 
-    def get(self, sid: str) -> Session:
+    def get(self, sid: str) -> Any:
         with self._lock:
             if sid not in self._sessions:
                 raise UnknownSession(sid)
@@ -210,7 +237,10 @@ class Handler(BaseHTTPRequestHandler):
         self.server.registry.sweep_now_and_then()
         try:
             if method == "GET" and (not parts or parts == ["index.html"]):
-                return self._asset("index.html")
+                # ?surface=... opens the surface view, ?runs=... a race, anything else one run
+                page = ("surface.html" if "surface" in query
+                        else "race.html" if "runs" in query else "index.html")
+                return self._asset(page)
             if method == "GET" and len(parts) == 2 and parts[0] == "static":
                 return self._asset(parts[1])
             if parts[:1] == ["api"]:
@@ -240,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["sessions"] and method == "POST":
             sid, session = registry.create(parse_settings(query))
             return self._json({"id": sid, "frame": session.frame()}, HTTPStatus.CREATED)
+        if parts[:1] in (["races"], ["surfaces"]) or parts == ["surface-options"]:
+            return self._race_api(method, parts, query)
         if len(parts) < 2 or parts[0] != "sessions":
             return self._json({"error": "no such API call"}, HTTPStatus.NOT_FOUND)
         session = registry.get(parts[1])
@@ -283,6 +315,78 @@ class Handler(BaseHTTPRequestHandler):
         if (method, action) == ("POST", "close"):
             registry.close(parts[1])
             return self._json({"closed": True})
+        self._json({"error": f"no such API call: {method} {action}"}, HTTPStatus.NOT_FOUND)
+
+    def _race_api(self, method: str, parts: list[str], query: dict[str, str]) -> None:
+        """Races and surfaces: each held in the registry like a session (one slot each)."""
+        registry = self.server.registry
+        if parts == ["surface-options"] and method == "GET":
+            return self._json(surface_options())
+        if parts == ["races"] and method == "POST":
+            race = race_from_query(query)
+            sid = registry.add(race)
+            return self._json({"id": sid, "frame": race.frame()}, HTTPStatus.CREATED)
+        if parts == ["surfaces"] and method == "POST":
+            surface = surface_from_query(query)
+            sid = registry.add(surface)
+            return self._json({"id": sid, "frame": surface.frame()}, HTTPStatus.CREATED)
+        if len(parts) < 2:
+            return self._json({"error": "no such API call"}, HTTPStatus.NOT_FOUND)
+        kind = Race if parts[0] == "races" else Surface
+        item = registry.get(parts[1])
+        if not isinstance(item, kind):
+            raise UnknownSession(parts[1])
+        action = "/".join(parts[2:])
+        if (method, action) == ("POST", "close"):
+            registry.close(parts[1])
+            return self._json({"closed": True})
+        if kind is Surface:
+            since = _int(query.get("since", "0"), "since")
+            if (method, action) == ("GET", ""):
+                return self._json(item.frame(since, contours=since == 0))
+            if (method, action) == ("POST", "step"):
+                count = _int(query.get("count", "1"), "count")
+                if not 1 <= count <= MAX_STEPS_PER_REQUEST:
+                    raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, "
+                                     f"got {count}")
+                item.step(count)
+                return self._json(item.frame(since, contours=False))
+            return self._json({"error": f"no such API call: {method} {action}"},
+                              HTTPStatus.NOT_FOUND)
+        since = _since(query.get("since", ""))
+        if (method, action) == ("GET", ""):
+            return self._json(item.frame(since))
+        if (method, action) == ("POST", "step"):
+            by = query.get("by", "steps")
+            count = _number_in(query.get("count", "1"), "count", 1e-3, 10_000)
+            budget = query.get("budget_ms")
+            if budget is None:
+                item.step(int(count) if by == "steps" else count, by)
+            else:
+                budget_ms = _int(budget, "budget_ms")
+                if not 0 <= budget_ms <= MAX_BUDGET_MS:
+                    raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got "
+                                     f"{budget}")
+                item.play(budget_ms / 1000, int(count) if by == "steps" else count, by)
+            return self._json(item.frame(since))
+        if (method, action) == ("POST", "reset"):
+            item.reset()
+            return self._json(item.frame())
+        if (method, action) == ("POST", "runs"):
+            item.add(query.get("run", ""))
+            return self._json(item.frame(since))
+        if method == "POST" and len(parts) == 5 and parts[2] == "runs":
+            index = item.index_of(_int(parts[3], "run"))
+            if parts[4] == "remove":
+                item.remove(index)
+                return self._json(item.frame(since))
+            if parts[4] == "settings":
+                item.update(index, **item.parse_changes(index, query))
+                return self._json(item.frame(since))
+        if (method, action) == ("GET", "landscape"):
+            return self._json(item.landscape(grid=_int(query.get("grid", "21"), "grid"),
+                                             span=_number_in(query.get("span", "1"), "span",
+                                                             1e-3, 100)))
         self._json({"error": f"no such API call: {method} {action}"}, HTTPStatus.NOT_FOUND)
 
     # -- responses
@@ -343,6 +447,25 @@ def _steps(session: Session, query: dict[str, str]) -> str | None:
     except Diverged as error:
         return str(error)
     return None
+
+
+def _since(text: str) -> dict[int, int]:
+    """`since=0:12,3:40`: how many history entries the page has of each run (by run id)."""
+    out = {}
+    for pair in filter(None, text.split(",")):
+        run, _, count = pair.partition(":")
+        out[_int(run, "since")] = _int(count, "since")
+    return out
+
+
+def _number_in(text: str, name: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {text!r}")
+    return value
 
 
 def _int(text: str, name: str) -> int:

@@ -27,7 +27,7 @@ from nn import testfunctions
 from nn.playground.runs import MAX_RUNS, check_run, parse_runs
 from nn.playground.session import OPTIMIZERS, optimizer_settings
 
-__all__ = ["Surface", "SURFACE_RUN_KEYS", "DEFAULT_RUNS"]
+__all__ = ["Surface", "SURFACE_RUN_KEYS", "DEFAULT_RUNS", "surface_from_query", "options"]
 
 #: What a run on a surface may set besides its optimizer's own hyper-parameters.
 SURFACE_RUN_KEYS = ("optimizer", "lr")
@@ -257,3 +257,43 @@ class Surface:
     def __repr__(self) -> str:
         names = ", ".join(s["optimizer"] for s in self.settings)
         return f"Surface({self.function.name}, runs: {names}; step {self.step_count})"
+
+
+def _float(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {text!r}")
+    return value
+
+
+def surface_from_query(query: dict[str, str]) -> Surface:
+    """A surface from a page's URL: `surface=rosenbrock&runs=sgd:lr=0.001,adam:lr=0.05`, with
+    `start=x,y`, `seed` and (for the quadratic) `condition` if given. Unknown keys are refused."""
+    query = dict(query)
+    function = query.pop("surface", "rosenbrock")
+    runs = query.pop("runs", DEFAULT_RUNS) or DEFAULT_RUNS
+    start = None
+    if "start" in query:
+        parts = query.pop("start").split(",")
+        if len(parts) != 2:
+            raise ValueError(f"start must be two numbers x,y, got {','.join(parts)!r}")
+        start = (_float("start", parts[0]), _float("start", parts[1]))
+    seed_text = query.pop("seed", "0")
+    try:
+        seed = int(seed_text)
+    except ValueError:
+        raise ValueError(f"seed must be a whole number, got {seed_text!r}") from None
+    condition = _float("condition", query.pop("condition", "10"))
+    if query:
+        raise ValueError(f"unknown setting {next(iter(query))!r} for a surface; it takes "
+                         "surface, runs, start, seed and condition")
+    return Surface(function, runs, start=start, seed=seed, condition=condition)
+
+
+def options() -> dict[str, Any]:
+    """What the surface page offers: the functions, and the runs it starts with."""
+    return {"functions": {name: f.describe() for name, f in testfunctions.FUNCTIONS.items()},
+            "default_runs": DEFAULT_RUNS}
