@@ -27,13 +27,9 @@ from typing import Any
 
 from autodiff import no_grad
 from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
-from nn.playground.session import (
-    SETTINGS,
-    Diverged,
-    Session,
-    optimizer_settings,
-    parse_settings,
-)
+from nn.playground.frame import picture_boundary
+from nn.playground.session import Diverged, Session
+from nn.playground.settings import SETTINGS, optimizer_settings, parse_settings
 
 __all__ = ["Race", "CLOCKS", "MAX_RUNS", "race_from_query"]
 
@@ -332,7 +328,7 @@ def _run_frame(session: Session, since: int, grid: int) -> dict[str, Any]:
     """What a run card draws: its numbers, its new history and its decision boundary (the
     network's pictures and gradient flow belong to the one-session page)."""
     with session._lock:
-        boundary, _ = session._pictures(grid, [])
+        boundary = picture_boundary(session.model, session._extent, grid)
         return {"train_loss": _number(session.train_loss),
                 "train_loss_repr": repr(session.train_loss),
                 "test_loss": _number(session.test_loss),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from nn.playground.session import OPTIMIZERS, SETTINGS, optimizer_settings, parse_settings
+from nn.playground.settings import OPTIMIZERS, SETTINGS, optimizer_settings, parse_settings
 
 __all__ = ["MAX_RUNS", "RUN_KEYS", "parse_runs", "runs_text", "check_run"]
 

@@ -25,7 +25,7 @@ from typing import Any
 from autodiff import Value, is_grad_enabled
 from nn import testfunctions
 from nn.playground.runs import MAX_RUNS, check_run, parse_runs
-from nn.playground.session import OPTIMIZERS, optimizer_settings
+from nn.playground.settings import OPTIMIZERS, optimizer_settings
 
 __all__ = ["Surface", "SURFACE_RUN_KEYS", "DEFAULT_RUNS", "surface_from_query", "options"]
 
