@@ -48,6 +48,8 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "evaluations": session.evaluations,
         "gradients": session.gradients,
         "seconds": session.seconds,
+        "compiled": session.compiled and session.compile_note is None,
+        "compile_note": session.compile_note,
         "test_accuracy": session.test_accuracy,
         "history_start": since,
         "history": [{k: _number(v) for k, v in h.items()}

@@ -31,6 +31,7 @@ from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
 from nn.playground.frame import build_frame, forward_columns, plane_extent
+from nn.playground.objective import CompileError, shared_objective
 from nn.playground.settings import (LOSSES, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
                                     _needs_closure, check_settings, make_optimizer,
                                     optimizer_settings)
@@ -89,7 +90,14 @@ class Session:
                  activation: str = "relu", init: str = "uniform", loss: str = "hinge",
                  optimizer: str = "sgd", lr: float = 0.1, schedule: str = "none",
                  decay_steps: int = 100, gamma: float = 0.1, batch_size: int | None = None,
-                 l2: float = 0.0, **optimizer_options: Any) -> None:
+                 l2: float = 0.0, *, compiled: bool = True,
+                 **optimizer_options: Any) -> None:
+        if not isinstance(compiled, bool):
+            raise TypeError(f"Session: compiled must be True or False, got {compiled!r}")
+        #: Whether full-batch steps run on `autodiff.compile` (the same numbers, bit for bit,
+        #: many times faster); `compile_note` says why a session runs eagerly after all.
+        self.compiled = compiled
+        self.compile_note: str | None = None
         given = dict(dataset=dataset, n=n, noise=noise, test_fraction=test_fraction, seed=seed,
                      hidden=list(hidden) if isinstance(hidden, tuple) else hidden,
                      activation=activation, init=init, loss=loss, optimizer=optimizer, lr=lr,
@@ -181,6 +189,7 @@ class Session:
         self.run += 1
         self.version = 0
         self._extent = plane_extent(X)
+        self._compile_failed: tuple | None = None
         self._evaluate()
 
     def _make_schedule(self) -> None:
@@ -207,6 +216,50 @@ class Session:
             self._batches.shuffle(self._order)
         batch, self._order = self._order[:size], self._order[size:]
         return batch
+
+    def _shared_objective(self) -> Any:
+        """The compiled full-batch objective this session shares with its twins, or None
+        (eager: compiled=False, minibatches, or a network too large to trace)."""
+        s = self.settings
+        if not self.compiled:
+            return None
+        if s["batch_size"] is not None:
+            self.compile_note = ("minibatches run eagerly: each batch has targets of its own, "
+                                 "and a trace per batch costs more than it saves")
+            return None
+        key = (s["dataset"], s["n"], s["noise"], s["test_fraction"], s["seed"],
+               tuple(s["hidden"]), s["activation"], s["loss"], s["l2"])
+        if key == self._compile_failed:
+            return None
+        try:
+            shared = shared_objective(key, s["hidden"], len(self.model.layers[-1].neurons),
+                                      s["activation"], self.loss_fn, s["l2"])
+        except CompileError as error:
+            self._compile_failed = key
+            self.compile_note = f"runs eagerly: the objective cannot be compiled ({error})"
+            return None
+        self.compile_note = None
+        return shared
+
+    def _objective_backward(self, batch: list[int]) -> Value:
+        """`loss = self._objective(batch); loss.backward()`, compiled when it can be: the
+        same loss and the same gradients in `.grad`, bit for bit."""
+        shared = self._shared_objective()
+        if shared is None:
+            loss = self._objective(batch)
+            loss.backward()
+            return loss
+        return Value(shared.backward(self.model.parameters(), self.X_train, self.y_train))
+
+    def _objective_value(self, batch: list[int]) -> Value:
+        """The objective under no_grad (what CMA-ES and the ES evaluate): in compiled mode
+        from the float forward of all the batch's points at once, the same number."""
+        if not self.compiled:
+            return self._objective(batch)
+        scores = self._outputs([self.X_train[i] for i in batch])
+        loss = self.loss_fn(scores, [self.y_train[i] for i in batch])
+        l2 = self.settings["l2"]
+        return loss + losses.l2_penalty(self.model, l2) if l2 else loss
 
     def _objective(self, batch: list[int]) -> Value:
         """The loss of the batch, plus the L2 penalty when l2 > 0: what the optimizer minimises."""
@@ -262,9 +315,9 @@ class Session:
                         self._batches.setstate(shuffled)
                         raise self._too_long(time_limit)
                     opt.zero_grad()
-                    loss = self._objective(batch)
-                    loss.backward()
-                    return loss
+                    if not is_grad_enabled():  # a gradient-free method: the value alone
+                        return self._objective_value(batch)
+                    return self._objective_backward(batch)
 
                 loss = opt.step(closure)
                 gradient_free = not any(graded)
@@ -273,8 +326,7 @@ class Session:
                 gradient_free = False
                 evaluations = gradients = 1
                 opt.zero_grad()
-                loss = self._objective(batch)
-                loss.backward()
+                loss = self._objective_backward(batch)
                 if not math.isfinite(loss.data):
                     raise ArithmeticError(f"the loss is {loss.data!r}")
                 opt.step()

@@ -1,0 +1,81 @@
+"""A session's training objective, compiled once and shared by every session that has the same.
+
+A full-batch step evaluates `loss(model(X), y) + l2 * sum(w^2)` and its gradient. Built eagerly,
+that is a graph of thousands of Values per step; `nn.compiled.compile_loss` writes the same
+forward and backward out as straight-line Python on floats, bit for bit the same numbers many
+times faster. The one idea to understand: a trace depends on the data, the targets and the
+shape of the network, not on the weights (they are read at every call), so one trace serves
+every session with the same data and architecture: the runs of a race, a Reset, two visitors
+with the same settings. A session hands its weights to the shared trace, gets the gradients
+back, and adds them into its own `.grad`, as `loss.backward()` would.
+
+Minibatches are not compiled: each batch has its own targets, and a trace per batch would cost
+more than it saves. A network too large to trace (`autodiff.compile`'s MAX_NODES) is not either.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from autodiff import Value
+from autodiff.compile import CompileError
+from nn import losses
+from nn.compiled import CompiledLoss, compile_loss
+from nn.layers import MLP
+
+__all__ = ["SharedObjective", "shared_objective", "cache_clear", "CompileError"]
+
+#: How many traces are kept (each is a few megabytes of generated code).
+MAX_SHARED = 8
+_cache: OrderedDict[tuple, SharedObjective] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class SharedObjective:
+    """One compiled objective on a stand-in model of the right shape; thread-safe."""
+
+    def __init__(self, hidden: Sequence[int], outputs: int, activation: str,
+                 loss_fn: Callable, l2: float) -> None:
+        self.model = MLP(2, [*hidden, outputs], activation=activation, seed=0)
+        self.params = self.model.parameters()
+        penalty = (lambda m: losses.l2_penalty(m, l2)) if l2 else None
+        self.compiled: CompiledLoss = compile_loss(self.model, loss_fn, penalty=penalty)
+        self._lock = threading.Lock()
+
+    def backward(self, params: Sequence[Value], X: Sequence, y: Sequence) -> float:
+        """The objective at the weights `params`, adding its gradient into their `.grad` (as
+        `loss.backward()` does); returns the objective's value."""
+        with self._lock:
+            for mine, theirs in zip(self.params, params):
+                mine.data = theirs.data
+            value, grads = self.compiled(X, y)
+        for p, g in zip(params, grads):
+            p.grad += g
+        return value
+
+
+def shared_objective(key: tuple, hidden: Sequence[int], outputs: int, activation: str,
+                     loss_fn: Callable, l2: float) -> SharedObjective:
+    """The shared objective for `key` (data and model settings), compiled on first use.
+
+    Raises CompileError when the objective cannot be compiled (the caller runs eagerly).
+    """
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    made = SharedObjective(hidden, outputs, activation, loss_fn, l2)
+    with _cache_lock:
+        _cache[key] = made
+        while len(_cache) > MAX_SHARED:
+            _cache.popitem(last=False)
+    return made
+
+
+def cache_clear() -> None:
+    """Forget every trace (tests use it to measure a first compile)."""
+    with _cache_lock:
+        _cache.clear()
