@@ -7,7 +7,11 @@ where the optimizer's own step put the two weights.
 
 from __future__ import annotations
 
+import json
 import math
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -15,6 +19,7 @@ from autodiff import Value
 from nn import testfunctions
 from nn.playground import Race, Session, Surface
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
+from nn.playground.server import PlaygroundServer
 
 COMMON = {"n": 60, "hidden": [4], "seed": 3}
 RUNS = [
@@ -267,3 +272,90 @@ def test_the_quadratics_condition_number_is_the_ratio_of_its_curvatures():
     assert f(1.0, 0.0) == 0.5 and f(0.0, 1.0) == 25.0
     turned = testfunctions.quadratic(condition=50.0, angle=90.0)
     assert turned(1.0, 0.0) == pytest.approx(25.0) and turned(0.0, 1.0) == pytest.approx(0.5)
+
+
+# ---- the API (a real server on a free local port) ----------------------------------------------
+
+
+@pytest.fixture
+def server():
+    srv = PlaygroundServer("127.0.0.1", 0, max_sessions=3)
+    srv.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def call(server, method, path, **params):
+    query = urllib.parse.urlencode(params)
+    request = urllib.request.Request(f"{server.url}{path}{'?' + query if query else ''}",
+                                     method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_api_races_step_add_change_and_remove(server):
+    status, made = call(server, "POST", "/api/races", runs="sgd:lr=0.1,adam:lr=0.01", n=60,
+                        hidden="4", seed=3)
+    assert status == 201
+    rid = made["id"]
+    ids = [r["id"] for r in made["frame"]["runs"]]
+    status, frame = call(server, "POST", f"/api/races/{rid}/step", count=3,
+                         since=",".join(f"{i}:1" for i in ids))
+    race = Race(["sgd:lr=0.1", "adam:lr=0.01"], **COMMON)
+    race.step(3)
+    assert status == 200
+    assert [r["train_loss_repr"] for r in frame["runs"]] == [repr(s.train_loss)
+                                                             for s in race.runs]
+    assert [h["step"] for h in frame["runs"][0]["history"]] == [1, 2, 3]
+    status, frame = call(server, "POST", f"/api/races/{rid}/runs/{ids[1]}/settings", lr="0.05")
+    assert status == 200 and frame["marks"][0]["changes"] == {"lr": 0.05}
+    status, frame = call(server, "POST", f"/api/races/{rid}/runs", run="cmaes:sigma0=0.2")
+    assert [r["settings"]["optimizer"] for r in frame["runs"]] == ["sgd", "adam", "cmaes"]
+    status, frame = call(server, "POST", f"/api/races/{rid}/step", count=20, by="evaluations")
+    assert status == 200 and min(r["evaluations"] for r in frame["runs"]) >= 20
+    status, frame = call(server, "POST", f"/api/races/{rid}/runs/{ids[0]}/remove")
+    assert [r["id"] for r in frame["runs"]] == [ids[1], ids[1] + 1]
+    status, land = call(server, "GET", f"/api/races/{rid}/landscape", grid=5)
+    assert status == 200 and len(land["loss"]) == 5
+    status, frame = call(server, "POST", f"/api/races/{rid}/step", budget_ms=50, by="seconds",
+                         count="0.01")
+    assert status == 200
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"runs": "sgd:lr=abc"}, "run 1 (sgd): lr must be a number, got 'abc'"),
+    ({"runs": "sgd", "hidden": "99"}, "hidden must be between 1 and 16"),
+    ({"runs": "sgd,sgd,sgd,sgd,sgd"}, "at most 4 runs"),
+])
+def test_api_a_bad_race_is_refused_with_its_reason(server, params, words):
+    status, body = call(server, "POST", "/api/races", **params)
+    assert status == 400 and words in body["error"]
+
+
+def test_api_surfaces(server):
+    status, made = call(server, "POST", "/api/surfaces", surface="rosenbrock",
+                        runs="sgd:lr=0.001,cmaes", start="-1,1.5")
+    assert status == 201 and made["frame"]["contours"]["grid"] == 90
+    sid = made["id"]
+    status, frame = call(server, "POST", f"/api/surfaces/{sid}/step", count=3, since=1)
+    assert status == 200 and "contours" not in frame
+    surface = Surface("rosenbrock", "sgd:lr=0.001,cmaes", start=(-1.0, 1.5))
+    surface.step(3)
+    assert frame["runs"][0]["path"] == [list(p) for p in surface.paths[0][1:]]
+    status, body = call(server, "POST", "/api/surfaces", surface="bowl")
+    assert status == 400 and "unknown test function 'bowl'" in body["error"]
+    status, body = call(server, "GET", f"/api/races/{sid}")  # a surface is not a race
+    assert status == 404
+    status, options = call(server, "GET", "/api/surface-options")
+    assert set(options["functions"]) == set(testfunctions.FUNCTIONS)
+
+
+def test_the_race_and_surface_pages_are_served(server):
+    for query, title in (("runs=sgd", "chainrule race"), ("surface=saddle", "chainrule surface"),
+                         ("", "chainrule playground")):
+        with urllib.request.urlopen(f"{server.url}/?{query}", timeout=30) as response:
+            assert f"<title>{title}</title>" in response.read().decode()

@@ -342,7 +342,7 @@ class Handler(BaseHTTPRequestHandler):
             registry.close(parts[1])
             return self._json({"closed": True})
         if kind is Surface:
-            since = _int(query.get("since", "0"), "since")
+            since = _int(query.pop("since", "0"), "since")
             if (method, action) == ("GET", ""):
                 return self._json(item.frame(since, contours=since == 0))
             if (method, action) == ("POST", "step"):
@@ -354,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(item.frame(since, contours=False))
             return self._json({"error": f"no such API call: {method} {action}"},
                               HTTPStatus.NOT_FOUND)
-        since = _since(query.get("since", ""))
+        since = _since(query.pop("since", ""))
         if (method, action) == ("GET", ""):
             return self._json(item.frame(since))
         if (method, action) == ("POST", "step"):
