@@ -12,7 +12,8 @@ import pytest
 from autodiff import no_grad
 from nn.playground import Session
 from nn.playground import objective as objective_module
-from nn.playground.frame import forward_columns
+from nn.playground.frame import _grad_flow, forward_columns
+from nn.plots import grad_flow_stats
 from nn.playground.settings import OPTIMIZERS
 
 SMALL = {"n": 50, "hidden": [5, 4], "seed": 4}
@@ -99,9 +100,16 @@ def test_the_float_forward_of_many_points_is_the_models(activation):
         eager = [s.model(x).data for x in X]
     columns = forward_columns(s.model, [[x[0] for x in X], [x[1] for x in X]])
     assert columns[-1][0] == eager
-    assert [v.data for v in s._outputs(X)] == eager
+    assert s._scores(X) == eager
 
 
 def test_compiled_must_be_a_bool():
     with pytest.raises(TypeError, match="compiled must be True or False, got 'yes'"):
         Session(**SMALL, compiled="yes")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_frames_dead_neurons_are_grad_flow_stats(seed):
+    s = Session(n=100, hidden=[8, 8], seed=seed, lr=1.0)
+    s.step(5)
+    assert _grad_flow(s.model, s.X_train) == grad_flow_stats(s.model, s.X_train)

@@ -14,7 +14,7 @@ from typing import Any
 
 from autodiff import PRIMITIVES, Value
 from nn.playground.settings import _lr_of
-from nn.plots import grad_flow_stats
+from nn.plots import _is_dead_relu, grad_flow_stats
 
 __all__ = ["build_frame", "plane_extent", "forward_columns", "picture_boundary"]
 
@@ -29,10 +29,7 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
     """
     fresh = run != session.run
     since = 0 if fresh else max(0, min(int(since), len(session.history)))
-    try:
-        stats = grad_flow_stats(session.model, session.X_train)
-    except ArithmeticError:  # diverged weights: report without the dead neurons
-        stats = grad_flow_stats(session.model)
+    stats = _grad_flow(session.model, session.X_train)
     frame: dict[str, Any] = {
         "run": session.run,
         "version": session.version,
@@ -69,6 +66,18 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         }
     frame["boundary"], frame["network"] = _pictures(session.model, session._extent, grid, stats)
     return frame
+
+
+def _grad_flow(model: Any, X: list[list[float]]) -> list[dict[str, Any]]:
+    """`grad_flow_stats(model, X)`, its dead neurons found from the float forward of all the
+    points at once (the same outputs, without a Value per point and neuron)."""
+    stats = grad_flow_stats(model)
+    columns = forward_columns(model, [[x[0] for x in X], [x[1] for x in X]])
+    for layer_stats, layer, cols in zip(stats, model.layers, columns):
+        layer_stats["dead"] = [f"{layer_stats['name']}.neurons.{j}"
+                               for j, (neuron, out) in enumerate(zip(layer.neurons, cols))
+                               if _is_dead_relu(neuron, out)]
+    return stats
 
 
 def forward_columns(model: Any, columns: list[list[float]]) -> list[list[list[float]]]:

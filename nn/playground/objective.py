@@ -18,14 +18,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import autodiff
 from autodiff import Value
 from autodiff.compile import CompileError
 from nn import losses
 from nn.compiled import CompiledLoss, compile_loss
 from nn.layers import MLP
 
-__all__ = ["SharedObjective", "shared_objective", "cache_clear", "CompileError"]
+__all__ = ["SharedObjective", "shared_objective", "loss_of_scores", "cache_clear",
+           "CompileError"]
 
 #: How many traces are kept (each is a few megabytes of generated code).
 MAX_SHARED = 8
@@ -79,3 +82,34 @@ def cache_clear() -> None:
     """Forget every trace (tests use it to measure a first compile)."""
     with _cache_lock:
         _cache.clear()
+        _loss_cache.clear()
+
+
+_loss_cache: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def loss_of_scores(name: str, loss_fn: Callable, scores: list, targets: Sequence) -> float:
+    """`loss_fn(scores, targets)` for a list of scores that are plain floats (one per point,
+    or one list of class scores per point), through a compiled trace of the loss alone.
+
+    The network's part comes from the float forward of all points at once; this is the rest
+    of an evaluation, the same operations in the same order as on Values, without making a
+    Value per operation. Traces are kept per (loss, targets): a training set and a test set.
+    """
+    key = (name, tuple(targets))
+    with _cache_lock:
+        compiled = _loss_cache.get(key)
+        if compiled is not None:
+            _loss_cache.move_to_end(key)
+    if compiled is None:
+        def loss(s: list, t: tuple) -> Value:
+            return loss_fn(s, list(t))
+
+        loss.__name__ = name
+        compiled = autodiff.compile(loss, static_argnums=(1,))
+        with _cache_lock:
+            _loss_cache[key] = compiled
+            while len(_loss_cache) > 4 * MAX_SHARED:
+                _loss_cache.popitem(last=False)
+    value, _ = compiled(scores, key[1])
+    return value

@@ -31,7 +31,7 @@ from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
 from nn.playground.frame import build_frame, forward_columns, plane_extent
-from nn.playground.objective import CompileError, shared_objective
+from nn.playground.objective import CompileError, loss_of_scores, shared_objective
 from nn.playground.settings import (LOSSES, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
                                     _needs_closure, check_settings, make_optimizer,
                                     optimizer_settings)
@@ -256,8 +256,8 @@ class Session:
         from the float forward of all the batch's points at once, the same number."""
         if not self.compiled:
             return self._objective(batch)
-        scores = self._outputs([self.X_train[i] for i in batch])
-        loss = self.loss_fn(scores, [self.y_train[i] for i in batch])
+        loss = Value(self._data_loss(self._scores([self.X_train[i] for i in batch]),
+                                     [self.y_train[i] for i in batch], raw=True))
         l2 = self.settings["l2"]
         return loss + losses.l2_penalty(self.model, l2) if l2 else loss
 
@@ -348,41 +348,46 @@ class Session:
         self.seconds += time.perf_counter() - started  # training only, not the views
         self._evaluate()
 
-    def _outputs(self, X: list[list[float]]) -> list:
-        """`[model(x) for x in X]` under no_grad, the same numbers bit for bit, computed for
-        all points at once in plain floats (see `frame.forward_columns`)."""
+    def _scores(self, X: list[list[float]]) -> list:
+        """`[model(x) for x in X]` under no_grad as plain floats (a list of class scores per
+        point when the model has several outputs), all points at once."""
         if not X:
             return []
         outs = forward_columns(self.model, [[x[0] for x in X], [x[1] for x in X]])[-1]
-        if len(outs) == 1:
-            return [Value(v) for v in outs[0]]
-        return [[Value(v) for v in row] for row in zip(*outs)]
+        return outs[0] if len(outs) == 1 else [list(row) for row in zip(*outs)]
+
+    def _data_loss(self, scores: list, targets: list, raw: bool = False) -> float:
+        """The data loss of float `scores` as a float: in compiled mode through a trace of the
+        loss alone, eagerly on constant Values otherwise (the same number either way). With
+        `raw`, an overflow raises (training notices it) instead of giving inf (for a view)."""
+        try:
+            if self.compiled:
+                return loss_of_scores(self.settings["loss"], self.loss_fn, scores, targets)
+            with no_grad():
+                values = [[Value(v) for v in p] if isinstance(p, list) else Value(p)
+                          for p in scores]
+                return float(self.loss_fn(values, targets).data)
+        except ArithmeticError:
+            if raw:
+                raise
+            return math.inf
 
     def _evaluate(self) -> None:
-        with no_grad():
-            train = self._outputs(self.X_train)
-            test = self._outputs(self.X_test)
-            self.train_loss = self._loss_of(train, self.y_train)
-            self.accuracy = losses.accuracy(train, self.y_train)
-            if test:
-                self.test_loss = self._loss_of(test, self.y_test)
-                self.test_accuracy: float | None = losses.accuracy(test, self.y_test)
-            else:
-                self.test_loss, self.test_accuracy = None, None
+        train = self._scores(self.X_train)
+        test = self._scores(self.X_test)
+        self.train_loss = self._data_loss(train, self.y_train)
+        self.accuracy = losses.accuracy(train, self.y_train)
+        if test:
+            self.test_loss = self._data_loss(test, self.y_test)
+            self.test_accuracy: float | None = losses.accuracy(test, self.y_test)
+        else:
+            self.test_loss, self.test_accuracy = None, None
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
                              "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer),
                              "evaluations": self.evaluations, "gradients": self.gradients})
         # apart from history, which the same settings reproduce exactly: the clock does not
         self.times.append(self.seconds)
-
-    def _loss_of(self, scores: list, targets: list) -> float:
-        """The data loss as a float; inf when weights have grown so large that it overflows
-        (the next step then reports that training diverged)."""
-        try:
-            return float(self.loss_fn(scores, targets).data)
-        except ArithmeticError:
-            return math.inf
 
     # -- looking inside
 
