@@ -6,7 +6,7 @@
 const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
-const BUDGET_MS = 100;  // while playing: as many steps as fit in this, then one frame
+const BUDGET_MS = 50;  // while playing: as many steps as fit in this, then one frame (>= 15/s)
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -367,7 +367,12 @@ function drawBoundary() {
   const off = document.createElement("canvas");
   if (boundary.kind === "score") {
     const v = bytesOf(boundary.values);
-    paint(off, n, (k) => mix(WHITE, signedColour(v[k]), 0.75));
+    // a continuous ramp from blue through a muted middle to red: no white band (which the
+    // upscaled raster drew as a beaded line) along the boundary
+    paint(off, n, (k) => {
+      const t = (v[k] - 127.5) / 127.5;
+      return mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
+    });
   } else {
     const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
     const k0 = 1 / boundary.classes;

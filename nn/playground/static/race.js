@@ -4,7 +4,7 @@
 
 const { api, runColour, formatNumber } = Views;
 const $ = (id) => document.getElementById(id);
-const BUDGET_MS = 100;  // while playing: as many clock units as fit in this, then one frame
+const BUDGET_MS = 60;  // while playing: as many clock units as fit in this, then one frame
 // one press of Step, and the unit the play loop asks for, on each clock
 const UNIT = { steps: 1, evaluations: 10, seconds: 0.05 };
 
@@ -272,7 +272,9 @@ function drawCurves() {
   const w = svg.clientWidth || 600, h = svg.clientHeight || 300;
   const key = AXIS[clock()];
   const log = $("log-scale").checked;
-  const left = 64, right = w - 12, top = 12, bottom = h - 34;
+  const fs = Math.max(12, Math.min(18, w / 60));
+  const right = w - 12, top = 12, bottom = h - 34;
+  let left;
   const series = state.runs.map((run) => ({ run, rows: (state.histories[run.id] || []).filter((r) => r.train_loss !== null && r[key] !== undefined) }));
   const xs = series.flatMap((s) => s.rows.map((r) => r[key]));
   const ys = series.flatMap((s) => s.rows.map((r) => r.train_loss)).filter((v) => (log ? v > 0 : isFinite(v)));
@@ -283,13 +285,14 @@ function drawCurves() {
   let lo = Math.min(...ys.map(f)), hi = Math.max(...ys.map(f));
   if (!log) lo = Math.min(0, lo);
   if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
-  const X = (x) => left + ((right - left) * x) / xMax;
   const Y = (v) => bottom - ((bottom - top) * (f(v) - lo)) / (hi - lo);
-  const fs = Math.max(12, Math.min(18, w / 60));
-  out += `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#999"/>`;
-  out += `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#999"/>`;
   let ticks = log ? Array.from({ length: Math.floor(hi) - Math.ceil(lo) + 1 }, (_, k) => Math.ceil(lo) + k) : [lo, (lo + hi) / 2, hi];
   if (log && ticks.length < 3) ticks = [lo, (lo + hi) / 2, hi];  // less than two decades
+  // room for the longest tick label on the left
+  left = 12 + 0.62 * fs * Math.max(...ticks.map((t) => formatNumber(log ? 10 ** t : t).length));
+  const X = (x) => left + ((right - left) * x) / xMax;
+  out += `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#999"/>`;
+  out += `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#999"/>`;
   for (const t of ticks) {
     const v = log ? 10 ** t : t;
     out += `<text x="${left - 6}" y="${Y(v) + fs / 3}" font-size="${fs}" text-anchor="end" fill="#555">${formatNumber(v)}</text>`;
