@@ -16,9 +16,10 @@ gradient `g` to its op's rule, and each share the rule returns is added to a par
 The same loop serves `backward()` (on floats), `backward(create_graph=True)` and `grad()` (on
 Values, so the gradient is itself a graph), `gradients()` (which stops at chosen nodes) and
 `local_grads()` (one step of it). The walk is offered on its own (`walk`), so the step-through
-drawings and `autodiff.compile`, which writes the pass out as code, follow this very loop. The sort is iterative, so a graph a million nodes deep is as
-fine as a shallow one; gradients are summed in a dict that belongs to one pass, so passes in
-several threads never see each other's partial sums.
+drawings and `autodiff.compile`, which writes the pass out as code, follow this very loop. The
+sort is iterative, so a graph a million nodes deep is as fine as a shallow one; gradients are
+summed in a dict that belongs to one pass, so passes in several threads never see each other's
+partial sums.
 
 This module works on nodes through their public fields (`parents`, `op`, `data`, `grad`) and
 imports no `Value`: `autodiff.value` uses it, not the other way round.
