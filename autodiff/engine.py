@@ -143,9 +143,10 @@ def backward_pass(root, seed, stop: Collection = frozenset()) -> tuple[list, dic
     if MODE.get() & ANOMALY:
         step = _checked(step, order)
     grads = {root: seed}
+    earlier_of = grads.get
     for node, _g, shares in walk(order, grads, step, stop):
         for parent, share in zip(node.parents, shares):
-            earlier = grads.get(parent)
+            earlier = earlier_of(parent)
             # The first share initialises the parent's gradient; later ones are added to it.
             grads[parent] = share if earlier is None else earlier + share
     return order, grads
