@@ -303,8 +303,9 @@ class CompiledFunction:
                 f"compiled {self.name}: reusing a trace gave {problems[0]} where running the "
                 "function gives the other number. The function depends on its inputs in a way "
                 "the trace cannot see: it reads v.data (or a number derived from it), draws "
-                "random numbers, or branches on something other than a Value comparison. "
-                "Compare Values directly (`if x > 0`), keep randomness outside, or do not "
+                "random numbers, or branches on something other than a Value comparison (a "
+                "Python global, say). Compare Values directly (`if x > 0`), pass settings as "
+                "static arguments, keep randomness outside, or do not "
                 "compile this function.")
 
 
