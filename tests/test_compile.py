@@ -1050,3 +1050,29 @@ def test_reading_a_number_is_refused_under_cprofile_too():
         assert absolute(-2.0) == (2.0, (-1.0,))
     finally:
         profiler.disable()
+
+
+def _fragile_rule(g, out, x):
+    """d/dx x = 1, written so that it divides by x"""
+    return (g * x / x,)
+
+
+FRAGILE = Primitive("fragile", lambda x: x, _fragile_rule)
+
+
+def test_an_error_of_the_backward_pass_is_raised_at_once_as_backward_raises_it():
+    calls = []
+
+    def f(x):
+        calls.append(x)
+        return apply(FRAGILE, x) * 2
+
+    step = autodiff.compile(f)
+    assert step(1.0) == (2.0, (2.0,))
+    assert step(3.0) == (6.0, (2.0,))
+    with pytest.raises(ZeroDivisionError):
+        eager(f, 0.0)
+    traced = len(calls)
+    with pytest.raises(ZeroDivisionError):
+        step(0.0)  # every guard held: the function is not run again to find out
+    assert len(calls) == traced and step.trace_count == 1

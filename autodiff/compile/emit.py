@@ -48,14 +48,27 @@ class Trace:
     """One traced path through the function: its guards, its generated source and code."""
 
     def __init__(self, source: str, function: Callable, live: list[Value], param_index: list[int],
-                 guards: list[str], operations: int):
+                 guards: list[str], operations: int, backward_line: int = 0):
         self.source = source
         self.function = function
         self.live = live  # leaves read from outside at every call: used params first
         self.param_index = param_index  # position in `params` of each used parameter
-        self.guards = guards  # the recorded comparisons, as text
+        self.guards = guards  # the recorded decisions (comparisons, caught errors), as text
         self.operations = operations
+        self.backward_line = backward_line  # the source's first line of the backward pass
         self.checked = False
+
+    def raised_in_backward(self, error: BaseException) -> bool:
+        """Did `error` come from this trace's backward pass? Then every guard held and the
+        forward ran the traced path: running the function would raise it too."""
+        code = self.function.__code__
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        return line is not None and line >= self.backward_line
 
 
 
@@ -285,6 +298,7 @@ def generate(name: str, root: Value, seen: TraceRecord, inputs: dict[int, tuple[
             needed |= uses
     kept.reverse()
     lines.append("    # backward: each primitive's rule, nodes in reverse topological order")
+    backward_line = len(lines)  # 1-based: the line after this comment
     if param_grads:
         starts = [(f"g_{names[id(n)]}" if each_share else f"_start_{names[id(n)]}")
                   for n in live[:len(param_index)]]
@@ -298,7 +312,7 @@ def generate(name: str, root: Value, seen: TraceRecord, inputs: dict[int, tuple[
     lines.append(f"    return {root_name}, {seq(arg_grads, True)}, {seq(param_grads, True)}")
     return {"source": "\n".join(lines) + "\n", "namespace": glob.namespace,
             "function": function_name, "live": live, "param_index": param_index,
-            "guards": guard_texts, "operations": operations}
+            "guards": guard_texts, "operations": operations, "backward_line": backward_line + 1}
 
 
 def _guard(event, names: dict, glob: Globals) -> tuple[str, str]:

@@ -2,8 +2,9 @@
 
 A call flattens its arguments to floats, picks the traces kept for their structure and runs
 the first whose guards hold; when none does, it traces `f` again (and keeps at most
-`max_traces` traces). A kept trace whose code raises is passed over, since the function may
+`max_traces` traces). A kept trace whose forward raises is passed over, since the function may
 catch that error and take another path: tracing again decides, by running the function itself.
+An error of the backward pass (every guard held) is raised at once, as `backward()` raises it.
 `check` compares the compiled numbers with eager execution (`f` on Values and `backward()`),
 once per trace by default, at every call with `check="always"`.
 """
@@ -162,9 +163,13 @@ class CompiledFunction:
         for kept in list(self._traces.get(key, ())):
             try:
                 result = self._run(kept, flat, start)
-            except Exception as error:  # noqa: BLE001 - this path raised: the function may
-                failed = failed or error  # catch it and take another path; the next trace,
-                continue  # or a new one, decides
+            except Exception as error:
+                if kept.raised_in_backward(error):
+                    raise  # the traced path's own backward pass: backward() raises it too
+                # The forward raised: the function may catch that and take another path; the
+                # next trace, or a new one, decides.
+                failed = failed or error
+                continue
             if result is not None:
                 with self._lock:
                     if key in self._traces:
@@ -238,7 +243,8 @@ class CompiledFunction:
         code = builtins.compile(source, filename, "exec")
         exec(code, namespace)
         made = Trace(generated["source"], namespace[generated["function"]], generated["live"],
-                     generated["param_index"], generated["guards"], generated["operations"])
+                     generated["param_index"], generated["guards"], generated["operations"],
+                     generated["backward_line"])
         weakref.finalize(made, linecache.cache.pop, filename, None)  # the lines go with it
         return made
 
