@@ -208,5 +208,6 @@ def _legend(scale: GradScale, info) -> str:
 @functools.cache
 def _asset(name: str) -> str:
     """The page's template, style or script: files of `static/`, shipped as package data and
-    written into each page, so the page needs nothing but itself."""
+    written into each page, so the page needs nothing but itself. `steps.html` is filled with
+    `str.format`: its {fields} are named in `to_html`, and a literal brace is written twice."""
     return (resources.files("autodiff.viz") / "static" / name).read_text(encoding="utf-8")
