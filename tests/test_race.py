@@ -182,6 +182,31 @@ def test_the_landscape_is_centred_on_the_initial_weights():
         assert path[0] == [0.0, 0.0] and len(path) == 6
 
 
+def test_the_landscapes_directions_are_normalised_per_neuron():
+    """Li et al. (2018): each neuron's share of a direction (its weights and bias) has the norm
+    of that neuron's initial weights, so the plane's scale is the network's own."""
+    race = Race(["sgd:lr=0.1"], n=60, hidden=[5, 3], seed=4)
+    start = [p.data for p in race.runs[0].model.parameters()]
+    land = race.landscape(grid=3)
+    for d in land["directions"]:
+        at = 0
+        for layer in race.runs[0].model.layers:
+            for neuron in layer.neurons:
+                size = len(neuron.w) + 1
+                norm_d = math.sqrt(sum(v * v for v in d[at:at + size]))
+                norm_w = math.sqrt(sum(v * v for v in start[at:at + size]))
+                assert norm_d == pytest.approx(norm_w, rel=1e-12)
+                at += size
+        assert at == len(d) == len(start)
+    # the projection recovers a point of the plane exactly (up to rounding)
+    d1, d2 = land["directions"]
+    for p, s, u, v in zip(race.runs[0].model.parameters(), start, d1, d2):
+        p.data = s + 0.25 * u - 0.5 * v
+    race._weights[0].append([p.data for p in race.runs[0].model.parameters()])
+    a, b = race.landscape(grid=3)["paths"][race.ids[0]][-1]
+    assert a == pytest.approx(0.25, abs=1e-9) and b == pytest.approx(-0.5, abs=1e-9)
+
+
 def test_the_race_frame_has_one_entry_per_run():
     race = Race(["sgd:lr=0.1", "adam:lr=0.01"], **COMMON)
     race.step(2)

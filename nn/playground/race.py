@@ -25,7 +25,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from autodiff import no_grad
 from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
 from nn.playground.frame import picture_boundary
 from nn.playground.session import Diverged, Session
@@ -239,9 +238,10 @@ class Race:
         Each direction draws a Gaussian number per weight and rescales each neuron's share (its
         weights and bias) to the norm of that neuron's initial weights, so a unit along an axis
         changes every neuron by its own size. Returns {"alphas", "betas", "loss" (rows of
-        betas, columns of alphas), "paths": {run id: [[a, b], ...]}}; a path's points are the
-        least-squares coordinates of its weights in the plane, so a path that leaves the
-        plane is drawn where it projects.
+        betas, columns of alphas), "paths": {run id: [[a, b], ...]}, "directions"}; a path's
+        points are the
+        least-squares coordinates of its weights in the plane, so a path that leaves the plane
+        is drawn where it projects.
         """
         if isinstance(grid, bool) or not isinstance(grid, int) or not 3 <= grid <= 61:
             raise ValueError(f"Race.landscape: grid must be between 3 and 61, got {grid!r}")
@@ -283,7 +283,7 @@ class Race:
                     path.append([(g22 * p1 - g12 * p2) / det, (g11 * p2 - g12 * p1) / det])
                 paths[run_id] = path
             return {"alphas": axis, "betas": list(reversed(axis)), "loss": losses,
-                    "paths": paths}
+                    "paths": paths, "directions": [d1, d2]}
 
     # -- what the page draws
 
@@ -370,12 +370,10 @@ def _loss_at(session: Session, weights: Sequence[float]) -> float:
     try:
         for p, w in zip(params, weights):
             p.data = w
-        with no_grad():
-            scores = [session.model(x) for x in session.X_train]
-            try:
-                value = float(session.loss_fn(scores, session.y_train).data)
-            except (ArithmeticError, ValueError):
-                value = math.inf
+        try:
+            value = session._data_loss(session._scores(session.X_train), session.y_train)
+        except ValueError:  # a math domain error far from the start
+            value = math.inf
     finally:
         for p, w in zip(params, kept):
             p.data = w

@@ -322,7 +322,7 @@ function drawCurves() {
 async function showLandscape() {
   $("landscape-panel").hidden = false;
   await guarded(async () => {
-    const land = await api("GET", racePath("landscape"), { grid: 31, span: 1 });
+    const land = await api("GET", racePath("landscape"), { grid: 25, span: 1 });
     const canvas = $("landscape");
     const size = canvas.width;
     const ctx = canvas.getContext("2d");
