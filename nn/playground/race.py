@@ -301,7 +301,7 @@ class Race:
                     "id": run_id, "index": i, "settings": self.settings(i),
                     "stopped": self.stopped[i], "step_count": session.step_count,
                     "evaluations": session.evaluations, "gradients": session.gradients,
-                    "seconds": session.seconds,
+                    "seconds": session.seconds, "compile_note": session.compile_note,
                     **{k: f[k] for k in ("train_loss", "train_loss_repr", "test_loss",
                                          "test_loss_repr", "accuracy", "test_accuracy", "lr",
                                          "history_start", "history", "boundary")},

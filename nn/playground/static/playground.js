@@ -301,6 +301,8 @@ function render(frame) {
   state.history.push(...frame.history);
   state.frame = frame;
   $("step-count").textContent = String(frame.step_count);
+  // compiled sessions give the eager numbers faster; one that cannot compile says why here
+  $("step-count").title = frame.compile_note ? `This session ${frame.compile_note}` : "";
   const loss = $("train-loss");
   loss.dataset.value = frame.train_loss_repr;
   loss.textContent = formatNumber(frame.train_loss, frame.train_loss_repr);

@@ -235,6 +235,7 @@ function drawCards() {
     card.querySelector("[data-testid=run-evaluations]").textContent = String(run.evaluations);
     card.querySelector("[data-testid=run-gradients]").textContent = String(run.gradients);
     card.querySelector("[data-testid=run-stopped]").textContent = run.stopped || "";
+    card.title = run.compile_note ? `This run ${run.compile_note}` : "compiled: the eager engine's numbers, faster";
   });
   $("add-run").disabled = state.runs.length >= 4;
 }
