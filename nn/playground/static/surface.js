@@ -58,6 +58,8 @@ async function create(params) {
   draw();
 }
 
+const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
 function textOf(v) { return Array.isArray(v) ? v.join(",") : String(v); }
 function runsText() {
   return state.runs.map((r) => [r.settings.optimizer, ...Object.entries(r.settings)
@@ -254,13 +256,13 @@ function drawLegend() {
     card.dataset.optimizer = run.settings.optimizer;
     const opts = Object.entries(run.settings).filter(([key]) => key !== "optimizer").map(([key, v]) => `${key}=${textOf(v)}`).join(" ");
     const [x, y] = run.path[at];
-    card.innerHTML = `<h3><span class="swatch" style="background:${runColour(i)}"></span>${run.settings.optimizer}</h3>` +
-      `<label>options</label><span>${opts || "defaults"}</span>` +
+    card.innerHTML = `<h3><span class="swatch" style="background:${runColour(i)}"></span>${escape(run.settings.optimizer)}</h3>` +
+      `<label>options</label><span>${escape(opts || "defaults")}</span>` +
       `<label>f</label><span class="big" data-testid="surface-loss" data-value="${run.losses[at]}">${formatNumber(run.losses[at])}</span>` +
       `<label>at</label><span>(${formatNumber(x)}, ${formatNumber(y)})</span>` +
       `<label>evaluations</label><span>${run.evaluations[at]}</span>` +
       `<label>gradients</label><span>${run.gradients[at]}</span>` +
-      (run.stopped ? `<div class="stopped">${run.stopped}</div>` : "");
+      (run.stopped ? `<div class="stopped">${escape(run.stopped)}</div>` : "");
   });
 }
 
