@@ -92,19 +92,35 @@ def forward_columns(model: Any, columns: list[list[float]]) -> list[list[list[fl
     """
     outputs = []
     h = columns
-    n = len(columns[0]) if columns else 0
     for layer in model.layers:
         act = layer.activation
-        cols = []
-        for neuron in layer.neurons:
-            s = [neuron.b.data] * n
-            for w, c in zip(neuron.w, h):
-                wd = w.data
-                s = [a + wd * b for a, b in zip(s, c)]
-            cols.append(_activate(act, s))
+        kernel = _kernel(len(h))
+        cols = [_activate(act, kernel(neuron.b.data, *[w.data for w in neuron.w], *h))
+                for neuron in layer.neurons]
         outputs.append(cols)
         h = cols
     return outputs
+
+
+_kernels: dict[int, Any] = {}
+
+
+def _kernel(nin: int) -> Any:
+    """A function of (b, w_1..w_n, column_1..column_n) giving b + w_1 x_1 + ... + w_n x_n for
+    every point: one pass over the points, the additions in the Neuron's order (left to right,
+    never `sum()`, whose float rounding differs between Python versions)."""
+    kernel = _kernels.get(nin)
+    if kernel is None:
+        ws = ", ".join(f"w{i}" for i in range(nin))
+        cs = ", ".join(f"c{i}" for i in range(nin))
+        xs = "".join(f"x{i}, " for i in range(nin))
+        terms = "".join(f" + w{i} * x{i}" for i in range(nin))
+        source = (f"def kernel(b, {ws}, {cs}):\n"
+                  f"    return [b{terms} for ({xs}) in zip({cs})]\n")
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<neuron kernel of {nin} inputs>", "exec"), namespace)
+        kernel = _kernels[nin] = namespace["kernel"]
+    return kernel
 
 
 def _grid(extent: list[float], grid: int) -> tuple[list[float], list[float]]:
