@@ -98,18 +98,20 @@ def loss_of_scores(name: str, loss_fn: Callable, scores: list, targets: Sequence
     """
     key = (name, tuple(targets))
     with _cache_lock:
-        compiled = _loss_cache.get(key)
-        if compiled is not None:
+        found = _loss_cache.get(key)
+        if found is not None:
             _loss_cache.move_to_end(key)
-    if compiled is None:
+    if found is None:
         def loss(s: list, t: tuple) -> Value:
             return loss_fn(s, list(t))
 
         loss.__name__ = name
-        compiled = autodiff.compile(loss, static_argnums=(1,))
+        found = (autodiff.compile(loss, static_argnums=(1,)), threading.Lock())
         with _cache_lock:
-            _loss_cache[key] = compiled
+            _loss_cache[key] = found
             while len(_loss_cache) > 4 * MAX_SHARED:
                 _loss_cache.popitem(last=False)
-    value, _ = compiled(scores, key[1])
+    compiled, lock = found
+    with lock:  # one caller at a time per trace (the server answers in several threads)
+        value, _ = compiled(scores, key[1])
     return value

@@ -83,6 +83,11 @@ class Session:
     the wall-clock time spent in the steps (`times`: its value at each entry of `history`):
     the three clocks a `Race` can compare runs by.
     Batches come from the session's own generator, so the same settings give the same numbers.
+
+    Full-batch steps run on `autodiff.compile` (see `nn.playground.objective`): the same numbers
+    as the eager engine, bit for bit, many times faster. `compiled=False` keeps the eager
+    engine; a session that cannot compile (minibatches, a network too large to trace) runs
+    eagerly and says why in `compile_note`.
     """
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
