@@ -246,7 +246,7 @@ def test_a_neurons_graph_and_its_step_through(visitor):
     assert v.page.get_attribute(graph, "data-point") == str(s.worst_point())
 
     # clicking a data point chooses it, and the graph is drawn again for it
-    x0, x1, y0, y1 = s._extent
+    x0, x1, y0, y1 = s.extent
     x, y = s.X_train[7]
     box = v.page.locator("[data-testid=boundary]").bounding_box()
     v.page.mouse.click(box["x"] + (x - x0) / (x1 - x0) * box["width"],
