@@ -166,12 +166,15 @@ def plot_decision_boundary(
 def _predict(model: Module, points: Any) -> Any:
     """The model's outputs for an (n, d) array of points as an (n, outputs) array.
 
-    The real model, called on each point under `no_grad()` (no graph is built, and the built-in
-    layers then compute on plain floats), never a copy of its maths: a copy would silently draw
-    another model for any activation or layer it does not know.
+    An MLP, Layer or Neuron gives them by its one float evaluation (`layer_outputs`); any other
+    model is called on each point under `no_grad()`. Never a copy of the maths: a copy would
+    silently draw another model for any activation or layer it does not know.
     """
     import numpy as np
 
+    if type(model) in (MLP, Layer, Neuron):  # the model's own float evaluation, many points at once
+        return np.array(model.layer_outputs(points.tolist())[-1], dtype=float).T.reshape(
+            len(points), -1)
     rows = []
     with no_grad():
         for p in points.tolist():
@@ -427,10 +430,11 @@ def _layer_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[list[lis
         raise ValueError(f"grad_flow_stats: X (to find dead neurons) works for MLP, Layer and "
                          f"Neuron, not {type(model).__name__}")
     points = _points("grad_flow_stats", X)
-    try:
-        return model.layer_outputs(points)
-    except ValueError as error:  # a point of the wrong size: say who was asked
-        raise ValueError(f"grad_flow_stats: {error}") from None
+    for h in points:
+        if len(h) != model.nin:
+            raise ValueError(f"grad_flow_stats: points of X must have {model.nin} "
+                             f"coordinates, got {len(h)}")
+    return model.layer_outputs(points)
 
 
 def _layer_groups(model: Module) -> list[tuple[str, list[Neuron]]]:

@@ -8,9 +8,12 @@ import math
 import pytest
 
 from autodiff import Value
-from nn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
+from nn.optim import (TORCH_NAMESAKES, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop,
+                      clip_grad_norm, registry)
 
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad}
+# The registered optimizers that compute torch.optim's numbers (compared with torch below).
+OPTIMIZERS = {e.cls.__name__: e.cls for e in registry.OPTIMIZERS.values()
+              if e.cls in TORCH_NAMESAKES}
 
 
 def _set_grads(params, grads):

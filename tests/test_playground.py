@@ -527,6 +527,33 @@ def test_frame_is_json_and_its_pictures_are_the_models_outputs():
     assert neuron["gw"] == [w.grad for w in s.model.layers[0].neurons[1].w]
 
 
+def test_an_activation_added_to_the_table_is_drawn_as_the_model_computes_it(monkeypatch):
+    # The pictures come from the model's own float evaluation, so a new entry of the one
+    # activation table is drawn right (a copy of the forward pass once drew softplus as linear).
+    import autodiff
+    import nn.layers
+
+    monkeypatch.setitem(nn.layers.ACTIVATIONS, "softplus",
+                        nn.layers.Activation(autodiff.softplus, None, "Softplus"))
+    monkeypatch.setattr(SETTINGS["activation"], "choices", tuple(nn.layers.ACTIVATIONS))
+    s = Session(n=40, hidden=[3], activation="softplus", seed=0)
+    s.step(2)
+    frame = s.frame(grid=4)
+    x0, x1, y0, y1 = frame["points"]["extent"]
+    centres = [(x0 + (x1 - x0) * (i + 0.5) / 4, y1 - (y1 - y0) * (j + 0.5) / 4)
+               for j in range(4) for i in range(4)]
+    values = base64.b64decode(frame["boundary"]["values"])
+    with no_grad():
+        assert list(values) == [round(127.5 + 127.5 * math.tanh(s.model(list(c)).data))
+                                for c in centres]
+        neuron = s.model.layers[0].neurons[2]
+        outs = [neuron(list(centres[k])).data for k in (0, 2, 8, 10)]  # the half-resolution cells
+    drawn = frame["network"]["layers"][0]["neurons"][2]
+    assert all(v > 0 for v in outs)  # softplus is positive: drawn as linear, some would not be
+    assert list(base64.b64decode(drawn["picture"])) == [
+        round(127.5 + 127.5 * v / drawn["scale"]) for v in outs]
+
+
 def test_frame_sends_only_new_history_in_the_same_run():
     s = Session(n=40, hidden=[2])
     first = s.frame()

@@ -14,8 +14,9 @@ three classes takes cross_entropy; an optimizer without a learning rate has no s
 optimizer name becomes its name now) and says what it changed and why.
 
     >>> settings, changes = resolve_settings({"dataset": "spirals", "loss": "hinge"})
-    >>> print(settings["loss"], changes[0]["message"], sep="\n")
-    cross_entropy
+    >>> settings["loss"]
+    'cross_entropy'
+    >>> print(changes[0]["message"])
     loss: cross_entropy instead of 'hinge': spirals has 3 classes, and hinge scores two
 """
 
