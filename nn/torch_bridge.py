@@ -40,7 +40,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from autodiff import Value
-from nn.layers import ACTIVATIONS, MLP, TORCH_DOORS, Layer, Neuron, activation
+from nn.layers import ACTIVATIONS, MLP, TORCH_DOORS, Layer, Neuron
+from nn.layers import activation as activation_entry
 from nn.module import Module
 from nn.optim.base import TORCH_DOORS as OPTIMIZER_DOORS
 from nn.optim.first_order import TORCH_NAMESAKES
@@ -56,7 +57,8 @@ PIP_INSTALL = "pip install torch==2.13.0"
 def _torch_activations() -> dict[str, str]:
     """chainrule activation name -> the torch.nn class that computes the same function, read
     from the one activation table (`nn.layers.ACTIVATIONS`); names without one are left out."""
-    return {name: activation(name).torch for name in ACTIVATIONS if activation(name).torch}
+    return {name: activation_entry(name).torch for name in ACTIVATIONS
+            if activation_entry(name).torch}
 
 
 def _import_torch(who: str) -> Any:

@@ -2,7 +2,6 @@
 
 import gc
 import math
-import sys
 import threading
 
 import pytest

@@ -32,7 +32,6 @@ from nn.playground import settings as settings_module
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import Diverged, Session
 from nn.playground.settings import (
-    LOSSES,
     OPTIMIZERS,
     SETTINGS,
     optimizer_settings,
