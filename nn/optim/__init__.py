@@ -53,7 +53,7 @@ from nn.optim.first_order import TORCH_NAMESAKES  # noqa: F401
 from nn.optim.gradient_free import centered_ranks, symmetric_eigen  # noqa: F401
 from nn.optim.registry import OPTIMIZERS, register  # noqa: F401
 
-# The classes, in order of growing complexity (the playground lists every class named here).
+# The classes, in order of growing complexity (registry.py gives each its one name).
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
 
