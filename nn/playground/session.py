@@ -68,8 +68,8 @@ class Session:
     `activation` in the hidden layers, `init` and `seed`; one output for the two-class losses
     (hinge, bce, mse), one per class for cross_entropy. Training: `loss` on a batch of
     `batch_size` points (None: the whole training set) plus `l2 * sum(w^2)`, minimised by
-    `optimizer` (a name of nn.optim's registry, e.g. "adam" or "conjugate_gradient") with learning rate `lr` and its other
-    hyper-parameters as keywords (`momentum=0.9`, `betas=(0.9, 0.99)`); `schedule` is "none",
+    `optimizer` (a name of nn.optim's registry: "adam", "conjugate_gradient", ...) with
+    learning rate `lr` and its other hyper-parameters as keywords (`momentum=0.9`, `betas=(0.9, 0.99)`); `schedule` is "none",
     "step" (lr *= gamma every decay_steps), "exponential" (lr *= gamma each step), "cosine"
     (to 0 over decay_steps) or "linear" (to gamma * lr over decay_steps).
 
