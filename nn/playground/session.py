@@ -69,9 +69,10 @@ class Session:
     (hinge, bce, mse), one per class for cross_entropy. Training: `loss` on a batch of
     `batch_size` points (None: the whole training set) plus `l2 * sum(w^2)`, minimised by
     `optimizer` (a name of nn.optim's registry: "adam", "conjugate_gradient", ...) with
-    learning rate `lr` and its other hyper-parameters as keywords (`momentum=0.9`, `betas=(0.9, 0.99)`); `schedule` is "none",
-    "step" (lr *= gamma every decay_steps), "exponential" (lr *= gamma each step), "cosine"
-    (to 0 over decay_steps) or "linear" (to gamma * lr over decay_steps).
+    learning rate `lr` and its other hyper-parameters as keywords (`momentum=0.9`,
+    `betas=(0.9, 0.99)`); `schedule` is "none", "step" (lr *= gamma every decay_steps),
+    "exponential" (lr *= gamma each step), "cosine" (to 0 over decay_steps) or "linear" (to
+    gamma * lr over decay_steps).
 
     After every step the session evaluates the data loss (without the L2 term) and the accuracy
     on the whole training and test sets at the new weights: `train_loss`, `test_loss`,
