@@ -30,6 +30,7 @@ from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
+from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.frame import build_frame, plane_extent
 from nn.playground.settings import (LOSSES, SETTINGS, float_in, has_lr, int_in, lr_of,
                                     make_optimizer, needs_closure, optimizer_settings,
@@ -51,6 +52,15 @@ class StepTooLong(ValueError):
 
 class DotMissing(RuntimeError):
     """Drawing a graph needs Graphviz's `dot` program, and it is not installed."""
+
+
+def _registered_name(name: Any) -> Any:
+    """The optimizer's registered name for `name` (an old one, say); unknown names as they are
+    (the settings' check names them)."""
+    try:
+        return resolve_optimizer(name)[0]
+    except (ValueError, TypeError):
+        return name
 
 
 def _need_dot() -> None:
@@ -114,7 +124,8 @@ class Session:
         """
         with self._lock:
             merged = dict(self.settings)
-            if "optimizer" in changes and changes["optimizer"] != merged["optimizer"]:
+            if "optimizer" in changes and _registered_name(changes["optimizer"]) \
+                    != merged["optimizer"]:
                 # The old optimizer's hyper-parameters do not carry over to another class.
                 for key in optimizer_settings(merged["optimizer"]):
                     merged.pop(key, None)

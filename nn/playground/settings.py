@@ -90,9 +90,11 @@ class Setting:
 
     def __init__(self, name: str, kind: str, default: Any, help: str, *, live: bool = False,
                  low: float | None = None, high: float | None = None,
-                 choices: Sequence[str] = ()) -> None:
+                 choices: Sequence[str] | Mapping[str, Any] = ()) -> None:
         self.name, self.kind, self.default, self.help = name, kind, default, help
-        self.live, self.low, self.high, self.choices = live, low, high, tuple(choices)
+        self.live, self.low, self.high = live, low, high
+        # A table (a dict) stays live: an entry added to it later is a choice at once.
+        self.choices = choices if isinstance(choices, Mapping) else tuple(choices)
 
     def check(self, value: Any) -> Any:
         """`value` in canonical form, or a ValueError / TypeError that names the setting."""
@@ -150,12 +152,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             low=0, high=2**31 - 1),
     Setting("hidden", "sizes", [8, 8], "widths of the hidden layers"),
     Setting("activation", "choice", "relu", "activation of the hidden layers",
-            choices=[a for a in ACTIVATIONS if a != "linear"] + ["linear"]),
+            choices=ACTIVATIONS),
     Setting("init", "choice", "uniform", "initial weights (see nn.layers.INITS)",
             choices=list(INITS)),
     Setting("loss", "choice", "hinge", "the loss", choices=list(LOSSES)),
     Setting("optimizer", "choice", "sgd", "the optimizer (nn.optim's registry)",
-            live=True, choices=list(OPTIMIZERS)),
+            live=True, choices=OPTIMIZERS),
     Setting("lr", "float", 0.1, "learning rate", live=True, low=0.0, high=100.0),
     Setting("schedule", "choice", "none", "learning-rate schedule", live=True,
             choices=SCHEDULES),
