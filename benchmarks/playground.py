@@ -60,9 +60,9 @@ def session_steps(seconds: float, compiled: bool = True, **changes) -> dict:
 
 #: The methods that evaluate the loss many times per step, with the playground's defaults.
 OPTIMIZER_ROWS = [("lbfgs", {"optimizer": "lbfgs"}),
-                  ("conjugategradient", {"optimizer": "conjugategradient"}),
+                  ("conjugate_gradient", {"optimizer": "conjugate_gradient"}),
                   ("cmaes", {"optimizer": "cmaes"}),
-                  ("evolutionstrategy", {"optimizer": "evolutionstrategy"})]
+                  ("evolution_strategy", {"optimizer": "evolution_strategy"})]
 
 
 def browser_race(seconds: float) -> dict | None:

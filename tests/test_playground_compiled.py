@@ -12,9 +12,8 @@ import pytest
 from autodiff import no_grad
 from nn.playground import Session
 from nn.playground import objective as objective_module
-from nn.playground.frame import _grad_flow, forward_columns
-from nn.plots import grad_flow_stats
 from nn.playground.settings import OPTIMIZERS
+from nn.plots import grad_flow_stats
 
 SMALL = {"n": 50, "hidden": [5, 4], "seed": 4}
 
@@ -92,15 +91,15 @@ def test_twins_share_one_trace_and_keep_their_own_weights():
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
-def test_the_float_forward_of_many_points_is_the_models(activation):
+def test_the_sessions_losses_come_from_the_models_float_evaluation(activation):
     s = Session(**SMALL, activation=activation)
     s.step(2)
     X = s.X_train
     with no_grad():
-        eager = [s.model(x).data for x in X]
-    columns = forward_columns(s.model, [[x[0] for x in X], [x[1] for x in X]])
-    assert columns[-1][0] == eager
-    assert s._scores(X) == eager
+        scores = [s.model(x) for x in X]
+        eager_loss = s.loss_fn(scores, s.y_train).data
+    assert s.model.layer_outputs(X)[-1][0] == [v.data for v in scores]
+    assert s.train_loss == eager_loss
 
 
 def test_compiled_must_be_a_bool():
@@ -112,4 +111,9 @@ def test_compiled_must_be_a_bool():
 def test_the_frames_dead_neurons_are_grad_flow_stats(seed):
     s = Session(n=100, hidden=[8, 8], seed=seed, lr=1.0)
     s.step(5)
-    assert _grad_flow(s.model, s.X_train) == grad_flow_stats(s.model, s.X_train)
+    stats = grad_flow_stats(s.model, s.X_train)
+    frame = s.frame()
+    assert [g["dead"] for g in frame["grad_flow"]] == [g["dead"] for g in stats]
+    drawn = {n["name"] for layer in frame["network"]["layers"] for n in layer["neurons"]
+             if n["dead"]}
+    assert drawn == {name for g in stats for name in g["dead"]}

@@ -53,6 +53,19 @@ def test_runs_text_round_trips_with_commas_inside_values():
     assert parse_runs(runs_text(runs)) == runs
 
 
+def test_old_optimizer_names_in_runs_are_their_registered_names():
+    """Shared links keep working: an alias starts a run and implies its options."""
+    runs = parse_runs("cg:max_iter=2,momentum,es:popsize=4")
+    assert runs == [{"optimizer": "conjugate_gradient", "max_iter": 2},
+                    {"optimizer": "sgd", "momentum": 0.9, "lr": 0.1},
+                    {"optimizer": "evolution_strategy", "popsize": 4}]
+    assert parse_runs("momentum:lr=0.3")[0]["lr"] == 0.3  # what the run says wins
+    race = Race("sgd,cg:max_iter=2", **COMMON)
+    race.update(0, optimizer="es", popsize=4)
+    assert race.settings(0)["optimizer"] == "evolution_strategy"
+    assert race.settings(0)["popsize"] == 4
+
+
 @pytest.mark.parametrize("text, words", [
     ("sgd:lr=abc", "lr must be a number, got 'abc'"),
     ("nadam:lr=0.1", "'nadam' is not an optimizer"),
@@ -98,7 +111,7 @@ def test_runs_with_minibatches_see_the_same_batches():
 
 def test_the_counters_count_what_the_optimizers_evaluated():
     race = Race(["sgd:lr=0.1", "lbfgs:max_iter=3:line_search_fn=strong_wolfe",
-                 "cmaes", "evolutionstrategy:popsize=4"], **COMMON)
+                 "cmaes", "evolution_strategy:popsize=4"], **COMMON)
     race.step(3)
     sgd, lbfgs, cmaes, es = race.runs
     assert (sgd.evaluations, sgd.gradients) == (3, 3)
@@ -113,7 +126,7 @@ def test_the_counters_count_what_the_optimizers_evaluated():
 
 
 def test_by_evaluations_keeps_the_runs_level():
-    race = Race(["sgd:lr=0.1", "evolutionstrategy:popsize=6"], **COMMON)
+    race = Race(["sgd:lr=0.1", "evolution_strategy:popsize=6"], **COMMON)
     race.step(12, by="evaluations")
     sgd, es = race.runs
     assert sgd.evaluations == 12 and es.evaluations == 12
@@ -245,8 +258,8 @@ def test_every_function_starts_every_run_at_start(name):
 
 
 def test_trial_points_and_population_are_what_the_optimizer_evaluated():
-    surface = Surface("rosenbrock", ["conjugategradient:max_iter=1",
-                                     "cmaes:sigma0=0.3"], seed=1)
+    surface = Surface("rosenbrock", ["conjugate_gradient:max_iter=1",
+                                      "cmaes:sigma0=0.3"], seed=1)
     surface.step(2)
     cg, cmaes = surface.trials(0), surface.trials(1)
     assert cg[1][0] == surface.paths[0][0]  # CG first evaluates where it stands

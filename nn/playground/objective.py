@@ -92,9 +92,10 @@ def loss_of_scores(name: str, loss_fn: Callable, scores: list, targets: Sequence
     """`loss_fn(scores, targets)` for a list of scores that are plain floats (one per point,
     or one list of class scores per point), through a compiled trace of the loss alone.
 
-    The network's part comes from the float forward of all points at once; this is the rest
-    of an evaluation, the same operations in the same order as on Values, without making a
-    Value per operation. Traces are kept per (loss, targets): a training set and a test set.
+    The network's part comes from the model's float evaluation of all points at once
+    (`MLP.layer_outputs`); this is the rest of an evaluation, the same operations in the same
+    order as on Values, without making a Value per operation. Traces are kept per (loss,
+    targets): a training set and a test set.
     """
     key = (name, tuple(targets))
     with _cache_lock:

@@ -25,8 +25,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
-from nn.playground.frame import picture_boundary
+from nn.playground.frame import json_ready, picture_boundary
 from nn.playground.session import Diverged, Session
 from nn.playground.settings import SETTINGS, optimizer_settings, parse_settings
 
@@ -140,7 +141,9 @@ class Race:
         mark the change where it happened, on every clock."""
         with self._lock:
             session = self.runs[self._check_index(index)]
-            extra = optimizer_settings(changes.get("optimizer", session.settings["optimizer"]))
+            # an old name (cg, momentum) is understood: Session.update resolves it
+            name = resolve_optimizer(changes.get("optimizer", session.settings["optimizer"]))[0]
+            extra = optimizer_settings(name)
             for key in changes:
                 if key not in RUN_KEYS and key not in extra:
                     raise ValueError(f"Race.update: {key!r} cannot change per run mid-race; a "
@@ -309,14 +312,14 @@ class Race:
                 for entry, seconds in zip(runs[-1]["history"], session.times[have:]):
                     entry["seconds"] = seconds
             first = self.runs[0]
-            return {
+            return json_ready({
                 "common": {k: first.settings[k] for k in SETTINGS if k not in RUN_KEYS},
                 "runs": runs, "marks": list(self.marks),
                 "points": {
                     "train": [[x[0], x[1], c] for x, c in zip(first.X_train, first.labels_train)],
                     "test": [[x[0], x[1], c] for x, c in zip(first.X_test, first.labels_test)],
-                    "classes": first.classes, "extent": first._extent},
-            }
+                    "classes": first.classes, "extent": first.extent},
+            })
 
     def __repr__(self) -> str:
         return "Race(" + "; ".join(
@@ -328,20 +331,15 @@ def _run_frame(session: Session, since: int, grid: int) -> dict[str, Any]:
     """What a run card draws: its numbers, its new history and its decision boundary (the
     network's pictures and gradient flow belong to the one-session page)."""
     with session._lock:
-        boundary = picture_boundary(session.model, session._extent, grid)
-        return {"train_loss": _number(session.train_loss),
+        boundary = picture_boundary(session.model, session.extent, grid)
+        return {"train_loss": session.train_loss,
                 "train_loss_repr": repr(session.train_loss),
-                "test_loss": _number(session.test_loss),
+                "test_loss": session.test_loss,
                 "test_loss_repr": repr(session.test_loss),
                 "accuracy": session.accuracy, "test_accuracy": session.test_accuracy,
                 "lr": session.history[-1]["lr"], "history_start": since,
-                "history": [{k: _number(v) for k, v in h.items()}
-                            for h in session.history[since:]],
+                "history": [dict(h) for h in session.history[since:]],
                 "boundary": boundary}
-
-
-def _number(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def race_from_query(query: Mapping[str, str]) -> Race:

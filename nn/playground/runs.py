@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from nn.optim.registry import ALIASES
+from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.settings import OPTIMIZERS, SETTINGS, optimizer_settings, parse_settings
 
 __all__ = ["MAX_RUNS", "RUN_KEYS", "parse_runs", "runs_text", "check_run"]
@@ -33,7 +35,7 @@ def _pieces(text: str) -> list[tuple[str, list[str]]]:
     runs: list[tuple[str, list[str]]] = []
     for piece in text.split(","):
         head = piece.split(":", 1)[0].strip()
-        if head in OPTIMIZERS:
+        if head in OPTIMIZERS or head in ALIASES:  # an old name (cg, es, ...) starts one too
             parts = piece.split(":")
             runs.append((head, [p for p in parts[1:]]))
         elif runs and runs[-1][1] and "=" not in piece.split(":", 1)[0]:
@@ -97,10 +99,14 @@ def check_run(run: Mapping[str, Any] | str, keys: Sequence[str] = RUN_KEYS,
     if not isinstance(run, Mapping):
         raise TypeError(f"run {number} must be a dict of settings such as "
                         f"{{'optimizer': 'sgd', 'lr': 0.1}}, got {run!r}")
-    name = run.get("optimizer", SETTINGS["optimizer"].default)
-    name = SETTINGS["optimizer"].check(name)
+    asked = run.get("optimizer", SETTINGS["optimizer"].default)
+    try:  # an old name is its registered name now, with the options it implies
+        name, implied = resolve_optimizer(asked)
+    except ValueError as error:
+        raise ValueError(f"run {number}: {error}") from None
     extra = optimizer_settings(name)
     out: dict[str, Any] = {"optimizer": name}
+    run = {**{k: v for k, v in implied.items() if k in keys or k in extra}, **run}
     for key, value in run.items():
         if key == "optimizer":
             continue

@@ -45,7 +45,8 @@ class _Run:
                  start: tuple[float, float], seed: int) -> None:
         self.function, self.settings = function, settings
         self.x, self.y = Value(start[0], label="x"), Value(start[1], label="y")
-        cls = OPTIMIZERS[settings["optimizer"]]
+        entry = OPTIMIZERS[settings["optimizer"]]
+        cls = entry.cls
         wants = inspect.signature(cls.__init__).parameters
         options = {k: tuple(v) if isinstance(v, list) else None if v == "none" else v
                    for k, v in settings.items() if k in optimizer_settings(settings["optimizer"])}
@@ -54,7 +55,7 @@ class _Run:
         if "seed" in wants:
             options["seed"] = seed
         self.optimizer = cls([self.x, self.y], **options)
-        self.closure = "closure" in inspect.signature(cls.step).parameters
+        self.closure = entry.needs_closure
         self.path: list[tuple[float, float]] = [(float(start[0]), float(start[1]))]
         self.losses: list[float] = [float(function(*start))]
         self.gradient: list[tuple[float, float]] = [_gradient(function, start)]
