@@ -11,7 +11,7 @@ from autodiff import Value
 from nn import MLP
 from nn.data import make_moons
 from nn.optim import SGD
-from nn.optim_evolutionary import CROSSOVERS, SELECTIONS, GeneticAlgorithm
+from nn.optim.evolutionary import CROSSOVERS, SELECTIONS, GeneticAlgorithm
 
 
 def rastrigin(x, y):

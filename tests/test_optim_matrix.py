@@ -17,7 +17,7 @@ import pytest
 from autodiff import Value
 from nn import MLP, losses
 from nn.data import make_moons
-from nn.optim_matrix import Adafactor, Muon, matrices, newton_schulz, shape_of
+from nn.optim.matrix import Adafactor, Muon, matrices, newton_schulz, shape_of
 
 X, Y = make_moons(12, noise=0.1, seed=1, labels="pm1")
 STEPS = 35
@@ -152,11 +152,22 @@ def test_matrices_hand_out_a_model_in_torch_order_and_muon_refuses_a_bias():
     assert items[0][1] == model.layers[0].neurons[1].w
     assert sorted(map(id, (v for i in items for v in _values(i)))) == \
         sorted(map(id, model.parameters()))
-    with pytest.raises(ValueError, match=r"Muon: params\[1\] is a vector of 2 Values; Muon "
-                                         r"updates weight matrices only .*AdamW"):
-        Muon(items)
+    with pytest.raises(ValueError, match=r"Muon: params\[1\] is a vector of 2 Values; with "
+                                         r"others='refuse' Muon updates weight matrices only"):
+        Muon(items, others="refuse")
     with pytest.raises(ValueError, match=r"Muon: params\[0\] is a single Value"):
-        Muon([Value(1.0)])
-    with pytest.raises(TypeError, match=r"Adafactor: params\[0\]: expected a Value, a list"):
-        Adafactor([[[Value(1.0)], [Value(2.0), Value(3.0)]]])
-    Adafactor([Value(1.0), [Value(2.0)]])  # a scalar and a vector: unfactored, as torch
+        Muon([Value(1.0)], others="refuse")
+
+
+def test_muon_gives_what_is_not_a_matrix_to_adamw():
+    from nn.optim import AdamW
+    start = [0.5, -1.0, 2.0, 0.25]
+    ours, twin = [Value(x) for x in start], [Value(x) for x in start]
+    muon = Muon([ours[:3], ours[3]], lr=0.01, weight_decay=0.05)  # a vector and a scalar
+    adamw = AdamW(twin, lr=0.01, weight_decay=0.05)
+    for _ in range(10):
+        for ps, opt in ((ours, muon), (twin, adamw)):
+            opt.zero_grad()
+            sum((p - i) ** 2 * (i + 1) for i, p in enumerate(ps)).backward()
+            opt.step()
+    assert [p.data for p in ours] == [p.data for p in twin]

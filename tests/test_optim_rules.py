@@ -16,8 +16,8 @@ import random
 import pytest
 
 from autodiff import Value
-from nn.optim_adaptive import ASGD, NAdam, RAdam, Adadelta, Adamax, Lion, Rprop
-from nn.optim_schedule_free import AdamWScheduleFree, SGDScheduleFree
+from nn.optim.adaptive import ASGD, NAdam, RAdam, Adadelta, Adamax, Lion, Rprop
+from nn.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 
 START = [-1.2, 1.0, 0.5, -0.3, 0.8, 0.25]
 STEPS = 40

@@ -47,14 +47,16 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
 
 
 def manual_run(n=60, noise=0.1, seed=0, test_fraction=0.2, hidden=(8, 8), make_opt=None,
-               steps=5, loss=losses.hinge, l2=0.0):
-    """The plain training loop the Session promises to be, written out by hand."""
+               steps=5, loss=losses.hinge, l2=0.0, matrix=False):
+    """The plain training loop the Session promises to be, written out by hand (`matrix`: the
+    optimizer takes the model's weight matrices, as Muon and Adafactor do)."""
     X, classes = data.make_moons(n, noise=noise, seed=seed)
     y = [2 * c - 1 for c in classes] if loss is not losses.bce_with_logits else classes
     n_train = n - round(n * test_fraction)
     X, y = X[:n_train], y[:n_train]
     model = MLP(2, [*hidden, 1], seed=seed)
-    opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(model.parameters())
+    params = optim.matrices(model) if matrix else model.parameters()
+    opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(params)
 
     def closure():
         opt.zero_grad()
@@ -117,7 +119,8 @@ def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
     s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
     s.step(3)
     model, train_loss = manual_run(n=40, hidden=[4], seed=1, steps=3,
-                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1))
+                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1),
+                                   matrix=issubclass(cls, optim.MatrixOptimizer))
     assert type(s.optimizer) is cls
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss

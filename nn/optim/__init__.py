@@ -3,8 +3,9 @@
 Every optimizer here answers one question: given each parameter's `.grad`, how far should its
 `.data` move? The plainest answer is `p.data -= lr * p.grad` (SGD); the others keep a little
 memory per parameter (a running average of past gradients, or of their squares) and use it to
-choose a better step. Each one with a namesake in `torch.optim` (SGD to Adagrad, LBFGS) computes
-the same numbers as it (same argument names, defaults and formulas).
+choose a better step. Each one with a namesake in `torch.optim` (SGD to Adafactor and Muon, LBFGS) computes
+the same numbers as it (same argument names, defaults and formulas); Lion and the Schedule-Free
+pair compute those of the `lion-pytorch` and `schedulefree` packages.
 
 The loop is always the same three lines:
 
@@ -28,9 +29,15 @@ The package has one room per kind of method, in order of growing complexity:
 
     base.py            Optimizer (parameters, lr, state, state_dict), clip_grad_norm
     first_order.py     SGD, Adam, AdamW, RMSprop, Adagrad; to_torch / from_torch
+    adaptive.py        NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD (torch.optim's), Lion
+    schedule_free.py   SGDScheduleFree, AdamWScheduleFree: averaging instead of a schedule
+    matrix.py          Muon, Adafactor: whole weight matrices at once; matrices(model)
     closure.py         ClosureOptimizer, LBFGS, ConjugateGradient: `step(closure)`
     linesearch.py      the one strong-Wolfe line search that LBFGS and CG share
     gradient_free.py   CMAES, EvolutionStrategy (the loss's value only, never a gradient)
+    evolutionary.py    GeneticAlgorithm: selection, crossover and mutation of a population
+
+docs/optimizers.md has every rule's update in one line, side by side.
 
 The closure methods evaluate the loss several times per step, so their `step(closure)` takes a
 function that computes it, as `torch.optim.LBFGS` does; CMA-ES and the evolution strategy need
@@ -40,7 +47,11 @@ only the loss's value, never a gradient.
 from nn.optim.base import Optimizer, clip_grad_norm
 from nn.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from nn.optim.closure import LBFGS, ClosureOptimizer, ConjugateGradient
+from nn.optim.adaptive import ASGD, Adadelta, Adamax, Lion, NAdam, RAdam, Rprop
+from nn.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
+from nn.optim.matrix import Adafactor, MatrixOptimizer, Muon, matrices
 from nn.optim.gradient_free import CMAES, EvolutionStrategy
+from nn.optim.evolutionary import GeneticAlgorithm
 
 # Helpers that `from nn.optim import ...` finds as well (not in `*`): the conjugate-gradient
 # betas, the doors to torch.optim, and the gradient-free methods' linear algebra.
@@ -49,6 +60,10 @@ from nn.optim.first_order import TORCH_NAMESAKES, from_torch, to_torch  # noqa: 
 from nn.optim.gradient_free import centered_ranks, symmetric_eigen  # noqa: F401
 
 # The classes, in order of growing complexity (the playground lists every class named here).
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
-           "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
+           "NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion",
+           "SGDScheduleFree", "AdamWScheduleFree", "MatrixOptimizer", "Muon", "Adafactor",
+           "matrices", "clip_grad_norm",
+           "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy",
+           "GeneticAlgorithm"]
 

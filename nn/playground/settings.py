@@ -21,6 +21,7 @@ from autodiff import Value
 from nn import data as datasets
 from nn import losses, optim
 from nn.layers import ACTIVATIONS, INITS
+from nn.optim.evolutionary import CROSSOVERS, SELECTIONS
 
 __all__ = ["Setting", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "optimizer_settings",
            "parse_settings", "check_settings", "make_optimizer", "options"]
@@ -173,6 +174,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 WORD_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("lbfgs", "line_search_fn"): ("none", "strong_wolfe"),
     ("conjugategradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
+    ("geneticalgorithm", "selection"): tuple(SELECTIONS),
+    ("geneticalgorithm", "crossover"): tuple(CROSSOVERS),
+    ("muon", "adjust_lr_fn"): ("none", "original", "match_rms_adamw"),
 }
 
 # lr is a setting of its own; seed is the session's (so a random search is reproducible);
@@ -378,9 +382,16 @@ def check_settings(given: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def make_optimizer(s: Mapping[str, Any], params: list[Value]) -> optim.Optimizer:
-    """The optimizer that settings `s` name, on `params`, with its hyper-parameters from `s`."""
+def make_optimizer(s: Mapping[str, Any], params: list[Value],
+                   model: Any = None) -> optim.Optimizer:
+    """The optimizer that settings `s` name, on `params`, with its hyper-parameters from `s`.
+
+    A rule that sees whole matrices (Muon, Adafactor) gets `model`'s weight matrices instead
+    of the flat `params`, when a model is given.
+    """
     cls = OPTIMIZERS[s["optimizer"]]
+    if model is not None and issubclass(cls, optim.MatrixOptimizer):
+        params = optim.matrices(model)
     extra = {k: tuple(s[k]) if isinstance(s[k], list) else None if s[k] == "none" else s[k]
              for k in optimizer_settings(s["optimizer"]) if k in s}
     if _has_lr(cls):

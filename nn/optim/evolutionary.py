@@ -24,8 +24,8 @@ from typing import Any
 
 from autodiff import Value
 from nn._checks import check_choice, check_int, check_number
-from nn.optim import (ClosureOptimizer, _all_nan, _check_seed_or_none, _evaluate_value, _rank,
-                      _rng_state, _set_rng_state)
+from nn.optim.closure import ClosureOptimizer, _check_seed_or_none, _rng_state, _set_rng_state
+from nn.optim.gradient_free import _all_nan, _evaluate_value, _rank
 
 __all__ = ["GeneticAlgorithm", "SELECTIONS", "CROSSOVERS"]
 

@@ -34,7 +34,8 @@ from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_int, check_non_negative, check_number
-from nn.optim import Optimizer, _div
+from nn.optim.base import Optimizer
+from nn.optim.first_order import _div
 
 __all__ = ["SGDScheduleFree", "AdamWScheduleFree"]
 

@@ -31,7 +31,8 @@ from typing import Any
 from autodiff import Value
 from nn._checks import check_bool, check_choice, check_int, check_non_negative, check_number
 from nn._checks import grad_of as _grad_of
-from nn.optim import Optimizer, _check_params, _div
+from nn.optim.base import Optimizer, _check_params
+from nn.optim.first_order import _div
 
 __all__ = ["MatrixOptimizer", "Muon", "Adafactor", "matrices", "shape_of", "newton_schulz"]
 
@@ -261,7 +262,7 @@ def _numbers(value: Any, shape: tuple[int, ...]) -> list[float] | None:
 class Muon(MatrixOptimizer):
     """Muon: momentum, then the step matrix orthogonalised (every direction the same size).
 
-        opt = Muon([layer_weights], lr=0.02)      # matrices only: e.g. matrices(model)[0::2]
+        opt = Muon(matrices(model), lr=0.02)      # weight matrices; biases get AdamW
         opt.zero_grad(); loss.backward(); opt.step()
         print(opt.state[0]["momentum_buffer"])
 
@@ -279,18 +280,23 @@ class Muon(MatrixOptimizer):
     A gradient matrix is usually dominated by a few directions (its largest singular values);
     orthogonalising it gives the rare directions the same step as the dominant ones. torch's
     Muon (2.13) runs Newton-Schulz in bfloat16; this one in float64, and it equals torch's own
-    iteration run in float64 (to 1e-9). Matrices only, as torch: give the biases to another
-    optimizer (AdamW, say).
+    iteration run in float64 (to 1e-9).
+
+    Orthogonalising needs a matrix. torch's Muon refuses anything else and its documentation
+    says to give the biases to AdamW; here `others="adamw"` (the default) does that inside
+    Muon, with Muon's lr and weight_decay and AdamW's betas (0.9, 0.999) and eps 1e-8, so that
+    `Muon(matrices(model))` trains a whole network. `others="refuse"` refuses them, as torch.
     """
 
     hyperparams = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps",
-                   "ns_steps", "adjust_lr_fn")
-    dims = (2,)
+                   "ns_steps", "adjust_lr_fn", "others")
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True,
                  ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
-                 eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None:
+                 eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None,
+                 others: str = "adamw") -> None:
+        self.others = check_choice("Muon", "others", others, ("adamw", "refuse"))
         super().__init__(params, lr)
         name = self.name
         self.weight_decay = check_non_negative(name, "weight_decay", weight_decay)
@@ -310,17 +316,27 @@ class Muon(MatrixOptimizer):
                              check_choice(name, "adjust_lr_fn", adjust_lr_fn,
                                           ("original", "match_rms_adamw")))
 
+    @property
+    def dims(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (0, 1, 2) if self.others == "adamw" else (2,)
+
     def _refuse(self, k: int, shape: tuple[int, ...]) -> str:
         what = "a single Value" if not shape else f"a vector of {shape[0]} Values"
-        return (f"Muon: params[{k}] is {what}; Muon updates weight matrices only (as torch's): "
-                "give biases and other parameters to another optimizer, e.g. AdamW")
+        return (f"Muon: params[{k}] is {what}; with others='refuse' Muon updates weight "
+                "matrices only (as torch's): give biases and other parameters to another "
+                "optimizer, e.g. AdamW, or let others='adamw' do that")
 
     def _state_shapes(self, shape: tuple[int, ...]) -> dict[str, Any]:
-        return {"momentum_buffer": shape}
+        if len(shape) == 2:
+            return {"momentum_buffer": shape}
+        return {"step": "int", "exp_avg": shape, "exp_avg_sq": shape}  # AdamW's
 
     def step(self) -> None:
         mom = self.momentum
         for (shape, values, grads), state in zip(self._items(), self.state):
+            if len(shape) < 2:
+                self._adamw(values, grads, state, shape)
+                continue
             rows, cols = shape
             g = _rows(grads, shape)
             buf = state.get("momentum_buffer") or [[0.0] * cols for _ in range(rows)]
@@ -338,6 +354,28 @@ class Muon(MatrixOptimizer):
             for p, oij in zip(values, (v for r in o for v in r)):
                 p.data *= 1 - self.lr * self.weight_decay
                 p.data -= adjusted * oij
+
+    def _adamw(self, values: list[Value], grads: list[float], state: dict[str, Any],
+               shape: tuple[int, ...]) -> None:
+        """A bias or a single weight: AdamW's step (see nn.optim.AdamW), with Muon's lr."""
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        if not state:
+            state.update(step=0, exp_avg=_rows([0.0] * len(values), shape),
+                         exp_avg_sq=_rows([0.0] * len(values), shape))
+        state["step"] += 1
+        t = state["step"]
+        ms = state["exp_avg"] if shape else [state["exp_avg"]]
+        vs = state["exp_avg_sq"] if shape else [state["exp_avg_sq"]]
+        new_m, new_v = [], []
+        for p, g, m, v in zip(values, grads, ms, vs):
+            p.data *= 1 - self.lr * self.weight_decay
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+            p.data -= self.lr / (1 - beta1 ** t) * _div(m, denom)
+            new_m.append(m)
+            new_v.append(v)
+        state["exp_avg"], state["exp_avg_sq"] = _rows(new_m, shape), _rows(new_v, shape)
 
 
 class Adafactor(MatrixOptimizer):

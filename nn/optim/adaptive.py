@@ -21,7 +21,8 @@ from collections.abc import Iterable
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
-from nn.optim import Optimizer, _div
+from nn.optim.base import Optimizer
+from nn.optim.first_order import _div
 
 __all__ = ["NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion"]
 
