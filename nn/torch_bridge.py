@@ -369,6 +369,14 @@ def _pair(params: list[Value], names: list[str], tensors: list[Any], who: str,
     return slots
 
 
+#: State that torch.optim keeps as one number per tensor (chainrule: the same number in every
+#: weight's state), with what it counts: step counts, NAdam's product of momentum factors,
+#: ASGD's step size and averaging factor. torch keeps them as float32 tensors unless float64
+#: is the default dtype (then the numbers agree to the last bit).
+PER_TENSOR_STATE = {"step": "step counts", "mu_product": "mu_product values",
+                    "eta": "ASGD step sizes eta", "mu": "ASGD averaging factors mu"}
+
+
 def _step_dtype(torch: Any) -> Any:
     # torch.optim keeps step counts as float32 tensors unless float64 is the default dtype.
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -380,7 +388,8 @@ def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> 
         torch_model = model.to_torch()
         torch_opt = nn.optim.to_torch(opt, torch_model.parameters())
 
-    Same class (SGD, Adam, AdamW, RMSprop, Adagrad), same hyper-parameters (the current `lr`,
+    Same class (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax, Adadelta, Rprop,
+    ASGD), same hyper-parameters (the current `lr`,
     and `initial_lr` when a schedule set one), and the same per-parameter state: momentum
     buffers, Adam's averages and step counts, RMSprop's and Adagrad's sums, placed element by
     element where each Value went (see `torch_locations`). `torch_params` is a torch Module or
@@ -423,14 +432,14 @@ def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> 
         if not keys:
             continue  # not stepped yet: torch's own initial state is the same
         state: dict[str, Any] = {}
-        if "step" in keys:
-            steps = {s["step"] for _, s in elements}
-            if len(steps) != 1:
-                raise ValueError(f"{who}: the parameters that become {names[i]} have taken "
-                                 f"different numbers of steps {sorted(steps)}; torch keeps one "
-                                 "step count per tensor")
-            state["step"] = torch.tensor(float(steps.pop()), dtype=_step_dtype(torch))
-            keys.discard("step")
+        for key in sorted(keys & set(PER_TENSOR_STATE)):
+            found = {s[key] for _, s in elements}
+            if len(found) != 1:
+                raise ValueError(f"{who}: the parameters that become {names[i]} have different "
+                                 f"{PER_TENSOR_STATE[key]} {sorted(found)}; torch keeps one "
+                                 "per tensor")
+            state[key] = torch.tensor(float(found.pop()), dtype=_step_dtype(torch))
+            keys.discard(key)
         for key in sorted(keys):
             buf = torch.zeros_like(t)
             for index, s in elements:
@@ -510,7 +519,7 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
     for k, (i, index) in enumerate(slots):
         state = {}
         for key, value in numbers[i].items():
-            if key == "step":
+            if key in PER_TENSOR_STATE:
                 state[key] = value
             else:
                 for j in index:

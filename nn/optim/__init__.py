@@ -28,7 +28,7 @@ so a bad `.grad` stops it with nothing changed.
 The package has one room per kind of method, in order of growing complexity:
 
     base.py            Optimizer (parameters, lr, state, state_dict), clip_grad_norm
-    first_order.py     SGD, Adam, AdamW, RMSprop, Adagrad; to_torch / from_torch
+    first_order.py     SGD, Adam, AdamW, RMSprop, Adagrad
     adaptive.py        NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD (torch.optim's), Lion
     schedule_free.py   SGDScheduleFree, AdamWScheduleFree: averaging instead of a schedule
     matrix.py          Muon, Adafactor: whole weight matrices at once; matrices(model)
@@ -36,6 +36,7 @@ The package has one room per kind of method, in order of growing complexity:
     linesearch.py      the one strong-Wolfe line search that LBFGS and CG share
     gradient_free.py   CMAES, EvolutionStrategy (the loss's value only, never a gradient)
     evolutionary.py    GeneticAlgorithm: selection, crossover and mutation of a population
+    bridge.py          to_torch / from_torch: a torch.optim namesake with the same state
 
 docs/optimizers.md has every rule's update in one line, side by side.
 
@@ -56,7 +57,7 @@ from nn.optim.evolutionary import GeneticAlgorithm
 # Helpers that `from nn.optim import ...` finds as well (not in `*`): the conjugate-gradient
 # betas, the doors to torch.optim, and the gradient-free methods' linear algebra.
 from nn.optim.closure import CG_BETAS, cg_beta  # noqa: F401
-from nn.optim.first_order import TORCH_NAMESAKES, from_torch, to_torch  # noqa: F401
+from nn.optim.bridge import TORCH_NAMESAKES, from_torch, to_torch  # noqa: F401
 from nn.optim.gradient_free import centered_ranks, symmetric_eigen  # noqa: F401
 
 # The classes, in order of growing complexity (the playground lists every class named here).

@@ -2,7 +2,7 @@
 
 SGD, Adam, AdamW, RMSprop and Adagrad, in order of growing complexity; each computes the same
 numbers as its namesake in `torch.optim` (same argument names, defaults and formulas), which is
-why `to_torch` and `from_torch` can carry any of them across with its state.
+why `to_torch` and `from_torch` (nn/optim/bridge.py) can carry any of them across with its state.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
 from nn.optim.base import Optimizer
-from nn.torch_bridge import optimizer_from_torch, optimizer_to_torch  # torch only when called
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "TORCH_NAMESAKES", "to_torch",
-           "from_torch"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
 def _div(a: float, b: float) -> float:
@@ -289,32 +287,3 @@ class Adagrad(Optimizer):
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
             p.data -= clr * _div(g, math.sqrt(s) + self.eps)
-
-
-#: The optimizers with a torch.optim namesake of the same numbers: what `to_torch` and
-#: `from_torch` can carry across (exactly these classes, not subclasses).
-TORCH_NAMESAKES: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW, RMSprop, Adagrad)
-
-
-# ---- to and from torch.optim: doors to nn/torch_bridge.py, which imports torch only when called
-# (TORCH_NAMESAKES above names the classes the bridge may build or read)
-
-
-def to_torch(opt: Optimizer, torch_params: Any) -> Any:
-    """The torch.optim optimizer that continues where `opt` stands: same settings and state.
-
-        torch_opt = nn.optim.to_torch(opt, model.to_torch().parameters())
-
-    Details and errors: `nn.torch_bridge.optimizer_to_torch`.
-    """
-    return optimizer_to_torch(opt, torch_params, TORCH_NAMESAKES)
-
-
-def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
-    """The chainrule optimizer that continues where a torch.optim one stands (the way back).
-
-        opt = nn.optim.from_torch(torch_opt, model.parameters())
-
-    Details and errors: `nn.torch_bridge.optimizer_from_torch`.
-    """
-    return optimizer_from_torch(torch_opt, params, TORCH_NAMESAKES)
