@@ -250,7 +250,8 @@ def test_schedule_free_train_and_eval_switch_between_the_two_points():
     (lambda p: ASGD(p, t0="soon"), r"ASGD: t0 must be a number, got str"),
     (lambda p: Lion(p, lr=-1), r"Lion: invalid learning rate lr=-1"),
     (lambda p: SGDScheduleFree(p, momentum=1.0), r"SGDScheduleFree: invalid momentum=1.0"),
-    (lambda p: AdamWScheduleFree(p, warmup_steps=-1), r"AdamWScheduleFree: invalid warmup_steps=-1"),
+    (lambda p: AdamWScheduleFree(p, warmup_steps=-1),
+     r"AdamWScheduleFree: invalid warmup_steps=-1"),
 ])
 def test_bad_hyper_parameters_are_named(make, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -3,9 +3,9 @@
 Every optimizer here answers one question: given each parameter's `.grad`, how far should its
 `.data` move? The plainest answer is `p.data -= lr * p.grad` (SGD); the others keep a little
 memory per parameter (a running average of past gradients, or of their squares) and use it to
-choose a better step. Each one with a namesake in `torch.optim` (SGD to Adafactor and Muon, LBFGS) computes
-the same numbers as it (same argument names, defaults and formulas); Lion and the Schedule-Free
-pair compute those of the `lion-pytorch` and `schedulefree` packages.
+choose a better step. Each one with a namesake in `torch.optim` (SGD to Adafactor and Muon,
+LBFGS) computes the same numbers as it (same argument names, defaults and formulas); Lion and
+the Schedule-Free pair compute those of the `lion-pytorch` and `schedulefree` packages.
 
 The loop is always the same three lines:
 

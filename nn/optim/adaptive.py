@@ -108,7 +108,8 @@ class RAdam(Optimizer):
         g = g + weight_decay * p               (if weight_decay; p = p * (1 - lr wd) if decoupled)
         m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
         rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
-        if rho_t > 5:   r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+        if rho_t > 5:   r = sqrt((rho_t - 4)(rho_t - 2) rho_inf
+                                 / ((rho_inf - 4)(rho_inf - 2) rho_t))
                         p = p - lr * m / (1 - beta1^t) * sqrt(1 - beta2^t) / (sqrt(v) + eps) * r
         else:           p = p - lr * m / (1 - beta1^t)        (too few squares yet: no division)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
