@@ -534,3 +534,95 @@ def _differs(nested: Any, number: float) -> bool:
     if isinstance(nested, list):
         return any(_differs(x, number) for x in nested)
     return not (nested == number or (math.isnan(nested) and math.isnan(number)))
+
+
+# ---- matrix optimizers (Muon, Adafactor): one item of nn.optim.matrices(model) per tensor --------
+
+
+def _pair_items(opt: Any, names: list[str], tensors: list[Any], who: str) -> None:
+    """Check that item k of a matrix optimizer is tensor k: same shape, the same numbers."""
+    if len(tensors) != len(opt.shapes):
+        raise ValueError(f"{who}: the {opt.name} has {len(opt.shapes)} matrices (or vectors) but "
+                         f"there are {len(tensors)} torch tensors; pair nn.optim.matrices(model) "
+                         "with model.to_torch().parameters()")
+    start = 0
+    for k, (shape, name, t) in enumerate(zip(opt.shapes, names, tensors)):
+        size = math.prod(shape)
+        ours = [p.data for p in opt.params[start:start + size]]
+        start += size
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{who}: params[{k}] has the shape {shape}, its torch counterpart "
+                             f"{name} {tuple(t.shape)}")
+        if t.detach().cpu().flatten().tolist() != ours:
+            raise ValueError(f"{who}: params[{k}] and {name} hold different numbers; make the "
+                             "tensors with model.to_torch() after the last step")
+
+
+def _matrix_state_to_torch(torch: Any, key: str, value: Any, shape: tuple[int, ...]) -> Any:
+    if key == "step":
+        return torch.tensor(float(value), dtype=_step_dtype(torch))
+    t = torch.tensor(value, dtype=torch.float64)
+    if key == "row_var":      # torch keeps Adafactor's row and column statistics as a column
+        return t.reshape(shape[0], 1)
+    if key == "col_var":      # ... and a row, ready to multiply into the rank-one estimate
+        return t.reshape(1, shape[1])
+    return t
+
+
+def matrix_optimizer_to_torch(opt: Any, torch_params: Any) -> Any:
+    """torch.optim's Muon or Adafactor continuing where chainrule's stands: the same settings
+    and state. `torch_params` holds one tensor per item of the optimizer (for a model:
+    `nn.optim.matrices(model)` here, `model.to_torch().parameters()` there)."""
+    who = "nn.optim.to_torch()"
+    torch = _import_torch(who)
+    names, tensors = _tensors(torch, torch_params, who)
+    _pair_items(opt, names, tensors, who)
+    if opt.name == "Muon" and any(len(shape) != 2 for shape in opt.shapes):
+        raise ValueError(f"{who}: torch's Muon takes weight matrices only, and this Muon also "
+                         "steps vectors or single Values (with AdamW, others='adamw'); move a "
+                         "Muon of the weight matrices alone")
+    kwargs = {name: getattr(opt, name) for name in opt.hyperparams if name != "others"}
+    torch_opt = getattr(torch.optim, opt.name)(tensors, **kwargs)
+    if opt.initial_lr is not None:
+        torch_opt.param_groups[0]["initial_lr"] = opt.initial_lr
+    for t, shape, state in zip(tensors, opt.shapes, opt.state):
+        if state:
+            torch_opt.state[t] = {key: _matrix_state_to_torch(torch, key, value, shape)
+                                  for key, value in state.items()}
+    return torch_opt
+
+
+def matrix_optimizer_from_torch(torch_opt: Any, params: Any, cls: type) -> Any:
+    """The way back: chainrule's `cls` (Muon or Adafactor) on `params`, one item per tensor
+    (`nn.optim.matrices(model)`), with the torch optimizer's settings and state."""
+    who = "nn.optim.from_torch()"
+    torch = _import_torch(who)
+    if len(torch_opt.param_groups) != 1:
+        raise ValueError(f"{who}: the torch optimizer has {len(torch_opt.param_groups)} "
+                         "parameter groups; a chainrule optimizer has one")
+    group = torch_opt.param_groups[0]
+    defaults = inspect.signature(type(torch_opt)).parameters
+    for key, value in group.items():
+        if (key in cls.hyperparams or key in _IMPLEMENTATION_KEYS or key not in defaults):
+            continue
+        if value != defaults[key].default:
+            raise ValueError(f"{who}: the torch optimizer has {key}={value!r}, which chainrule's "
+                             f"{cls.__name__} does not support")
+    hyper = {key: (group[key].item() if isinstance(group[key], torch.Tensor) else group[key])
+             for key in cls.hyperparams if key in group}
+    opt = cls(params, **hyper)
+    opt.initial_lr = group.get("initial_lr")
+    names = [f"param_groups[0]['params'][{i}]" for i in range(len(group["params"]))]
+    _, tensors = _tensors(torch, list(group["params"]), who)
+    _pair_items(opt, names, tensors, who)
+    for k, t in enumerate(tensors):
+        state = {}
+        for key, value in torch_opt.state.get(t, {}).items():
+            if key == "step":
+                state[key] = int(value.item() if isinstance(value, torch.Tensor) else value)
+            elif key in ("row_var", "col_var"):
+                state[key] = value.detach().cpu().flatten().tolist()
+            else:
+                state[key] = value.detach().cpu().tolist()
+        opt.state[k] = state
+    return opt

@@ -171,3 +171,57 @@ def test_muon_gives_what_is_not_a_matrix_to_adamw():
             sum((p - i) ** 2 * (i + 1) for i, p in enumerate(ps)).backward()
             opt.step()
     assert [p.data for p in ours] == [p.data for p in twin]
+
+
+@pytest.mark.parametrize("cls", [Adafactor, Muon])
+def test_n_steps_here_then_m_in_torch_and_back(cls, torch_float64_muon):
+    """Settings and state cross the torch bridge both ways: N here + M there = N + M here."""
+    torch = torch_float64_muon
+    from nn.optim import from_torch, to_torch
+
+    def pick(items):  # Muon: the weight matrices only, as torch's Muon takes
+        return items if cls is Adafactor else items[0::2]
+
+    kwargs = configs(cls, 3)
+    alone = MLP(2, [4, 3, 1], activation="tanh", seed=3)
+    opt = cls(pick(matrices(alone)), **kwargs)
+    sign = -1.0 if kwargs.get("maximize") else 1.0
+    for _ in range(9):
+        opt.zero_grad()
+        (sign * our_loss(alone)).backward()
+        opt.step()
+
+    model = MLP(2, [4, 3, 1], activation="tanh", seed=3)
+    opt = cls(pick(matrices(model)), **kwargs)
+    for _ in range(4):
+        opt.zero_grad()
+        (sign * our_loss(model)).backward()
+        opt.step()
+    net = model.to_torch()
+    moved = to_torch(opt, pick(list(net.parameters())))
+    assert type(moved) is getattr(torch.optim, cls.__name__)
+    for _ in range(3):
+        moved.zero_grad()
+        (sign * torch_loss(torch, net)).backward()
+        moved.step()
+    back_model = MLP.from_torch(net)
+    back = from_torch(moved, pick(matrices(back_model)))
+    assert type(back) is cls and back.state_dict()["hyperparams"] == \
+        {**opt.state_dict()["hyperparams"], "lr": opt.lr}
+    for _ in range(2):
+        back.zero_grad()
+        (sign * our_loss(back_model)).backward()
+        back.step()
+    for a, b in zip(flat(matrices(back_model)), flat(matrices(alone))):
+        assert abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def test_a_muon_with_biases_does_not_cross():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    from nn.optim import to_torch
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(ValueError, match="torch's Muon takes weight matrices only"):
+        to_torch(Muon(matrices(model)), model.to_torch().parameters())
+    with pytest.raises(ValueError, match="has 2 matrices .* but there are 4 torch tensors"):
+        to_torch(Muon(matrices(model)[0::2]), model.to_torch().parameters())
+    assert torch.optim.Muon
