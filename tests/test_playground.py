@@ -780,3 +780,23 @@ def test_api_a_request_runs_no_longer_than_its_time_limit(server, monkeypatch):
     assert status == 400 and "max_iter=1000" in answer["error"]
     status, answer = call(server, "POST", f"/api/sessions/{made['id']}/step", budget_ms=50)
     assert status == 400 and "max_iter=1000" in answer["error"]
+
+
+def test_the_new_rules_take_their_settings_in_the_playground():
+    s = Session(n=30, hidden=[3], optimizer="geneticalgorithm", selection="truncation",
+                crossover="blend", popsize=10, seed=0)
+    assert optimizer_settings("geneticalgorithm")["crossover"].choices == (
+        "uniform", "one_point", "blend")
+    s.step(2)
+    assert (s.optimizer.selection, s.optimizer.crossover, s.optimizer.popsize) == \
+        ("truncation", "blend", 10)
+    assert s.optimizer.state["func_evals"] == 20
+    s = Session(n=30, hidden=[3], optimizer="muon", adjust_lr_fn="match_rms_adamw", lr=0.02)
+    s.step(2)
+    assert s.optimizer.adjust_lr_fn == "match_rms_adamw"
+    assert s.optimizer.shapes == [(3, 2), (3,), (1, 3), (1,)]   # the model's own matrices
+    s = Session(n=30, hidden=[3], optimizer="rprop", etas=(0.4, 1.5), lr=0.01)
+    s.step(2)
+    assert s.optimizer.etas == (0.4, 1.5)
+    with pytest.raises(ValueError, match="selection: unknown choice 'roulette'"):
+        parse_settings({"optimizer": "geneticalgorithm", "selection": "roulette"})
