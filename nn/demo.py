@@ -28,50 +28,15 @@ from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
-from nn.optim import (ASGD, CMAES, LBFGS, SGD, Adadelta, Adafactor, Adagrad, Adam, Adamax,
-                      AdamW, AdamWScheduleFree, ClosureOptimizer, ConjugateGradient,
-                      EvolutionStrategy, GeneticAlgorithm, Lion, Muon, NAdam, RAdam, RMSprop,
-                      Rprop, SGDScheduleFree, matrices)
+from nn.optim import (CMAES, AdamWScheduleFree, ClosureOptimizer, EvolutionStrategy,
+                      GeneticAlgorithm, MatrixOptimizer, SGDScheduleFree, matrices)
+from nn.optim.registry import ALIASES, OPTIMIZERS, build, resolve
 from nn.schedules import LinearLR
 
-#: Optimizer choices: name -> (how to build it from (params, lr), default learning rate).
-OPTIMIZERS: dict[str, tuple[Callable[[list[Value], float], Any], float]] = {
-    "sgd": (lambda params, lr: SGD(params, lr=lr), 1.0),
-    "momentum": (lambda params, lr: SGD(params, lr=lr, momentum=0.9), 0.1),
-    "adam": (lambda params, lr: Adam(params, lr=lr), 0.05),
-    "adamw": (lambda params, lr: AdamW(params, lr=lr), 0.05),
-    "rmsprop": (lambda params, lr: RMSprop(params, lr=lr), 0.01),
-    "adagrad": (lambda params, lr: Adagrad(params, lr=lr), 0.3),
-    "nadam": (lambda params, lr: NAdam(params, lr=lr), 0.05),
-    "radam": (lambda params, lr: RAdam(params, lr=lr), 0.1),
-    "adamax": (lambda params, lr: Adamax(params, lr=lr), 0.05),
-    "adadelta": (lambda params, lr: Adadelta(params, lr=lr), 1.0),
-    "rprop": (lambda params, lr: Rprop(params, lr=lr), 0.01),
-    "asgd": (lambda params, lr: ASGD(params, lr=lr), 0.5),
-    "lion": (lambda params, lr: Lion(params, lr=lr), 0.01),
-    # Schedule-Free: no schedule (the averaging replaces it); the model is evaluated at the
-    # average x after training (opt.eval()).
-    "sgd-schedulefree": (lambda params, lr: SGDScheduleFree(params, lr=lr), 0.5),
-    "adamw-schedulefree": (lambda params, lr: AdamWScheduleFree(params, lr=lr), 0.05),
-    # Whole weight matrices: they get the model's matrices (nn.optim.matrices), not a flat list.
-    "muon": (lambda params, lr: Muon(params, lr=lr), 0.02),
-    "adafactor": (lambda params, lr: Adafactor(params, lr=lr), 0.1),
-    # Methods that take a closure: one training step is one opt.step(closure), which evaluates
-    # the loss several times; no schedule (line searches and CMA-ES choose their own steps).
-    "lbfgs": (lambda params, lr: LBFGS(params, lr=lr, max_iter=1, max_eval=5,
-                                       line_search_fn="strong_wolfe"), 1.0),
-    "cg": (lambda params, lr: ConjugateGradient(params, lr=lr, max_iter=1, max_eval=5), 1.0),
-    # Gradient-free: --lr is CMA-ES's starting step size sigma0, and the ES's Adam lr. Both
-    # evaluate the loss many times per step; CMA-ES suits small models (--hidden 4).
-    "cmaes": (lambda params, lr: CMAES(params, sigma0=lr, seed=0), 0.5),
-    "es": (lambda params, lr: EvolutionStrategy(params, lr=lr, popsize=20, seed=0), 0.05),
-    # The genetic algorithm: --lr is its mutation_sigma.
-    "ga": (lambda params, lr: GeneticAlgorithm(params, mutation_sigma=lr, seed=0), 0.5),
-}
-CLOSURE_OPTIMIZERS = ("lbfgs", "cg", "cmaes", "es", "ga")
-GRADIENT_FREE = ("cmaes", "es", "ga")
-SCHEDULE_FREE = ("sgd-schedulefree", "adamw-schedulefree")
-MATRIX_OPTIMIZERS = ("muon", "adafactor")
+#: The optimizers that use no gradient (the demo computes one to chart the gradient flow).
+GRADIENT_FREE = (CMAES, EvolutionStrategy, GeneticAlgorithm)
+#: The rules that need no schedule (the averaging replaces it); evaluated at their average x.
+SCHEDULE_FREE = (SGDScheduleFree, AdamWScheduleFree)
 
 
 def parse_args(argv: list[str] | None = None,
@@ -94,20 +59,23 @@ def parse_args(argv: list[str] | None = None,
                         help="number of training points (default: 100)")
     parser.add_argument("--noise", type=_non_negative_float, default=None,
                         help="noise of the dataset (default: the dataset's own, 0.1 for moons)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9; "
-                             "lbfgs, cg (conjugate gradients), cmaes, es (evolution "
-                             "strategy) and ga (genetic algorithm) take a closure and use no "
-                             "schedule, nor do the two schedule-free rules; muon and adafactor "
-                             "update whole weight matrices")
+    parser.add_argument("--optimizer", choices=[*OPTIMIZERS, *ALIASES], default="sgd",
+                        metavar="{" + ",".join(OPTIMIZERS) + "}",
+                        help="update rule (default: sgd), a name of nn.optim's registry; "
+                             "'momentum' is SGD with momentum 0.9 (cg, es and ga are short "
+                             "names of conjugate_gradient, evolution_strategy and "
+                             "genetic_algorithm); lbfgs, conjugate_gradient, cmaes, "
+                             "evolution_strategy and genetic_algorithm take a closure and use "
+                             "no schedule, nor do the two schedule-free rules; muon and "
+                             "adafactor update whole weight matrices")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
                              "the run, except for the closure optimizers, which keep it (for "
                              "cmaes it is the starting step size sigma0, for ga the "
                              "mutation_sigma) (default: 1.0 for "
                              "sgd, as in micrograd; "
-                             + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()
-                                         if k != "sgd") + ")")
+                             + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()
+                                         if k != "sgd") + ", momentum 0.1)")
     parser.add_argument("--steps", type=_positive_int, default=100,
                         help="training steps, each over the whole dataset (default: 100)")
     parser.add_argument("--hidden", type=_sizes, default=[16, 16],
@@ -194,7 +162,7 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
             lr = getattr(opt, "lr", 0.0)  # CMA-ES has none (its "lr" is dropped below)
-            if isinstance(opt, (CMAES, EvolutionStrategy, GeneticAlgorithm)):
+            if isinstance(opt, GRADIENT_FREE):
                 # Their evaluations are perturbed candidates: record the model's own loss,
                 # measured once more before the step, as for every other optimizer.
                 with no_grad():
@@ -315,7 +283,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     else:
         y = labels
         loss_fn, loss_name, outputs = cross_entropy, "cross-entropy", classes
-    if args.compile and args.optimizer in CLOSURE_OPTIMIZERS:
+    name, implied = resolve(args.optimizer)
+    closure = OPTIMIZERS[name].needs_closure
+    if args.compile and closure:
         print(f"{prog}: error: --compile works with the gradient-step optimizers "
               f"(sgd, momentum, adam, ...), not {args.optimizer}", file=sys.stderr)
         return 2
@@ -326,13 +296,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
               f"{err.strerror or err}", file=sys.stderr)
         return 2
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
-    make_opt, default_lr = OPTIMIZERS[args.optimizer]
-    lr = default_lr if args.lr is None else args.lr
-    opt = make_opt(matrices(model) if args.optimizer in MATRIX_OPTIMIZERS
-                   else model.parameters(), lr)
+    lr = implied.get("lr", OPTIMIZERS[name].lr) if args.lr is None else args.lr
+    cls = OPTIMIZERS[name].cls
+    # Muon and Adafactor see whole matrices: they get the model's (nn.optim.matrices).
+    opt = build(args.optimizer, matrices(model) if issubclass(cls, MatrixOptimizer)
+                else model.parameters(), lr)
     # micrograd's schedule: lr = 1.0 - 0.9 * step / steps, i.e. linear from lr to lr / 10.
-    closure = args.optimizer in CLOSURE_OPTIMIZERS
-    no_schedule = closure or args.optimizer in SCHEDULE_FREE
+    no_schedule = closure or issubclass(cls, SCHEDULE_FREE)
     schedule = None if no_schedule else LinearLR(opt, start_factor=1.0, end_factor=0.1,
                                                  total_iters=args.steps)
     rate = (f"{opt!r}" if closure else f"lr {lr:g}, no schedule" if no_schedule
@@ -344,7 +314,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     history = train(model, X, y, loss_fn, opt, schedule, args.steps, args.l2,
                     progress=not args.no_progress, compiled=args.compile)
     train_time = time.perf_counter() - start
-    if args.optimizer in SCHEDULE_FREE:
+    if isinstance(opt, SCHEDULE_FREE):
         opt.eval()  # the model at the average x: the point to evaluate and draw
     with no_grad():
         final = accuracy([model(x) for x in X], y)
@@ -357,7 +327,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
     when = f"at the last training step ({args.steps})"
-    if args.optimizer in GRADIENT_FREE:  # these used no gradient: compute one to chart
+    if isinstance(opt, GRADIENT_FREE):  # these used no gradient: compute one to chart
         model.zero_grad()
         loss_fn([model(x) for x in X], y).backward()
         when = f"of the trained model ({args.optimizer} itself used none)"

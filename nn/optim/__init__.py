@@ -36,35 +36,46 @@ The package has one room per kind of method, in order of growing complexity:
     linesearch.py      the one strong-Wolfe line search that LBFGS and CG share
     gradient_free.py   CMAES, EvolutionStrategy (the loss's value only, never a gradient)
     evolutionary.py    GeneticAlgorithm: selection, crossover and mutation of a population
-    bridge.py          to_torch / from_torch: a torch.optim namesake with the same state
+    registry.py        every optimizer under one name ("sgd", "conjugate_gradient", ...)
 
-docs/optimizers.md has every rule's update in one line, side by side.
+docs/optimizers.md has every rule's update in one line, side by side. `to_torch` and
+`from_torch` carry an optimizer and its state to torch.optim and back (the classes in
+TORCH_NAMESAKES, and Muon and Adafactor per matrix); they are doors to nn.torch_bridge, which
+builds on this package and hands their work in.
 
 The closure methods evaluate the loss several times per step, so their `step(closure)` takes a
 function that computes it, as `torch.optim.LBFGS` does; CMA-ES and the evolution strategy need
 only the loss's value, never a gradient.
 """
 
-from nn.optim.base import Optimizer, clip_grad_norm
+from nn.optim.base import Optimizer, clip_grad_norm, from_torch, to_torch  # noqa: F401
 from nn.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
+from nn.optim.first_order import TORCH_NAMESAKES as _FIRST_ORDER_NAMESAKES
 from nn.optim.closure import LBFGS, ClosureOptimizer, ConjugateGradient
 from nn.optim.adaptive import ASGD, Adadelta, Adamax, Lion, NAdam, RAdam, Rprop
+from nn.optim.adaptive import TORCH_NAMESAKES as _ADAPTIVE_NAMESAKES
 from nn.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 from nn.optim.matrix import Adafactor, MatrixOptimizer, Muon, matrices
 from nn.optim.gradient_free import CMAES, EvolutionStrategy
 from nn.optim.evolutionary import GeneticAlgorithm
 
 # Helpers that `from nn.optim import ...` finds as well (not in `*`): the conjugate-gradient
-# betas, the doors to torch.optim, and the gradient-free methods' linear algebra.
+# betas, the gradient-free methods' linear algebra, the registry of names.
 from nn.optim.closure import CG_BETAS, cg_beta  # noqa: F401
-from nn.optim.bridge import TORCH_NAMESAKES, from_torch, to_torch  # noqa: F401
 from nn.optim.gradient_free import centered_ranks, symmetric_eigen  # noqa: F401
+from nn.optim.registry import OPTIMIZERS, register  # noqa: F401
 
-# The classes, in order of growing complexity (the playground lists every class named here).
+# The classes, in order of growing complexity (registry.py gives each its one name).
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
            "NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion",
            "SGDScheduleFree", "AdamWScheduleFree", "MatrixOptimizer", "Muon", "Adafactor",
            "matrices", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy",
            "GeneticAlgorithm"]
+
+#: The optimizers whose torch.optim namesake computes the same numbers from the same state per
+#: weight: what `to_torch` and `from_torch` carry across (exactly these classes, not subclasses).
+TORCH_NAMESAKES = _FIRST_ORDER_NAMESAKES + _ADAPTIVE_NAMESAKES
+#: The matrix rules with a torch.optim namesake: they cross with one matrix per torch tensor.
+MATRIX_NAMESAKES = (Muon, Adafactor)
 

@@ -24,7 +24,7 @@ from nn._checks import check_betas, check_bool, check_non_negative, check_number
 from nn.optim.base import Optimizer
 from nn.optim.first_order import _div
 
-__all__ = ["NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion"]
+__all__ = ["NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion", "TORCH_NAMESAKES"]
 
 
 def _sign(x: float) -> float:
@@ -414,3 +414,8 @@ def _pair(owner: str, name: str, value: object) -> tuple[float, float]:
         raise TypeError(f"{owner}: {name} must be a pair of numbers, got {value!r}")
     return (check_number(owner, f"{name}[0]", value[0], finite=True),
             check_number(owner, f"{name}[1]", value[1], finite=True))
+
+
+#: The classes here with a torch.optim namesake of the same numbers and state per weight (Lion's
+#: reference is the lion-pytorch package, not torch.optim).
+TORCH_NAMESAKES: tuple[type[Optimizer], ...] = (NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD)

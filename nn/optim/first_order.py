@@ -2,7 +2,7 @@
 
 SGD, Adam, AdamW, RMSprop and Adagrad, in order of growing complexity; each computes the same
 numbers as its namesake in `torch.optim` (same argument names, defaults and formulas), which is
-why `to_torch` and `from_torch` (nn/optim/bridge.py) can carry any of them across with its state.
+why `to_torch` and `from_torch` can carry any of them across with its state.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
 from nn.optim.base import Optimizer
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "TORCH_NAMESAKES"]
 
 
 def _div(a: float, b: float) -> float:
@@ -286,3 +286,8 @@ class Adagrad(Optimizer):
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
             p.data -= clr * _div(g, math.sqrt(s) + self.eps)
+
+
+#: The optimizers with a torch.optim namesake of the same numbers: what `to_torch` and
+#: `from_torch` can carry across (exactly these classes, not subclasses).
+TORCH_NAMESAKES: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW, RMSprop, Adagrad)
