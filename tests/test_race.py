@@ -68,7 +68,7 @@ def test_old_optimizer_names_in_runs_are_their_registered_names():
 
 @pytest.mark.parametrize("text, words", [
     ("sgd:lr=abc", "lr must be a number, got 'abc'"),
-    ("nadam:lr=0.1", "'nadam' is not an optimizer"),
+    ("newton:lr=0.1", "'newton' is not an optimizer"),
     ("sgd:betas=0.9,0.99", "betas"),
     ("sgd:lr=0.1:lr=0.2", "sets lr twice"),
     ("sgd:seed=4", "seed"),
