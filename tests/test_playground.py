@@ -514,13 +514,13 @@ def test_neuron_graph_draws_that_points_gradients_not_the_training_ones_added(mo
     params = s.model.parameters()
     expected = autodiff.gradients(s.point_loss(5), params)
     drawn = []
-    real = autodiff.draw_dot
+    real = autodiff.to_dot
 
     def spy(loss, **kwargs):
         drawn.append([p.grad for p in params])
         return real(loss, **kwargs)
 
-    monkeypatch.setattr(autodiff, "draw_dot", spy)
+    monkeypatch.setattr(autodiff, "to_dot", spy)
     s.neuron_graph("layers.0.neurons.0", 5)
     assert drawn == [list(expected)]
 
@@ -647,7 +647,7 @@ def test_api_graph_and_step_through(server):
 
 
 def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
-    monkeypatch.setattr(session_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     s = Session(n=20, hidden=[2])
     with pytest.raises(session_module.DotMissing, match="apt-get install graphviz"):
         s.neuron_graph("layers.0.neurons.0", 0)
