@@ -26,7 +26,7 @@ import pytest
 from autodiff import no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
-from nn.playground import server as server_module
+from nn.playground import api as api_module
 from nn.playground import session as session_module
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import (
@@ -766,7 +766,7 @@ def test_steps_stop_at_the_time_limit_between_steps():
 
 
 def test_api_a_request_runs_no_longer_than_its_time_limit(server, monkeypatch):
-    monkeypatch.setattr(server_module, "MAX_REQUEST_SECONDS", 0.0)
+    monkeypatch.setattr(api_module, "MAX_REQUEST_SECONDS", 0.0)
     _, made = call(server, "POST", "/api/sessions", n=40, hidden="3")
     status, frame = call(server, "POST", f"/api/sessions/{made['id']}/step", count=5)
     assert status == 200 and frame["step_count"] == 1
