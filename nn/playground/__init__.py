@@ -17,6 +17,7 @@ and `show(session)` puts the live page of that very session in a notebook cell.
 
 from nn.playground.session import OPTIMIZERS, SETTINGS, Session, parse_settings  # noqa: F401
 from nn.playground.server import PlaygroundServer, main, serve, show  # noqa: F401
+from nn.playground.export import PYODIDE_VERSION, export_site  # noqa: F401
 
 __all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
-           "main", "show"]
+           "main", "show", "PYODIDE_VERSION", "export_site"]

@@ -30,9 +30,10 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from nn.playground import lab
 from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
 
 __all__ = ["Registry", "Response", "SessionsFull", "UnknownSession", "handle", "handle_text"]
@@ -200,6 +201,10 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
     if parts == ["sessions"] and method == "POST":
         sid, session = registry.create(parse_settings(query))
         return Response(201, {"id": sid, "frame": session.frame()})
+    if parts == ["lab"] and method == "GET":  # the expression lab: a graph, its backward pass
+        return Response(200, lab.lab(query.get("expr", ""), query.get("values", "")))
+    if parts == ["lab", "backprop"] and method == "GET":
+        return _page(lambda: lab.step_through(query.get("expr", ""), query.get("values", "")))
     if len(parts) < 2 or parts[0] != "sessions":
         return _error("no such API call", 404)
     session = registry.get(parts[1])
@@ -229,19 +234,22 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
         return Response(200, session.neuron_graph(query.get("neuron", ""),
                                                   _int(point, "point") if point else None))
     if (method, action) == ("GET", "backprop"):
-        # The link opens in a tab of its own: a refusal is a page there, not JSON.
-        try:
-            page = session.step_through(_int(query.get("point", "0"), "point"))
-            status = 200
-        except ValueError as error:
-            page = ("<!doctype html><meta charset='utf-8'><title>No step-through</title>"
-                    f"<p style='font:18px sans-serif'>{html.escape(str(error))}</p>")
-            status = 400
-        return Response(status, page, "text/html; charset=utf-8", STEP_THROUGH_POLICY)
+        return _page(lambda: session.step_through(_int(query.get("point", "0"), "point")))
     if (method, action) == ("POST", "close"):
         registry.close(parts[1])
         return Response(200, {"closed": True})
     return _error(f"no such API call: {method} {action}", 404)
+
+
+def _page(write: Callable[[], str]) -> Response:
+    """A step-through page; it opens in a tab of its own, so a refusal is a page there too."""
+    try:
+        page, status = write(), 200
+    except ValueError as error:
+        page = ("<!doctype html><meta charset='utf-8'><title>No step-through</title>"
+                f"<p style='font:18px sans-serif'>{html.escape(str(error))}</p>")
+        status = 400
+    return Response(status, page, "text/html; charset=utf-8", STEP_THROUGH_POLICY)
 
 
 def _error(message: str, status: int) -> Response:

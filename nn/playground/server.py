@@ -23,6 +23,12 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
+    GET  /api/lab?expr=E&values=a=2,b=-3       the expression lab (page /lab): {"svg", "explain",
+                                               ...} of E after its backward pass
+    GET  /api/lab/backprop?expr=E&values=V     the step-through page of E (HTML)
+
+Every /api/ request is answered by `nn.playground.api.handle`, which the static site's Web
+Worker calls too (`--export DIR`, see nn/playground/export.py).
 
 A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
 a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
@@ -60,6 +66,8 @@ ASSETS = {
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "lab.html": "text/html; charset=utf-8",
+    "lab.js": "text/javascript; charset=utf-8",
 }
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it).
 PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -113,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if method == "GET" and (not parts or parts == ["index.html"]):
                 return self._asset("index.html")
+            if method == "GET" and parts in (["lab"], ["lab.html"]):  # the expression lab
+                return self._asset("lab.html")
             if method == "GET" and len(parts) == 2 and parts[0] == "static":
                 return self._asset(parts[1])
             if parts[:1] == ["api"]:  # answered by the one dispatcher (the worker's too)
@@ -244,7 +254,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="visitors served at once, one session each (default 16)")
     parser.add_argument("--idle-minutes", type=float, default=10.0,
                         help="free a session unused for this long (default 10)")
+    site = parser.add_argument_group(
+        "a static site instead of a server", "--export DIR writes the playground as files any "
+        "web host serves; it runs chainrule in each visitor's browser (Pyodide)")
+    site.add_argument("--export", metavar="DIR", help="write the static site into DIR and stop")
+    site.add_argument("--pyodide", metavar="DIR_OR_URL",
+                      help="with --export: a local copy of the npm package pyodide (a folder or "
+                           "its .tgz), copied into the site so it needs no internet; or a URL "
+                           "to load it from (default: the jsDelivr CDN, files checked by hash)")
+    site.add_argument("--viz", metavar="PATH",
+                      help="with --export: the npm package @viz-js/viz (a folder or its .tgz); "
+                           "default: the pinned version from the npm registry, checked")
     args = parser.parse_args(argv)
+    if args.export is not None:
+        from nn.playground.export import main as export_main
+
+        return export_main(args.export, pyodide=args.pyodide, viz=args.viz)
+    if args.pyodide is not None or args.viz is not None:
+        parser.error("--pyodide and --viz go with --export DIR")
     if args.max_sessions < 1 or not 0 < args.idle_minutes < math.inf:
         parser.error("--max-sessions must be >= 1 and --idle-minutes > 0")
     if not 0 <= args.port <= 65535:
