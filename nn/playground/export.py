@@ -258,3 +258,28 @@ def main(directory: str, pyodide: str | None = None, viz: str | None = None) -> 
     print(f"  try it: python -m http.server -d {directory} 8000   then open "
           "http://localhost:8000/")
     return 0
+
+
+def npm_tool(argv: list[str]) -> int:
+    """`--npm-packages` / `--check-npm DIR`, for scripts/setup.sh: what it fetches with `npm pack`
+    ("NAME@VERSION FILE" lines), and the check of what it fetched (a tarball with another hash
+    is deleted, so the next run fetches it again)."""
+    if argv == ["--npm-packages"]:
+        for package, (version, _) in NPM_PACKAGES.items():
+            print(f"{package}@{version} {tarball_name(package)}")
+        return 0
+    if len(argv) == 2 and argv[0] == "--check-npm":
+        bad = 0
+        for package, (version, expected) in NPM_PACKAGES.items():
+            path = Path(argv[1]) / tarball_name(package)
+            try:
+                _checked(path.read_bytes(), expected, str(path))
+                print(f"{package}@{version}: {path} has the pinned hash")
+            except (OSError, ExportError) as error:
+                print(f"{package}@{version}: {error}", file=sys.stderr)
+                path.unlink(missing_ok=True)
+                bad += 1
+        return 1 if bad else 0
+    print("usage: npm_tool(['--npm-packages']) or npm_tool(['--check-npm', DIR])",
+          file=sys.stderr)
+    return 2
