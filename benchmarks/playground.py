@@ -1,8 +1,9 @@
 """Can the playground keep a class watching? Steps per second and frames per second, measured.
 
-`python -m benchmarks.playground [--seconds S] [--no-browser] [--static]` measures the playground's target
-workload, `MLP(2, [8, 8, 1])` on 200 training points, full batch, SGD (the issue asks for at
-least 10 optimizer steps per second with the views at 5 or more frames per second):
+`python -m benchmarks.playground [--seconds S] [--no-browser] [--static]` measures the
+playground's target workload, `MLP(2, [8, 8, 1])` on 200 training points, full batch, SGD (the
+issue asks for at least 10 optimizer steps per second with the views at 5 or more frames per
+second):
 
 1. `Session.step()` alone: optimizer steps per second, in CPU time;
 2. `Session.frame()` alone: how long one frame of the views takes to compute (CPU time);
@@ -12,8 +13,9 @@ least 10 optimizer steps per second with the views at 5 or more frames per secon
    frames the page actually drew per second, and steps per second, while playing.
 
 `--static` measures the static site instead (`--export`: the same page with chainrule in
-Pyodide in the browser; benchmarks/static_site.py). One run, printed as a table; the machine's load average is in the header, since wall-clock
-numbers on a shared machine depend on it. Not part of the test run.
+Pyodide in the browser; benchmarks/static_site.py). One run, printed as a table; the machine's
+load average is in the header, since wall-clock numbers on a shared machine depend on it. Not
+part of the test run.
 """
 
 from __future__ import annotations

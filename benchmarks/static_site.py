@@ -116,7 +116,8 @@ def measure(seconds: float, pyodide: str, viz: str) -> dict:
             ready = page.evaluate("() => window.chainruleReadyMs") / 1000
             static_play = _play(page, seconds)
             request = ("async (c) => { const t = window.chainruleTransport; "
-                       "const made = JSON.parse((await t.request('POST', '/api/sessions', c)).body);"
+                       "const made = JSON.parse("
+                       "(await t.request('POST', '/api/sessions', c)).body);"
                        f" const f = await t.request('POST', `/api/sessions/${{made.id}}/step`, "
                        f"{{count: {STEPS}}}); return JSON.parse(f.body).train_loss; }}")
             browser_losses = [page.evaluate(request, _query(c)) for c in cases]

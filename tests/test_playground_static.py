@@ -131,7 +131,8 @@ def native_loss(steps: int, **settings) -> str:
             s.step(steps)
         return repr(s.train_loss)
     code = ("import json, sys; from nn.playground.session import Session; "
-            "s = Session(**json.loads(sys.argv[1])); int(sys.argv[2]) and s.step(int(sys.argv[2])); "
+            "s = Session(**json.loads(sys.argv[1])); "
+            "int(sys.argv[2]) and s.step(int(sys.argv[2])); "
             "print(repr(s.train_loss))")
     out = subprocess.run([exe, "-c", code, json.dumps(settings), str(steps)], cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,

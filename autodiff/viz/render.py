@@ -1,4 +1,4 @@
-"""DOT text to SVG: Graphviz's `dot` program by default, or a renderer installed with `use_renderer`.
+"""DOT text to SVG: Graphviz's `dot` program by default, or a renderer set with `use_renderer`.
 
 Every drawing that needs a layout (`to_html`, the playground's Look inside) goes through
 `render_svg`, so a place without the `dot` program can lay graphs out another way. The one idea
@@ -25,7 +25,7 @@ _renderer: Callable[[str], str] | None = None
 
 
 def use_renderer(render: Callable[[str], str] | None) -> None:
-    """Lay out DOT text with `render` (DOT text -> SVG text) from now on; None: the `dot` program."""
+    """Lay out DOT text with `render` (DOT text -> SVG text) from now on; None: `dot` again."""
     global _renderer
     if render is not None and not callable(render):
         raise TypeError(f"use_renderer() needs a function or None, got {type(render).__name__}")
