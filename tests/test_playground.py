@@ -28,13 +28,14 @@ from nn import data, losses, optim, schedules
 from nn.layers import MLP
 from nn.playground import api as api_module
 from nn.playground import session as session_module
+from nn.playground import settings as settings_module
+from nn.playground.export import SITE_ONLY
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
-from nn.playground.session import (
+from nn.playground.session import Diverged, Session
+from nn.playground.settings import (
     LOSSES,
     OPTIMIZERS,
     SETTINGS,
-    Diverged,
-    Session,
     optimizer_settings,
     options,
     parse_settings,
@@ -267,7 +268,7 @@ def test_schedules_set_the_lr_as_nn_schedules_do(kind, cls, extra):
 
 @pytest.mark.parametrize("dataset", sorted(data.DATASETS))
 def test_every_dataset_trains(dataset):
-    classes = session_module._dataset_classes(dataset)
+    classes = settings_module._dataset_classes(dataset)
     loss = "hinge" if classes == 2 else "cross_entropy"
     s = Session(dataset=dataset, n=60, hidden=[6], loss=loss, lr=0.1, seed=0)
     s.step(2)
@@ -313,7 +314,7 @@ def test_model_and_data_changes_start_a_fresh_run():
     assert s.update(hidden=[3, 3]) is True
     assert s.step_count == 0 and s.run == run + 1 and s.model.nouts == [3, 3, 1]
     assert s.update(dataset="circles") is True
-    assert s.settings["noise"] == session_module._dataset_noise("circles")
+    assert s.settings["noise"] == settings_module._dataset_noise("circles")
     assert s.update() is False
 
 
@@ -700,7 +701,8 @@ def test_every_page_asset_ships_as_package_data():
     config.read(ROOT / "setup.cfg")
     globs = config["options.package_data"]["nn.playground"].split()
     shipped = {p.name for p in STATIC.iterdir()}
-    assert shipped == set(ASSETS)
+    # the server serves every file but the static site's worker and its client (--export)
+    assert shipped == set(ASSETS) | set(SITE_ONLY)
     assert all(any(fnmatch(f"static/{name}", g) for g in globs) for name in shipped)
     scripts = config["options.entry_points"]["console_scripts"]
     assert "chainrule-playground = nn.playground.server:main" in scripts

@@ -18,6 +18,7 @@ import http.server
 import importlib.util
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -25,13 +26,17 @@ import subprocess
 import sys
 import tarfile
 import threading
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from nn.playground import export
+from autodiff.viz.render import can_render
+from nn.playground import export, lab
+from nn.playground.server import PlaygroundServer
 from nn.playground.session import Session
 from tests.conftest import require_browser_part
 
@@ -95,6 +100,61 @@ def test_the_pinned_hashes_are_those_of_the_pinned_packages(tmp_path):
     with pytest.raises(export.ExportError, match="python_stdlib.zip.*pinned hash"):
         export.export_site(tmp_path / "site", pyodide=str(bad / "package"), viz=str(VIZ_TGZ))
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("expression, words", [
+    ("__import__('os').system('x')", "may be called"),
+    ("a.__class__", "is not allowed here"),
+    ("[a for a in b]", "is not allowed here"),
+    ("q + 1", "unknown name 'q'"),
+    ("tanh(a, b)", "may be called"),
+    ("9**9**9", "expression:"),  # floats only: overflows at once instead of a huge integer
+    ("a +", "not a Python expression"),
+    ("a" + " + a" * 200, "at most"),
+])
+def test_the_lab_builds_only_arithmetic_over_its_values(expression, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        lab.build(expression, "a=2, b=-3")
+
+
+def test_the_lab_gives_the_gradients_backward_gives():
+    out, (a, b) = lab.build("relu(a*b) + b.tanh() - 2**a / b", "a=2, b=-0.5")
+    out.backward()
+    # by hand: relu is off (a*b < 0); d/da (-2^a/b) = -ln2 2^a / b, d/db = 1 - tanh^2 b + 2^a/b^2
+    assert a.grad == pytest.approx(-math.log(2) * 4 / -0.5)
+    assert b.grad == pytest.approx(1 - math.tanh(-0.5) ** 2 + 4 / 0.25)
+    for bad, words in [("a=1, a=2", "given twice"), ("a=x", "must be a number"),
+                       ("tanh=1", "not name=number"), ("a=inf", "finite")]:
+        with pytest.raises(ValueError, match=words):
+            lab.build("a", bad)
+
+
+@pytest.mark.skipif(not can_render(), reason="Graphviz's dot is not installed")
+def test_the_served_lab_answers_through_the_same_api():
+    server = PlaygroundServer("127.0.0.1", 0)
+    server.start()
+    try:
+        def get(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(server.url + path, timeout=30) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+
+        status, html = get("/lab")
+        assert status == 200 and 'data-testid="lab-graph"' in html
+        status, body = get("/api/lab?expr=a*b&values=a%3D2,b%3D-3")
+        answer = json.loads(body)
+        assert status == 200 and answer["svg"].startswith("<svg") and answer["data"] == -6.0
+        assert [g["grad"] for g in answer["grads"]] == [-3.0, 2.0]
+        assert answer["explain"].startswith("Backward pass from f")
+        status, body = get("/api/lab?expr=open(1)&values=a%3D1")
+        assert status == 400 and "may be called" in json.loads(body)["error"]
+        status, page = get("/api/lab/backprop?expr=a*b&values=a%3D2,b%3D-3")
+        assert status == 200 and "<svg" in page and "cr-counter" in page
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---- in the browser ------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nn.playground import lab
-from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
+from nn.playground.session import Diverged, DotMissing, Session
+from nn.playground.settings import options, parse_settings
 
 __all__ = ["Registry", "Response", "SessionsFull", "UnknownSession", "handle", "handle_text"]
 

@@ -64,9 +64,11 @@ NPM_PACKAGES = {
 }
 NPM_REGISTRY = "https://registry.npmjs.org"
 
-#: The page's files shipped in the site's static/ folder (index.html and lab.html go on top).
-STATIC = ["playground.js", "playground.css", "favicon.svg", "worker.js", "worker-client.js",
-          "lab.js"]
+#: The static site's own files, which the server never sends: the worker and its client.
+SITE_ONLY = ("worker.js", "worker-client.js")
+#: Pages the served playground opens for a query parameter (as the server chooses them): the
+#: static site's index.html goes to the same page itself, when that page exists.
+QUERY_PAGES = {"surface": "surface.html", "runs": "race.html"}
 #: What marks a folder as an exported site (so exporting again may replace it).
 MARK = "static/site.json"
 
@@ -168,16 +170,28 @@ def sources_zip() -> bytes:
     return out.getvalue()
 
 
+def static_files() -> list[str]:
+    """The names of the page's files (static/ of the package)."""
+    folder = resources.files("nn.playground").joinpath("static")
+    return sorted(f.name for f in folder.iterdir() if f.is_file())
+
+
 def page(name: str) -> str:
     """The served page `name` made static: addresses relative to the site, the worker's
-    transport loaded before the page's own script (everything else unchanged)."""
+    transport loaded before the page's own scripts (everything else unchanged)."""
     text = resources.files("nn.playground").joinpath("static", name).read_text("utf-8")
     text = re.sub(r'(href|src)="/static/', r'\1="static/', text)
-    script = re.search(r'<script[^>]*src="static/(playground|lab)\.js"', text)
+    script = re.search(r'<script[^>]*src="static/[^"]+\.js"', text)
     if script is None:
-        raise ExportError(f"{name} has no <script src=\"/static/playground.js\"> to run")
-    return (text[:script.start()] + '<script src="static/worker-client.js"></script>\n'
-            + text[script.start():])
+        raise ExportError(f"{name} has no <script src=\"/static/....js\"> to run")
+    head = '<script src="static/worker-client.js"></script>\n'
+    pages = {k: v for k, v in QUERY_PAGES.items() if v in static_files()}
+    if name == "index.html" and pages:  # ?runs=... opens the race page, as on the server
+        head = ("<script>(function () { const q = new URLSearchParams(location.search); "
+                f"const pages = {json.dumps(pages)}; for (const k in pages) if (q.has(k)) "
+                "{ location.replace(pages[k] + location.search); return; } })();</script>\n"
+                + head)
+    return text[:script.start()] + head + text[script.start():]
 
 
 def export_site(directory: str | Path, *, pyodide: str | None = None,
@@ -205,11 +219,12 @@ def export_site(directory: str | Path, *, pyodide: str | None = None,
             files.append({"name": listed, "url": "../" + path, "size": len(data),
                           "integrity": integrity(data)})
 
-    for name in STATIC:
-        add(f"static/{name}",
-            resources.files("nn.playground").joinpath("static", name).read_bytes())
-    add("index.html", page("index.html").encode("utf-8"))
-    add("lab.html", page("lab.html").encode("utf-8"))
+    for name in static_files():  # the pages at the top, their scripts and styles in static/
+        if name.endswith(".html"):
+            add(name, page(name).encode("utf-8"))
+        else:
+            add(f"static/{name}",
+                resources.files("nn.playground").joinpath("static", name).read_bytes())
     add("chainrule.zip", sources_zip(), "chainrule.zip")
     add("vendor/viz.js", _checked(_package_file(_source(viz, "@viz-js/viz"), VIZ_FILE[0]),
                                   VIZ_FILE[2], f"@viz-js/viz's {VIZ_FILE[0]}"), "viz.js")
