@@ -25,9 +25,7 @@ import os
 import re
 import shutil
 import sys
-import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -115,6 +113,8 @@ def npm_tarball(package: str, download: bool = True) -> bytes:
     if not download:
         raise ExportError(f"no {name} in {cache_dir() / 'npm'}")
     url = f"{NPM_REGISTRY}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
+    import urllib.request  # here: the browser build imports this module and never downloads
+
     print(f"downloading {package}@{version} from the npm registry", file=sys.stderr)
     with urllib.request.urlopen(url, timeout=120) as response:
         data = _checked(response.read(), expected, url)
@@ -130,6 +130,8 @@ def _package_file(source: Path | bytes, inside: str) -> bytes:
         if not path.is_file():
             raise ExportError(f"{source} has no {inside} (is it the npm package's folder?)")
         return path.read_bytes()
+    import tarfile  # here, as urllib above
+
     data = source.read_bytes() if isinstance(source, Path) else source
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
