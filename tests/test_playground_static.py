@@ -205,16 +205,26 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, browser):
-    require_browser_part(PYODIDE_TGZ.exists() and VIZ_TGZ.exists(),
-                         f"no {PYODIDE_TGZ.name} / {VIZ_TGZ.name} in .cache/npm "
-                         "(CHAINRULE_WITH_BROWSER=1 scripts/setup.sh fetches them)")
-    folder = tmp_path_factory.mktemp("site")
-    export.export_site(folder, pyodide=str(PYODIDE_TGZ), viz=str(VIZ_TGZ))
+def serve(folder: Path) -> http.server.ThreadingHTTPServer:
+    """A plain static file server for `folder`, in a thread (no chainrule code in it)."""
     handler = functools.partial(_Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
+def need_tarballs() -> None:
+    require_browser_part(PYODIDE_TGZ.exists() and VIZ_TGZ.exists(),
+                         f"no {PYODIDE_TGZ.name} / {VIZ_TGZ.name} in .cache/npm "
+                         "(CHAINRULE_WITH_BROWSER=1 scripts/setup.sh fetches them)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, browser):
+    need_tarballs()
+    folder = tmp_path_factory.mktemp("site")
+    export.export_site(folder, pyodide=str(PYODIDE_TGZ), viz=str(VIZ_TGZ))
+    server = serve(folder)
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
@@ -222,10 +232,12 @@ def site(tmp_path_factory, browser):
 
 class Visit:
     """A browser context on the static site: every request to any other host is refused and
-    recorded, and console errors are collected."""
+    recorded (unless `fake` answers it: {url: (bytes, content type)}), and console errors are
+    collected."""
 
-    def __init__(self, browser, base: str) -> None:
+    def __init__(self, browser, base: str, fake: dict | None = None) -> None:
         self.base = base
+        self.fake = fake or {}
         self.context = browser.new_context(viewport={"width": 1280, "height": 720})
         self.outside: list[str] = []
         self.errors: list[str] = []
@@ -240,6 +252,10 @@ class Visit:
         url = route.request.url
         if url.startswith(self.base) or url.startswith(f"blob:{origin}/"):
             route.continue_()
+        elif url in self.fake:
+            body, kind = self.fake[url]
+            route.fulfill(status=200, body=body, content_type=kind,
+                          headers={"Access-Control-Allow-Origin": "*"})
         else:
             self.outside.append(url)
             route.abort()
@@ -325,3 +341,42 @@ def test_the_expression_lab_draws_a_graph(browser, site):
     finally:
         visit.context.close()
     visit.check()
+
+
+def test_pyodide_from_the_cdn_is_checked_against_its_pinned_hashes(browser, tmp_path):
+    """The default site loads Pyodide from the CDN. Here the CDN's answers come from the npm
+    tarball (the files jsDelivr serves), once as they are and once with one file changed."""
+    need_tarballs()
+    export.export_site(tmp_path / "site", viz=str(VIZ_TGZ))
+    kinds = {".mjs": "text/javascript", ".wasm": "application/wasm", ".zip": "application/zip",
+             ".json": "application/json"}
+    with tarfile.open(PYODIDE_TGZ) as tar:
+        files = {name: tar.extractfile(f"package/{name}").read() for name in export.PYODIDE_FILES}
+    server = serve(tmp_path / "site")
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        for changed in (None, "python_stdlib.zip"):
+            fake = {export.PYODIDE_CDN + name: (data + b"!" if name == changed else data,
+                                                kinds[Path(name).suffix])
+                    for name, data in files.items()}
+            visit = Visit(browser, base, fake)
+            try:
+                visit.page.goto(f"{base}?n=40&hidden=3")
+                if changed is None:
+                    visit.page.wait_for_selector("[data-testid=neuron]")
+                    assert visit.page.get_attribute(TRAIN_LOSS, "data-value") == \
+                        native_loss(0, n=40, hidden=[3])
+                else:
+                    visit.page.wait_for_function(
+                        "() => document.querySelector('[data-testid=loading]')"
+                        ".textContent.includes('could not start')")
+                    assert visit.page.get_attribute(TRAIN_LOSS, "data-value") == ""
+                    # the browser refuses the changed file (a worker sees "Failed to fetch")
+                    assert any("Failed to fetch" in e for e in visit.errors), visit.errors
+                    visit.errors = []
+            finally:
+                visit.context.close()
+            visit.check()
+    finally:
+        server.shutdown()
+        server.server_close()
