@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -38,6 +38,7 @@ from autodiff.viz.render import can_render
 from nn.playground import export, lab
 from nn.playground.server import PlaygroundServer
 from nn.playground.session import Session
+from nn.playground.settings import parse_settings
 from tests.conftest import require_browser_part
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,6 +289,9 @@ def test_the_sites_numbers_are_the_native_sessions_bit_for_bit(playground):
         page.click("[data-testid=step]")
     page.wait_for_function(f"() => document.querySelector('{STEP_COUNT}').textContent === '5'")
     assert page.get_attribute(TRAIN_LOSS, "data-value") == native_loss(5, **SETTINGS)
+    # the settings in the URL mean the same here as in Python
+    url = dict(parse_qsl(urlsplit(page.url).query))
+    assert Session(**parse_settings(url)).settings == Session(**SETTINGS).settings
 
 
 def test_play_runs_and_pause_stops(playground):
@@ -380,3 +384,60 @@ def test_pyodide_from_the_cdn_is_checked_against_its_pinned_hashes(browser, tmp_
     finally:
         server.shutdown()
         server.server_close()
+
+
+NODE_SCRIPT = r"""
+import { loadPyodide } from "./pyodide.mjs";
+import { readFileSync } from "node:fs";
+const py = await loadPyodide({ indexURL: process.cwd() + "/" });
+py.unpackArchive(new Uint8Array(readFileSync("chainrule.zip")), "zip",
+                 { extractDir: "/home/pyodide/chainrule" });
+console.log(py.runPython(readFileSync("check.py", "utf8")));
+"""
+COMPILE_CHECK = """
+import json, sys
+sys.path.insert(0, "/home/pyodide/chainrule")
+import autodiff
+from nn import losses
+from nn.data import DATASETS
+from nn.layers import MLP
+
+X, y = DATASETS["moons"](20, seed=0)
+model = MLP(2, [4, 4, 1], activation="tanh")
+targets = [1.0 if t else -1.0 for t in y]
+loss_fn = lambda X: losses.hinge([model(x) for x in X], targets)
+step = autodiff.compile(loss_fn, params=model.parameters())
+value, _ = step(X)
+compiled = [p.grad for p in model.parameters()]
+model.zero_grad()
+eager = loss_fn(X)
+eager.backward()
+json.dumps({"python": sys.version.split()[0], "compiled": [value, *compiled],
+            "eager": [eager.data, *[p.grad for p in model.parameters()]]})
+"""
+
+
+def test_autodiff_compile_runs_in_pyodide(tmp_path):
+    """Compiled sessions run in the browser too: in the pinned Pyodide (under Node.js, which
+    CI installs with npm), autodiff.compile gives the eager engine's numbers, bit for bit."""
+    need_tarballs()
+    node = shutil.which("node")
+    require_browser_part(node is not None, "Node.js is not installed (apt-get install nodejs)")
+    with tarfile.open(PYODIDE_TGZ) as tar:
+        for name in export.PYODIDE_FILES:
+            (tmp_path / name).write_bytes(tar.extractfile(f"package/{name}").read())
+    (tmp_path / "chainrule.zip").write_bytes(export.sources_zip())
+    (tmp_path / "run.mjs").write_text(NODE_SCRIPT)
+    (tmp_path / "check.py").write_text(COMPILE_CHECK)
+    done = subprocess.run([node, "run.mjs"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["python"].startswith("3.")
+    assert result["compiled"] == result["eager"]
+
+
+def test_the_docs_name_the_pinned_versions():
+    text = (ROOT / "docs" / "browser.md").read_text()
+    assert f"pyodide@{export.PYODIDE_VERSION}" in text
+    assert f"@viz-js/viz@{export.VIZ_VERSION}" in text
