@@ -72,7 +72,7 @@ from autodiff.viz.render import use_renderer
 from nn.playground.api import Registry, handle_text
 
 use_renderer(js.chainruleRenderDot)   # Graphviz in WebAssembly instead of the dot program
-registry = Registry()
+registry = Registry(idle_seconds=float("inf"))  # one visitor: nothing to free while the tab is open
 `);
   const handleText = pyodide.globals.get("handle_text");
   const registry = pyodide.globals.get("registry");
