@@ -108,12 +108,14 @@ def measure(seconds: float, pyodide: str, viz: str) -> dict:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                         args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 720})
-            start = time.perf_counter()
             page.goto(f"{base}?{QUERY}")
             page.wait_for_function("() => document.querySelector("
                                    "'[data-testid=train-loss]').dataset.value", timeout=120_000)
-            first = time.perf_counter() - start
+            # times since the page began to load (the browser's own clock)
+            first = page.evaluate("() => performance.now()") / 1000
             ready = page.evaluate("() => window.chainruleReadyMs") / 1000
+            timeline = [(what, ms / 1000) for what, ms in
+                        page.evaluate("() => window.chainruleTimeline")]
             static_play = _play(page, seconds)
             request = ("async (c) => { const t = window.chainruleTransport; "
                        "const made = JSON.parse("
@@ -138,7 +140,8 @@ def measure(seconds: float, pyodide: str, viz: str) -> dict:
                     "relative": abs(b - n) / abs(n) if n else abs(b - n)}
                    for c, b, n in zip(NUMBER_CASES, browser_losses, native)]
     return {"site_bytes": written["bytes"], "site_files": len(written["files"]),
-            "first_numbers_s": first, "python_ready_s": ready, "static": static_play,
+            "first_numbers_s": first, "python_ready_s": ready, "timeline": timeline,
+            "static": static_play,
             "served": server_play, "numbers": numbers}
 
 
@@ -165,6 +168,7 @@ def report(r: dict) -> None:
     print(f"static site: {r['site_files']} files, {r['site_bytes'] / 1e6:.1f} MB (Pyodide in the "
           f"site); first numbers {r['first_numbers_s']:.1f} s after opening the page "
           f"(Python ready at {r['python_ready_s']:.1f} s)")
+    print("  loading: " + ", ".join(f"{what} at {s:.1f} s" for what, s in r["timeline"]))
     print(f"{'playing, wall clock':<46}{'steps/s':>9}{'frames/s':>9}")
     print(f"{'static site (Pyodide in a Web Worker)':<46}{s['steps_per_s']:>9.1f}"
           f"{s['frames_per_s']:>9.1f}")

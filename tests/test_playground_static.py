@@ -78,6 +78,27 @@ def test_export_refuses_a_folder_that_is_not_a_site_and_writes_nothing(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.skipif(not VIZ_TGZ.exists(), reason="no @viz-js/viz tarball in .cache/npm")
+def test_the_command_line_writes_the_site(tmp_path, capsys):
+    from nn.playground.server import main
+
+    site = tmp_path / "site"
+    mirror = "https://mirror.example.org/pyodide"
+    assert main(["--export", str(site), "--pyodide", mirror, "--viz", str(VIZ_TGZ)]) == 0
+    assert f"python -m http.server -d {site}" in capsys.readouterr().out
+    listed = json.loads((site / export.MARK).read_text())["files"]
+    assert {f["url"] for f in listed if f["name"] in export.PYODIDE_FILES} == \
+        {f"{mirror}/{name}" for name in export.PYODIDE_FILES}
+    assert (site / "index.html").is_file() and (site / "lab.html").is_file()
+    assert main(["--export", str(site), "--pyodide", "/no/such/folder", "--viz",
+                 str(VIZ_TGZ)]) == 2  # the earlier site stays as it was
+    assert "no such file or folder" in capsys.readouterr().err
+    assert (site / "index.html").is_file()
+    with pytest.raises(SystemExit):
+        main(["--pyodide", mirror])  # only with --export
+    assert "go with --export" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not (PYODIDE_TGZ.exists() and VIZ_TGZ.exists()),
                     reason="the pinned npm tarballs are not in .cache/npm (scripts/setup.sh with "
                            "CHAINRULE_WITH_BROWSER=1 fetches them)")

@@ -29,15 +29,18 @@
   const show = () => document.body.append(box);
   if (document.body) show(); else document.addEventListener("DOMContentLoaded", show);
   const started = performance.now();
+  window.chainruleTimeline = [];  // [what, ms since the page began] of each loading stage
 
   worker.onmessage = ({ data }) => {
     if (data.progress) {
+      if (data.progress.stage) window.chainruleTimeline.push([data.progress.text, performance.now()]);
       bar.value = data.progress.fraction;
       box.dataset.fraction = String(data.progress.fraction);
       label.textContent = `Loading Python and chainrule in your browser: ${data.progress.text} ` +
         `(${Math.round(100 * data.progress.fraction)}%)`;
     } else if (data.ready) {
       window.chainruleReadyMs = performance.now() - started;
+      window.chainruleTimeline.push(["ready", performance.now()]);
       box.remove();
     } else if (data.failed) {
       label.textContent = `Python could not start here: ${data.failed}`;

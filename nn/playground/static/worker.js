@@ -11,8 +11,9 @@ const integrityOf = new Map();  // absolute URL -> "sha384-..."
 const sizeOf = new Map();       // absolute URL -> bytes, for the progress bar
 let loadedBytes = 0, totalBytes = 1;
 
-function progress(text) {
-  self.postMessage({ progress: { text, fraction: Math.min(1, loadedBytes / totalBytes) } });
+// stage: a new step of the start (the benchmark's timeline), not one more file downloaded
+function progress(text, stage = true) {
+  self.postMessage({ progress: { text, stage, fraction: Math.min(1, loadedBytes / totalBytes) } });
 }
 
 // Pyodide fetches its own files (the WebAssembly, the standard library): each request for a
@@ -21,7 +22,7 @@ self.fetch = async (input, init = {}) => {
   const url = new URL(input instanceof Request ? input.url : input, SITE).href;
   const integrity = integrityOf.get(url);
   const response = await plainFetch(input, integrity ? { ...init, integrity } : init);
-  if (sizeOf.has(url)) { loadedBytes += sizeOf.get(url); sizeOf.delete(url); progress("downloading"); }
+  if (sizeOf.has(url)) { loadedBytes += sizeOf.get(url); sizeOf.delete(url); progress("downloading", false); }
   return response;
 };
 
@@ -53,6 +54,7 @@ async function start() {
   const { loadPyodide } = await importChecked(at("pyodide.mjs"));
   const runtime = await importChecked(at("pyodide.asm.mjs"));
   const indexURL = at("pyodide.mjs").replace(/pyodide\.mjs$/, "");
+  progress("starting Python (its runtime and standard library)");
   const pyodide = await loadPyodide({
     indexURL, createPyodideModule: runtime.default, packages: [],
     stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
