@@ -223,6 +223,10 @@ def native_loss(steps: int, **settings) -> str:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
+    # like an older web server that does not know WebAssembly's type: the site copes
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/octet-stream"}
+
     def log_message(self, format, *args):  # noqa: A002
         pass
 

@@ -21,8 +21,14 @@ function progress(text, stage = true) {
 self.fetch = async (input, init = {}) => {
   const url = new URL(input instanceof Request ? input.url : input, SITE).href;
   const integrity = integrityOf.get(url);
-  const response = await plainFetch(input, integrity ? { ...init, integrity } : init);
+  let response = await plainFetch(input, integrity ? { ...init, integrity } : init);
   if (sizeOf.has(url)) { loadedBytes += sizeOf.get(url); sizeOf.delete(url); progress("downloading", false); }
+  if (url.endsWith(".wasm") && response.ok
+      && !(response.headers.get("Content-Type") || "").startsWith("application/wasm")) {
+    // a host that does not know .wasm (older web servers): WebAssembly streaming needs the type
+    response = new Response(await response.arrayBuffer(), {
+      status: 200, headers: { "Content-Type": "application/wasm" } });
+  }
   return response;
 };
 
