@@ -67,7 +67,7 @@ def test_the_sources_zip_holds_both_packages_and_is_the_same_each_time():
     first = export.sources_zip()
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert "autodiff/__init__.py" in names and "nn/playground/api.py" in names
-    assert all(n.endswith(".py") for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert export.sources_zip() == first  # so its hash changes only when the code does
 
 

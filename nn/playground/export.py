@@ -158,13 +158,15 @@ def _source(path: str | None, package: str) -> Path | bytes:
 
 
 def sources_zip() -> bytes:
-    """chainrule's `autodiff` and `nn` packages as a zip of their .py files (byte-identical for
-    the same sources: fixed dates and order, so the site's hash changes only with the code)."""
+    """chainrule's `autodiff` and `nn` packages as a zip: their sources and package data (the
+    step-through page's template, ...), byte-identical for the same files (fixed dates and
+    order, so the site's hash changes only with the code)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for package in ("autodiff", "nn"):
             base = Path(resources.files(package))  # type: ignore[arg-type]
-            for path in sorted(base.rglob("*.py")):
+            for path in sorted(p for p in base.rglob("*") if p.is_file()
+                               and "__pycache__" not in p.parts and p.suffix != ".pyc"):
                 name = path.relative_to(base.parent).as_posix()
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
