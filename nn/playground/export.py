@@ -102,16 +102,15 @@ def tarball_name(package: str) -> str:
     return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
 
 
-def npm_tarball(package: str, download: bool = True) -> bytes:
-    """The pinned tarball of `package`, checked against its pinned integrity: from the cache,
-    else downloaded from the npm registry (and cached)."""
+def npm_tarball(package: str) -> bytes:
+    """The pinned tarball of `package`, checked against its pinned integrity: from the cache
+    (or a checkout's .cache/npm, where scripts/setup.sh puts it), else downloaded from the npm
+    registry and cached."""
     version, expected = NPM_PACKAGES[package]
     name = tarball_name(package)
     for folder in (cache_dir() / "npm", Path(__file__).resolve().parents[2] / ".cache" / "npm"):
         if (folder / name).is_file():
             return _checked((folder / name).read_bytes(), expected, str(folder / name))
-    if not download:
-        raise ExportError(f"no {name} in {cache_dir() / 'npm'}")
     url = f"{NPM_REGISTRY}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
     import urllib.request  # here: the browser build imports this module and never downloads
 
