@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import glob
 import http.server
-import importlib.util
 import io
 import json
 import math
@@ -347,11 +346,20 @@ def test_a_neurons_graph_draws_and_its_step_through_opens(playground):
     tab.close()
 
 
-def test_a_race_link_opens_its_runs():
-    if importlib.util.find_spec("nn.playground.race") is None:
-        pytest.skip("no Race in this build yet (nn/playground/race.py): the ?runs= link has "
-                    "nothing to open")
-    pytest.skip("Race exists now: this test still has to be written against its page")
+@pytest.mark.skipif("race.html" not in export.static_files(),
+                    reason="no race page in this build yet (nn/playground/static/race.html): a "
+                           "?runs= link has nothing to open")
+def test_a_race_link_opens_its_runs(browser, site):
+    visit = Visit(browser, site)
+    try:
+        page = visit.page
+        page.goto(f"{site}?runs=sgd:lr=0.1,adam:lr=0.01&n=60&hidden=3&seed=1")
+        page.wait_for_function("() => document.querySelectorAll("
+                               "'[data-testid=run-card]').length === 2")
+        assert urlsplit(page.url).path.endswith("/race.html") and "runs=" in page.url
+    finally:
+        visit.context.close()
+    visit.check()
 
 
 def test_the_expression_lab_draws_a_graph(browser, site):
