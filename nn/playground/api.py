@@ -10,7 +10,7 @@ the browser build cannot drift from the served one.
     >>> registry = Registry()
     >>> made = handle(registry, "POST", "/api/sessions", {"n": "40", "hidden": "3"})
     >>> made.status, sorted(made.body)
-    (201, ['frame', 'id'])
+    (201, ['changes', 'frame', 'id'])
     >>> answer = handle(registry, "POST", f"/api/sessions/{made.body['id']}/step", {"count": "2"})
     >>> answer.status, answer.body["step_count"]
     (200, 2)
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import secrets
 import threading
 import time
@@ -35,7 +34,8 @@ from typing import Any
 
 from nn.playground import lab
 from nn.playground.session import Diverged, DotMissing, Session
-from nn.playground.settings import options, parse_settings
+from nn.playground.frame import json_ready
+from nn.playground.settings import options, parse_settings, resolve_settings
 
 __all__ = ["Registry", "Response", "SessionsFull", "UnknownSession", "handle", "handle_text"]
 
@@ -67,7 +67,7 @@ class Response:
     def text(self) -> str:
         """The body as it goes over the wire: JSON (NaN and infinities as null) or the HTML."""
         if self.kind == "application/json":
-            return json.dumps(_finite(self.body), allow_nan=False)
+            return json.dumps(json_ready(self.body), allow_nan=False)
         return str(self.body)
 
     def __repr__(self) -> str:
@@ -200,8 +200,13 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
     if parts == ["options"] and method == "GET":
         return Response(200, options())
     if parts == ["sessions"] and method == "POST":
-        sid, session = registry.create(parse_settings(query))
-        return Response(201, {"id": sid, "frame": session.frame()})
+        # link=1: the settings of a link being opened; a bad value drops only itself.
+        problems: list[dict[str, Any]] | None = [] if query.pop("link", "") == "1" else None
+        parsed = parse_settings(query, problems=problems)
+        settings, changes = resolve_settings(parsed, None if problems is None else [])
+        sid, session = registry.create(settings)
+        changes = (problems or []) + changes
+        return Response(201, {"id": sid, "frame": session.frame(), "changes": changes})
     if parts == ["lab"] and method == "GET":  # the expression lab: a graph, its backward pass
         return Response(200, lab.lab(query.get("expr", ""), query.get("values", "")))
     if parts == ["lab", "backprop"] and method == "GET":
@@ -226,6 +231,7 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
         rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
         frame = session.frame(since, run)
         frame["rebuilt"] = rebuilt
+        frame["changes"] = session.adjusted
         return Response(200, frame)
     if (method, action) == ("POST", "reset"):
         session.reset()
@@ -292,14 +298,3 @@ def _int(text: str, name: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-
-
-def _finite(data: Any) -> Any:
-    """JSON-ready data with NaN and infinities as None (JSON has no such numbers)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(v) for v in data]
-    return data

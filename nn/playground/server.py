@@ -12,7 +12,8 @@ ThreadingHTTPServer: a few JSON requests per second need no framework and no dep
 API (settings are URL query parameters with the Session's argument names, e.g. `hidden=8,8`):
 
     GET  /api/options                          the settings, their choices and defaults
-    POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
+    POST /api/sessions?SETTINGS                a new session -> {"id", "frame", "changes"}
+                                               (503 when full; &link=1: opening a link)
     GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
     POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
                                                steps until T ms have passed), then a frame;
@@ -30,7 +31,11 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
 Every /api/ request is answered by `nn.playground.api.handle`, which the static site's Web
 Worker calls too (`--export DIR`, see nn/playground/export.py).
 
-A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
+Settings follow the rules of `settings.resolve_settings` (a three-class dataset takes
+cross_entropy, ...): a new session's answer and a settings change's frame carry "changes", what
+those rules changed and why, for the page to show. A new session with link=1 is a link being
+opened: a bad value in it is left out (its default stands) and named in "changes". Otherwise a
+bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
 a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
 `train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
 """
