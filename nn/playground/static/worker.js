@@ -55,8 +55,13 @@ async function start() {
   totalBytes = site.files.reduce((sum, f) => sum + f.size, 0);
   const at = (name) => new URL(site.files.find((f) => f.name === name).url, SITE).href;
   progress("downloading Python");
-  // Graphviz (WebAssembly) loads while Python does: drawings need it, the first numbers do not.
-  const graphviz = importChecked(at("viz.js")).then((viz) => viz.instance());
+  // Graphviz (WebAssembly) and chainrule load while Python does. Without Graphviz everything
+  // but the drawings works (Look inside then says that it cannot draw).
+  const graphviz = importChecked(at("viz.js")).then((viz) => viz.instance()).catch((error) => {
+    console.warn(`Graphviz could not start, so nothing will be drawn: ${error.message || error}`);
+    return null;
+  });
+  const sources = self.fetch(at("chainrule.zip"));
   const { loadPyodide } = await importChecked(at("pyodide.mjs"));
   const runtime = await importChecked(at("pyodide.asm.mjs"));
   const indexURL = at("pyodide.mjs").replace(/pyodide\.mjs$/, "");
@@ -66,11 +71,12 @@ async function start() {
     stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
   });
   progress("unpacking chainrule");
-  const sources = await self.fetch(at("chainrule.zip"));
-  if (!sources.ok) throw new Error(`chainrule.zip: HTTP ${sources.status}`);
-  pyodide.unpackArchive(await sources.arrayBuffer(), "zip", { extractDir: "/home/pyodide/chainrule" });
+  const zip = await sources;
+  if (!zip.ok) throw new Error(`chainrule.zip: HTTP ${zip.status}`);
+  pyodide.unpackArchive(await zip.arrayBuffer(), "zip", { extractDir: "/home/pyodide/chainrule" });
   progress("starting chainrule");
   const viz = await graphviz;
+  self.chainruleHasGraphviz = Boolean(viz);
   self.chainruleRenderDot = (dot) => viz.renderString(dot, { format: "svg", engine: "dot" });
   pyodide.runPython(`
 import sys
@@ -79,7 +85,8 @@ import js
 from autodiff.viz.render import use_renderer
 from nn.playground.api import Registry, handle_text
 
-use_renderer(js.chainruleRenderDot)   # Graphviz in WebAssembly instead of the dot program
+if js.chainruleHasGraphviz:
+    use_renderer(js.chainruleRenderDot)  # Graphviz in WebAssembly instead of the dot program
 registry = Registry(idle_seconds=float("inf"))  # one visitor: nothing to free while the tab is open
 `);
   const handleText = pyodide.globals.get("handle_text");
@@ -93,7 +100,7 @@ registry = Registry(idle_seconds=float("inf"))  # one visitor: nothing to free w
 
 const ready = start();
 ready.then(
-  () => self.postMessage({ ready: true, pyodide: self.pyodideVersion }),
+  () => self.postMessage({ ready: true }),
   (error) => self.postMessage({ failed: String(error && error.message || error) }),
 );
 
