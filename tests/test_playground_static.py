@@ -27,6 +27,7 @@ import tarfile
 import threading
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -200,12 +201,25 @@ def reference_python() -> str | None:
     return None
 
 
+def assert_native(shown: str, steps: int, **settings) -> None:
+    """The page's train loss (its repr) is a native Session's after `steps` steps, bit for bit,
+    computed in a CPython that adds floats as the site's does. Without one (only CPython 3.10
+    or 3.11 here) the numbers can differ in the last bits only, and that is what is checked."""
+    if reference_python() is not None:
+        assert shown == native_loss(steps, **settings)
+        return
+    warnings.warn("no CPython >= 3.12 here (set CHAINRULE_PYTHON312): the site's numbers are "
+                  "checked to 1e-12, not bit for bit", stacklevel=2)
+    s = Session(**settings)
+    if steps:
+        s.step(steps)
+    assert float(shown) == pytest.approx(s.train_loss, rel=1e-12, abs=1e-15)
+
+
 def native_loss(steps: int, **settings) -> str:
     """repr of a native Session's train loss after `steps` steps (in a Python like the site's)."""
     exe = reference_python()
-    if exe is None:
-        pytest.skip("no CPython >= 3.12 here to compute the native numbers with the site's "
-                    "float summation (set CHAINRULE_PYTHON312)")
+    assert exe is not None
     if exe == sys.executable:
         s = Session(**settings)
         if steps:
@@ -308,11 +322,11 @@ def test_the_sites_numbers_are_the_native_sessions_bit_for_bit(playground):
     page = playground.page
     page.wait_for_selector("[data-testid=loading]", state="detached")  # Python is running
     assert steps(page) == 0
-    assert page.get_attribute(TRAIN_LOSS, "data-value") == native_loss(0, **SETTINGS)
+    assert_native(page.get_attribute(TRAIN_LOSS, "data-value"), 0, **SETTINGS)
     for _ in range(5):
         page.click("[data-testid=step]")
     page.wait_for_function(f"() => document.querySelector('{STEP_COUNT}').textContent === '5'")
-    assert page.get_attribute(TRAIN_LOSS, "data-value") == native_loss(5, **SETTINGS)
+    assert_native(page.get_attribute(TRAIN_LOSS, "data-value"), 5, **SETTINGS)
     # the settings in the URL mean the same here as in Python
     url = dict(parse_qsl(urlsplit(page.url).query))
     assert Session(**parse_settings(url)).settings == Session(**SETTINGS).settings
@@ -329,7 +343,7 @@ def test_play_runs_and_pause_stops(playground):
     stopped = steps(page)
     page.wait_for_timeout(300)
     assert steps(page) == stopped and page.is_enabled("[data-testid=play]")
-    assert page.get_attribute(TRAIN_LOSS, "data-value") == native_loss(stopped, **SETTINGS)
+    assert_native(page.get_attribute(TRAIN_LOSS, "data-value"), stopped, **SETTINGS)
 
 
 def test_a_neurons_graph_draws_and_its_step_through_opens(playground):
@@ -401,8 +415,8 @@ def test_pyodide_from_the_cdn_is_checked_against_its_pinned_hashes(browser, tmp_
                 visit.page.goto(f"{base}?n=40&hidden=3")
                 if changed is None:
                     visit.page.wait_for_selector("[data-testid=neuron]")
-                    assert visit.page.get_attribute(TRAIN_LOSS, "data-value") == \
-                        native_loss(0, n=40, hidden=[3])
+                    assert_native(visit.page.get_attribute(TRAIN_LOSS, "data-value"), 0,
+                                  n=40, hidden=[3])
                 else:
                     visit.page.wait_for_function(
                         "() => document.querySelector('[data-testid=loading]')"
