@@ -155,7 +155,7 @@ function render(frame) {
   drawBoundaries();
   drawCurves();
   writeUrl();
-  $("one-run").href = "/?" + new URLSearchParams({ ...Object.fromEntries(Object.entries(state.common).map(([k, v]) => [k, textOf(v)])),
+  $("one-run").href = "./?" + new URLSearchParams({ ...Object.fromEntries(Object.entries(state.common).map(([k, v]) => [k, textOf(v)])),
     ...Object.fromEntries(Object.entries(state.runs[0].settings).map(([k, v]) => [k, textOf(v)])) }).toString();
 }
 

@@ -53,7 +53,7 @@ async function create(params) {
   $("runs-text").value = runsText();
   $("formula").textContent = `${state.fn.name}: f(x, y) = ${state.fn.formula}`;
   $("function-note").textContent = state.fn.note;
-  $("race-link").href = "/?runs=" + runsText();
+  $("race-link").href = "./?runs=" + runsText();
   drawStatic();
   draw();
 }

@@ -16,8 +16,11 @@ const Views = (() => {
     constructor(message, status) { super(message); this.status = status; }
   }
 
-  function api(method, path, params = {}) {
-    const run = queue.then(async () => {
+  // How a request travels: to the server with fetch, unless a transport was set before this
+  // script ran (the static site's worker-client.js: the same requests, answered by a Web Worker
+  // running the same Python), as in playground.js. request() answers {status, kind, body text}.
+  const transport = window.chainruleTransport || {
+    async request(method, path, params) {
       const query = new URLSearchParams(params).toString();
       let response;
       try {
@@ -25,9 +28,16 @@ const Views = (() => {
       } catch (error) {
         throw new ApiError("The playground's server does not answer: is it still running?", 0);
       }
-      const type = response.headers.get("Content-Type") || "";
-      const body = type.startsWith("application/json") ? await response.json() : await response.text();
-      if (!response.ok) throw new ApiError(body.error || String(body), response.status);
+      return { status: response.status, kind: response.headers.get("Content-Type") || "",
+               body: await response.text() };
+    },
+  };
+
+  function api(method, path, params = {}) {
+    const run = queue.then(async () => {
+      const answer = await transport.request(method, path, params);
+      const body = answer.kind.startsWith("application/json") ? JSON.parse(answer.body) : answer.body;
+      if (answer.status >= 400) throw new ApiError(body.error || String(body), answer.status);
       return body;
     });
     queue = run.catch(() => {});
