@@ -878,7 +878,8 @@ class LBFGS(ClosureOptimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    H_diag = ys / dot(y, y)  # scale of the initial inverse Hessian
+                    yy = dot(y, y)  # > 0 unless y is so small that its square underflows
+                    H_diag = ys / yy if yy > 0 else H_diag  # scale of the initial inverse Hessian
                 if "al" not in state:
                     state["al"] = [None] * self.history_size
                 al = state["al"]
@@ -900,7 +901,7 @@ class LBFGS(ClosureOptimizer):
             else:
                 t = self.lr
             gtd = dot(flat_grad, d)  # slope along d; it must go downhill
-            if gtd > -self.tolerance_change:
+            if gtd > -self.tolerance_change or not gtd < 0:  # (a zero or NaN slope stops too)
                 break
 
             ls_func_evals = 0
@@ -1094,7 +1095,7 @@ class ConjugateGradient(ClosureOptimizer):
                 state["restarts"] += 1
             state["since_restart"] += 1
             gtd = dot(flat_grad, d)
-            if gtd > -self.tolerance_change:
+            if gtd > -self.tolerance_change or not gtd < 0:  # (a zero or NaN slope stops too)
                 break
 
             # -- the first trial step, then the line search --
