@@ -14,7 +14,7 @@ import pytest
 import autodiff
 from autodiff import Value
 from nn.data import make_moons
-from nn.linesearch import cubic_interpolate, strong_wolfe
+from nn.optim.linesearch import cubic_interpolate, strong_wolfe
 from nn.optim import LBFGS, ConjugateGradient
 
 
