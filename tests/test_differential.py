@@ -346,6 +346,25 @@ def where_torch_differs(program: Program) -> tuple[bool, bool]:
     return bool(first), bool(second)
 
 
+def torch_sqrt_at_minus_inf(program: Program) -> bool:
+    """Whether the program takes -inf to a power whose value or first two derivatives torch
+    computes with sqrt (exponents 0.5 and -0.5, and 1.5 and 2.5 through y - 1 and y - 2):
+    sqrt(-inf) is nan, where IEEE pow, which chainrule follows for every exponent, gives inf
+    or 0."""
+    found = []
+
+    def watch(name, args):
+        if name == "pow":
+            base, exponent = (a.data if isinstance(a, Value) else a for a in args)
+            found.append(base == -math.inf and exponent in (-0.5, 0.5, 1.5, 2.5))
+
+    try:
+        program.run(OURS, [Value(x) for x in program.leaves], on_step=watch)
+    except (ArithmeticError, ValueError):
+        pass
+    return any(found)
+
+
 def torch_flushed(program: Program, t_intermediates: list) -> bool:
     """Whether torch turned a subnormal result into 0 somewhere (its log1p does: log1p(5e-324)
     is 0.0 in torch, 5e-324 in chainrule and in exact arithmetic). Derivatives downstream of
@@ -399,6 +418,8 @@ def compare_with_torch(program, nan_shows=False):
         return
     value, first, size = firsts
     hessian, hsize = hessian
+    if torch_sqrt_at_minus_inf(program):
+        return
     if finite(t_value):
         assert_close(value, t_value, 1e-9, "value", size)
     else:

@@ -52,7 +52,12 @@ def _loss_value(owner: str, loss: Any) -> float:
     if isinstance(loss, bool) or not isinstance(loss, Real):
         raise TypeError(f"{owner}: the closure must return the loss as a Value or a number, "
                         f"got {type(loss).__name__}: {loss!r}")
-    return float(loss)
+    try:
+        return float(loss)
+    except OverflowError:  # an int past the largest float (10**400, say)
+        raise OverflowError(f"{owner}: the closure returned an int too large for a float "
+                            f"(about 10**{int(loss.bit_length() * math.log10(2))}); "
+                            "return the loss as a Value or a float") from None
 
 
 def _rng_state(rng: random.Random) -> list:
