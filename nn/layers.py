@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from numbers import Real
 from typing import Any
 
@@ -116,6 +116,11 @@ class Neuron(Module):
         _check_size("Neuron", "nin", config.get("nin"))
         return config["nin"] + 1
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _neuron_names("", config["nin"])
+
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={self.activation!r}"
 
@@ -185,6 +190,11 @@ class Layer(Module):
         _check_size("Layer", "nout", config.get("nout"))
         return config["nout"] * (config["nin"] + 1)
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _layer_names("", config["nin"], config["nout"])
+
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
 
@@ -236,6 +246,7 @@ class MLP(Module):
         for size in nouts:
             _check_size("MLP", "each entry of nouts", size)
         if isinstance(activation, str):
+            _activation("MLP", activation)  # checked even with no hidden layer to use it
             last = "linear" if output_activation is None else output_activation
             activations = [activation] * (len(nouts) - 1) + [last]
         elif not isinstance(activation, Sequence):
@@ -284,6 +295,13 @@ class MLP(Module):
             _check_size("MLP", "each entry of nouts", size)
         return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(nouts)))
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        sizes = [config["nin"], *config["nouts"]]
+        return (name for k in range(len(sizes) - 1)
+                for name in _layer_names(f"layers.{k}.", sizes[k], sizes[k + 1]))
+
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
 
@@ -297,6 +315,18 @@ class MLP(Module):
         """An MLP from a torch Sequential of float64 Linear layers, each followed by at most one of
         ReLU, Tanh, Sigmoid or Identity; anything else is a ValueError naming the layer."""
         return mlp_from_torch(cls, sequential)
+
+
+def _neuron_names(prefix: str, nin: int) -> Iterator[str]:
+    """The names `named_parameters()` gives a neuron's weights and bias, in order."""
+    for i in range(nin):
+        yield f"{prefix}w.{i}"
+    yield f"{prefix}b"
+
+
+def _layer_names(prefix: str, nin: int, nout: int) -> Iterator[str]:
+    for j in range(nout):
+        yield from _neuron_names(f"{prefix}neurons.{j}.", nin)
 
 
 # ---- argument checks -----------------------------------------------------------------------------
