@@ -81,6 +81,11 @@ class ClosureOptimizer(Optimizer):
 
     #: The keys a state saved by `state_dict()` may hold (checked by `load_state_dict`).
     state_keys: tuple[str, ...] = ()
+    #: None, or a `time.monotonic()` time after which a step gives up: the long loops of a step
+    #: that run between two closure calls (CMA-ES's n^2 and n^3 updates) check it and raise
+    #: TimeoutError, with the parameters and the state as they were. A caller that must
+    #: answer in time (the playground's server) sets it; the closure can check it too.
+    deadline: float | None = None
 
     def __init__(self, params: Iterable[Value], lr: float | None, maximize: bool) -> None:
         self.params = _check_params(self.name, params)

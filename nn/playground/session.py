@@ -77,7 +77,16 @@ class Session:
     on the whole training and test sets at the new weights: `train_loss`, `test_loss`,
     `accuracy`, `test_accuracy`, and one entry of `history` per step (entry 0 is the start).
     Batches come from the session's own generator, so the same settings give the same numbers.
+
+    The history stays bounded: once it holds `max_history` entries, every other one is dropped
+    (the history then keeps every 2nd step, then every 4th, ..., and always the newest) and
+    `history_thinned` counts up, so a long run keeps between max_history / 2 and max_history
+    entries evenly spread over all its steps: the curves look the same (the page draws about
+    300 points of them anyway), and memory and frames stay small.
     """
+
+    #: The most history entries a session keeps before thinning them (see the class docstring).
+    max_history = 4000
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
                  test_fraction: float = 0.2, seed: int = 0, hidden: Sequence[int] = (8, 8),
@@ -167,6 +176,8 @@ class Session:
         self.last_step_loss: float | None = None
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
+        self.history_thinned = 0  # how often this run's history was thinned
+        self._history_stride = 1  # the history keeps the steps that are multiples of this
         self.run += 1
         self.version = 0
         self._extent = plane_extent(X)
@@ -254,7 +265,17 @@ class Session:
                     loss.backward()
                     return loss
 
-                loss = opt.step(closure)
+                # The optimizer checks the deadline inside its own long loops too (CMA-ES's
+                # covariance update and eigen-decomposition run between two closure calls).
+                opt.deadline = deadline
+                try:
+                    loss = opt.step(closure)
+                except TimeoutError:
+                    self._order = order  # the step is undone: its batch comes again
+                    self._batches.setstate(shuffled)
+                    raise self._too_long(time_limit) from None
+                finally:
+                    opt.deadline = None
                 gradient_free = not any(graded)
             else:
                 gradient_free = False
@@ -293,6 +314,18 @@ class Session:
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
                              "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer)})
+        # The history holds the steps that are multiples of a stride, plus the newest step.
+        if len(self.history) >= 2 and self.history[-2]["step"] % self._history_stride:
+            del self.history[-2]  # the newest until now, between two multiples of the stride
+        if len(self.history) > self.max_history:
+            # Double the stride: every other entry goes, the same curve at half the density,
+            # evenly spaced in steps as the page's own thinning to ~300 drawn points is.
+            self._history_stride *= 2
+            newest = self.history[-1]
+            self.history = [h for h in self.history if h["step"] % self._history_stride == 0]
+            if self.history[-1] is not newest:
+                self.history.append(newest)
+            self.history_thinned += 1
 
     def _loss_of(self, scores: list, targets: list) -> float:
         """The data loss as a float; inf when weights have grown so large that it overflows
@@ -390,14 +423,15 @@ class Session:
 
     # -- what the page draws
 
-    def frame(self, since: int = 0, run: int | None = None, grid: int = 40) -> dict[str, Any]:
+    def frame(self, since: int = 0, run: int | None = None, grid: int = 40,
+              thinned: int | None = None) -> dict[str, Any]:
         """Everything the page draws, as JSON-ready data (see `nn.playground.frame`).
 
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
         with self._lock:
-            return build_frame(self, since, run, grid)
+            return build_frame(self, since, run, grid, thinned)
 
     def __repr__(self) -> str:
         s = self.settings
