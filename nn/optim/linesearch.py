@@ -16,11 +16,13 @@ as PyTorch's on smooth losses; everything runs on Python floats and lists.
 
 Kinks and flat pieces (abs, maximum, clamp, ReLU networks, a linear loss) break the cubic's
 assumptions: two trial points can coincide, the curvature along the line can be exactly zero, and
-a direction can go downhill forever. Then the cubic has no finite minimiser and the trial step is
-the middle of the interval instead (bisection, as scipy's `scalar_search_wolfe2` falls back to);
-a trial point whose loss or gradient is not finite counts as an overshoot, so the search backs
-off towards the last finite point instead of accepting it; and the search always stops, after
-`max_ls` evaluations at the latest, at the lowest point it has seen.
+a direction can go downhill forever. Then the cubic has no finite minimiser: on a straight piece
+the trial step goes to the downhill end of the interval allowed (as torch's tensor arithmetic
+gives), and where no side is downhill it is the middle (bisection, as scipy's
+`scalar_search_wolfe2` falls back to). A trial point whose loss or gradient is not finite counts
+as an overshoot, so the search backs off towards the last finite point instead of accepting it;
+and the search always stops, after `max_ls` evaluations at the latest, at the lowest point it
+has seen.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ def cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2:
         d2 = sqrt(d1^2 - g1 g2)
         t  = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)
 
-    clipped to `bounds` (by default the interval between x1 and x2). When the cubic has no
-    finite minimiser, the middle of the bounds is returned instead (a bisection step): when
-    d1^2 < g1 g2, when x1 = x2, when the curvature is zero (a straight line: the last
-    denominator vanishes), or when a value is not finite.
+    clipped to `bounds` (by default the interval between x1 and x2). With zero curvature (a
+    straight line: the last denominator vanishes) the minimiser is infinitely far downhill, so
+    the bound on that side is returned. When the cubic has no minimiser at all, the middle of
+    the bounds is returned (a bisection step): when d1^2 < g1 g2, when x1 = x2, on a flat line,
+    or when a value is not finite.
     """
     if bounds is not None:
         lo, hi = bounds
