@@ -390,7 +390,7 @@ def _read_regular_file(who: str, where: str) -> bytes:
         if not stat.S_ISREG(mode):
             raise ValueError(f"{who}: {where!r} is {_kind(mode)}, not a regular file; "
                              "model files are regular files")
-        if hasattr(os, "set_blocking"):
+        if getattr(os, "O_NONBLOCK", 0):  # opened without blocking (POSIX): block again to read
             os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as f:
             fd = -1  # the file object owns it now

@@ -203,7 +203,10 @@ class PlaygroundServer(ThreadingHTTPServer):
                  frame_ancestors: str = "'self'") -> None:
         super().__init__((host, port), Handler)
         self.registry = Registry(max_sessions, idle_seconds)
-        names = {*LOCAL_NAMES, host, socket.gethostname(), socket.getfqdn(), *allowed_hosts}
+        # This machine's name (and its mDNS form) as classmates may type it; no DNS lookup here,
+        # which could stall on a network without a name server.
+        machine = socket.gethostname()
+        names = {*LOCAL_NAMES, host, machine, f"{machine}.local", *allowed_hosts}
         self.allowed_hosts = {name.lower().rstrip(".") for name in names if name}
         self.page_policy = PAGE_POLICY.replace("frame-ancestors 'self'",
                                                f"frame-ancestors {frame_ancestors}")
