@@ -133,9 +133,9 @@ def POW(g, out, x, y):
     the exponent of a negative base is in practice a constant such as the 2 of (a - b) ** 2,
     and a nan on that constant would only hide real trouble.
     """
-    if _at(y, 0) and not (x >= _TINY or x <= -_TINY):
-        # y = 0 at x = 0, at NaN, or at |x| so small that x^(y-1) = 1/x overflows (a subnormal
-        # x, where y * x^(y-1) would be 0 * inf): 0, as torch
+    if _at(y, 0) and (not (x >= _TINY or x <= -_TINY) or not -_INF < g < _INF):
+        # y = 0 at x = 0, at NaN, at |x| so small that x^(y-1) = 1/x overflows (a subnormal
+        # x, where y * x^(y-1) would be 0 * inf), or with an inf or nan g: 0, as torch
         dx = _zero(g)
     elif _at(x, 0) and y < 1:  # 0 < y < 1: x^(y-1) is infinite at 0 (y < 0 failed in forward)
         dx = g * (y * _inf_at_zero(x))
@@ -143,7 +143,9 @@ def POW(g, out, x, y):
         dx = g * (y * pow(x, y - 1))
     if x > 0:
         dy = g * (out * log(x))
-    elif x <= 0 and (y <= 0 or y >= 0):
+    elif _at(x, 0) and (y <= 0 or y >= 0):
+        dy = g * 0.0  # torch multiplies g by this 0, so an inf or nan g still gives nan
+    elif x < 0 and (y <= 0 or y >= 0):
         dy = _zero(g)
     else:  # x or y is NaN
         dy = g * _NAN

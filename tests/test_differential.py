@@ -365,16 +365,20 @@ def torch_sqrt_at_minus_inf(program: Program) -> bool:
     return any(found)
 
 
-def torch_flushed(program: Program, t_intermediates: list) -> bool:
-    """Whether torch turned a subnormal result into 0 somewhere (its log1p does: log1p(5e-324)
-    is 0.0 in torch, 5e-324 in chainrule and in exact arithmetic). Derivatives downstream of
-    such a step then follow torch's rounding, not the mathematics, so they are not compared."""
+def torch_rounds_subnormals_differently(program: Program, t_intermediates: list) -> bool:
+    """Whether some step's result is subnormal and torch's differs from chainrule's there.
+
+    Some torch kernels lose subnormals or their last bits: log1p(5e-324) is 0.0 in torch and
+    log1p(1e-310) is 1.00000000000005e-310, where exact arithmetic (and chainrule) give the
+    input back. A tie or a kink downstream (maximum, abs) then decides differently, so the
+    derivatives follow torch's rounding, not the mathematics, and are not compared."""
     pool = []
     try:
         program.run(OURS, list(program.leaves), pool=pool)
     except (ArithmeticError, ValueError):
         return False
-    return any(t == 0 and 0 < abs(x) < sys.float_info.min
+    tiny = sys.float_info.min
+    return any(x != t and (0 < abs(x) < tiny or 0 < abs(t) < tiny)
                for x, t in zip(pool, t_intermediates))
 
 
@@ -425,8 +429,9 @@ def compare_with_torch(program, nan_shows=False):
     else:
         assert_same(value, t_value, "value (non-finite in torch)")
     differs_first, differs_second = where_torch_differs(program)
-    if not (finite(t_value) or nan_shows) or differs_first or torch_flushed(program,
-                                                                            t_intermediates):
+    if not (finite(t_value) or nan_shows) or differs_first:
+        return
+    if torch_rounds_subnormals_differently(program, t_intermediates):
         return
     for i, (a, b) in enumerate(zip(first, t_first)):
         if finite(b):
