@@ -232,13 +232,21 @@ def second_by_every_route(program: Program):
 
 
 def magnitude(root: Value) -> float:
-    """The largest finite |data| or |grad| in root's graph: the size of the terms whose rounding
-    a derivative may carry (d(x/x)/dx at 1e-5 is 1e5 - 1e5, exact only up to 1e5 * 2e-16)."""
+    """The largest finite |data|, |grad| or contribution of one edge in root's graph: the size
+    of the terms whose rounding a derivative may carry (d(x/x)/dx at 1e-5 is 1e5 - 1e5, exact
+    only up to 1e5 * 2e-16; a y / y beside y ** 2 adds 1/y - 1/y to 2 y, which a tiny y swamps
+    in whichever order the two are summed)."""
     sizes = [1.0]
     for node in autodiff.topological_order(root):
         for x in (node.data, node.grad.data if isinstance(node.grad, Value) else node.grad):
             if math.isfinite(x):
                 sizes.append(abs(x))
+    with autodiff.no_grad():
+        for step in autodiff.backward_steps(root):
+            c = step.contribution
+            c = c.data if isinstance(c, Value) else c
+            if math.isfinite(c):
+                sizes.append(abs(c))
     return max(sizes)
 
 
