@@ -260,5 +260,26 @@ def test_frame_without_thinned_keeps_the_old_meaning():
     assert frame["history_start"] == 2 and len(frame["history"]) == 2
 
 
+def test_the_api_sends_the_whole_history_again_after_a_thinning(monkeypatch):
+    # The one dispatcher answers the server and the static site's worker alike: both pass
+    # `thinned` on, so a page whose copy predates a thinning is sent the whole history again.
+    from nn.playground import api
+
+    monkeypatch.setattr(Session, "max_history", 10)
+    registry = api.Registry()
+    made = api.handle(registry, "POST", "/api/sessions", {"n": "20", "hidden": "2"})
+    sid, run = made.body["id"], str(made.body["frame"]["run"])
+    path = f"/api/sessions/{sid}"
+    first = api.handle(registry, "POST", path + "/step",
+                       {"count": "5", "run": run, "since": "1", "thinned": "0"}).body
+    assert first["history_start"] == 1 and first["history_thinned"] == 0
+    later = api.handle(registry, "POST", path + "/step",
+                       {"count": "20", "run": run, "since": "6", "thinned": "0"}).body
+    assert later["history_thinned"] >= 1 and later["history_start"] == 0
+    assert [h["step"] for h in later["history"]][-1] == 25
+    bad = api.handle(registry, "GET", path, {"run": run, "thinned": "x"})
+    assert bad.status == 400 and "thinned" in bad.body["error"]
+
+
 if sys.platform == "win32":  # pragma: no cover - the socket tests above assume POSIX behaviour
     pytestmark = pytest.mark.skip(reason="socket behaviour differs on Windows")
