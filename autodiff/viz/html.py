@@ -24,6 +24,7 @@ from autodiff.viz.layout import affordable
 from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dress, text_colour
 from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
 from autodiff.viz.scene import full_scene
+from autodiff.viz.page import HTMLPage
 from autodiff.viz.steps import backward_steps, explanation_lines, explanation_parts
 from autodiff.viz.steps import number as step_number
 
@@ -41,7 +42,7 @@ def to_html(
     title: str | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     group: bool = False,
-) -> str:
+) -> HTMLPage:
     """Write (when `path` is given) and return an HTML page that steps through backprop on `root`.
 
     The page shows the graph with every Value's label, stable name and data, and controls:
@@ -153,7 +154,7 @@ def to_html(
     )
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
-    return page
+    return HTMLPage(page)  # a str that Jupyter shows inline
 
 
 def render_svg(dot_text: str) -> str:
@@ -162,7 +163,8 @@ def render_svg(dot_text: str) -> str:
     if exe is None:
         raise RuntimeError(
             "to_html() needs Graphviz's `dot` program to lay out the graph; install Graphviz "
-            "(Debian/Ubuntu: apt-get install graphviz, or run scripts/setup.sh)"
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; Windows: "
+            "winget install Graphviz.Graphviz)"
         )
     result = subprocess.run(
         [exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, timeout=300
