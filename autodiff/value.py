@@ -29,7 +29,7 @@ Number = int | float
 
 
 class GraphCutWarning(UserWarning):
-    """float(v) on a Value while recording: the number left the graph, and no gradient follows it."""
+    """float(v) on a Value while recording: the number left the graph; no gradient follows it."""
 
 
 _float_warned = False  # the warning is shown once per process

@@ -85,7 +85,8 @@ def test_demo_batch_size_is_sgd_and_says_so(tmp_path, capsys):
     assert demo.main(["--steps", "4", "--samples", "20", "--hidden", "4", "--batch-size", "5",
                       "--out", str(tmp_path), "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "mini-batches of 5, 4 steps per pass" in text and "(stochastic gradient descent, SGD)" in text
+    assert "mini-batches of 5, 4 steps per pass" in text
+    assert "(stochastic gradient descent, SGD)" in text
     assert demo.main(["--steps", "1", "--samples", "20", "--hidden", "4",
                       "--out", str(tmp_path), "--no-progress"]) == 0
     assert "full batch" in capsys.readouterr().out
