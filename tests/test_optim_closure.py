@@ -20,7 +20,7 @@ import autodiff
 from autodiff import Value, no_grad
 from nn import MLP
 from nn.data import make_moons
-from nn.linesearch import cubic_interpolate, strong_wolfe
+from nn.optim.linesearch import cubic_interpolate, strong_wolfe
 from nn.losses import accuracy, hinge, mse
 from nn.optim import (CG_BETAS, CMAES, LBFGS, ConjugateGradient, EvolutionStrategy, cg_beta,
                       centered_ranks, symmetric_eigen)

@@ -28,13 +28,13 @@ from nn import data, losses, optim, schedules
 from nn.layers import MLP
 from nn.playground import server as server_module
 from nn.playground import session as session_module
+from nn.playground import settings as settings_module
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
-from nn.playground.session import (
+from nn.playground.session import Diverged, Session
+from nn.playground.settings import (
     LOSSES,
     OPTIMIZERS,
     SETTINGS,
-    Diverged,
-    Session,
     optimizer_settings,
     options,
     parse_settings,
@@ -267,7 +267,7 @@ def test_schedules_set_the_lr_as_nn_schedules_do(kind, cls, extra):
 
 @pytest.mark.parametrize("dataset", sorted(data.DATASETS))
 def test_every_dataset_trains(dataset):
-    classes = session_module._dataset_classes(dataset)
+    classes = settings_module._dataset_classes(dataset)
     loss = "hinge" if classes == 2 else "cross_entropy"
     s = Session(dataset=dataset, n=60, hidden=[6], loss=loss, lr=0.1, seed=0)
     s.step(2)
@@ -313,7 +313,7 @@ def test_model_and_data_changes_start_a_fresh_run():
     assert s.update(hidden=[3, 3]) is True
     assert s.step_count == 0 and s.run == run + 1 and s.model.nouts == [3, 3, 1]
     assert s.update(dataset="circles") is True
-    assert s.settings["noise"] == session_module._dataset_noise("circles")
+    assert s.settings["noise"] == settings_module._dataset_noise("circles")
     assert s.update() is False
 
 

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from nn.playground.server import PlaygroundServer, shared_server, show
-from nn.playground.session import Session, parse_settings
+from nn.playground.session import Session
+from nn.playground.settings import parse_settings
 
 STEP_COUNT = "[data-testid=step-count]"
 TRAIN_LOSS = "[data-testid=train-loss]"

@@ -15,7 +15,8 @@ and `show(session)` puts the live page of that very session in a notebook cell.
     (5, 6)
 """
 
-from nn.playground.session import OPTIMIZERS, SETTINGS, Session, parse_settings  # noqa: F401
+from nn.playground.session import Session  # noqa: F401
+from nn.playground.settings import OPTIMIZERS, SETTINGS, parse_settings  # noqa: F401
 from nn.playground.server import PlaygroundServer, main, serve, show  # noqa: F401
 
 __all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",

@@ -5,8 +5,8 @@ the browser. The one idea to understand: the browser drives. While playing, the 
 "as many steps as fit in 100 ms, then a frame" again and again; when it stops asking, nothing
 runs. So there is no training thread to manage, a paused or closed page costs nothing, and the
 page's numbers are one Session's numbers. In a notebook, `show(session)` serves the page of a
-Session made in Python from a server in the background. The server is built on `session.py`;
-the session knows nothing of the server. The server is the standard library's
+Session made in Python from a server in the background. The server is built on `session.py`
+and `settings.py`; neither knows anything of the server. The server is the standard library's
 ThreadingHTTPServer: a few JSON requests per second need no framework and no dependency.
 
 API (settings are URL query parameters with the Session's argument names, e.g. `hidden=8,8`):
@@ -50,7 +50,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from nn.playground.session import Diverged, DotMissing, Session, options, parse_settings
+from nn.playground.session import Diverged, DotMissing, Session
+from nn.playground.settings import options, parse_settings
 
 __all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
            "serve", "shared_server", "show"]

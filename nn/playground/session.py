@@ -1,11 +1,9 @@
 """`Session`: one playground run (data, model, optimizer, schedule) that trains step by step.
 
 A Session is what the playground page drives and what a notebook can drive by hand: build it
-from named settings, call `step()`, read `train_loss`, `accuracy`, `history`. The one idea to
-understand: every setting is a keyword argument with a whitelist (its type, its range or its
-choices), so the same names work in Python (`Session(hidden=[8, 8], lr=0.1)`), in the page's URL
-(`?hidden=8,8&lr=0.1`) and in the HTTP API, and a request can never make the server run anything
-but these settings. The page only draws what `frame()` returns, so its numbers are the Session's.
+from named settings (checked by `nn.playground.settings`), call `step()`, read `train_loss`,
+`accuracy`, `history`, and look inside one point's loss. The one idea to understand: the page
+only draws what `frame()` returns (`nn.playground.frame`), so its numbers are the Session's.
 
     >>> s = Session(dataset="moons", n=100, hidden=[4], optimizer="sgd", lr=0.1, seed=0)
     >>> s.step_count, len(s.history)
@@ -18,7 +16,6 @@ but these settings. The page only draws what `frame()` returns, so its numbers a
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import inspect
 import math
@@ -26,333 +23,22 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from numbers import Integral, Real
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
-from nn import losses, optim, schedules
-from nn.layers import ACTIVATIONS, INITS, MLP
-from nn.plots import grad_flow_stats
+from nn import losses, schedules
+from nn.layers import MLP
+from nn.playground.frame import build_frame, plane_extent
+from nn.playground.settings import (LOSSES, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
+                                    _needs_closure, check_settings, make_optimizer,
+                                    optimizer_settings)
 
-__all__ = ["Session", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "parse_settings",
-           "options"]
+__all__ = ["Session", "Diverged", "StepTooLong", "DotMissing"]
 
-# ---- what can be chosen --------------------------------------------------------------------------
-
-def _buildable(cls: Any) -> bool:
-    """An optimizer class that needs nothing but the parameters (not a base class such as
-    Optimizer, whose lr has no default)."""
-    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        return False
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in params)
-
-
-#: Every optimizer class of nn.optim, by its lower-case name ("sgd", "adam", ...). Found, not
-#: listed, so an optimizer added to nn.optim appears in the playground without a change here.
-OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
-    cls.__name__.lower(): cls
-    for cls in (getattr(optim, name) for name in optim.__all__) if _buildable(cls)
-}
-
-#: Losses: name -> (function, label style of the targets, whether one output suffices).
-#: "hinge" and "mse" train one score against -1/+1, "bce" one logit against 0/1 (two classes
-#: only); "cross_entropy" gives the model one output per class and works for any dataset.
-LOSSES: dict[str, tuple[Callable, str]] = {
-    "hinge": (losses.hinge, "pm1"),
-    "bce": (losses.bce_with_logits, "01"),
-    "mse": (losses.mse, "pm1"),
-    "cross_entropy": (losses.cross_entropy, "index"),
-}
-
-#: Learning-rate schedules, each built from `decay_steps` and `gamma` (see Session).
-SCHEDULES = ("none", "step", "exponential", "cosine", "linear")
-
-#: Sizes the playground accepts (the page must stay live and a request cheap).
-MAX_POINTS = 1000
-MAX_LAYERS = 6
-MAX_WIDTH = 16
-#: The largest integer hyper-parameter of an optimizer (max_iter, popsize, ...).
-MAX_OPTIMIZER_INT = 1000
 #: The most Values a step-through page shows (autodiff.to_html's own default limit).
 STEP_THROUGH_MAX = 500
-
-
-def _dataset_noise(name: str) -> float:
-    """The dataset's own default noise (blobs call it std)."""
-    params = inspect.signature(datasets.DATASETS[name]).parameters
-    return float(params["std" if "std" in params else "noise"].default)
-
-
-def _dataset_classes(name: str) -> int:
-    return len(set(datasets.DATASETS[name](30, seed=0)[1]))
-
-
-# ---- settings: one whitelist for Python, the URL and the API ------------------------------------
-
-
-class Setting:
-    """One named setting: its kind, default, limits or choices, and whether it applies mid-run.
-
-    `live` settings (the optimizer and what feeds it) change a running session; the others
-    (data, model) rebuild it from step 0.
-    """
-
-    def __init__(self, name: str, kind: str, default: Any, help: str, *, live: bool = False,
-                 low: float | None = None, high: float | None = None,
-                 choices: Sequence[str] = ()) -> None:
-        self.name, self.kind, self.default, self.help = name, kind, default, help
-        self.live, self.low, self.high, self.choices = live, low, high, tuple(choices)
-
-    def check(self, value: Any) -> Any:
-        """`value` in canonical form, or a ValueError / TypeError that names the setting."""
-        name = self.name
-        if self.kind == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                raise ValueError(f"{name}: unknown choice {value!r}; choose one of "
-                                 f"{', '.join(self.choices)}")
-            return value
-        if self.kind == "sizes":
-            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-                raise TypeError(f"{name} must be a list of layer widths such as [8, 8], "
-                                f"got {value!r}")
-            if len(value) > MAX_LAYERS:
-                raise ValueError(f"{name}: at most {MAX_LAYERS} hidden layers, got {len(value)}")
-            return [_int_in(name, v, 1, MAX_WIDTH) for v in value]
-        if self.kind == "batch":
-            return None if value is None else _int_in(name, value, 1, MAX_POINTS)
-        if self.kind == "int":
-            return _int_in(name, value, self.low, self.high)
-        if self.kind == "float":
-            return _float_in(name, value, self.low, self.high)
-        raise AssertionError(self.kind)
-
-    def parse(self, text: str) -> Any:
-        """The setting from its URL text ("8,8", "0.1", "full", ...), checked."""
-        if self.kind == "sizes":
-            parts = [p.strip() for p in text.split(",") if p.strip()]
-            return self.check([_parse_int(self.name, p) for p in parts])
-        if self.kind == "batch":
-            return None if text.strip() in ("", "full") else self.check(
-                _parse_int(self.name, text))
-        if self.kind == "int":
-            return self.check(_parse_int(self.name, text))
-        if self.kind == "float":
-            return self.check(_parse_float(self.name, text))
-        return self.check(text.strip())
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "default": self.default, "help": self.help,
-                "live": self.live, "low": self.low, "high": self.high,
-                "choices": list(self.choices)}
-
-
-#: The settings every session has, in the order the page shows them. The optimizer's own
-#: hyper-parameters (momentum, betas, ...) come on top, from its class (see `optimizer_settings`).
-SETTINGS: dict[str, Setting] = {s.name: s for s in [
-    Setting("dataset", "choice", "moons", "the toy dataset", choices=list(datasets.DATASETS)),
-    Setting("n", "int", 200, "number of points (train + test)", low=4, high=MAX_POINTS),
-    Setting("noise", "float", None, "noise of the dataset (default: the dataset's own)",
-            low=0.0, high=2.0),
-    Setting("test_fraction", "float", 0.2, "share of the points held out as the test set",
-            low=0.0, high=0.9),
-    Setting("seed", "int", 0, "seed of the data, the initial weights and the batches",
-            low=0, high=2**31 - 1),
-    Setting("hidden", "sizes", [8, 8], "widths of the hidden layers"),
-    Setting("activation", "choice", "relu", "activation of the hidden layers",
-            choices=[a for a in ACTIVATIONS if a != "linear"] + ["linear"]),
-    Setting("init", "choice", "uniform", "initial weights (see nn.layers.INITS)",
-            choices=list(INITS)),
-    Setting("loss", "choice", "hinge", "the loss", choices=list(LOSSES)),
-    Setting("optimizer", "choice", "sgd", "the optimizer (every class of nn.optim)",
-            live=True, choices=list(OPTIMIZERS)),
-    Setting("lr", "float", 0.1, "learning rate", live=True, low=0.0, high=100.0),
-    Setting("schedule", "choice", "none", "learning-rate schedule", live=True,
-            choices=SCHEDULES),
-    Setting("decay_steps", "int", 100, "steps of the schedule (step size, T_max, warm-down)",
-            live=True, low=1, high=1_000_000),
-    Setting("gamma", "float", 0.1, "lr factor: per decay (step, exponential), at the end "
-            "(linear)", live=True, low=0.0, high=1.0),
-    Setting("batch_size", "batch", None, "points per step (full: the whole training set)",
-            live=True),
-    Setting("l2", "float", 0.0, "strength alpha of the L2 penalty alpha * sum(w^2)", live=True,
-            low=0.0, high=10.0),
-]}
-
-
-#: Hyper-parameters that are words, with every choice (a whitelist; "none" stands for None).
-WORD_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("lbfgs", "line_search_fn"): ("none", "strong_wolfe"),
-    ("conjugategradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
-}
-
-# lr is a setting of its own; seed is the session's (so a random search is reproducible);
-# maximize would climb the loss.
-_NOT_OFFERED = {"lr", "seed", "maximize"}
-
-
-def optimizer_settings(name: str) -> dict[str, Setting]:
-    """The hyper-parameters of optimizer `name` other than lr, as Settings from its signature.
-
-    Numbers, flags and pairs of numbers (Adam's betas) are offered, with the class's defaults;
-    anything else (a None default, a string) keeps its default. The class itself checks the
-    values it is given.
-    """
-    cls = OPTIMIZERS[name]
-    found = {}
-    for p in list(inspect.signature(cls.__init__).parameters.values())[2:]:
-        d = p.default
-        if p.name in _NOT_OFFERED or d is p.empty:
-            continue
-        words = WORD_CHOICES.get((name, p.name))
-        if words:
-            found[p.name] = _OptimizerSetting(p.name, "choice", "none" if d is None else d, name,
-                                              words)
-            continue
-        if isinstance(d, bool):
-            kind = "bool"
-        elif isinstance(d, Integral):
-            kind = "int"
-        elif isinstance(d, Real):
-            kind = "float"
-        elif isinstance(d, tuple) and d and all(isinstance(v, Real) for v in d):
-            kind = "floats"
-        else:
-            continue
-        found[p.name] = _OptimizerSetting(p.name, kind, d, name)
-    return found
-
-
-class _OptimizerSetting(Setting):
-    """A hyper-parameter of one optimizer class; the class validates the value's meaning."""
-
-    def __init__(self, name: str, kind: str, default: Any, owner: str,
-                 choices: Sequence[str] = ()) -> None:
-        default = list(default) if kind == "floats" else default
-        super().__init__(name, kind, default, f"{OPTIMIZERS[owner].__name__}'s {name}",
-                         live=True, choices=choices)
-
-    def check(self, value: Any) -> Any:
-        name = self.name
-        if self.kind == "choice":
-            return super().check("none" if value is None else value)
-        if self.kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be true or false, got {value!r}")
-            return value
-        if self.kind == "int":  # iterations, a population, a history: bounded, so a step ends
-            return _int_in(name, value, 0, MAX_OPTIMIZER_INT)
-        if self.kind == "float":
-            return _float_in(name, value, None, None)
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) \
-                or len(value) != len(self.default):
-            raise TypeError(f"{name} must be {len(self.default)} numbers, got {value!r}")
-        return [_float_in(f"{name}[{i}]", v, None, None) for i, v in enumerate(value)]
-
-    def parse(self, text: str) -> Any:
-        if self.kind == "choice":
-            return self.check(text.strip())
-        if self.kind == "bool":
-            word = text.strip().lower()
-            if word not in ("true", "false", "1", "0"):
-                raise ValueError(f"{self.name} must be true or false, got {text!r}")
-            return word in ("true", "1")
-        if self.kind == "int":
-            return self.check(_parse_int(self.name, text))
-        if self.kind == "float":
-            return self.check(_parse_float(self.name, text))
-        return self.check([_parse_float(self.name, p) for p in text.split(",")])
-
-
-def parse_settings(query: Mapping[str, str], optimizer: str | None = None) -> dict[str, Any]:
-    """Settings from URL text (`{"hidden": "8,8", "lr": "0.1"}`), checked, ready for Session.
-
-    Unknown names are refused, so a typo is reported instead of silently ignored. `optimizer`
-    is the one whose hyper-parameters are allowed when the query names none (a running
-    session's); by default SGD's.
-    """
-    optimizer = query.get("optimizer", optimizer or SETTINGS["optimizer"].default)
-    optimizer = SETTINGS["optimizer"].parse(optimizer)
-    extra = optimizer_settings(optimizer)
-    out: dict[str, Any] = {}
-    for key, text in query.items():
-        spec = SETTINGS.get(key) or extra.get(key)
-        if spec is None:
-            others = [k for o in OPTIMIZERS if o != optimizer for k in optimizer_settings(o)]
-            hint = (f"; it belongs to another optimizer, not {optimizer}" if key in others
-                    else f"; known settings: {', '.join([*SETTINGS, *extra])}")
-            raise ValueError(f"unknown setting {key!r}{hint}")
-        if not isinstance(text, str):
-            raise TypeError(f"{key} must be given as text in a URL, got {text!r}")
-        out[key] = spec.parse(text)
-    return out
-
-
-def options() -> dict[str, Any]:
-    """Everything the page needs to build its settings form (and nothing it could run)."""
-    return {
-        "settings": [s.describe() for s in SETTINGS.values()],
-        "optimizers": {name: {"class": cls.__name__,
-                              "settings": [s.describe() for s in optimizer_settings(name).values()],
-                              "closure": _needs_closure(cls), "lr": _has_lr(cls)}
-                       for name, cls in OPTIMIZERS.items()},
-        "datasets": {name: {"noise": _dataset_noise(name), "classes": _dataset_classes(name)}
-                     for name in datasets.DATASETS},
-        "two_class_losses": [name for name, (_, style) in LOSSES.items() if style != "index"],
-    }
-
-
-def _needs_closure(cls: type) -> bool:
-    """Whether `cls.step` takes a closure that recomputes the loss (L-BFGS, CMA-ES style)."""
-    return "closure" in inspect.signature(cls.step).parameters
-
-
-def _has_lr(cls: type) -> bool:
-    """Whether the optimizer has a learning rate (CMA-ES, say, has a step size sigma0)."""
-    return "lr" in inspect.signature(cls.__init__).parameters
-
-
-def _lr_of(opt: optim.Optimizer) -> float | None:
-    return opt.lr if _has_lr(type(opt)) else None
-
-
-def _parse_int(name: str, text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-
-
-def _parse_float(name: str, text: str) -> float:
-    try:
-        return float(text.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {text!r}") from None
-
-
-def _int_in(name: str, value: Any, low: float | None, high: float | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a whole number, got {value!r}")
-    value = int(value)  # compared as an int: a huge one must not overflow a float
-    if low is not None and value < low or high is not None and value > high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
-    return value
-
-
-def _float_in(name: str, value: Any, low: float | None, high: float | None) -> Any:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and value < low or high is not None and value > high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
-    return float(value)
-
-
-# ---- the session ---------------------------------------------------------------------------------
 
 
 class Diverged(ValueError):
@@ -406,45 +92,10 @@ class Session:
                      batch_size=batch_size, l2=l2, **optimizer_options)
         self._lock = threading.RLock()
         self.run = 0  # counts rebuilds, so a page can tell a fresh run from more steps
-        self.settings: dict[str, Any] = self._checked(given)
+        self.settings: dict[str, Any] = check_settings(given)
         self._build()
 
     # -- settings
-
-    def _checked(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """All settings checked and completed with defaults, or a clear error."""
-        optimizer = SETTINGS["optimizer"].check(given.get("optimizer", "sgd"))
-        extra = optimizer_settings(optimizer)
-        settings: dict[str, Any] = {}
-        for key, value in given.items():
-            spec = SETTINGS.get(key) or extra.get(key)
-            if spec is None:
-                raise ValueError(f"Session: unknown setting {key!r} (for optimizer "
-                                 f"{optimizer!r}: {', '.join(extra) or 'only lr'})")
-            if key == "noise" and value is None:
-                continue
-            settings[key] = spec.check(list(value) if isinstance(value, tuple) else value)
-        for key, spec in [*SETTINGS.items(), *extra.items()]:
-            settings.setdefault(key, spec.default)
-        if settings["noise"] is None:
-            settings["noise"] = _dataset_noise(settings["dataset"])
-        settings = {key: settings[key] for key in [*SETTINGS, *extra]}  # one order everywhere
-        classes = _dataset_classes(settings["dataset"])
-        if classes > 2 and LOSSES[settings["loss"]][1] != "index":
-            raise ValueError(f"loss: {settings['loss']!r} needs two classes, and "
-                             f"{settings['dataset']} has {classes}; use cross_entropy")
-        n_test = round(settings["n"] * settings["test_fraction"])
-        if settings["n"] - n_test < 2:
-            raise ValueError(f"test_fraction: {settings['test_fraction']!r} of n={settings['n']}"
-                             " leaves fewer than 2 training points")
-        if settings["schedule"] != "none" and not _has_lr(OPTIMIZERS[optimizer]):
-            raise ValueError(f"schedule: {OPTIMIZERS[optimizer].__name__} has no learning rate "
-                             "to schedule; use schedule=none")
-        if settings["batch_size"] is not None and settings["batch_size"] > settings["n"] - n_test:
-            settings["batch_size"] = None  # a batch as big as the training set is the full batch
-        # The optimizer class checks its own hyper-parameters, with its own messages.
-        self._make_optimizer(settings, [Value(0.0)])
-        return settings
 
     def update(self, **changes: Any) -> bool:
         """Change settings. Returns True when the session was rebuilt from step 0.
@@ -463,7 +114,7 @@ class Session:
             if "dataset" in changes and "noise" not in changes:
                 merged["noise"] = None  # the new dataset's own noise
             merged.update(changes)
-            new = self._checked(merged)
+            new = check_settings(merged)
             changed = {k for k in new if new[k] != self.settings.get(k)}
             old, self.settings = self.settings, new
             if not changed:
@@ -473,7 +124,7 @@ class Session:
                 return True
             if changed & ({"optimizer"} | set(optimizer_settings(new["optimizer"]))) \
                     or old["optimizer"] != new["optimizer"]:
-                self.optimizer = self._make_optimizer(new, self.model.parameters())
+                self.optimizer = make_optimizer(new, self.model.parameters())
                 self._make_schedule()
             elif changed & {"lr", "schedule", "decay_steps", "gamma"} \
                     and _has_lr(type(self.optimizer)):
@@ -508,7 +159,7 @@ class Session:
         self.labels_train, self.labels_test = classes[:n_train], classes[n_train:]
         self.model = MLP(2, [*s["hidden"], outputs], activation=s["activation"],
                          init=s["init"], seed=s["seed"])
-        self.optimizer = self._make_optimizer(s, self.model.parameters())
+        self.optimizer = make_optimizer(s, self.model.parameters())
         self._make_schedule()
         self._batches = random.Random(f"batches {s['seed']}")
         self._order: list[int] = []
@@ -518,19 +169,8 @@ class Session:
         self.history: list[dict[str, Any]] = []
         self.run += 1
         self.version = 0
-        self._extent = _extent(X)
+        self._extent = plane_extent(X)
         self._evaluate()
-
-    @staticmethod
-    def _make_optimizer(s: Mapping[str, Any], params: list[Value]) -> optim.Optimizer:
-        cls = OPTIMIZERS[s["optimizer"]]
-        extra = {k: tuple(s[k]) if isinstance(s[k], list) else None if s[k] == "none" else s[k]
-                 for k in optimizer_settings(s["optimizer"]) if k in s}
-        if _has_lr(cls):
-            extra["lr"] = s["lr"]
-        if "seed" in inspect.signature(cls.__init__).parameters:
-            extra["seed"] = s["seed"]
-        return cls(params, **extra)
 
     def _make_schedule(self) -> None:
         s, opt = self.settings, self.optimizer
@@ -751,106 +391,13 @@ class Session:
     # -- what the page draws
 
     def frame(self, since: int = 0, run: int | None = None, grid: int = 40) -> dict[str, Any]:
-        """Everything the page draws, as JSON-ready data.
+        """Everything the page draws, as JSON-ready data (see `nn.playground.frame`).
 
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
         with self._lock:
-            fresh = run != self.run
-            since = 0 if fresh else max(0, min(int(since), len(self.history)))
-            try:
-                stats = grad_flow_stats(self.model, self.X_train)
-            except ArithmeticError:  # diverged weights: report without the dead neurons
-                stats = grad_flow_stats(self.model)
-            frame: dict[str, Any] = {
-                "run": self.run,
-                "version": self.version,
-                "step_count": self.step_count,
-                "settings": dict(self.settings),
-                "lr": _lr_of(self.optimizer),
-                "train_loss": _number(self.train_loss),
-                "train_loss_repr": repr(self.train_loss),
-                "test_loss": _number(self.test_loss),
-                "test_loss_repr": repr(self.test_loss),
-                "accuracy": self.accuracy,
-                "gradient_free": self.last_step_gradient_free,
-                "test_accuracy": self.test_accuracy,
-                "history_start": since,
-                "history": [{k: _number(v) for k, v in h.items()}
-                            for h in self.history[since:]],
-                "boundary": None,
-                "network": None,
-                "grad_flow": [{"name": s["name"], "mean": _number(s["mean"]),
-                               "max": _number(s["max"]), "vanishing": s["vanishing"],
-                               "dead": s["dead"], "no_grad": s["no_grad"]} for s in stats],
-            }
-            if fresh:
-                frame["points"] = {
-                    "train": [[x[0], x[1], c] for x, c in zip(self.X_train, self.labels_train)],
-                    "test": [[x[0], x[1], c] for x, c in zip(self.X_test, self.labels_test)],
-                    "classes": self.classes,
-                    "extent": self._extent,
-                }
-            frame["boundary"], frame["network"] = self._pictures(grid, stats)
-        return frame
-
-    def _pictures(self, grid: int, stats: list[dict]) -> tuple[dict, dict]:
-        """The decision boundary over a grid x grid raster of the plane and each neuron's
-        output over a half-resolution raster, from one float forward pass of the grid."""
-        x0, x1, y0, y1 = self._extent
-        xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
-        ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]  # top row first
-        col_x = [x for _ in ys for x in xs]
-        col_y = [y for y in ys for _ in xs]
-        thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
-        dead = {name for s in stats for name in (s["dead"] or [])}
-        layers_out = []
-        h = [col_x, col_y]
-        inputs = [{"name": name, "picture": _bytes([c[k] for k in thumb], 1.0, True),
-                   "scale": 1.0} for name, c in (("x1", col_x), ("x2", col_y))]
-        for index, layer in enumerate(self.model.layers):
-            act = layer.activation
-            cols, neurons = [], []
-            for j, neuron in enumerate(layer.neurons):
-                s = [neuron.b.data] * len(col_x)
-                for w, c in zip(neuron.w, h):
-                    wd = w.data
-                    s = [a + wd * b for a, b in zip(s, c)]
-                out = _activate(act, s)
-                cols.append(out)
-                name = f"layers.{index}.neurons.{j}"
-                pic = [out[k] for k in thumb]
-                scale = max((abs(v) for v in pic if math.isfinite(v)), default=0.0) or 1.0
-                neurons.append({
-                    "name": name,
-                    "w": [_number(w.data) for w in neuron.w], "b": _number(neuron.b.data),
-                    "gw": [_number(_grad(w)) for w in neuron.w], "gb": _number(_grad(neuron.b)),
-                    "dead": name in dead, "activation": act,
-                    "picture": _bytes(pic, scale, True), "scale": scale,
-                })
-            layers_out.append({"name": f"layers.{index}", "neurons": neurons})
-            h = cols
-        if len(h) == 1:
-            boundary = {"kind": "score", "grid": grid,
-                        "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
-                                          for v in h[0]], 1.0, True)}
-        else:
-            best, confidence = [], []
-            for row in zip(*h):
-                if not all(math.isfinite(v) for v in row):
-                    best.append(0)
-                    confidence.append(0.0)
-                    continue
-                top = max(row)
-                weights = [math.exp(v - top) for v in row]
-                k = row.index(top)
-                best.append(k)
-                confidence.append(weights[k] / sum(weights))
-            boundary = {"kind": "classes", "grid": grid, "classes": len(h),
-                        "values": base64.b64encode(bytes(best)).decode("ascii"),
-                        "confidence": _bytes(confidence, 1.0, False)}
-        return boundary, {"inputs": inputs, "layers": layers_out}
+            return build_frame(self, since, run, grid)
 
     def __repr__(self) -> str:
         s = self.settings
@@ -858,46 +405,3 @@ class Session:
                 f"lr={_lr_of(self.optimizer)}; step {self.step_count}, "
                 f"train loss {self.train_loss:.4g}, accuracy {self.accuracy:.0%})")
 
-
-# ---- helpers -------------------------------------------------------------------------------------
-
-
-def _extent(X: list[list[float]]) -> list[float]:
-    """The plane shown: the points' bounding box with a margin, as [x0, x1, y0, y1]."""
-    lo = [min(p[k] for p in X) for k in (0, 1)]
-    hi = [max(p[k] for p in X) for k in (0, 1)]
-    pad = [0.15 * max(hi[k] - lo[k], 1e-6) for k in (0, 1)]
-    return [lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]]
-
-
-def _activate(act: str, s: list[float]) -> list[float]:
-    """The activations of nn.layers on a list of floats (the same functions as autodiff's)."""
-    if act == "relu":
-        return [v if v > 0 else 0.0 for v in s]
-    if act == "tanh":
-        return [math.tanh(v) for v in s]
-    if act == "sigmoid":
-        return [0.5 * (1.0 + math.tanh(0.5 * v)) for v in s]
-    return s
-
-
-def _bytes(values: list[float], scale: float, signed: bool) -> str:
-    """Values quantised to one byte each (base64): v / scale in [-1, 1] (signed) or [0, 1]."""
-    out = bytearray()
-    for v in values:
-        t = v / scale if math.isfinite(v) else 0.0
-        t = max(-1.0, min(1.0, t))
-        out.append(round(127.5 + 127.5 * t) if signed else round(255 * max(t, 0.0)))
-    return base64.b64encode(bytes(out)).decode("ascii")
-
-
-def _number(v: Any) -> Any:
-    """JSON has no NaN or infinity: those become None (the *_repr fields keep the text)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _grad(p: Value) -> float:
-    g = p.grad
-    return g.data if isinstance(g, Value) else float(g)

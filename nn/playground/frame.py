@@ -1,0 +1,166 @@
+"""The frame: everything the playground page draws of a session, as JSON-ready data.
+
+A frame carries the numbers (losses, accuracy, the new history entries, gradient flow), the
+points, and the pictures: the decision boundary over a raster of the plane and each neuron's
+output as a small image, from one float forward pass of the grid. Pictures travel as one byte
+per pixel in base64, so a 40 x 40 boundary and a dozen neurons stay a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+from autodiff import Value
+from nn.playground.settings import _lr_of
+from nn.plots import grad_flow_stats
+
+__all__ = ["build_frame", "plane_extent"]
+
+
+def build_frame(session: Any, since: int = 0, run: int | None = None,
+                grid: int = 40) -> dict[str, Any]:
+    """Everything the page draws of `session`, as JSON-ready data (`Session.frame` calls this
+    under the session's lock).
+
+    `since` is how many history entries the caller already has from run `run`; only the
+    newer ones are sent (all of them, with the points, when the run changed).
+    """
+    fresh = run != session.run
+    since = 0 if fresh else max(0, min(int(since), len(session.history)))
+    try:
+        stats = grad_flow_stats(session.model, session.X_train)
+    except ArithmeticError:  # diverged weights: report without the dead neurons
+        stats = grad_flow_stats(session.model)
+    frame: dict[str, Any] = {
+        "run": session.run,
+        "version": session.version,
+        "step_count": session.step_count,
+        "settings": dict(session.settings),
+        "lr": _lr_of(session.optimizer),
+        "train_loss": _number(session.train_loss),
+        "train_loss_repr": repr(session.train_loss),
+        "test_loss": _number(session.test_loss),
+        "test_loss_repr": repr(session.test_loss),
+        "accuracy": session.accuracy,
+        "gradient_free": session.last_step_gradient_free,
+        "test_accuracy": session.test_accuracy,
+        "history_start": since,
+        "history": [{k: _number(v) for k, v in h.items()}
+                    for h in session.history[since:]],
+        "boundary": None,
+        "network": None,
+        "grad_flow": [{"name": s["name"], "mean": _number(s["mean"]),
+                       "max": _number(s["max"]), "vanishing": s["vanishing"],
+                       "dead": s["dead"], "no_grad": s["no_grad"]} for s in stats],
+    }
+    if fresh:
+        frame["points"] = {
+            "train": [[x[0], x[1], c] for x, c in zip(session.X_train, session.labels_train)],
+            "test": [[x[0], x[1], c] for x, c in zip(session.X_test, session.labels_test)],
+            "classes": session.classes,
+            "extent": session._extent,
+        }
+    frame["boundary"], frame["network"] = _pictures(session.model, session._extent, grid, stats)
+    return frame
+
+
+def _pictures(model: Any, extent: list[float], grid: int,
+              stats: list[dict]) -> tuple[dict, dict]:
+    """The decision boundary over a grid x grid raster of the plane `extent` and each neuron's
+    output over a half-resolution raster, from one float forward pass of the grid."""
+    x0, x1, y0, y1 = extent
+    xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
+    ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]  # top row first
+    col_x = [x for _ in ys for x in xs]
+    col_y = [y for y in ys for _ in xs]
+    thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
+    dead = {name for s in stats for name in (s["dead"] or [])}
+    layers_out = []
+    h = [col_x, col_y]
+    inputs = [{"name": name, "picture": _bytes([c[k] for k in thumb], 1.0, True),
+               "scale": 1.0} for name, c in (("x1", col_x), ("x2", col_y))]
+    for index, layer in enumerate(model.layers):
+        act = layer.activation
+        cols, neurons = [], []
+        for j, neuron in enumerate(layer.neurons):
+            s = [neuron.b.data] * len(col_x)
+            for w, c in zip(neuron.w, h):
+                wd = w.data
+                s = [a + wd * b for a, b in zip(s, c)]
+            out = _activate(act, s)
+            cols.append(out)
+            name = f"layers.{index}.neurons.{j}"
+            pic = [out[k] for k in thumb]
+            scale = max((abs(v) for v in pic if math.isfinite(v)), default=0.0) or 1.0
+            neurons.append({
+                "name": name,
+                "w": [_number(w.data) for w in neuron.w], "b": _number(neuron.b.data),
+                "gw": [_number(_grad(w)) for w in neuron.w], "gb": _number(_grad(neuron.b)),
+                "dead": name in dead, "activation": act,
+                "picture": _bytes(pic, scale, True), "scale": scale,
+            })
+        layers_out.append({"name": f"layers.{index}", "neurons": neurons})
+        h = cols
+    if len(h) == 1:
+        boundary = {"kind": "score", "grid": grid,
+                    "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
+                                      for v in h[0]], 1.0, True)}
+    else:
+        best, confidence = [], []
+        for row in zip(*h):
+            if not all(math.isfinite(v) for v in row):
+                best.append(0)
+                confidence.append(0.0)
+                continue
+            top = max(row)
+            weights = [math.exp(v - top) for v in row]
+            k = row.index(top)
+            best.append(k)
+            confidence.append(weights[k] / sum(weights))
+        boundary = {"kind": "classes", "grid": grid, "classes": len(h),
+                    "values": base64.b64encode(bytes(best)).decode("ascii"),
+                    "confidence": _bytes(confidence, 1.0, False)}
+    return boundary, {"inputs": inputs, "layers": layers_out}
+
+
+def plane_extent(X: list[list[float]]) -> list[float]:
+    """The plane shown: the points' bounding box with a margin, as [x0, x1, y0, y1]."""
+    lo = [min(p[k] for p in X) for k in (0, 1)]
+    hi = [max(p[k] for p in X) for k in (0, 1)]
+    pad = [0.15 * max(hi[k] - lo[k], 1e-6) for k in (0, 1)]
+    return [lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]]
+
+
+def _activate(act: str, s: list[float]) -> list[float]:
+    """The activations of nn.layers on a list of floats (the same functions as autodiff's)."""
+    if act == "relu":
+        return [v if v > 0 else 0.0 for v in s]
+    if act == "tanh":
+        return [math.tanh(v) for v in s]
+    if act == "sigmoid":
+        return [0.5 * (1.0 + math.tanh(0.5 * v)) for v in s]
+    return s
+
+
+def _bytes(values: list[float], scale: float, signed: bool) -> str:
+    """Values quantised to one byte each (base64): v / scale in [-1, 1] (signed) or [0, 1]."""
+    out = bytearray()
+    for v in values:
+        t = v / scale if math.isfinite(v) else 0.0
+        t = max(-1.0, min(1.0, t))
+        out.append(round(127.5 + 127.5 * t) if signed else round(255 * max(t, 0.0)))
+    return base64.b64encode(bytes(out)).decode("ascii")
+
+
+def _number(v: Any) -> Any:
+    """JSON has no NaN or infinity: those become None (the *_repr fields keep the text)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _grad(p: Value) -> float:
+    g = p.grad
+    return g.data if isinstance(g, Value) else float(g)
