@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                    CHAINRULE_DOCS_EXECUTE="false" if args.no_execute else "true",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                             os.environ.get("PYTHONPATH")])),
-                   MPLBACKEND="Agg")
+                   # The notebooks' figures go into the page (Agg would drop every plt.show()).
+                   MPLBACKEND="module://matplotlib_inline.backend_inline")
         result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                                  "--clean", "-f", str(config), "-d", str(out)], env=env)
         if result.returncode:
