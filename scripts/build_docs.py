@@ -13,6 +13,8 @@ HTML that points inside the site.
     python scripts/build_docs.py OUT [--no-execute]
 
 `--no-execute` renders the notebooks without running them (a quick look at the layout).
+The notebooks are executed before MkDocs runs, two at a time (one kernel per core), and MkDocs
+renders the executed copies.
 """
 
 from __future__ import annotations
@@ -70,6 +72,31 @@ def site_links(text: str) -> str:
     return text
 
 
+def _execute(path: str) -> str:
+    """Run one notebook in place in a fresh kernel; returns an error message or ''."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(Path(path).parent)}})
+    try:
+        client.execute()
+    except Exception as error:  # a failing cell: the site must not show a broken course
+        return f"{Path(path).name}: {type(error).__name__}: {error}"
+    nbformat.write(notebook, path)
+    return ""
+
+
+def execute_notebooks(paths: list[Path]) -> list[str]:
+    """Execute the notebooks, as many at a time as there are cores (at most 4)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = max(1, min(4, os.cpu_count() or 1, len(paths)))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return [error for error in pool.map(_execute, map(str, paths)) if error]
+
+
 def export_playground(src: Path) -> bool:
     """The browser playground, when this version has its static export (nn/playground/export.py:
     `python -m nn.playground --export DIR`). Returns whether it was exported."""
@@ -100,8 +127,9 @@ def playground_page(exported: bool) -> str:
         "locally with `python -m nn.playground`: see the [playground guide](playground.md).\n")
 
 
-def assemble(src: Path) -> list:
-    """Fill `src` with every page; returns the nav."""
+def assemble(src: Path, execute: bool = True) -> list:
+    """Fill `src` with every page (the notebooks executed, unless not `execute`); returns the
+    nav."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     (src / "index.md").write_text(site_links(readme), encoding="utf-8")
     for path in sorted((ROOT / "docs").iterdir()):
@@ -119,6 +147,13 @@ def assemble(src: Path) -> list:
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     for nb in notebooks:
         shutil.copy(nb, course / nb.name)
+    if execute:
+        start = time.perf_counter()
+        errors = execute_notebooks([course / nb.name for nb in notebooks])
+        if errors:
+            raise SystemExit("docs: a notebook of the course failed:\n" + "\n".join(errors))
+        print(f"docs: executed {len(notebooks)} notebooks in "
+              f"{time.perf_counter() - start:.0f} s")
 
     (src / "api").mkdir()
     for package, modules in API.items():
@@ -213,19 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chainrule-docs-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        nav = assemble(src)
+        env = dict(os.environ, CHAINRULE_ROOT=str(ROOT),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                            os.environ.get("PYTHONPATH")])),
+                   # The notebooks' figures go into the page (Agg would drop every plt.show()).
+                   MPLBACKEND="module://matplotlib_inline.backend_inline",
+                   # MkDocs renders the notebooks executed above, as they are.
+                   CHAINRULE_DOCS_EXECUTE="false")
+        os.environ.update(env)  # the kernels started by assemble() inherit it
+        nav = assemble(src, execute=not args.no_execute)
         config = Path(tmp) / "mkdocs.yml"
         # JSON is YAML: inherit the committed settings, add where the pages are and the nav.
         config.write_text(f"INHERIT: {json.dumps(str(ROOT / 'mkdocs.yml'))}\n"
                           f"docs_dir: {json.dumps(str(src))}\n"
                           f"hooks: {json.dumps([str(ROOT / 'scripts' / 'docs_hooks.py')])}\n"
                           f"nav: {json.dumps(nav)}\n", encoding="utf-8")
-        env = dict(os.environ, CHAINRULE_ROOT=str(ROOT),
-                   CHAINRULE_DOCS_EXECUTE="false" if args.no_execute else "true",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
-                                                            os.environ.get("PYTHONPATH")])),
-                   # The notebooks' figures go into the page (Agg would drop every plt.show()).
-                   MPLBACKEND="module://matplotlib_inline.backend_inline")
         result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                                  "--clean", "-f", str(config), "-d", str(out)], env=env)
         if result.returncode:
