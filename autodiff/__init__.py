@@ -4,10 +4,10 @@ Build expressions from `Value`s, call `.backward()`, read `.grad`. Every primiti
 derivative rule live in `autodiff.ops`; the backward pass lives in `autodiff.engine`.
 
 The modules import each other in one direction only, bottom to top: `modes` (grad mode, anomaly
-mode) and `primitive` (what an op is), `anomaly`, `engine` (the sort and the backward loop),
-`value` (the node, and `apply`, where nodes are made), `ops` (the op table), `functional`
-(`grad`, `gradients`), `gradcheck`, the drawings in `viz`, and `compile` (the backward pass
-written out as Python).
+mode, tracing) and `primitive` (what an op is), `anomaly`, `engine` (the sort and the backward
+walk), `value` (the node, and `apply`, where nodes are made), `ops` (the op table), `functional`
+(`grad`, `gradients`), `gradcheck`, the drawings in `viz`, and the package `compile` (the
+backward pass written out as Python).
 """
 
 __version__ = "0.1.0"  # the one place it is written: setup.cfg reads it from here

@@ -15,9 +15,11 @@ gradient `g` to its op's rule, and each share the rule returns is added to a par
 
 The same loop serves `backward()` (on floats), `backward(create_graph=True)` and `grad()` (on
 Values, so the gradient is itself a graph), `gradients()` (which stops at chosen nodes) and
-`local_grads()` (one step of it). The sort is iterative, so a graph a million nodes deep is as
-fine as a shallow one; gradients are summed in a dict that belongs to one pass, so passes in
-several threads never see each other's partial sums.
+`local_grads()` (one step of it). The walk is offered on its own (`walk`), so the step-through
+drawings and `autodiff.compile`, which writes the pass out as code, follow this very loop. The
+sort is iterative, so a graph a million nodes deep is as fine as a shallow one; gradients are
+summed in a dict that belongs to one pass, so passes in several threads never see each other's
+partial sums.
 
 This module works on nodes through their public fields (`parents`, `op`, `data`, `grad`) and
 imports no `Value`: `autodiff.value` uses it, not the other way round.
@@ -26,11 +28,11 @@ imports no `Value`: `autodiff.value` uses it, not the other way round.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from numbers import Real
 
 from autodiff import anomaly
-from autodiff.modes import ANOMALY, MODE, _anomaly_checks_off
+from autodiff.modes import ANOMALY, MODE, anomaly_checks_off
 
 
 def topological_order(root, stop: Collection = frozenset()) -> list:
@@ -66,18 +68,6 @@ def topological_order(root, stop: Collection = frozenset()) -> list:
     return order
 
 
-def _shares(node, g, on_values: bool) -> tuple:
-    """One backward step: the op's rule maps `node`'s gradient `g` to one share per parent."""
-    parents = node.parents
-    if on_values:  # the rule's arithmetic on Values records the gradient graph
-        return node.op.vjp(g, node, *parents)
-    if len(parents) == 2:  # the common arities, without building a list of numbers
-        return node.op.vjp(g, node.data, parents[0].data, parents[1].data)
-    if len(parents) == 1:
-        return node.op.vjp(g, node.data, parents[0].data)
-    return node.op.vjp(g, node.data, *[p.data for p in parents])
-
-
 def local_grads(node, upstream: float = 1.0) -> tuple[float, ...]:
     """The shares `node` passes back to each of its parents, given its own gradient `upstream`.
 
@@ -98,7 +88,47 @@ def local_grads(node, upstream: float = 1.0) -> tuple[float, ...]:
         )
     if not node.parents:
         return ()
-    return tuple(float(s) for s in _shares(node, float(upstream), on_values=False))
+    return tuple(float(s) for s in float_step(node, float(upstream)))
+
+
+def walk(order: list, grads: dict, step: Callable,
+         stop: Collection = frozenset()) -> Iterator[tuple]:
+    """The backward walk: `(node, g, shares)` for each node of `order` from the last back.
+
+    `g` is `grads[node]`, the node's gradient, complete when its turn comes because every node
+    that uses it comes later in `order`; `shares = step(node, g)` are what it passes to each of
+    its parents. The caller adds the shares into `grads` before asking for the next node: that
+    sum is the caller's, so the same walk serves `backward_pass` (numbers), the step-through
+    drawings (which record each addition) and `autodiff.compile` (which writes each one as a
+    line of code). Leaves and nodes in `stop` pass nothing on and are not yielded.
+
+        >>> from autodiff import Value
+        >>> a = Value(3.0)
+        >>> b = a * a
+        >>> order, grads = topological_order(b), {b: 1.0}
+        >>> for node, g, shares in walk(order, grads, float_step):
+        ...     print(node.op, g, shares)
+        mul 1.0 (3.0, 3.0)
+    """
+    for node in reversed(order):
+        if node.parents and not (stop and node in stop):
+            g = grads[node]
+            yield node, g, step(node, g)
+
+
+def float_step(node, g) -> tuple:
+    """One backward step on floats: the op's rule maps `node`'s gradient `g` to its shares."""
+    parents = node.parents
+    if len(parents) == 2:  # the common arities, without building a list of numbers
+        return node.op.vjp(g, node.data, parents[0].data, parents[1].data)
+    if len(parents) == 1:
+        return node.op.vjp(g, node.data, parents[0].data)
+    return node.op.vjp(g, node.data, *[p.data for p in parents])
+
+
+def value_step(node, g) -> tuple:
+    """One backward step on Values: the rule's arithmetic records the gradient's own graph."""
+    return node.op.vjp(g, node, *node.parents)
 
 
 def backward_pass(root, seed, stop: Collection = frozenset()) -> tuple[list, dict]:
@@ -108,32 +138,31 @@ def backward_pass(root, seed, stop: Collection = frozenset()) -> tuple[list, dic
     every rule runs on Values and the gradients form a graph of their own (the caller turns grad
     mode on for that). Nodes in `stop` are treated as leaves. Nothing is written to any `.grad`.
     """
-    on_values = not isinstance(seed, float)
     order = topological_order(root, stop)
-    step = _shares if not MODE.get() & ANOMALY else _checked_step(order)
+    step = float_step if isinstance(seed, float) else value_step
+    if MODE.get() & ANOMALY:
+        step = _checked(step, order)
     grads = {root: seed}
-    for node in reversed(order):  # a node's gradient is complete when its turn comes
-        parents = node.parents
-        if not parents or (stop and node in stop):  # a leaf: nothing to pass on
-            continue
-        for parent, share in zip(parents, step(node, grads[node], on_values)):
-            earlier = grads.get(parent)
+    earlier_of = grads.get
+    for node, _g, shares in walk(order, grads, step, stop):
+        for parent, share in zip(node.parents, shares):
+            earlier = earlier_of(parent)
             # The first share initialises the parent's gradient; later ones are added to it.
             grads[parent] = share if earlier is None else earlier + share
     return order, grads
 
 
-def _checked_step(order: list) -> Callable:
+def _checked(step: Callable, order: list) -> Callable:
     """The step of anomaly mode: check the node's inputs, take the step, check its shares."""
 
-    def step(node, g, on_values):
+    def checked_step(node, g):
         anomaly.check_inputs_unchanged(node, order)
-        with _anomaly_checks_off():  # a NaN share is reported below, naming this node
-            shares = _shares(node, g, on_values)
+        with anomaly_checks_off():  # a NaN share is reported below, naming this node
+            shares = step(node, g)
         anomaly.check_shares(node, g, shares, order)
         return shares
 
-    return step
+    return checked_step
 
 
 # One pass writes its gradients at a time, so two threads' passes that share leaves add up

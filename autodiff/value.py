@@ -22,7 +22,8 @@ from __future__ import annotations
 from numbers import Real
 
 from autodiff import anomaly, engine
-from autodiff.modes import ANOMALY, MODE, RECORD, enable_grad
+from autodiff import modes
+from autodiff.modes import ANOMALY, MODE, RECORD, TRACE, enable_grad
 from autodiff.primitive import PRIMITIVES, Primitive
 
 Number = int | float
@@ -71,6 +72,8 @@ class Value:
         self.label = label
         self.op = ""  # a leaf: made by the user, not by an op
         self.parents = ()
+        if MODE.get() & TRACE:  # a constant made by a traced function
+            modes.note_made(self)
 
     @property
     def is_leaf(self) -> bool:
@@ -82,10 +85,13 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
     def __float__(self) -> float:
-        # float(v) (and so math.exp(v)) hands back a plain number: while the graph is being
-        # recorded, that silently cuts it. Say so, once, to user code (chainrule's own modules
-        # read numbers on purpose).
-        if MODE.get() & RECORD and not _float_warned:
+        mode = MODE.get()
+        if mode & TRACE:
+            modes.note_read("float(v) read a traced Value")  # compile refuses it: no warning
+        elif mode & RECORD and not _float_warned:
+            # float(v) (and so math.exp(v)) hands back a plain number: while the graph is being
+            # recorded, that silently cuts it. Say so, once, to user code (chainrule's own
+            # modules read numbers on purpose).
             _warn_float(self)
         return self.data
 
@@ -134,28 +140,28 @@ class Value:
 
     # ---- comparisons look at the numbers and return plain bools ------------------------------
     # __eq__ and __hash__ stay the identity ones, so Values work in sets and as dict keys.
-    # A tracer (autodiff.compile) may set `compare_hook` to see each comparison and its outcome,
-    # since a Python `if` on one decides which graph gets built.
+    # While tracing, each comparison and its outcome is reported: a Python `if` on one decides
+    # which graph gets built.
 
     def __lt__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, "<", other, self.data < _data(other))
+        return _compared(self, "<", other, self.data < data_of(other))
 
     def __le__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, "<=", other, self.data <= _data(other))
+        return _compared(self, "<=", other, self.data <= data_of(other))
 
     def __gt__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, ">", other, self.data > _data(other))
+        return _compared(self, ">", other, self.data > data_of(other))
 
     def __ge__(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return _compared(self, ">=", other, self.data >= _data(other))
+        return _compared(self, ">=", other, self.data >= data_of(other))
 
     # ---- elementary functions ---------------------------------------------------------------
 
@@ -197,6 +203,8 @@ class Value:
 
     def detach(self) -> Value:
         """A new constant leaf with the same number and no history."""
+        if MODE.get() & TRACE:
+            modes.note_read("v.detach() froze a traced Value")
         return Value(self.data, label=self.label)
 
 
@@ -235,12 +243,17 @@ def apply(op: Primitive, *inputs) -> Value | float:
                 return op.forward(*[_number(f"{op}()", x) for x in inputs])
             parents = tuple([_constant(op, x) for x in inputs])
             break
-    if len(parents) == 2:  # the common arities, without building a list
-        data = op.forward(parents[0].data, parents[1].data)
-    elif len(parents) == 1:
-        data = op.forward(parents[0].data)
-    else:
-        data = op.forward(*[p.data for p in parents])
+    try:
+        if len(parents) == 2:  # the common arities, without building a list
+            data = op.forward(parents[0].data, parents[1].data)
+        elif len(parents) == 1:
+            data = op.forward(parents[0].data)
+        else:
+            data = op.forward(*[p.data for p in parents])
+    except Exception as error:
+        if MODE.get() & TRACE:  # the function may catch it and build another graph
+            modes.note_raised(op, parents, error)
+        raise
     out = Value.__new__(Value)  # data is already a float: Value.__init__'s checks are not needed
     out.data = data
     out.grad = 0.0
@@ -252,8 +265,11 @@ def apply(op: Primitive, *inputs) -> Value | float:
     else:  # inside no_grad(): a leaf with no history
         out.op = ""
         out.parents = ()
-    if mode & ANOMALY:
-        anomaly.check_forward(op, parents, data)
+    if mode > RECORD:  # anomaly mode or tracing (rare): one test on the common path
+        if mode & ANOMALY:
+            anomaly.check_forward(op, parents, data)
+        if mode & TRACE:
+            modes.note_made(out)
     return out
 
 
@@ -279,11 +295,11 @@ def _number(where: str, x) -> float:
     try:
         return float(x)
     except OverflowError:  # float() names nothing, and a huge int may be too long to print
-        raise OverflowError(f"{where}: {_size(x)} is too large for a float") from None
+        raise OverflowError(f"{where}: {number_text(x)} is too large for a float") from None
 
 
-def _size(x) -> str:
-    """A number too large for a float, shown (or, past 100 digits, described) for a message."""
+def number_text(x) -> str:
+    """A number for a message: shown, or past 100 digits described (a float's overflow)."""
     if isinstance(x, int) and x.bit_length() > 332:  # more than 100 decimal digits
         return f"an int of {x.bit_length()} bits"
     return repr(x)
@@ -293,15 +309,12 @@ def _is_operand(x) -> bool:
     return type(x) is Value or type(x) is float or (isinstance(x, Real) and not isinstance(x, bool))
 
 
-def _data(x) -> float:
+def data_of(x):
+    """The number of a Value, or `x` itself when it is not one."""
     return x.data if isinstance(x, Value) else x
 
 
-#: Called as compare_hook(value, op, other, outcome) after every comparison, when set.
-compare_hook = None
-
-
 def _compared(value: Value, op: str, other, outcome: bool) -> bool:
-    if compare_hook is not None:
-        compare_hook(value, op, other, outcome)
+    if MODE.get() & TRACE:
+        modes.note_compared(value, op, other, outcome)
     return outcome

@@ -7,10 +7,15 @@ ReLU is dark, so you see at a glance where the signal is strong and where it van
 idea to understand is the pipeline every drawing goes through, one module per step:
 
 1. `graph.analyse`: the facts of the graph (names, roles, clusters, gradients), read once;
-2. `scene.compose`: what to draw, every node or a summary of a big graph (`summary`);
-3. `layout.affordable`: long edges drawn as repeated nodes, so that Graphviz finishes quickly;
+2. `scene.full_scene` or `summary.summarise`: what to draw, every node or a summary of a big
+   graph, in the vocabulary of `scene` that the later steps read;
+3. `layout.affordable`: long edges drawn as repeated nodes, a summary cut down to the part
+   nearest the output, so that Graphviz finishes quickly;
 4. `look.dress`: how each thing looks (colours on one |grad| scale, one box builder);
-5. `emit.write_dot`: the DOT text, the one place where user text is escaped.
+5. `emit.write_dot`: the DOT text, where user text is escaped (`look` escapes what it puts in
+   its HTML-like labels with `escape.html_text`).
+
+Each step takes what the one before gives and is called once, in this order.
 
     >>> from autodiff import Value, to_dot
     >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
@@ -27,12 +32,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from autodiff.value import Value
-from autodiff.viz import layout
-from autodiff.viz.look import dress
 from autodiff.viz.emit import write_dot
 from autodiff.viz.graph import analyse
-from autodiff.viz.scene import compose
+from autodiff.viz.layout import affordable
+from autodiff.viz.look import dress
 from autodiff.viz.options import DEFAULT_SHOW, DrawOptions, NumberFormat
+from autodiff.viz.scene import full_scene
+from autodiff.viz.summary import summarise
 
 
 def to_dot(
@@ -76,11 +82,11 @@ def to_dot(
     options = DrawOptions(rankdir, show, fmt, colour, legend, clusters, max_nodes, collapse, title)
     info = analyse(root, model=model, params=params, grads=grads)  # 1. the facts
     limit = options.node_limit(bool(info.cluster_chains))
-    scene = layout.affordable(compose(info, options, limit))  # 2. what to draw, 3. affordable
-    keep = limit
-    while scene.summary and scene.cost > layout.BUDGET and keep > 25:
-        keep //= 2  # still slow to lay out: draw less
-        scene = layout.affordable(compose(info, options, limit, keep))
+    if limit is not None and len(info.nodes) > limit:  # 2. what to draw
+        scene = summarise(info, options, limit)
+    else:
+        scene = full_scene(info, options)
+    scene = affordable(scene)  # 3. what Graphviz can lay out quickly
     if not info.grads_known and "grad" in options.show:
         scene.notes.append("gradients not computed yet: call backward() on the output to see them")
     scene = dress(scene, options)  # 4. how each thing looks

@@ -3,108 +3,17 @@
 Both the full drawing and the summary of a big graph are a `Scene`, a list of `Item`s (Graphviz
 nodes) and `Edge`s with the clusters that hold them, and `write_dot` turns it into text in a
 fixed order. The one idea to understand: every piece of user text (labels, parameter names)
-reaches Graphviz through one of the two escapers here, so no label can break the DOT or inject
-markup. Attribute values are either `Html` (an HTML-like label whose user text went through
-`html_text`) or plain text, which is always quoted and escaped here.
+reaches Graphviz through one of the two escapers of `escape`, so no label can break the DOT or
+inject markup. Attribute values are either `Html` (an HTML-like label whose user text went
+through `html_text` when `look` made it) or plain text, which is always quoted here.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from dataclasses import dataclass, field
+from autodiff.viz.escape import Html, html_text, quoted
+from autodiff.viz.scene import Edge, Item, Scene, natural_key
 
-# ---- escaping -----------------------------------------------------------------------------------
-
-# Every control character but newline, and the two non-characters U+FFFE and U+FFFF, which XML
-# (and so Graphviz's HTML-like labels and SVG output) does not allow.
-_UNDRAWABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f\ufffe\uffff]")
-
-
-def _printable(text: str) -> str:
-    # Characters that cannot be drawn are shown as visible escapes (\x07, \ufffe). Lone
-    # surrogates cannot be encoded as UTF-8, which is what the DOT file is: escapes as well.
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    if _UNDRAWABLE.search(text):
-        text = _UNDRAWABLE.sub(_escape, text)
-    return text
-
-
-def _escape(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def html_text(text: str) -> str:
-    """Text for inside an HTML-like label: `& < > " ]` become entities, newlines become <BR/>."""
-    # Graphviz expands \N, \G, ... even inside HTML-like labels, and reads \\ as one backslash.
-    text = _printable(text).replace("\\", "\\\\")
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Graphviz's HTML lexer takes text ending in "]" for the end of a CDATA section and fails
-    # (a label "]" or "x]]"): a character reference draws the same bracket.
-    text = text.replace('"', "&quot;").replace("]", "&#93;")
-    return '<BR ALIGN="CENTER"/>'.join(text.split("\n"))
-
-
-@functools.lru_cache(maxsize=4096)  # attribute values repeat: colours, shapes
-def quoted(text: str) -> str:
-    """A DOT double-quoted string (for tooltips): backslashes, quotes and newlines are escaped.
-
-    A backslash goes through two readings: the DOT parser turns `\\\\` into `\\`, then Graphviz's
-    escape expansion (`\\N` = node name, `\\n` = newline) turns `\\\\` into one backslash. So each
-    literal backslash is written as four, and `\\N`, `\\G` in user text are never expanded.
-    Graphviz also decodes entities such as `&lt;` in plain strings, so `&` becomes `&amp;`.
-    """
-    text = _printable(text).replace("\\", "\\\\\\\\").replace('"', '\\"').replace("\n", "\\n")
-    text = text.replace("&", "&amp;")
-    return f'"{text}"'
-
-
-# ---- what a drawing is made of ------------------------------------------------------------------
-
-
-class Html(str):
-    """An HTML-like label body, written as <...>; every user string in it is already escaped."""
-
-
-@dataclass
-class Item:
-    """One Graphviz node: what it shows (`look`, a description from `boxes`) and, once dressed,
-    its attributes. Items of one cluster that have a `sibling_key` are drawn in its order; an
-    item with `again` (the look of a small copy of it) may be drawn again next to a far-away
-    user instead of a long edge leaving it (see `layout`)."""
-
-    id: str
-    look: object
-    cluster: str | None = None
-    sibling_key: tuple | None = None
-    again: object | None = None
-    attrs: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Edge:
-    """One Graphviz edge; `flow` is the gradient it carries back (colours it), if shown."""
-
-    tail: str
-    head: str
-    attrs: dict[str, str] = field(default_factory=dict)
-    flow: float | None = None
-    dead: bool = False  # out of a dead ReLU: no gradient passes
-
-
-@dataclass
-class Scene:
-    """Everything one drawing shows: nodes, edges, the clusters holding them, and the caption."""
-
-    items: list[Item]
-    edges: list[Edge]
-    clusters: dict[str, str | None]  # {cluster path: the cluster enclosing it, or None}
-    notes: list[str] = field(default_factory=list)  # caption lines: what was left out, and why
-    dense: bool = False  # boxes of whole neurons: densely connected, parallel edges merged
-    summary: bool = False  # a summary of a graph too big to draw node by node
-    cost: int = 0  # Graphviz's layout work, estimated by `layout`
-    limits: dict[str, str] = field(default_factory=dict)  # bounds on Graphviz's effort
+# ---- the DOT text -------------------------------------------------------------------------------
 
 
 def attr_list(attrs: dict[str, str]) -> str:
@@ -233,10 +142,6 @@ def reading_order(items: list[Item], edges: list[Edge], flipped: bool) -> list[E
             mirrored = flipped and cluster.get(a) is not None
             order.append(Edge(b, a, ORDER_EDGE) if mirrored else Edge(a, b, ORDER_EDGE))
     return order
-
-
-def natural_key(path: str) -> list[tuple[int, int | str]]:
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in path.split(".")]
 
 
 def _depth_first(children: dict[str | None, list[str]]) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autodiff.viz.emit import Edge, Item, Scene
+from autodiff.viz.scene import Edge, Item, Scene, drawn_values, nearest
 
 # An edge is long when it crosses more than this many ranks (a value and its operation node are
 # two ranks, so this is eight operations apart): beyond that a line across the drawing is harder
@@ -148,15 +148,36 @@ def repeat_long_edges(
 
 def affordable(scene: Scene) -> Scene:
     """The scene with its long edges drawn as repeated nodes: at LONG_SPAN, or at a shorter span
-    when that is still over BUDGET (the shortest one tried if none is within it). Its caption
-    says what was repeated, and a big drawing is told to bound Graphviz's effort."""
-    result = repeat_long_edges(scene.items, scene.edges)
-    for span in SHORTER_SPANS:
-        if result[4] <= BUDGET:
-            break
-        result = repeat_long_edges(scene.items, scene.edges, span)
-    items, edges, copies, cut, cost = result
+    when that is still over BUDGET (the shortest one tried if none is within it). A summary is
+    first cut down to its `limit` nodes nearest the output, then to half as many, and half
+    again, while it stays over BUDGET. Its caption says what was repeated and left out, and a
+    big drawing is told to bound Graphviz's effort."""
+    whole = scene
+    keep = scene.limit
     notes = list(scene.notes)
+    if scene.summary and keep is not None:
+        while True:
+            if drawn_values(whole) > keep:
+                scene, left_out = nearest(whole, keep)
+            result = _repeated(scene)
+            if result[4] <= BUDGET or keep <= 25:
+                break
+            keep //= 2  # still slow to lay out: draw less
+        cut_down = []
+        if scene is not whole:
+            cut_down.append(
+                f"Only the {keep} nodes nearest the output are drawn; {left_out:,} "
+                "more are left out (the grey '… more' boxes)."
+            )
+        if keep < whole.limit:
+            cut_down.append(
+                f"(Fewer than max_nodes={whole.limit}, so that Graphviz lays the drawing out in "
+                "seconds.)"
+            )
+        notes[-1:-1] = cut_down  # before the summary's last note, how to draw every node
+    else:
+        result = _repeated(scene)
+    items, edges, copies, cut, cost = result
     if cut:
         notes.append(repeat_note(copies, cut))
     limits = effort_limits(len(items), cost)
@@ -166,6 +187,16 @@ def affordable(scene: Scene) -> Scene:
             "mclimit), so that it finishes; edges may cross more than they need to."
         )
     return replace(scene, items=items, edges=edges, notes=notes, cost=cost, limits=limits)
+
+
+def _repeated(scene: Scene):
+    """Long edges cut at LONG_SPAN, or at shorter spans while over BUDGET."""
+    result = repeat_long_edges(scene.items, scene.edges)
+    for span in SHORTER_SPANS:
+        if result[4] <= BUDGET:
+            break
+        result = repeat_long_edges(scene.items, scene.edges, span)
+    return result
 
 
 def repeat_note(copies: int, cut: int) -> str:

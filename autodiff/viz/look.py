@@ -6,8 +6,8 @@ repeated node, a `Legend`, and edges with the gradient they carry. `dress` turns
 Graphviz attributes. The one idea to understand: gradient magnitudes span many orders of
 magnitude, so colours follow log10 |grad| (`GradScale`), fitted once over everything the scene
 shows; every box, edge and the legend use that one scale. A Value's box is one HTML-like table
-(`value_box`): a title row coloured by the Value's role (output, parameter, input, constant) and
-cells for its data and gradient, the same for one Value and for k copies.
+(`value_box_attrs`): a title row coloured by the Value's role (output, parameter, input,
+constant) and cells for its data and gradient, the same for one Value and for k copies.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from autodiff.viz.emit import Html, Scene, html_text
+from autodiff.viz.escape import Html, html_text
 from autodiff.viz.options import DrawOptions
+from autodiff.viz.scene import Again, ClusterBox, Legend, More, OpNode, Scene, ValueBox
 
 # ---- colours ------------------------------------------------------------------------------------
 
@@ -162,72 +163,6 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 REPEAT = "↻"  # marks a node drawn again next to a far-away user, instead of a long edge
 
 
-# ---- what the scene asks for --------------------------------------------------------------------
-
-
-@dataclass
-class ValueBox:
-    """A Value's box, or the box of `count` copies (whose data and grad are then ranges)."""
-
-    role: str
-    title: str  # "" for no title row
-    data: str | None  # the data cell's text; None: no data cell
-    grad: str | None  # the grad cell's text; "?" before backward; None: no grad cell
-    magnitude: float | None = None  # colours the grad cell on the scale; None: not coloured
-    count: int = 1
-    tooltip: str | None = None
-
-
-@dataclass
-class OpNode:
-    """An operation between its inputs and its output: its symbol, or a dark octagon if dead."""
-
-    text: str
-    dead: bool = False
-    note: str | None = None  # a small label beside it ("3 of 100 dead")
-
-
-@dataclass
-class ClusterBox:
-    """A whole cluster (a Neuron or a Layer) drawn as one box, with statistics over it."""
-
-    path: str
-    params: int
-    values: int
-    ops: list[str]
-    grad: str | None  # the largest parameter gradient, as text; None: not shown
-    magnitude: float | None
-    relus: int
-    dead: int
-
-
-@dataclass
-class Again:
-    """A small copy of a node, drawn next to a far-away user instead of a long edge."""
-
-    text: str
-    role: str
-    where: str  # what the tooltip calls the original
-    original: str  # the original's node id
-
-
-@dataclass
-class More:
-    """A stub standing for inputs left out of a cut-down summary."""
-
-    text: str
-
-
-@dataclass
-class Legend:
-    """The key: the roles present, the |grad| scale, zero gradients, dead ReLUs."""
-
-    roles: set[str]
-    grads_known: bool
-    any_dead: bool
-    coloured_edges: bool = True
-
-
 def dress(scene: Scene, options: DrawOptions) -> Scene:
     """Give every item and edge of the scene its Graphviz attributes (see the module docstring)."""
     magnitudes = [abs(e.flow) for e in scene.edges if e.flow is not None]
@@ -239,13 +174,14 @@ def dress(scene: Scene, options: DrawOptions) -> Scene:
     for item in scene.items:
         item.attrs = {**look_attrs(item.look, scale, options), **item.attrs}
     for edge in scene.edges:
-        edge.attrs = {**edge.attrs, **flow_attrs(scale, edge.flow, edge.dead)}
+        more = MORE_EDGE if edge.more else {}
+        edge.attrs = {**more, **edge.attrs, **flow_attrs(scale, edge.flow, edge.dead)}
     return scene
 
 
 def look_attrs(look, scale: GradScale, options: DrawOptions) -> dict:
     if isinstance(look, ValueBox):
-        return value_box(look, scale, options)
+        return value_box_attrs(look, scale, options)
     if isinstance(look, OpNode):
         return op_attrs(look)
     if isinstance(look, ClusterBox):
@@ -262,7 +198,7 @@ def look_attrs(look, scale: GradScale, options: DrawOptions) -> dict:
 # ---- a Value's box: the one box builder ---------------------------------------------------------
 
 
-def value_box(box: ValueBox, scale: GradScale, options: DrawOptions) -> dict:
+def value_box_attrs(box: ValueBox, scale: GradScale, options: DrawOptions) -> dict:
     """The table drawn for a Value (or for k copies of one): title, ×k, data, grad."""
     cells = []
     if box.title:

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-from autodiff.engine import local_grads, topological_order
+from autodiff.engine import local_grads, topological_order, walk
 from autodiff.value import Value
 from autodiff.viz.graph import is_infix, parameter_names, symbol
 
@@ -73,16 +73,14 @@ def backward_steps(root: Value, *, model=None, params=None) -> list[BackwardStep
         for parent in node.parents:
             uses[parent] = uses.get(parent, 0) + 1
 
+    # The engine's own walk; its step is the op's rule on floats, one backward step, as in
+    # backward(). Here each share is added, and recorded, one at a time.
     grads: dict[Value, float] = {root: 1.0}
     steps: list[BackwardStep] = []
-    for node in reversed(order):
-        if not node.parents:
-            continue
-        g = grads[node]
+    for node, g, shares in walk(order, grads, lambda node, g: local_grads(node, g)):
         local = local_grads(node, 1.0)
         # What backward() adds is the rule applied to the real upstream gradient; every rule is
         # linear in g, so this equals upstream * local up to rounding, and keeps totals exact.
-        shares = local_grads(node, g)
         for position, parent in enumerate(node.parents):
             share = shares[position]
             first = parent not in grads

@@ -12,13 +12,21 @@ drawing always says what was left out and how to see it.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
-from autodiff.viz.look import MORE_EDGE, Again, ClusterBox, Legend, More, OpNode, ValueBox
-from autodiff.viz.emit import Edge, Item, Scene, natural_key
 from autodiff.viz.graph import GraphInfo, Node
 from autodiff.viz.options import DrawOptions
+from autodiff.viz.scene import (
+    Again,
+    ClusterBox,
+    Edge,
+    Item,
+    Legend,
+    OpNode,
+    Scene,
+    ValueBox,
+    natural_key,
+)
 
 
 @dataclass
@@ -103,11 +111,10 @@ def find_copies(info: GraphInfo) -> tuple[list[Copies], dict[tuple[int, int], Co
     return classes, constants
 
 
-def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | None = None) -> Scene:
+def summarise(info: GraphInfo, options: DrawOptions, limit: int) -> Scene:
     """A summary scene of `info`, whose notes say what was left out (`limit`: the node limit).
 
-    At most `keep` nodes (by default `limit`) are drawn: past that, only the part nearest the
-    output."""
+    Past `limit` drawn nodes, `layout` keeps only the part nearest the output (`scene.root`)."""
     classes, constants = find_copies(info)
     show_grads = info.grads_known and "grad" in options.show
     notes = [f"Summary: the graph has {len(info.nodes):,} values, more than max_nodes={limit}."]
@@ -221,20 +228,7 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
             attrs = {"label": f"×{n}", "fontsize": "9"} if n > 1 and target.endswith("_op") else {}
             edges.append(Edge(source, target, attrs))  # groups of nodes: no one gradient
 
-    # Last resort: keep only the units nearest the output.
     item_list = list(items.values())
-    keep = limit if keep is None else keep
-    drawn = [i for i in item_list if not i.id.endswith("_op")]
-    if len(drawn) > keep:
-        item_list, edges, left_out = nearest(item_list, edges, unit_of[len(classes) - 1], keep)
-        notes.append(
-            f"Only the {keep} nodes nearest the output are drawn; {left_out:,} "
-            "more are left out (the grey '… more' boxes)."
-        )
-    if keep < limit:
-        notes.append(
-            f"(Fewer than max_nodes={limit}, so that Graphviz lays the drawing out in seconds.)"
-        )
     total = len(info.nodes)
     slow = " (Graphviz may take minutes)" if total > 5000 else ""
     smaller = ", or draw a smaller expression, such as the loss of one sample" if repeated else ""
@@ -251,7 +245,9 @@ def summarise(info: GraphInfo, options: DrawOptions, limit: int, keep: int | Non
             while path is not None and path not in tree:
                 tree[path] = enclosing(path)
                 path = tree[path]
-    return Scene(item_list, edges, tree, notes, dense=bool(boxes), summary=True)
+    root = unit_of[len(classes) - 1]
+    return Scene(item_list, edges, tree, notes, dense=bool(boxes), summary=True, root=root,
+                 limit=limit)
 
 
 def box_paths(classes: list[Copies], chains: dict[str, list[str]], level: int | None):
@@ -274,35 +270,6 @@ def count_units(classes: list[Copies], boxes_at: dict[int, str] | None) -> int:
         if c.id not in boxes_at:
             drawn += len({p for p in c.parents if classes[p].role == "constant"})
     return drawn
-
-
-def nearest(items: list[Item], edges: list[Edge], root: str, keep_values: int):
-    """Keep the `keep_values` value-like nodes nearest `root` (walking edges backwards)."""
-    into: dict[str, list[str]] = {}
-    for e in edges:
-        into.setdefault(e.head, []).append(e.tail)
-    keep: set[str] = set()
-    kept_values = 0
-    queue = deque([root])
-    while queue and kept_values < keep_values:
-        unit = queue.popleft()
-        if unit in keep:
-            continue
-        keep.add(unit)
-        if not unit.endswith("_op"):
-            kept_values += 1
-        queue.extend(into.get(unit, ()))
-    left_out = sum(1 for i in items if i.id not in keep and not i.id.endswith("_op"))
-    kept_items = [i for i in items if i.id in keep]
-    kept_edges = [e for e in edges if e.tail in keep and e.head in keep]
-    for unit in [i.id for i in kept_items]:
-        missing = sum(1 for t in into.get(unit, ()) if t not in keep)
-        if missing:
-            stub = f"{unit}_more"
-            label = f"… {missing} more input{'s' if missing > 1 else ''}"
-            kept_items.append(Item(stub, More(label)))
-            kept_edges.append(Edge(stub, unit, dict(MORE_EDGE)))
-    return kept_items, kept_edges, left_out
 
 
 # ---- labels -------------------------------------------------------------------------------------
