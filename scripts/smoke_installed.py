@@ -49,6 +49,12 @@ def check_imports(checkout: Path) -> None:
     out.backward()
     if (a.grad, b.grad) != (-3.0, 3.0):
         fail(f"backward of a * b + b gave ({a.grad}, {b.grad}), not (-3.0, 3.0)")
+    import shutil
+
+    if shutil.which("dot"):  # the step-through page is assembled from the package's own files
+        page = autodiff.to_html(out)
+        if "<svg" not in page or not hasattr(page, "_repr_html_"):
+            fail("to_html from the installed wheel gave no drawing")
     print(f"smoke: imports from {Path(autodiff.__file__).parent.parent}, version "
           f"{autodiff.__version__}")
 
