@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"hooks: {json.dumps([str(ROOT / 'scripts' / 'docs_hooks.py')])}\n"
                           f"nav: {json.dumps(nav)}\n", encoding="utf-8")
         result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
-                                 "--clean", "-f", str(config), "-d", str(out)], env=env)
+                                 "--clean", "-f", str(config), "-d", str(out)], env=env,
+                                cwd=tmp)  # mkdocs-jupyter's .cache/ goes there, not here
         if result.returncode:
             print(f"docs: mkdocs build failed (exit {result.returncode})", file=sys.stderr)
             return result.returncode
