@@ -4,6 +4,9 @@
 # The course's notebooks are executed during the build. Needs the docs extra
 # (CHAINRULE_WITH_DOCS=1 bash scripts/setup.sh, or pip install -e '.[docs]').
 set -euo pipefail
+out=${1:-site}
+case $out in /*) ;; *) out="$PWD/$out" ;; esac   # OUT is relative to where you ran this
+shift || true
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
@@ -14,6 +17,4 @@ if ! "$PYTHON" -c "import mkdocs, mkdocs_jupyter, mkdocstrings" 2>/dev/null; the
     echo "      (or, in your own environment: pip install -e '.[docs]')" >&2
     exit 1
 fi
-out=${1:-site}
-shift || true
 exec "$PYTHON" scripts/build_docs.py "$out" "$@"
