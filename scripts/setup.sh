@@ -3,7 +3,8 @@
 # a .venv, the project.
 # Safe to run again: each step is skipped when its work is already done.
 #
-#   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0 (CPU) for the parity tests
+#   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0, lion-pytorch and schedulefree for the
+#                             parity tests (the test-torch extra)
 #   CHAINRULE_WITH_BROWSER=1  also install Chromium for the browser test of the HTML export
 #   CHAINRULE_WITH_DOCS=1     also install the documentation site's tools (bash scripts/docs.sh)
 #   CHAINRULE_WITH_RELEASE=1  also install what builds and checks the packages (build, twine, ruff)
@@ -58,6 +59,8 @@ fi
 stamp=.venv/.chainrule-installed
 checksum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
 extras=test
+# test-torch: torch 2.13.0, lion-pytorch and schedulefree, the references of the parity tests
+[ "${CHAINRULE_WITH_TORCH:-0}" = 1 ] && extras="$extras,test-torch"
 [ "${CHAINRULE_WITH_DOCS:-0}" = 1 ] && extras="$extras,docs"
 [ "${CHAINRULE_WITH_RELEASE:-0}" = 1 ] && extras="$extras,release"
 want="$(cat setup.cfg pyproject.toml | checksum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0} extras=$extras"
@@ -65,10 +68,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing chainrule (editable) with the extras $extras"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"
-    if [ "${CHAINRULE_WITH_TORCH:-0}" = 1 ]; then
-        say "installing torch 2.13.0 (CPU) for the parity tests"
-        .venv/bin/python -m pip install -q torch==2.13.0
-    fi
     echo "$want" > "$stamp"
 fi
 say "ready: $(.venv/bin/python --version), $(dot -V 2>&1)"
