@@ -40,7 +40,8 @@ RAW = "https://raw.githubusercontent.com/chainrule/chainrule/main/"
 
 # The guides in reading order; any other Markdown page under docs/ is added after them.
 GUIDES = ["install.md", "engine.md", "drawings.md", "compile.md", "optimizers.md", "nn.md",
-          "pytorch.md", "playground.md", "bad-input.md", "performance.md", "layout.md"]
+          "pytorch.md", "playground.md", "browser.md", "bad-input.md", "performance.md",
+          "layout.md"]
 # The API reference: one page per package, one section per module, from the docstrings.
 API = {
     "autodiff": ["autodiff", "autodiff.viz", "autodiff.gradcheck", "autodiff.anomaly"],

@@ -5,7 +5,10 @@
 #
 #   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0, lion-pytorch and schedulefree for the
 #                             parity tests (the test-torch extra)
-#   CHAINRULE_WITH_BROWSER=1  also install Chromium for the browser test of the HTML export
+#   CHAINRULE_WITH_BROWSER=1  also install Chromium for the browser tests, and fetch the pinned
+#                             npm packages pyodide and @viz-js/viz into .cache/npm/ (npm pack,
+#                             checked against the hashes pinned in nn/playground/export.py) for
+#                             the test of the static site (python -m nn.playground --export)
 #   CHAINRULE_WITH_DOCS=1     also install the documentation site's tools (bash scripts/docs.sh)
 #   CHAINRULE_WITH_RELEASE=1  also install what builds and checks the packages (build, twine, ruff)
 set -euo pipefail
@@ -69,5 +72,24 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"
     echo "$want" > "$stamp"
+fi
+# The static site's test runs Pyodide and Graphviz (WebAssembly) from the npm registry's
+# tarballs: about 8 MB, downloaded once into .cache/npm/ (ignored by git) and checked.
+if [ "${CHAINRULE_WITH_BROWSER:-0}" = 1 ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    mkdir -p .cache/npm
+    npm_tool() {
+        .venv/bin/python -c 'import sys; from nn.playground.export import npm_tool
+sys.exit(npm_tool(sys.argv[1:]))' "$@"
+    }
+    npm_tool --npm-packages | while read -r spec file; do
+        if [ ! -f ".cache/npm/$file" ]; then
+            say "fetching $spec from the npm registry"
+            (cd .cache/npm && npm pack --silent "$spec" >/dev/null)
+        fi
+    done
+    npm_tool --check-npm .cache/npm
 fi
 say "ready: $(.venv/bin/python --version), $(dot -V 2>&1)"

@@ -20,13 +20,13 @@ import contextlib
 import inspect
 import math
 import random
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from autodiff import Value, is_grad_enabled, no_grad, topological_order
+from autodiff.viz.render import can_render, render_svg
 from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
@@ -64,7 +64,7 @@ def _registered_name(name: Any) -> Any:
 
 
 def _need_dot() -> None:
-    if shutil.which("dot") is None:
+    if not can_render():  # the dot program, or a renderer installed (the browser build's)
         raise DotMissing("Looking inside draws graphs with Graphviz's dot program, which is not "
                          "installed here (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
                          "install graphviz); everything else in the playground works without it")
@@ -363,7 +363,7 @@ class Session:
         if neuron not in names:
             raise ValueError(f"neuron: no neuron {neuron!r} in this model; names look like "
                              "layers.0.neurons.3")
-        from autodiff import draw_dot
+        from autodiff import to_dot
 
         _need_dot()
         with self._lock:
@@ -375,9 +375,8 @@ class Session:
                 loss = self.point_loss(index)
                 loss.backward()
                 # Past ~150 Values, draw_dot draws one box per neuron (the view to click into).
-                graph = draw_dot(loss, model=self.model, title=title)
-                svg = graph.pipe(format="svg").decode("utf-8")
-        return {"svg": svg[svg.index("<svg"):], "title": title, "neuron": neuron, "point": index}
+                svg = render_svg(to_dot(loss, model=self.model, title=title))
+        return {"svg": svg, "title": title, "neuron": neuron, "point": index}
 
     def step_through(self, index: int) -> str:
         """The HTML step-through of backprop (autodiff.to_html) for point `index`'s loss."""
