@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -149,6 +149,11 @@ class Neuron(Module):
         _check_size("Neuron", "nin", config.get("nin"))
         return config["nin"] + 1
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _neuron_names("", config["nin"])
+
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={self.activation!r}"
 
@@ -224,6 +229,11 @@ class Layer(Module):
         _check_size("Layer", "nout", config.get("nout"))
         return config["nout"] * (config["nin"] + 1)
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _layer_names("", config["nin"], config["nout"])
+
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
 
@@ -275,6 +285,7 @@ class MLP(Module):
         for size in nouts:
             _check_size("MLP", "each entry of nouts", size)
         if isinstance(activation, str):
+            _activation("MLP", activation)  # checked even with no hidden layer to use it
             last = "linear" if output_activation is None else output_activation
             activations = [activation] * (len(nouts) - 1) + [last]
         elif not isinstance(activation, Sequence):
@@ -340,6 +351,13 @@ class MLP(Module):
             _check_size("MLP", "each entry of nouts", size)
         return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(nouts)))
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        sizes = [config["nin"], *config["nouts"]]
+        return (name for k in range(len(sizes) - 1)
+                for name in _layer_names(f"layers.{k}.", sizes[k], sizes[k + 1]))
+
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
 
@@ -370,6 +388,18 @@ def _torch_door(name: str) -> Callable:
     except KeyError:
         raise ImportError(f"{name} is the work of nn.torch_bridge, which is not imported; "
                           "import nn (or nn.torch_bridge) first") from None
+
+
+def _neuron_names(prefix: str, nin: int) -> Iterator[str]:
+    """The names `named_parameters()` gives a neuron's weights and bias, in order."""
+    for i in range(nin):
+        yield f"{prefix}w.{i}"
+    yield f"{prefix}b"
+
+
+def _layer_names(prefix: str, nin: int, nout: int) -> Iterator[str]:
+    for j in range(nout):
+        yield from _neuron_names(f"{prefix}neurons.{j}.", nin)
 
 
 # ---- argument checks -----------------------------------------------------------------------------

@@ -372,6 +372,29 @@ def test_a_stopped_server_is_said_so(visitor):
     assert v.steps() == 0
 
 
+@pytest.mark.parametrize("bad", ["../../api/options", "..%2F..%2Fapi%2Foptions", "a b"])
+def test_a_session_in_the_url_that_is_no_session_id_starts_a_new_one(visitor, server, bad):
+    # ?session=../../api/options once fetched /api/options as a frame: a TypeError in the page.
+    v = visitor()
+    before = len(server.registry)
+    v.open(f"session={bad}&hidden=3")
+    assert "no valid session" in v.page.inner_text("[data-testid=notice]")
+    assert "session=" not in v.page.url
+    assert v.steps() == 0 and len(server.registry) == before + 1
+    v.click_step(1)
+
+
+def test_a_long_run_thins_its_history_and_the_page_keeps_up(visitor, server, monkeypatch):
+    monkeypatch.setattr(Session, "max_history", 20)
+    v = visitor()
+    v.open("n=30&hidden=2&seed=4")
+    v.click_step(45)
+    v.settled()
+    history = v.page.evaluate("() => state.history.map((h) => h.step)")
+    assert history[0] == 0 and history[-1] == 45 and len(history) <= 20
+    assert history == sorted(history)
+
+
 # ---- the race and the surface (?runs=, ?surface=) ---------------------------------------------
 
 CARDS = "[data-testid=run-card]"

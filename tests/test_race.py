@@ -397,3 +397,24 @@ def test_the_race_and_surface_pages_are_served(server):
                          ("", "chainrule playground")):
         with urllib.request.urlopen(f"{server.url}/?{query}", timeout=30) as response:
             assert f"<title>{title}</title>" in response.read().decode()
+
+
+def test_a_long_race_thins_each_runs_history_with_its_clock(monkeypatch):
+    monkeypatch.setattr(Session, "max_history", 20)
+    race = Race("sgd:lr=0.1,adam:lr=0.01", **COMMON)
+    race.step(10)
+    page = race.frame()
+    have = {run["id"]: (len(run["history"]), run["history_thinned"]) for run in page["runs"]}
+    race.step(35)
+    for index, session in enumerate(race.runs):
+        assert session.history_thinned > 0 and len(session.history) <= 20
+        assert len(session.times) == len(session.history)  # the clock thinned alongside
+        steps, losses = race.history(index, by="seconds")
+        assert len(steps) == len(losses) and steps == sorted(steps)
+    again = race.frame(since=have)  # the page's copy predates the thinning: all of it again
+    for run, session in zip(again["runs"], race.runs):
+        assert run["history_start"] == 0 and len(run["history"]) == len(session.history)
+        assert [h["step"] for h in run["history"]][-1] == 45
+    assert [len(r["history"]) for r in race.frame(since={
+        r["id"]: (len(r["history"]), r["history_thinned"]) for r in again["runs"]})["runs"]] \
+        == [0, 0]

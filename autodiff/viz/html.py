@@ -26,6 +26,7 @@ from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dr
 from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
 from autodiff.viz.render import render_svg
 from autodiff.viz.scene import full_scene
+from autodiff.viz.page import HTMLPage
 from autodiff.viz.steps import backward_steps, explanation_lines, explanation_parts
 from autodiff.viz.steps import number as step_number
 
@@ -43,7 +44,7 @@ def to_html(
     title: str | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     group: bool = False,
-) -> str:
+) -> HTMLPage:
     """Write (when `path` is given) and return an HTML page that steps through backprop on `root`.
 
     The page shows the graph with every Value's label, stable name and data, and controls:
@@ -155,7 +156,7 @@ def to_html(
     )
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
-    return page
+    return HTMLPage(page)  # a str that Jupyter shows inline
 
 
 def _script_json(data) -> str:

@@ -46,7 +46,8 @@ def render_svg(dot_text: str) -> str:
         if exe is None:
             raise RuntimeError(
                 "laying out a graph needs Graphviz's `dot` program; install Graphviz "
-                "(Debian/Ubuntu: apt-get install graphviz, or run scripts/setup.sh)"
+                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
+                "Windows: winget install Graphviz.Graphviz)"
             )
         result = subprocess.run(
             [exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, timeout=300

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import operator
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,8 +24,8 @@ from nn.optim.linesearch import dot
 __all__ = ["CMAES", "EvolutionStrategy", "symmetric_eigen", "centered_ranks"]
 
 
-def symmetric_eigen(a: list[list[float]],
-                    max_iter: int = 30) -> tuple[list[float], list[list[float]]]:
+def symmetric_eigen(a: list[list[float]], max_iter: int = 30,
+                    deadline: float | None = None) -> tuple[list[float], list[list[float]]]:
     """Eigenvalues and eigenvectors of a symmetric matrix: Householder, then implicit QR.
 
     Returns (values, vectors) with `vectors[i][k]` the i-th entry of the k-th eigenvector (the
@@ -35,7 +36,8 @@ def symmetric_eigen(a: list[list[float]],
     operations, whatever the spread of the eigenvalues: CMA-ES's covariance starts as the
     identity, whose nearly equal eigenvalues cost cyclic Jacobi a dozen sweeps of n^3 each.
     `max_iter` bounds the QR steps per eigenvalue (two or three are usual). Slower than
-    LAPACK, but plain Python, exact to rounding, and enough for CMA-ES's matrices.
+    LAPACK, but plain Python, exact to rounding, and enough for CMA-ES's matrices. With a
+    `deadline` (a `time.monotonic()` time), it raises TimeoutError once that has passed.
     """
     n = len(a)
     a = [[float(x) for x in row] for row in a]
@@ -46,6 +48,7 @@ def symmetric_eigen(a: list[list[float]],
     # Stage 1: for k = 0 .. n-3, the reflection H = I - 2 v v^T (|v| = 1, acting on rows and
     # columns k+1 ..) that maps column k below the diagonal onto alpha e_1.
     for k in range(n - 2):
+        _check_deadline(deadline, "symmetric_eigen")  # O(n^2) work per reflection
         x = [a[i][k] for i in range(k + 1, n)]
         norm = math.sqrt(sum(xi * xi for xi in x))
         alpha = -math.copysign(norm, x[0])
@@ -87,6 +90,7 @@ def symmetric_eigen(a: list[list[float]],
             m -= 1
             steps = 0
             continue
+        _check_deadline(deadline, "symmetric_eigen")  # O(n^2) work per QR step at most
         steps += 1
         if steps > max_iter:
             raise ArithmeticError(f"symmetric_eigen: no convergence after {max_iter} QR steps "
@@ -212,20 +216,22 @@ class CMAES(ClosureOptimizer):
         """One generation: `popsize` evaluations, then the parameters hold the new mean."""
         closure = self._closure(closure)
         evaluate = _evaluate_value(self, closure)
-        n, lam, mu, w = len(self.params), self.popsize, self.mu, self.weights
+        n, lam = len(self.params), self.popsize
         # The state changes only once the whole generation has been evaluated.
         state = dict(self.state) or dict(
             generation=0, func_evals=0, sigma=self.sigma0, pc=[0.0] * n, ps=[0.0] * n,
             C=_identity(n), B=_identity(n), D=[1.0] * n, eigen_evals=0, best_loss=None,
             best_x=None, rng=_rng_state(random.Random(self.seed)))
         _set_rng_state(self._rng, state["rng"])
-        sigma, B, D, C = state["sigma"], state["B"], state["D"], state["C"]
+        sigma, B, D = state["sigma"], state["B"], state["D"]
         mean = self._get_x()
 
         # Sample lambda candidates x_k = m + sigma * B D z_k and evaluate them.
         candidates, first = [], None
+        deadline = self.deadline
         try:
             for _ in range(lam):
+                _check_deadline(deadline, self.name)  # B D z is n^2 work per candidate
                 z = [self._rng.gauss(0.0, 1.0) for _ in range(n)]
                 dz = [Dj * zj for Dj, zj in zip(D, z)]
                 y = [sum(map(operator.mul, row, dz)) for row in B]  # B D z ~ N(0, C)
@@ -246,8 +252,21 @@ class CMAES(ClosureOptimizer):
         state["func_evals"] += lam
         # Best first (stable: ties keep sampling order; a NaN loss ranks last).
         candidates.sort(key=lambda c: _rank(c[0]))
-        best = candidates[:mu]
 
+        try:
+            first = self._update(state, candidates, first, mean, deadline)
+        except BaseException:  # out of time (or interrupted): nothing changed
+            self._set_x(mean)
+            raise
+        return first
+
+    def _update(self, state: dict[str, Any], candidates: list, first: Any,
+                mean: list[float], deadline: float | None) -> Any:
+        """The generation's updates of the mean, the paths, C, sigma (and B, D), into `state`;
+        then `self.state = state`."""
+        n, lam, mu, w = len(self.params), self.popsize, self.mu, self.weights
+        sigma, B, D, C = state["sigma"], state["B"], state["D"], state["C"]
+        best = candidates[:mu]
         # m = sum w_i x_(i): the new mean; y_w = (m - m_old) / sigma, the step it took.
         new_mean = [sum(w[i] * best[i][1][j] for i in range(mu)) for j in range(n)]
         y_w = [sum(w[i] * best[i][2][j] for i in range(mu)) for j in range(n)]
@@ -274,8 +293,12 @@ class CMAES(ClosureOptimizer):
         ys = [best[i][2] for i in range(mu)]
         ys_t = list(zip(*ys))  # ys_t[r][i] = y_(i)[r]
         wys = [[wi * yi for wi, yi in zip(w, column)] for column in ys_t]  # w_i y_(i)[r]
-        C = [[decay * C_r[s] + c1 * pc_r * pc[s] + cmu * sum(map(operator.mul, wy_r, ys_t[s]))
-              for s in range(n)] for C_r, pc_r, wy_r in zip(C, pc, wys)]
+        new_C = []
+        for C_r, pc_r, wy_r in zip(C, pc, wys):
+            _check_deadline(deadline, self.name)  # mu n work per row, mu n^2 in all
+            new_C.append([decay * C_r[s] + c1 * pc_r * pc[s]
+                          + cmu * sum(map(operator.mul, wy_r, ys_t[s])) for s in range(n)])
+        C = new_C
 
         # sigma = sigma exp((cs / damps) (|ps| / E|N(0, I)| - 1)), the exponent capped at 1
         # as in purecma, against a blow-up in the first generations.
@@ -285,13 +308,19 @@ class CMAES(ClosureOptimizer):
         # n^3 and C changes slowly (the "lazy" update: purecma's gap of 0.5 lambda / (c1 + cmu)
         # / n evaluations, which keeps the cost O(n^2) per candidate).
         if state["func_evals"] - state["eigen_evals"] > 0.5 * lam / (c1 + cmu) / n:
-            eigenvalues, B = symmetric_eigen(C)
+            eigenvalues, B = symmetric_eigen(C, deadline=deadline)
             D = [math.sqrt(max(ev, 1e-300)) for ev in eigenvalues]  # C is positive definite
             state["eigen_evals"] = state["func_evals"]
         state.update(generation=generation, sigma=sigma, pc=pc, ps=ps, C=C, B=B, D=D,
                      rng=_rng_state(self._rng))
         self.state = state
         return first
+
+
+def _check_deadline(deadline: float | None, owner: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"{owner}: the step ran past its deadline and was abandoned; "
+                           "nothing was changed")
 
 
 def _identity(n: int) -> list[list[float]]:

@@ -231,25 +231,29 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
     action = parts[2] if len(parts) > 2 else ""
     since = _int(query.pop("since", "0"), "since")
     run = _int(query.pop("run", "-1"), "run")
+    # thinned: the history_thinned of the caller's copy; when the session has thinned its
+    # history since, the frame sends the whole history again (see Session.max_history).
+    thinned_text = query.pop("thinned", None)
+    thinned = None if thinned_text is None else _int(thinned_text, "thinned")
     if (method, action) == ("GET", ""):
         known = query.get("version")
         if known is not None and known == f"{session.run}.{session.version}":
             return Response(200, {"unchanged": True})
-        return Response(200, session.frame(since, run))
+        return Response(200, session.frame(since, run, thinned=thinned))
     if (method, action) == ("POST", "step"):
         stopped = _steps(session, query)
-        frame = session.frame(since, run)
+        frame = session.frame(since, run, thinned=thinned)
         frame["stopped"] = stopped
         return Response(200, frame)
     if (method, action) == ("POST", "settings"):
         rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
-        frame = session.frame(since, run)
+        frame = session.frame(since, run, thinned=thinned)
         frame["rebuilt"] = rebuilt
         frame["changes"] = session.adjusted
         return Response(200, frame)
     if (method, action) == ("POST", "reset"):
         session.reset()
-        return Response(200, session.frame(since, run))
+        return Response(200, session.frame(since, run, thinned=thinned))
     if (method, action) == ("GET", "graph"):
         point = query.get("point", "")
         return Response(200, session.neuron_graph(query.get("neuron", ""),
@@ -384,12 +388,15 @@ def _int(text: str, name: str) -> int:
         raise ValueError(f"{name} must be a whole number, got {text!r}") from None
 
 
-def _since(text: str) -> dict[int, int]:
-    """`since=0:12,3:40`: how many history entries the page has of each run (by run id)."""
-    out = {}
-    for pair in filter(None, text.split(",")):
-        run, _, count = pair.partition(":")
-        out[_int(run, "since")] = _int(count, "since")
+def _since(text: str) -> dict[int, Any]:
+    """`since=0:12,3:40`: how many history entries the page has of each run (by run id); a
+    third number (`0:12:1`) is the run's history_thinned when the page's copy was made."""
+    out: dict[int, Any] = {}
+    for item in filter(None, text.split(",")):
+        run, _, rest = item.partition(":")
+        count, _, thinned = rest.partition(":")
+        out[_int(run, "since")] = ((_int(count, "since"), _int(thinned, "since")) if thinned
+                                   else _int(count, "since"))
     return out
 
 

@@ -20,15 +20,18 @@ __all__ = ["build_frame", "plane_extent", "picture_boundary", "json_ready"]
 
 
 def build_frame(session: Any, since: int = 0, run: int | None = None,
-                grid: int = 40) -> dict[str, Any]:
+                grid: int = 40, thinned: int | None = None) -> dict[str, Any]:
     """Everything the page draws of `session`, as JSON-ready data (`Session.frame` calls this
     under the session's lock).
 
     `since` is how many history entries the caller already has from run `run`; only the
-    newer ones are sent (all of them, with the points, when the run changed).
+    newer ones are sent (all of them, with the points, when the run changed). `thinned` is the
+    `history_thinned` the caller's copy was made at: when the session has thinned its history
+    since, the whole history is sent again (`history_start` 0).
     """
     fresh = run != session.run
-    since = 0 if fresh else max(0, min(int(since), len(session.history)))
+    stale = thinned is not None and thinned != session.history_thinned
+    since = 0 if fresh or stale else max(0, min(int(since), len(session.history)))
     try:
         stats = grad_flow_stats(session.model, session.X_train)
     except ArithmeticError:  # diverged weights: report without the dead neurons
@@ -53,6 +56,7 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "compile_note": session.compile_note,
         "test_accuracy": session.test_accuracy,
         "history_start": since,
+        "history_thinned": session.history_thinned,
         "history": [dict(h) for h in session.history[since:]],
         "boundary": None,
         "network": None,

@@ -290,21 +290,28 @@ class Race:
 
     # -- what the page draws
 
-    def frame(self, since: Mapping[int, int] | None = None, grid: int = 40) -> dict[str, Any]:
+    def frame(self, since: Mapping[int, Any] | None = None, grid: int = 40) -> dict[str, Any]:
         """Everything the race page draws, JSON-ready. `since` maps a run's id to how many of
-        its history entries the page already has."""
+        its history entries the page already has, or to (that many, the run's
+        `history_thinned` when the page's copy was made): a run whose history was thinned
+        since then sends it all again (`history_start` 0)."""
         since = dict(since or {})
         with self._lock:
             runs = []
             for i, session in enumerate(self.runs):
                 run_id = self.ids[i]
-                have = max(0, min(int(since.get(run_id, 0)), len(session.history)))
+                have, thinned = since.get(run_id, 0), None
+                if isinstance(have, tuple):
+                    have, thinned = have
+                stale = thinned is not None and thinned != session.history_thinned
+                have = 0 if stale else max(0, min(int(have), len(session.history)))
                 f = _run_frame(session, have, grid)
                 runs.append({
                     "id": run_id, "index": i, "settings": self.settings(i),
                     "stopped": self.stopped[i], "step_count": session.step_count,
                     "evaluations": session.evaluations, "gradients": session.gradients,
                     "seconds": session.seconds, "compile_note": session.compile_note,
+                    "history_thinned": session.history_thinned,
                     **{k: f[k] for k in ("train_loss", "train_loss_repr", "test_loss",
                                          "test_loss_repr", "accuracy", "test_accuracy", "lr",
                                          "history_start", "history", "boundary")},

@@ -99,7 +99,16 @@ class Session:
     as the eager engine, bit for bit, many times faster. `compiled=False` keeps the eager
     engine; a session that cannot compile (minibatches, a network too large to trace) runs
     eagerly and says why in `compile_note`.
+
+    The history stays bounded: once it holds `max_history` entries, every other one is dropped
+    (the history then keeps every 2nd step, then every 4th, ..., and always the newest) and
+    `history_thinned` counts up, so a long run keeps between max_history / 2 and max_history
+    entries evenly spread over all its steps: the curves look the same (the page draws about
+    300 points of them anyway), and memory and frames stay small.
     """
+
+    #: The most history entries a session keeps before thinning them (see the class docstring).
+    max_history = 4000
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
                  test_fraction: float = 0.2, seed: int = 0, hidden: Sequence[int] = (8, 8),
@@ -213,6 +222,8 @@ class Session:
         self.last_batch: list[int] = []  # the training points of the last step, by index
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
+        self.history_thinned = 0  # how often this run's history was thinned
+        self._history_stride = 1  # the history keeps the steps that are multiples of this
         self.run += 1
         self.version = 0
         self.extent = plane_extent(X)  # the plane the page shows: [x0, x1, y0, y1]
@@ -347,7 +358,17 @@ class Session:
                         return self._objective_value(batch)
                     return self._objective_backward(batch)
 
-                loss = opt.step(closure)
+                # The optimizer checks the deadline inside its own long loops too (CMA-ES's
+                # covariance update and eigen-decomposition run between two closure calls).
+                opt.deadline = deadline
+                try:
+                    loss = opt.step(closure)
+                except TimeoutError:
+                    self._order = order  # the step is undone: its batch comes again
+                    self._batches.setstate(shuffled)
+                    raise self._too_long(time_limit) from None
+                finally:
+                    opt.deadline = None
                 gradient_free = not any(graded)
                 evaluations, gradients = len(graded), sum(graded)
             else:
@@ -418,6 +439,21 @@ class Session:
                              "evaluations": self.evaluations, "gradients": self.gradients})
         # apart from history, which the same settings reproduce exactly: the clock does not
         self.times.append(self.seconds)
+        # The history holds the steps that are multiples of a stride, plus the newest step
+        # (`times` keeps its entries alongside).
+        if len(self.history) >= 2 and self.history[-2]["step"] % self._history_stride:
+            del self.history[-2]  # the newest until now, between two multiples of the stride
+            del self.times[-2]
+        if len(self.history) > self.max_history:
+            # Double the stride: every other entry goes, the same curve at half the density,
+            # evenly spaced in steps as the page's own thinning to ~300 drawn points is.
+            self._history_stride *= 2
+            last = len(self.history) - 1
+            kept = [i for i, h in enumerate(self.history)
+                    if h["step"] % self._history_stride == 0 or i == last]
+            self.history = [self.history[i] for i in kept]
+            self.times = [self.times[i] for i in kept]
+            self.history_thinned += 1
 
     # -- looking inside
 
@@ -506,14 +542,15 @@ class Session:
 
     # -- what the page draws
 
-    def frame(self, since: int = 0, run: int | None = None, grid: int = 40) -> dict[str, Any]:
+    def frame(self, since: int = 0, run: int | None = None, grid: int = 40,
+              thinned: int | None = None) -> dict[str, Any]:
         """Everything the page draws, as JSON-ready data (see `nn.playground.frame`).
 
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
         with self._lock:
-            return build_frame(self, since, run, grid)
+            return build_frame(self, since, run, grid, thinned)
 
     def __repr__(self) -> str:
         s = self.settings

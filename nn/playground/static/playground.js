@@ -10,7 +10,7 @@ const BUDGET_MS = 50;  // while playing: as many steps as fit in this, then one 
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  options: null, id: null, attached: false, run: -1, version: "", history: [],
+  options: null, id: null, attached: false, run: -1, version: "", history: [], thinned: 0,
   frame: null, points: null, playing: false, chosenNeuron: null, chosenPoint: null,
   structure: "", nodes: {}, edges: [], queue: Promise.resolve(), loop: Promise.resolve(),
   insideFit: false, frames: 0,
@@ -51,8 +51,12 @@ function api(method, path, params = {}) {
   return run;
 }
 
-const sessionPath = (action = "") => `/api/sessions/${state.id}${action ? "/" + action : ""}`;
-const frameParams = () => ({ run: state.run, since: state.history.length });
+// A session id is what the server makes (secrets.token_urlsafe): anything else in the URL
+// (a path such as ../../api/options) is refused before it reaches a fetch.
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const sessionPath = (action = "") =>
+  `/api/sessions/${encodeURIComponent(state.id)}${action ? "/" + action : ""}`;
+const frameParams = () => ({ run: state.run, since: state.history.length, thinned: state.thinned });
 
 function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
 function showNotice(message) { const e = $("notice"); e.textContent = message; e.hidden = !message; }
@@ -239,7 +243,12 @@ async function createSession(settings, link = false) {
 async function start() {
   state.options = await api("GET", "/api/options");
   const query = new URLSearchParams(location.search);
-  const attach = query.get("session");
+  let attach = query.get("session");
+  if (attach !== null && !SESSION_ID.test(attach)) {
+    showNotice("The address names no valid session; a new session started instead.");
+    query.delete("session");
+    attach = null;
+  }
   try {
     if (attach) {
       state.id = attach;
@@ -341,8 +350,9 @@ function render(frame) {
     const total = frame.points.train.length + frame.points.test.length;
     if (state.chosenPoint >= total) state.chosenPoint = null;
   }
-  state.history.length = frame.history_start;
+  state.history.length = frame.history_start;  // 0 when the server thinned its history
   state.history.push(...frame.history);
+  state.thinned = frame.history_thinned;
   state.frame = frame;
   $("step-count").textContent = String(frame.step_count);
   // compiled sessions give the eager numbers faster; one that cannot compile says why here

@@ -22,7 +22,9 @@ async function guarded(work) {
 
 const clock = () => $("clock").value;
 const racePath = (action = "") => `/api/races/${state.id}${action ? "/" + action : ""}`;
-const sinceParam = () => ({ since: state.runs.map((r) => `${r.id}:${(state.histories[r.id] || []).length}`).join(",") });
+// Per run: how many history entries the page has, and the run's history_thinned they came from
+// (a run that thinned its long history since sends it all again).
+const sinceParam = () => ({ since: state.runs.map((r) => `${r.id}:${(state.histories[r.id] || []).length}:${r.history_thinned || 0}`).join(",") });
 
 // ---- the URL: ?runs=sgd:lr=0.1,adam:lr=0.01 and the common settings ---------------------------
 
