@@ -4,7 +4,7 @@
 
 const { api, runColour, formatNumber } = Views;
 const $ = (id) => document.getElementById(id);
-const BUDGET_MS = 60;  // while playing: as many clock units as fit in this, then one frame
+const BUDGET_MS = 30;  // while playing: as many clock units as fit in this, then one frame
 // one press of Step, and the unit the play loop asks for, on each clock
 const UNIT = { steps: 1, evaluations: 10, seconds: 0.05 };
 
@@ -97,11 +97,19 @@ function play() {
   setPlaying(true);
   state.loop = (async () => {
     showNotice("");
-    while (state.playing) {
+    const ask = () => api("POST", racePath("step"), { ...sinceParam(), by: clock(), count: UNIT[clock()], budget_ms: BUDGET_MS });
+    let pending = ask();
+    while (pending) {
       try {
-        render(await api("POST", racePath("step"), { ...sinceParam(), by: clock(), count: UNIT[clock()], budget_ms: BUDGET_MS }));
-        if (state.frame.runs.every((r) => r.stopped)) { showNotice("every run has stopped"); setPlaying(false); }
-      } catch (error) { setPlaying(false); showError(error.message); }
+        const frame = await pending;
+        // take the frame's numbers, ask for the next steps, then draw: the server (or the static
+        // site's worker) trains while the page draws
+        absorb(frame);
+        const stopped = frame.runs.every((r) => r.stopped);
+        pending = state.playing && !stopped ? ask() : null;
+        draw();
+        if (stopped) { showNotice("every run has stopped"); setPlaying(false); }
+      } catch (error) { pending = null; setPlaying(false); showError(error.message); }
     }
   })();
   return state.loop;
@@ -138,7 +146,8 @@ async function changeRun(id, changes) {
 
 // ---- drawing a frame --------------------------------------------------------------------------------
 
-function render(frame) {
+// A frame's numbers kept (absorb), then drawn (draw): the play loop asks for more in between.
+function absorb(frame) {
   state.frames += 1;
   state.frame = frame;
   state.points = frame.points;
@@ -153,6 +162,14 @@ function render(frame) {
     state.histories[run.id] = h;
   }
   state.runs = frame.runs;
+}
+
+function render(frame) {
+  absorb(frame);
+  draw();
+}
+
+function draw() {
   drawCards();
   drawBoundaries();
   drawCurves();
