@@ -34,7 +34,6 @@ __all__ = ["SharedObjective", "shared_objective", "loss_of_scores", "cache_clear
 MAX_SHARED = 8
 _cache: OrderedDict[tuple, SharedObjective] = OrderedDict()
 _cache_lock = threading.Lock()
-_compiling: dict[tuple, threading.Event] = {}  # key -> set when its compile has finished
 
 
 class SharedObjective:
@@ -47,17 +46,6 @@ class SharedObjective:
         penalty = (lambda m: losses.l2_penalty(m, l2)) if l2 else None
         self.compiled: CompiledLoss = compile_loss(self.model, loss_fn, penalty=penalty)
         self._lock = threading.Lock()
-        self._other = MLP(2, [*hidden, outputs], activation=activation, seed=1).parameters()
-
-    def warm(self, X: Sequence, y: Sequence) -> None:
-        """Trace now, and make the trace's first-reuse check against eager execution at other
-        weights, so that no session's step pays for either. Raises CompileError as a step
-        would."""
-        with self._lock:
-            self.compiled(X, y)
-            for mine, theirs in zip(self.params, self._other):
-                mine.data = theirs.data
-            self.compiled(X, y)
 
     def backward(self, params: Sequence[Value], X: Sequence, y: Sequence) -> float:
         """The objective at the weights `params`, adding its gradient into their `.grad` (as
@@ -72,41 +60,21 @@ class SharedObjective:
 
 
 def shared_objective(key: tuple, hidden: Sequence[int], outputs: int, activation: str,
-                     loss_fn: Callable, l2: float, X: Sequence, y: Sequence,
-                     wait: bool = True) -> SharedObjective | None:
-    """The shared objective for `key` (data and model settings), compiled (traced on the
-    training data `X`, `y` and checked) on first use.
-
-    Compiled once even when many sessions ask at the same moment (a class opening the page
-    together): the first caller compiles; the others wait for its trace, or with `wait=False`
-    get None at once (a session then takes this step on the eager engine: the same numbers,
-    without making its visitor wait for someone else's compile).
+                     loss_fn: Callable, l2: float) -> SharedObjective:
+    """The shared objective for `key` (data and model settings), compiled on first use.
 
     Raises CompileError when the objective cannot be compiled (the caller runs eagerly).
     """
-    while True:
-        with _cache_lock:
-            found = _cache.get(key)
-            if found is not None:
-                _cache.move_to_end(key)
-                return found
-            underway = _compiling.get(key)
-            if underway is None:
-                _compiling[key] = threading.Event()
-                break
-        if not wait:
-            return None
-        underway.wait()  # then look again: found, or the compile failed and we try ourselves
-    try:
-        made = SharedObjective(hidden, outputs, activation, loss_fn, l2)
-        made.warm(X, y)
-        with _cache_lock:
-            _cache[key] = made
-            while len(_cache) > MAX_SHARED:
-                _cache.popitem(last=False)
-    finally:
-        with _cache_lock:
-            _compiling.pop(key).set()
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    made = SharedObjective(hidden, outputs, activation, loss_fn, l2)
+    with _cache_lock:
+        _cache[key] = made
+        while len(_cache) > MAX_SHARED:
+            _cache.popitem(last=False)
     return made
 
 

@@ -255,12 +255,6 @@ class Session:
         batch, self._order = self._order[:size], self._order[size:]
         return batch
 
-    def _objective_key(self) -> tuple:
-        """What a trace depends on: the data and the model's shape and loss, not the weights."""
-        s = self.settings
-        return (s["dataset"], s["n"], s["noise"], s["test_fraction"], s["seed"],
-                tuple(s["hidden"]), s["activation"], s["loss"], s["l2"])
-
     def _shared_objective(self) -> Any:
         """The compiled full-batch objective this session shares with its twins, or None
         (eager: compiled=False, minibatches, or a network too large to trace)."""
@@ -271,37 +265,19 @@ class Session:
             self.compile_note = ("minibatches run eagerly: each batch has targets of its own, "
                                  "and a trace per batch costs more than it saves")
             return None
-        key = self._objective_key()
+        key = (s["dataset"], s["n"], s["noise"], s["test_fraction"], s["seed"],
+               tuple(s["hidden"]), s["activation"], s["loss"], s["l2"])
         if key == self._compile_failed:
             return None
         try:
-            # wait=False: while another session compiles this trace, step eagerly (same numbers)
             shared = shared_objective(key, s["hidden"], len(self.model.layers[-1].neurons),
-                                      s["activation"], self.loss_fn, s["l2"], self.X_train,
-                                      self.y_train, wait=False)
+                                      s["activation"], self.loss_fn, s["l2"])
         except CompileError as error:
             self._compile_failed = key
             self.compile_note = f"runs eagerly: the objective cannot be compiled ({error})"
             return None
-        if shared is not None:
-            self.compile_note = None
+        self.compile_note = None
         return shared
-
-    def prepare(self) -> None:
-        """Compile this session's objective now (or wait for the session compiling it), so
-        that its first step does not pay for the compile. The server does this for the
-        default settings before it opens, so a class opening the page together finds the
-        trace made. Does nothing for an eager session."""
-        s = self.settings
-        if not self.compiled or s["batch_size"] is not None:
-            return
-        with self._lock:
-            try:
-                shared_objective(self._objective_key(), s["hidden"],
-                                 len(self.model.layers[-1].neurons), s["activation"],
-                                 self.loss_fn, s["l2"], self.X_train, self.y_train)
-            except CompileError:
-                pass  # the first step says so (compile_note) and runs eagerly
 
     def _objective_backward(self, batch: list[int]) -> Value:
         """`loss = self._objective(batch); loss.backward()`, compiled when it can be: the
