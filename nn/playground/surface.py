@@ -150,9 +150,10 @@ class Surface:
 
     `runs` is a list of runs (dicts such as `{"optimizer": "adam", "lr": 0.05}`, an
     optimizer's name, or the URL text "sgd:lr=0.001,adam:lr=0.05"); `seed` seeds CMA-ES, the
-    evolution strategy and the genetic algorithm. After `step(count)`, `paths[i]` is run i's list of (x, y) points
-    (the first is `start`), `losses[i]` the values of f there, `evaluations[i]` and
-    `gradients[i]` how many values and gradients of f run i had computed at each point.
+    evolution strategy and the genetic algorithm. After `step(count)`, `paths[i]` is run i's
+    list of (x, y) points (the first is `start`), `losses[i]` the values of f there,
+    `evaluations[i]` and `gradients[i]` how many values and gradients of f run i had computed
+    at each point.
     A run that diverges stops (its message in `stopped[i]`); the others go on.
     """
 
