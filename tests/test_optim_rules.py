@@ -11,6 +11,7 @@ float64 like ours. Then every rule resumes from a JSON state_dict bit for bit.
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -239,6 +240,32 @@ def test_schedule_free_train_and_eval_switch_between_the_two_points():
     opt.eval()
     with pytest.raises(RuntimeError, match=r"SGDScheduleFree.step: .*eval mode.*train\(\)"):
         opt.step()
+
+
+@pytest.mark.parametrize("cls", [SGDScheduleFree, AdamWScheduleFree])
+def test_schedule_free_evaluating_between_steps_changes_no_bit_of_the_training(cls):
+    rng = random.Random(7)
+    start = [rng.uniform(-2, 2) for _ in range(5)]
+    runs = []
+    for evaluate in (False, True):
+        ws = [Value(v) for v in start]
+        opt = cls(ws, lr=0.05)
+        seen = []
+        for k in range(30):
+            for i, w in enumerate(ws):
+                w.grad = (i + 1) * w.data ** 3 - math.sin(k + w.data)
+            opt.step()
+            if evaluate:
+                with opt.evaluating():
+                    seen.append([w.data for w in ws])
+                    assert not opt.train_mode
+        runs.append([w.data for w in ws])
+    assert runs[0] == runs[1]  # to the last bit
+    opt.eval()
+    assert [w.data for w in ws] == seen[-1]  # inside the context: the averaged point x
+    with opt.evaluating():  # already in eval mode: stays there
+        pass
+    assert not opt.train_mode and [w.data for w in ws] == seen[-1]
 
 
 @pytest.mark.parametrize("make, message", [
