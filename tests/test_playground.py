@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autodiff import no_grad
+from autodiff import Value, no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
 from nn.playground import server as server_module
@@ -103,6 +103,62 @@ def test_l2_and_bce_enter_the_objective_as_written():
                                    make_opt=lambda p: optim.SGD(p, lr=0.2))
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss  # the data loss, without the L2 term
+
+
+def test_l1_adds_lambda_times_the_sum_of_absolute_weights():
+    s = Session(n=60, hidden=[4], l1=0.05, l2=0.01, lr=0.2, seed=1)
+    batch = list(range(len(s.X_train)))
+    objective = s._objective(batch).data
+    with no_grad():
+        data_loss = losses.hinge([s.model(x) for x in s.X_train], s.y_train).data
+    params = [p.data for p in s.model.parameters()]
+    l2_term = 0.01 * sum(p * p for p in params)
+    assert objective == pytest.approx(data_loss + l2_term + 0.05 * sum(abs(p) for p in params),
+                                      rel=1e-12)
+    # each step is SGD on that objective: the L1 gradient is lambda * sign(w) on every weight
+    model = MLP(2, [4, 1], seed=1)
+    opt = optim.SGD(model.parameters(), lr=0.2)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = losses.hinge([model(x) for x in s.X_train], s.y_train)
+        loss = loss + losses.l2_penalty(model, 0.01) + losses.l1_penalty(model, 0.05)
+        loss.backward()
+        opt.step()
+    s.step(3)
+    assert weights(s.model) == weights(model)
+    assert s.train_loss == s.history[-1]["train_loss"]  # the data loss, without the penalties
+
+
+def test_l1_penalty_gradient_is_lambda_times_sign():
+    ws = [Value(2.0), Value(-0.5), Value(0.0)]
+    penalty = losses.l1_penalty(ws, 0.3)
+    assert penalty.data == pytest.approx(0.3 * 2.5)
+    penalty.backward()
+    assert [w.grad for w in ws] == [0.3, -0.3, 0.0]
+    with pytest.raises(ValueError, match="l1_penalty"):
+        losses.l1_penalty(ws, -1.0)
+
+
+def test_input_features_are_what_the_network_sees():
+    s = Session(n=60, hidden=[3], features=["x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1",
+                                             "sinx2"], seed=2)
+    assert len(s.model.layers[0].neurons[0].w) == 7
+    for x, (a, b) in zip(s.X_train, s.points_train):
+        assert x == [a, b, a * a, b * b, a * b, math.sin(a), math.sin(b)]
+    only = Session(n=60, hidden=[3], features=["x1sq"], seed=2)
+    assert only.X_train == [[a * a] for a, _ in only.points_train]
+    # the default is the point itself: the same numbers as before features existed
+    plain = Session(n=60, hidden=[3], seed=2)
+    assert plain.X_train == plain.points_train
+    # circles are one neuron's work with x1^2 and x2^2 (the lesson of TensorFlow Playground)
+    circle = Session(dataset="circles", n=100, hidden=[], features=["x1sq", "x2sq"],
+                     optimizer="adam", lr=0.1, seed=0)
+    circle.step(60)
+    assert circle.accuracy > 0.9
+    frame = circle.frame(grid=8)
+    assert [i["name"] for i in frame["network"]["inputs"]] == ["x1sq", "x2sq"]
+    assert frame["network"]["inputs"][0]["label"] == "x1²"
+    assert frame["points"]["train"][0][:2] == circle.points_train[0]
 
 
 def made_as_the_session_does(cls, params, lr, seed):
@@ -388,11 +444,14 @@ def url_text(value):
 def test_settings_round_trip_through_url_text():
     s = Session(dataset="xor", n=80, hidden=[5, 3], activation="tanh", init="fan_in",
                 loss="bce", optimizer="adam", lr=0.02, betas=(0.8, 0.95), amsgrad=True,
-                schedule="cosine", decay_steps=50, batch_size=16, l2=1e-4, seed=7)
+                schedule="cosine", decay_steps=50, batch_size=16, l2=1e-4, l1=1e-3, seed=7,
+                features=["sinx2", "x1", "x1x2"])
     text = {k: url_text(v) for k, v in s.settings.items()}
     again = Session(**parse_settings(text))
     assert again.settings == s.settings
-    assert list(s.settings)[:6] == ["dataset", "n", "noise", "test_fraction", "seed", "hidden"]
+    assert s.settings["features"] == ["x1", "x1x2", "sinx2"]  # one order: the table's
+    assert list(s.settings)[:7] == ["dataset", "n", "noise", "test_fraction", "seed", "features",
+                                    "hidden"]
 
 
 @pytest.mark.parametrize("query, words", [
@@ -405,6 +464,9 @@ def test_settings_round_trip_through_url_text():
     ({"__class__": "x"}, "unknown setting"),
     ({"n": "1" + "0" * 400}, "n must be between"),
     ({"seed": "9" * 5000}, "seed must be a whole number"),
+    ({"features": "x1,x3"}, "features: unknown feature 'x3'"),
+    ({"features": ""}, "at least one input feature"),
+    ({"l1": "-1"}, "l1 must be between"),
 ])
 def test_bad_url_text_is_refused_by_name(query, words):
     with pytest.raises((ValueError, TypeError), match=words):

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from autodiff import Value
+from nn.playground.features import FEATURES, feature_columns
 from nn.playground.settings import _lr_of
 from nn.plots import grad_flow_stats
 
@@ -57,19 +58,22 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
     }
     if fresh:
         frame["points"] = {
-            "train": [[x[0], x[1], c] for x, c in zip(session.X_train, session.labels_train)],
-            "test": [[x[0], x[1], c] for x, c in zip(session.X_test, session.labels_test)],
+            "train": [[x[0], x[1], c]
+                      for x, c in zip(session.points_train, session.labels_train)],
+            "test": [[x[0], x[1], c] for x, c in zip(session.points_test, session.labels_test)],
             "classes": session.classes,
             "extent": session._extent,
         }
-    frame["boundary"], frame["network"] = _pictures(session.model, session._extent, grid, stats)
+    frame["boundary"], frame["network"] = _pictures(session.model, session._extent, grid, stats,
+                                                    session.settings["features"])
     return frame
 
 
-def _pictures(model: Any, extent: list[float], grid: int,
-              stats: list[dict]) -> tuple[dict, dict]:
+def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
+              features: list[str]) -> tuple[dict, dict]:
     """The decision boundary over a grid x grid raster of the plane `extent` and each neuron's
-    output over a half-resolution raster, from one float forward pass of the grid."""
+    (and input feature's) output over a half-resolution raster, from one float forward pass
+    of the grid."""
     x0, x1, y0, y1 = extent
     xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
     ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]  # top row first
@@ -78,9 +82,13 @@ def _pictures(model: Any, extent: list[float], grid: int,
     thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
     dead = {name for s in stats for name in (s["dead"] or [])}
     layers_out = []
-    h = [col_x, col_y]
-    inputs = [{"name": name, "picture": _bytes([c[k] for k in thumb], 1.0, True),
-               "scale": 1.0} for name, c in (("x1", col_x), ("x2", col_y))]
+    h = feature_columns(features, col_x, col_y)
+    inputs = []
+    for name, c in zip(features, h):
+        pic = [c[k] for k in thumb]
+        scale = max((abs(v) for v in pic), default=0.0) or 1.0
+        inputs.append({"name": name, "label": FEATURES[name][0],
+                       "picture": _bytes(pic, scale, True), "scale": scale})
     for index, layer in enumerate(model.layers):
         act = layer.activation
         cols, neurons = [], []

@@ -30,6 +30,7 @@ from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
+from nn.playground.features import features_of
 from nn.playground.frame import build_frame, plane_extent
 from nn.playground.settings import (LOSSES, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
                                     _needs_closure, check_settings, make_optimizer,
@@ -64,10 +65,12 @@ class Session:
     """A training run with named settings; `step()` is exactly one optimizer step.
 
     Data: `dataset` (any of nn.data.DATASETS) with `n` points and `noise` (None: the dataset's
-    own), the last `test_fraction` of them held out. Model: `MLP(2, hidden + [outputs])` with
-    `activation` in the hidden layers, `init` and `seed`; one output for the two-class losses
-    (hinge, bce, mse), one per class for cross_entropy. Training: `loss` on a batch of
-    `batch_size` points (None: the whole training set) plus `l2 * sum(w^2)`, minimised by
+    own), the last `test_fraction` of them held out. Model: `MLP(len(features), hidden +
+    [outputs])` with `activation` in the hidden layers, `init` and `seed`, fed the input
+    `features` of each point (["x1", "x2"]: its coordinates; see nn.playground.features); one
+    output for the two-class losses (hinge, bce, mse), one per class for cross_entropy.
+    Training: `loss` on a batch of `batch_size` points (None: the whole training set) plus
+    `l2 * sum(w^2)` and `l1 * sum(|w|)` over every parameter, minimised by
     `optimizer` (the lower-case name of any nn.optim class) with learning rate `lr` and its other
     hyper-parameters as keywords (`momentum=0.9`, `betas=(0.9, 0.99)`); `schedule` is "none",
     "step" (lr *= gamma every decay_steps), "exponential" (lr *= gamma each step), "cosine"
@@ -80,16 +83,18 @@ class Session:
     """
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
-                 test_fraction: float = 0.2, seed: int = 0, hidden: Sequence[int] = (8, 8),
+                 test_fraction: float = 0.2, seed: int = 0,
+                 features: Sequence[str] = ("x1", "x2"), hidden: Sequence[int] = (8, 8),
                  activation: str = "relu", init: str = "uniform", loss: str = "hinge",
                  optimizer: str = "sgd", lr: float = 0.1, schedule: str = "none",
                  decay_steps: int = 100, gamma: float = 0.1, batch_size: int | None = None,
-                 l2: float = 0.0, **optimizer_options: Any) -> None:
+                 l2: float = 0.0, l1: float = 0.0, **optimizer_options: Any) -> None:
         given = dict(dataset=dataset, n=n, noise=noise, test_fraction=test_fraction, seed=seed,
+                     features=list(features) if isinstance(features, tuple) else features,
                      hidden=list(hidden) if isinstance(hidden, tuple) else hidden,
                      activation=activation, init=init, loss=loss, optimizer=optimizer, lr=lr,
                      schedule=schedule, decay_steps=decay_steps, gamma=gamma,
-                     batch_size=batch_size, l2=l2, **optimizer_options)
+                     batch_size=batch_size, l2=l2, l1=l1, **optimizer_options)
         self._lock = threading.RLock()
         self.run = 0  # counts rebuilds, so a page can tell a fresh run from more steps
         self.settings: dict[str, Any] = check_settings(given)
@@ -100,7 +105,7 @@ class Session:
     def update(self, **changes: Any) -> bool:
         """Change settings. Returns True when the session was rebuilt from step 0.
 
-        The optimizer, its hyper-parameters, lr, the schedule, batch_size and l2 apply from the
+        The optimizer, its hyper-parameters, lr, the schedule, batch_size, l2 and l1 apply from the
         next step on: a new optimizer starts with empty state, and a new lr or schedule starts
         the schedule again from that lr; the weights carry on. Any other change (data, model,
         loss, seed) starts a fresh run. A bad value raises and changes nothing.
@@ -153,11 +158,15 @@ class Session:
         outputs = self.classes if style == "index" else 1
         n_test = round(s["n"] * s["test_fraction"])
         n_train = s["n"] - n_test
-        # The points come shuffled, so the last ones are a fair test set.
-        self.X_train, self.X_test = X[:n_train], X[n_train:]
+        # The points come shuffled, so the last ones are a fair test set. The plane's points
+        # are drawn; the network sees their input features (the points themselves by default).
+        self.points_train, self.points_test = X[:n_train], X[n_train:]
+        inputs = X if s["features"] == ["x1", "x2"] else [features_of(s["features"], p)
+                                                           for p in X]
+        self.X_train, self.X_test = inputs[:n_train], inputs[n_train:]
         self.y_train, self.y_test = targets[:n_train], targets[n_train:]
         self.labels_train, self.labels_test = classes[:n_train], classes[n_train:]
-        self.model = MLP(2, [*s["hidden"], outputs], activation=s["activation"],
+        self.model = MLP(len(s["features"]), [*s["hidden"], outputs], activation=s["activation"],
                          init=s["init"], seed=s["seed"])
         self.optimizer = make_optimizer(s, self.model.parameters())
         self._make_schedule()
@@ -198,11 +207,16 @@ class Session:
         return batch
 
     def _objective(self, batch: list[int]) -> Value:
-        """The loss of the batch, plus the L2 penalty when l2 > 0: what the optimizer minimises."""
+        """The loss of the batch, plus the L2 and L1 penalties when l2 > 0 and l1 > 0: what the
+        optimizer minimises."""
         scores = [self.model(self.X_train[i]) for i in batch]
         loss = self.loss_fn(scores, [self.y_train[i] for i in batch])
-        l2 = self.settings["l2"]
-        return loss + losses.l2_penalty(self.model, l2) if l2 else loss
+        l2, l1 = self.settings["l2"], self.settings["l1"]
+        if l2:
+            loss = loss + losses.l2_penalty(self.model, l2)
+        if l1:
+            loss = loss + losses.l1_penalty(self.model, l1)
+        return loss
 
     def step(self, count: int = 1, time_limit: float | None = None) -> None:
         """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule).
@@ -306,13 +320,21 @@ class Session:
 
     def point(self, index: int) -> tuple[list[float], Any, str]:
         """Point `index` of the whole dataset (training points first, then the test points):
-        (x, target, its name such as "training point 5" or "test point 0")."""
+        (x, target, its name such as "training point 5" or "test point 0"); x is what the
+        network sees of it (its input features), `plane_point(index)` where it is drawn."""
         n_train = len(self.X_train)
         index = _int_in("point", index, 0, n_train + len(self.X_test) - 1)
         if index < n_train:
             return self.X_train[index], self.y_train[index], f"training point {index}"
         return (self.X_test[index - n_train], self.y_test[index - n_train],
                 f"test point {index - n_train}")
+
+    def plane_point(self, index: int) -> list[float]:
+        """Where point `index` lies on the plane (x1, x2), whatever the input features."""
+        n_train = len(self.points_train)
+        index = _int_in("point", index, 0, n_train + len(self.points_test) - 1)
+        return (self.points_train[index] if index < n_train
+                else self.points_test[index - n_train])
 
     def point_loss(self, index: int) -> Value:
         """The loss of one point as a fresh graph (the L2 term left out), labelled `loss`."""
@@ -345,7 +367,8 @@ class Session:
         _need_dot()
         with self._lock:
             index = self.worst_point() if index is None else index
-            x, target, which = self.point(index)
+            _, target, which = self.point(index)
+            x = self.plane_point(index)
             title = (f"loss of {which}: x = ({x[0]:.3g}, {x[1]:.3g}), target "
                      f"{target}, after {self.step_count} steps; {neuron} highlighted")
             with self._own_grads():
@@ -362,7 +385,8 @@ class Session:
 
         _need_dot()
         with self._lock:
-            x, target, which = self.point(index)
+            _, target, which = self.point(index)
+            x = self.plane_point(index)
             title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
                      f"{x[1]:.3g}), target {target}) after {self.step_count} steps")
             with self._own_grads():

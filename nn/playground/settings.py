@@ -21,6 +21,7 @@ from autodiff import Value
 from nn import data as datasets
 from nn import losses, optim
 from nn.layers import ACTIVATIONS, INITS
+from nn.playground.features import FEATURES
 
 __all__ = ["Setting", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "optimizer_settings",
            "parse_settings", "check_settings", "make_optimizer", "options"]
@@ -110,6 +111,17 @@ class Setting:
             return [_int_in(name, v, 1, MAX_WIDTH) for v in value]
         if self.kind == "batch":
             return None if value is None else _int_in(name, value, 1, MAX_POINTS)
+        if self.kind == "features":
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise TypeError(f"{name} must be a list of input features such as "
+                                f"['x1', 'x2'], got {value!r}")
+            unknown = [v for v in value if v not in self.choices]
+            if unknown:
+                raise ValueError(f"{name}: unknown feature {unknown[0]!r}; choose from "
+                                 f"{', '.join(self.choices)}")
+            if not value:
+                raise ValueError(f"{name}: the network needs at least one input feature")
+            return [v for v in self.choices if v in value]  # one order, each feature once
         if self.kind == "int":
             return _int_in(name, value, self.low, self.high)
         if self.kind == "float":
@@ -121,6 +133,8 @@ class Setting:
         if self.kind == "sizes":
             parts = [p.strip() for p in text.split(",") if p.strip()]
             return self.check([_parse_int(self.name, p) for p in parts])
+        if self.kind == "features":
+            return self.check([p.strip() for p in text.split(",") if p.strip()])
         if self.kind == "batch":
             return None if text.strip() in ("", "full") else self.check(
                 _parse_int(self.name, text))
@@ -147,6 +161,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             low=0.0, high=0.9),
     Setting("seed", "int", 0, "seed of the data, the initial weights and the batches",
             low=0, high=2**31 - 1),
+    Setting("features", "features", ["x1", "x2"], "the network's inputs: the point's x1 and "
+            "x2, and x1sq, x2sq, x1x2, sinx1, sinx2 on request", choices=list(FEATURES)),
     Setting("hidden", "sizes", [8, 8], "widths of the hidden layers"),
     Setting("activation", "choice", "relu", "activation of the hidden layers",
             choices=[a for a in ACTIVATIONS if a != "linear"] + ["linear"]),
@@ -166,6 +182,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             live=True),
     Setting("l2", "float", 0.0, "strength alpha of the L2 penalty alpha * sum(w^2)", live=True,
             low=0.0, high=10.0),
+    Setting("l1", "float", 0.0, "strength lambda of the L1 penalty lambda * sum(|w|)",
+            live=True, low=0.0, high=10.0),
 ]}
 
 
@@ -287,6 +305,7 @@ def options() -> dict[str, Any]:
                        for name, cls in OPTIMIZERS.items()},
         "datasets": {name: {"noise": _dataset_noise(name), "classes": _dataset_classes(name)}
                      for name in datasets.DATASETS},
+        "features": {name: label for name, (label, _) in FEATURES.items()},
         "two_class_losses": [name for name, (_, style) in LOSSES.items() if style != "index"],
     }
 
