@@ -38,6 +38,7 @@ from nn.playground.settings import (
     optimizer_settings,
     options,
     parse_settings,
+    start_lr,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -425,9 +426,29 @@ def test_a_diverging_step_raises_and_updates_nothing():
         except Diverged as error:
             assert "diverged" in str(error) and "lr=50" in str(error)
             assert (weights(s.model), s.step_count) == before
+            frame = s.frame(grid=4)
+            assert frame["diverged"] == str(error)  # every panel of the page can say so
             break
     else:
         pytest.fail("lr=50 with mse did not diverge in 60 steps")
+    assert Session(n=40, hidden=[2]).frame(grid=4)["diverged"] is None
+
+
+def test_a_new_optimizer_starts_at_its_own_lr_and_leaves_a_mark():
+    s = Session(n=40, hidden=[4], lr=0.3, seed=5)
+    s.step(2)
+    s.update(optimizer="adam")
+    assert s.settings["lr"] == start_lr("adam") and s.optimizer.lr == start_lr("adam")
+    s.step(1)
+    s.update(lr=0.02)
+    s.update(optimizer="rmsprop", lr=0.005)  # an lr given with it is kept
+    assert s.settings["lr"] == 0.005
+    s.update(optimizer="cmaes")  # no learning rate: its mark names only the optimizer
+    assert s.marks == [{"step": 2, "text": "adam lr 0.001"}, {"step": 3, "text": "lr 0.02"},
+                       {"step": 3, "text": "rmsprop lr 0.005"}, {"step": 3, "text": "cmaes"}]
+    assert s.frame(grid=4)["marks"] == s.marks
+    s.reset()
+    assert s.marks == []
 
 
 # ---- settings as URL text ------------------------------------------------------------------------
@@ -549,6 +570,17 @@ def test_dead_relus_are_marked_as_grad_flow_stats_finds_them():
 
 
 @needs_dot
+def test_a_point_with_zero_loss_says_why_its_gradients_are_zero():
+    s = Session(n=60, hidden=[4], seed=0)
+    s.step(30)
+    zero = next(i for i in range(len(s.X_train)) if s.point_loss(i).data == 0.0)
+    graph = s.neuron_graph("layers.0.neurons.0", zero)
+    assert graph["loss"] == 0.0 and "y*s" in graph["zero_why"] and ">= 1" in graph["zero_why"]
+    assert s.point_loss(graph["worst"]).data > 0  # the page offers this one instead
+    assert s.neuron_graph("layers.0.neurons.0", graph["worst"])["zero_why"] is None
+
+
+@needs_dot
 def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
     s = Session(n=60, hidden=[8, 8], seed=0)
     s.step(3)
@@ -558,6 +590,8 @@ def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
     assert graph["point"] == 5 and "training point 5" in graph["title"]
     assert [p.grad for p in s.model.parameters()] == grads
     assert s.neuron_graph("layers.0.neurons.0")["point"] == s.worst_point()
+    assert graph["worst"] == s.worst_point()
+    assert graph["loss"] == s.point_loss(5).data and graph["loss_repr"] == repr(graph["loss"])
     with pytest.raises(ValueError, match="no neuron 'layers.9.neurons.0'"):
         s.neuron_graph("layers.9.neurons.0", 0)
     with pytest.raises(ValueError, match="point"):

@@ -46,6 +46,10 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "test_loss_repr": repr(session.test_loss),
         "accuracy": session.accuracy,
         "gradient_free": session.last_step_gradient_free,
+        "last_step_loss": _number(session.last_step_loss),
+        "last_step_loss_repr": repr(session.last_step_loss),
+        "diverged": _diverged(session),
+        "marks": list(session.marks),
         "test_accuracy": session.test_accuracy,
         "history_start": since,
         "history": [{k: _number(v) for k, v in h.items()}
@@ -131,6 +135,16 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
                     "values": base64.b64encode(bytes(best)).decode("ascii"),
                     "confidence": _bytes(confidence, 1.0, False)}
     return boundary, {"inputs": inputs, "layers": layers_out}
+
+
+def _diverged(session: Any) -> str | None:
+    """Why training cannot go on, for every panel of the page to say (None while it can)."""
+    if session.diverged:
+        return session.diverged
+    if not math.isfinite(session.train_loss):
+        return (f"training diverged: the training loss is {session.train_loss!r} after step "
+                f"{session.step_count}; lower the learning rate and press Reset")
+    return None
 
 
 def plane_extent(X: list[list[float]]) -> list[float]:

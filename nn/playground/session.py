@@ -32,9 +32,9 @@ from nn import losses, schedules
 from nn.layers import MLP
 from nn.playground.features import features_of
 from nn.playground.frame import build_frame, plane_extent
-from nn.playground.settings import (LOSSES, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
+from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
                                     _needs_closure, check_settings, make_optimizer,
-                                    optimizer_settings)
+                                    optimizer_settings, start_lr)
 
 __all__ = ["Session", "Diverged", "StepTooLong", "DotMissing"]
 
@@ -107,15 +107,22 @@ class Session:
 
         The optimizer, its hyper-parameters, lr, the schedule, batch_size, l2 and l1 apply from the
         next step on: a new optimizer starts with empty state, and a new lr or schedule starts
-        the schedule again from that lr; the weights carry on. Any other change (data, model,
-        loss, seed) starts a fresh run. A bad value raises and changes nothing.
+        the schedule again from that lr; the weights carry on. A new optimizer without a new
+        `lr` starts at its own default lr (`settings.start_lr`). Optimizer and lr changes leave
+        a mark in `marks` at the step they apply from. Any other change (data, model, loss,
+        seed) starts a fresh run. A bad value raises and changes nothing.
         """
         with self._lock:
             merged = dict(self.settings)
             if "optimizer" in changes and changes["optimizer"] != merged["optimizer"]:
-                # The old optimizer's hyper-parameters do not carry over to another class.
+                # The old optimizer's hyper-parameters do not carry over to another class,
+                # nor does its learning rate (Adam's 0.001 would crawl with SGD).
                 for key in optimizer_settings(merged["optimizer"]):
                     merged.pop(key, None)
+                if "lr" not in changes and changes["optimizer"] in OPTIMIZERS:
+                    lr = start_lr(changes["optimizer"])
+                    if lr is not None:
+                        merged["lr"] = lr
             if "dataset" in changes and "noise" not in changes:
                 merged["noise"] = None  # the new dataset's own noise
             merged.update(changes)
@@ -127,6 +134,10 @@ class Session:
             if any(not (SETTINGS[k].live if k in SETTINGS else True) for k in changed):
                 self._build()
                 return True
+            if "optimizer" in changed or "lr" in changed and _has_lr(OPTIMIZERS[new["optimizer"]]):
+                lr = f"lr {new['lr']:g}" if _has_lr(OPTIMIZERS[new["optimizer"]]) else ""
+                self.marks.append({"step": self.step_count, "text": (
+                    f"{new['optimizer']} {lr}" if "optimizer" in changed else lr).strip()})
             if changed & ({"optimizer"} | set(optimizer_settings(new["optimizer"]))) \
                     or old["optimizer"] != new["optimizer"]:
                 self.optimizer = make_optimizer(new, self.model.parameters())
@@ -176,6 +187,10 @@ class Session:
         self.last_step_loss: float | None = None
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
+        #: Where the optimizer or lr changed mid-run: {"step", "text"}, drawn on the curves.
+        self.marks: list[dict[str, Any]] = []
+        #: Why the last step was refused as diverged (None once a step succeeds).
+        self.diverged: str | None = None
         self.run += 1
         self.version = 0
         self._extent = plane_extent(X)
@@ -283,11 +298,13 @@ class Session:
                 raise
             advice = (f"lower the learning rate (lr={self.settings['lr']:g})"
                       if _has_lr(type(opt)) else "try a smaller step size")
-            raise Diverged(f"step {self.step_count + 1}: training diverged ({error}); {advice} "
-                           "and press Reset") from None
+            self.diverged = (f"step {self.step_count + 1}: training diverged ({error}); "
+                             f"{advice} and press Reset")
+            raise Diverged(self.diverged) from None
         if self.schedule is not None:
             self.schedule.step()
         self.step_count += 1
+        self.diverged = None
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
         self.last_step_gradient_free = gradient_free
         self.version += 1
@@ -377,7 +394,25 @@ class Session:
                 # Past ~150 Values, draw_dot draws one box per neuron (the view to click into).
                 graph = draw_dot(loss, model=self.model, title=title)
                 svg = graph.pipe(format="svg").decode("utf-8")
-        return {"svg": svg[svg.index("<svg"):], "title": title, "neuron": neuron, "point": index}
+            point_loss = float(loss.data)
+            worst = self.worst_point()
+        return {"svg": svg[svg.index("<svg"):], "title": title, "neuron": neuron, "point": index,
+                "loss": point_loss if math.isfinite(point_loss) else None,
+                "loss_repr": repr(point_loss), "worst": worst,
+                "zero_why": self._why_zero(point_loss, index) if point_loss == 0 else None}
+
+    def _why_zero(self, point_loss: float, index: int) -> str:
+        """Why every gradient of a point's loss graph is 0: that loss is 0 (said per loss)."""
+        _, target, which = self.point(index)
+        if self.settings["loss"] == "hinge":
+            with no_grad():
+                score = self.model(self.point(index)[0]).data
+            return (f"The loss of {which} is 0, so every gradient here is 0: hinge loss "
+                    f"max(0, 1 - y*s) with y = {target} and score s = {score:.3g} has y*s = "
+                    f"{target * score:.3g} >= 1, beyond the margin. A point classified right "
+                    "with room to spare teaches this step nothing.")
+        return (f"The loss of {which} is exactly 0 in floating point, so every gradient here "
+                "is 0: the point is fitted as well as the numbers can tell.")
 
     def step_through(self, index: int) -> str:
         """The HTML step-through of backprop (autodiff.to_html) for point `index`'s loss."""

@@ -24,7 +24,7 @@ from nn.layers import ACTIVATIONS, INITS
 from nn.playground.features import FEATURES
 
 __all__ = ["Setting", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "optimizer_settings",
-           "parse_settings", "check_settings", "make_optimizer", "options"]
+           "parse_settings", "check_settings", "make_optimizer", "options", "start_lr"]
 
 
 # ---- what can be chosen --------------------------------------------------------------------------
@@ -318,6 +318,13 @@ def _needs_closure(cls: type) -> bool:
 def _has_lr(cls: type) -> bool:
     """Whether the optimizer has a learning rate (CMA-ES, say, has a step size sigma0)."""
     return "lr" in inspect.signature(cls.__init__).parameters
+
+
+def start_lr(name: str) -> float | None:
+    """The learning rate optimizer `name` starts with when a running session switches to it
+    (an lr tuned for another rule rarely suits this one): its own default; None without lr."""
+    param = inspect.signature(OPTIMIZERS[name].__init__).parameters.get("lr")
+    return None if param is None or param.default is param.empty else float(param.default)
 
 
 def _lr_of(opt: optim.Optimizer) -> float | None:
