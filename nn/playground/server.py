@@ -61,6 +61,8 @@ ASSETS = {
     "index.html": "text/html; charset=utf-8",
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
+    "controls.js": "text/javascript; charset=utf-8",
+    "inside.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it).

@@ -306,6 +306,7 @@ def options() -> dict[str, Any]:
         "datasets": {name: {"noise": _dataset_noise(name), "classes": _dataset_classes(name)}
                      for name in datasets.DATASETS},
         "features": {name: label for name, (label, _) in FEATURES.items()},
+        "limits": {"layers": MAX_LAYERS, "width": MAX_WIDTH},
         "two_class_losses": [name for name, (_, style) in LOSSES.items() if style != "index"],
     }
 
