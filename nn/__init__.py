@@ -24,3 +24,7 @@ from nn.lr_finder import lr_range_test  # noqa: F401
 
 # Compiled training: `nn.compile_loss(model, loss_fn)` runs the loss as generated code.
 from nn.compiled import compile_loss  # noqa: F401
+
+# The bridge to PyTorch (`model.to_torch()`, `nn.optim.to_torch(opt, ...)`); torch itself is
+# imported only when one of its functions is called.
+from nn import torch_bridge  # noqa: F401

@@ -28,30 +28,9 @@ from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
-from nn.optim import (CMAES, LBFGS, SGD, Adagrad, Adam, AdamW, ClosureOptimizer,
-                      ConjugateGradient, EvolutionStrategy, RMSprop)
+from nn.optim import CMAES, ClosureOptimizer, EvolutionStrategy
+from nn.optim.registry import ALIASES, OPTIMIZERS, build, resolve
 from nn.schedules import LinearLR
-
-#: Optimizer choices: name -> (how to build it from (params, lr), default learning rate).
-OPTIMIZERS: dict[str, tuple[Callable[[list[Value], float], Any], float]] = {
-    "sgd": (lambda params, lr: SGD(params, lr=lr), 1.0),
-    "momentum": (lambda params, lr: SGD(params, lr=lr, momentum=0.9), 0.1),
-    "adam": (lambda params, lr: Adam(params, lr=lr), 0.05),
-    "adamw": (lambda params, lr: AdamW(params, lr=lr), 0.05),
-    "rmsprop": (lambda params, lr: RMSprop(params, lr=lr), 0.01),
-    "adagrad": (lambda params, lr: Adagrad(params, lr=lr), 0.3),
-    # Methods that take a closure: one training step is one opt.step(closure), which evaluates
-    # the loss several times; no schedule (line searches and CMA-ES choose their own steps).
-    "lbfgs": (lambda params, lr: LBFGS(params, lr=lr, max_iter=1, max_eval=5,
-                                       line_search_fn="strong_wolfe"), 1.0),
-    "cg": (lambda params, lr: ConjugateGradient(params, lr=lr, max_iter=1, max_eval=5), 1.0),
-    # Gradient-free: --lr is CMA-ES's starting step size sigma0, and the ES's Adam lr. Both
-    # evaluate the loss many times per step; CMA-ES suits small models (--hidden 4).
-    "cmaes": (lambda params, lr: CMAES(params, sigma0=lr, seed=0), 0.5),
-    "es": (lambda params, lr: EvolutionStrategy(params, lr=lr, popsize=20, seed=0), 0.05),
-}
-CLOSURE_OPTIMIZERS = ("lbfgs", "cg", "cmaes", "es")
-
 
 def parse_args(argv: list[str] | None = None,
                prog: str = "python -m nn.demo") -> argparse.Namespace:
@@ -73,17 +52,20 @@ def parse_args(argv: list[str] | None = None,
                         help="number of training points (default: 100)")
     parser.add_argument("--noise", type=_non_negative_float, default=None,
                         help="noise of the dataset (default: the dataset's own, 0.1 for moons)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="update rule (default: sgd); 'momentum' is SGD with momentum 0.9; "
-                             "lbfgs, cg (conjugate gradients), cmaes and es (evolution "
-                             "strategy) take a closure and use no schedule")
+    parser.add_argument("--optimizer", choices=[*OPTIMIZERS, *ALIASES], default="sgd",
+                        metavar="{" + ",".join(OPTIMIZERS) + "}",
+                        help="update rule (default: sgd), a name of nn.optim's registry; "
+                             "'momentum' is SGD with momentum 0.9 (cg and es are old names of "
+                             "conjugate_gradient and evolution_strategy); lbfgs, "
+                             "conjugate_gradient, cmaes and evolution_strategy take a closure "
+                             "and use no schedule")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
                              "the run, except for the closure optimizers, which keep it (for "
                              "cmaes it is the starting step size sigma0) (default: 1.0 for "
                              "sgd, as in micrograd; "
-                             + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()
-                                         if k != "sgd") + ")")
+                             + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()
+                                         if k != "sgd") + ", momentum 0.1)")
     parser.add_argument("--steps", type=_positive_int, default=100,
                         help="training steps, each over the whole dataset (default: 100)")
     parser.add_argument("--hidden", type=_sizes, default=[16, 16],
@@ -290,7 +272,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     else:
         y = labels
         loss_fn, loss_name, outputs = cross_entropy, "cross-entropy", classes
-    if args.compile and args.optimizer in CLOSURE_OPTIMIZERS:
+    name, implied = resolve(args.optimizer)
+    closure = OPTIMIZERS[name].needs_closure
+    if args.compile and closure:
         print(f"{prog}: error: --compile works with the gradient-step optimizers "
               f"(sgd, momentum, adam, ...), not {args.optimizer}", file=sys.stderr)
         return 2
@@ -301,11 +285,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
               f"{err.strerror or err}", file=sys.stderr)
         return 2
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
-    make_opt, default_lr = OPTIMIZERS[args.optimizer]
-    lr = default_lr if args.lr is None else args.lr
-    opt = make_opt(model.parameters(), lr)
+    lr = implied.get("lr", OPTIMIZERS[name].lr) if args.lr is None else args.lr
+    opt = build(args.optimizer, model.parameters(), lr)
     # micrograd's schedule: lr = 1.0 - 0.9 * step / steps, i.e. linear from lr to lr / 10.
-    closure = args.optimizer in CLOSURE_OPTIMIZERS
     schedule = None if closure else LinearLR(opt, start_factor=1.0, end_factor=0.1,
                                              total_iters=args.steps)
     rate = f"{opt!r}" if closure else f"lr {lr:g} -> {lr / 10:g}"
@@ -327,7 +309,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
     when = f"at the last training step ({args.steps})"
-    if args.optimizer in ("cmaes", "es"):  # these used no gradient: compute one to chart
+    if isinstance(opt, (CMAES, EvolutionStrategy)):  # these used no gradient: compute one
         model.zero_grad()
         loss_fn([model(x) for x in X], y).backward()
         when = f"of the trained model ({args.optimizer} itself used none)"

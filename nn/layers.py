@@ -21,6 +21,17 @@ parameters ordered layer by layer, neuron by neuron, weights then bias, and with
 `rng` the weights come from Python's global `random`, so `random.seed(1337)` gives micrograd's
 exact starting weights. Pass `seed=` (or your own `rng=random.Random(...)`) to make a model
 reproducible without touching global state.
+
+`model(x)` builds a graph for one point. To see what a model computes over many points (a
+decision boundary, each neuron's picture, which ReLUs are dead) there is one float evaluation,
+`layer_outputs(points)`: every layer's outputs at every point, on plain floats, the very numbers
+`model(x)` gives under `no_grad()`. Every view that draws a model draws from it.
+
+    >>> outs = model.layer_outputs([[2.0, -1.0], [0.0, 0.5]])
+    >>> len(outs), len(outs[0]), len(outs[0][0])   # layers, neurons of layer 0, points
+    (3, 16, 2)
+    >>> outs[-1][0][0] == model([2.0, -1.0]).data
+    True
 """
 
 from __future__ import annotations
@@ -29,23 +40,40 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence, Set
 from numbers import Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import autodiff
-from autodiff import Value, is_grad_enabled
+from autodiff import PRIMITIVES, Value, is_grad_enabled
 from nn._checks import check_bool, check_choice, check_rng, check_seed
 from nn.module import Module
-# The bridge imports torch only inside its functions: importing it here costs nothing.
-from nn.torch_bridge import layer_from_torch, mlp_from_torch, module_to_torch, neuron_from_torch
 
-__all__ = ["Neuron", "Layer", "MLP", "ACTIVATIONS", "INITS"]
+__all__ = ["Neuron", "Layer", "MLP", "Activation", "ACTIVATIONS", "INITS", "activation"]
 
-#: Activation name -> the function applied to the neuron's sum (None: the sum itself).
-ACTIVATIONS: dict[str, Callable | None] = {
-    "relu": autodiff.relu,
-    "tanh": autodiff.tanh,
-    "sigmoid": autodiff.sigmoid,
-    "linear": None,
+
+class Activation(NamedTuple):
+    """One activation a neuron can apply to its sum, in every form the house needs it.
+
+    `function` runs on a Value or a float (an autodiff function, so it has a derivative);
+    None means the sum itself. `on_floats` is the same function on plain floats, for evaluating
+    many points fast (`layer_outputs`); None means `function` itself. `torch` names the
+    `torch.nn` class that computes the same numbers (nn.torch_bridge reads it); None: none.
+    """
+
+    function: Callable | None
+    on_floats: Callable[[float], float] | None = None
+    torch: str | None = None
+
+
+#: THE activation table: name -> Activation. Everything that applies an activation reads it:
+#: the neurons, `layer_outputs` (and so the playground's pictures and nn.plots), the torch
+#: bridge, the playground's choices. An entry may also be a bare function of a Value or a
+#: float (`ACTIVATIONS["leaky_relu"] = leaky_relu`): it is then used on floats too and has
+#: no torch counterpart.
+ACTIVATIONS: dict[str, Activation | Callable] = {
+    "relu": Activation(autodiff.relu, PRIMITIVES["relu"].forward, "ReLU"),
+    "tanh": Activation(autodiff.tanh, PRIMITIVES["tanh"].forward, "Tanh"),
+    "sigmoid": Activation(autodiff.sigmoid, PRIMITIVES["sigmoid"].forward, "Sigmoid"),
+    "linear": Activation(None, None, "Identity"),
 }
 
 #: Weight initialisations: init name -> bound of the uniform distribution for a neuron with nin
@@ -85,7 +113,7 @@ class Neuron(Module):
         _check_size("Neuron", "nin", nin)
         if nonlin is not None:
             activation = "relu" if check_bool("Neuron", "nonlin", nonlin) else "linear"
-        self._act = _activation("Neuron", activation)
+        self._act = _activation("Neuron", activation).function
         bound = INITS[_check_init("Neuron", init)](nin)
         rng = _rng("Neuron", seed, rng)
         self.nin = nin
@@ -108,6 +136,11 @@ class Neuron(Module):
         s = autodiff.dot(self.w, x) + self.b
         return self._act(s) if self._act else s
 
+    def layer_outputs(self, points: Any) -> list[list[list[float]]]:
+        """This neuron's output at every point, as `[[outputs]]` (one layer of one neuron),
+        on plain floats; see `MLP.layer_outputs`."""
+        return [[_neuron_floats(self, _columns("Neuron.layer_outputs", points, self.nin))]]
+
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation, "init": self.init}
 
@@ -124,12 +157,12 @@ class Neuron(Module):
 
     def to_torch(self) -> Any:
         """This neuron in PyTorch: Sequential(Linear(nin, 1), activation), float64, same weights."""
-        return module_to_torch(self)
+        return _torch_door("to_torch")(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> Neuron:
         """A Neuron from a torch Sequential(Linear(nin, 1), activation); see nn.torch_bridge."""
-        return neuron_from_torch(cls, sequential)
+        return _torch_door("from_torch")(sequential, cls)
 
 
 class Layer(Module):
@@ -175,6 +208,12 @@ class Layer(Module):
             x = [xi if isinstance(xi, Value) else Value(xi) for xi in x]
         return [n._forward(x) for n in self.neurons]
 
+    def layer_outputs(self, points: Any) -> list[list[list[float]]]:
+        """The layer's outputs at every point, as `[[neuron 0's outputs], [neuron 1's], ...]]`
+        (one layer), on plain floats; see `MLP.layer_outputs`."""
+        columns = _columns("Layer.layer_outputs", points, self.nin)
+        return [[_neuron_floats(n, columns) for n in self.neurons]]
+
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation,
                 "init": self.init}
@@ -194,12 +233,12 @@ class Layer(Module):
     def to_torch(self) -> Any:
         """This layer in PyTorch: Sequential(Linear(nin, nout), activation), float64, same
         weights."""
-        return module_to_torch(self)
+        return _torch_door("to_torch")(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> Layer:
         """A Layer from a torch Sequential(Linear(nin, nout), activation); see nn.torch_bridge."""
-        return layer_from_torch(cls, sequential)
+        return _torch_door("from_torch")(sequential, cls)
 
 
 class MLP(Module):
@@ -269,6 +308,23 @@ class MLP(Module):
             x = layer._forward(x)
         return x[0] if len(x) == 1 else x
 
+    def layer_outputs(self, points: Any) -> list[list[list[float]]]:
+        """Every layer's outputs at every point, on plain floats: the model's one float
+        evaluation, from which every drawing of it is made.
+
+        `points` is a list (or array) of points, each `nin` numbers. The result is indexed
+        `[layer][neuron][point]`: `outs[-1][0]` is the first output at every point, and
+        `outs[i][j]` neuron j of layer i over all points, which is its picture. The numbers
+        are those of `model(x)` under `no_grad()`, bit for bit (same sums in the same order,
+        the activations' own float functions); no Value is made, so it is fast.
+        """
+        h = _columns("MLP.layer_outputs", points, self.nin)
+        outputs = []
+        for layer in self.layers:
+            h = [_neuron_floats(n, h) for n in layer.neurons]
+            outputs.append(h)
+        return outputs
+
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nouts": list(self.nouts), "activation": list(self.activations),
                 "init": self.init}
@@ -290,13 +346,30 @@ class MLP(Module):
     def to_torch(self) -> Any:
         """This MLP in PyTorch: a Sequential of float64 Linear layers and activations, same
         weights; `nn.torch_bridge.torch_names(model)` pairs the parameters' names."""
-        return module_to_torch(self)
+        return _torch_door("to_torch")(self)
 
     @classmethod
     def from_torch(cls, sequential: Any) -> MLP:
         """An MLP from a torch Sequential of float64 Linear layers, each followed by at most one of
         ReLU, Tanh, Sigmoid or Identity; anything else is a ValueError naming the layer."""
-        return mlp_from_torch(cls, sequential)
+        return _torch_door("from_torch")(sequential, cls)
+
+
+# ---- the doors to PyTorch ------------------------------------------------------------------------
+
+#: The work behind `model.to_torch()` ("to_torch") and `MLP.from_torch(...)` ("from_torch"),
+#: handed in by nn.torch_bridge when it is imported (`import nn` imports it). The bridge builds
+#: on this module (it reads the layers and the activation table), so this module names it
+#: nowhere and imports nothing of torch; torch itself is imported only when a door is used.
+TORCH_DOORS: dict[str, Callable] = {}
+
+
+def _torch_door(name: str) -> Callable:
+    try:
+        return TORCH_DOORS[name]
+    except KeyError:
+        raise ImportError(f"{name} is the work of nn.torch_bridge, which is not imported; "
+                          "import nn (or nn.torch_bridge) first") from None
 
 
 # ---- argument checks -----------------------------------------------------------------------------
@@ -330,8 +403,64 @@ def _check_size(who: str, name: str, n: Any) -> None:
         raise ValueError(f"{who}: {name} must be a positive integer, got {n!r}")
 
 
-def _activation(who: str, name: Any) -> Callable | None:
-    return ACTIVATIONS[check_choice(who, "activation", name, ACTIVATIONS)]
+def activation(name: str) -> Activation:
+    """The table's entry for activation `name` as an `Activation` (a bare function entry
+    becomes `Activation(function, function, None)`), or a ValueError naming the choices."""
+    return _activation("activation", name)
+
+
+def _activation(who: str, name: Any) -> Activation:
+    entry = ACTIVATIONS[check_choice(who, "activation", name, ACTIVATIONS)]
+    if isinstance(entry, Activation):
+        return entry
+    if not callable(entry):
+        raise TypeError(f"{who}: ACTIVATIONS[{name!r}] must be an Activation or a function, "
+                        f"got {type(entry).__name__}: {entry!r}")
+    return Activation(entry, entry, None)
+
+
+# ---- the float evaluation ------------------------------------------------------------------------
+
+
+def _columns(who: str, points: Any, nin: int) -> list[list[float]]:
+    """`points` (rows of `nin` numbers) as `nin` columns of floats, or a clear error."""
+    if isinstance(points, (Value, Real, Mapping, Set, str, bytes)):
+        raise TypeError(f"{who} expects a list of points, got {type(points).__name__}: "
+                        f"{points!r}")
+    try:
+        rows = points if isinstance(points, Sequence) else list(points)
+    except TypeError:
+        raise TypeError(f"{who} expects a list of points, got {type(points).__name__}: "
+                        f"{points!r}") from None
+    for i, row in enumerate(rows):
+        if isinstance(row, (Mapping, Set, str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"{who}: point {i} must be a list of {nin} numbers, "
+                            f"got {type(row).__name__}: {row!r}")
+        if len(row) != nin:
+            raise ValueError(f"{who}: point {i} has {len(row)} coordinates, the model takes "
+                             f"{nin}")
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(nin)]
+    for j, column in enumerate(columns):
+        for i, v in enumerate(column):
+            if type(v) is not float:
+                if not isinstance(v, Real) or isinstance(v, bool):
+                    raise TypeError(f"{who}: point {i} must hold numbers, got "
+                                    f"{type(v).__name__}: {v!r} at coordinate {j}")
+                column[i] = float(v)
+    return columns
+
+
+def _neuron_floats(neuron: Neuron, columns: list[list[float]]) -> list[float]:
+    """One neuron at every point: `activation(b + w0 x0 + w1 x1 + ...)`, summed in the order
+    `Neuron.forward` sums under no_grad(), so the numbers are the same to the last bit."""
+    b = neuron.b.data
+    s: list[float] | None = None
+    for w, column in zip(neuron.w, columns):
+        wd = w.data
+        s = [b + wd * x for x in column] if s is None else [a + wd * x for a, x in zip(s, column)]
+    act = _activation("Neuron", neuron.activation)
+    f = act.on_floats or act.function
+    return s if f is None else list(map(f, s))
 
 
 def _check_init(who: str, init: Any) -> str:

@@ -166,12 +166,15 @@ def plot_decision_boundary(
 def _predict(model: Module, points: Any) -> Any:
     """The model's outputs for an (n, d) array of points as an (n, outputs) array.
 
-    The real model, called on each point under `no_grad()` (no graph is built, and the built-in
-    layers then compute on plain floats), never a copy of its maths: a copy would silently draw
-    another model for any activation or layer it does not know.
+    An MLP, Layer or Neuron gives them by its one float evaluation (`layer_outputs`); any other
+    model is called on each point under `no_grad()`. Never a copy of the maths: a copy would
+    silently draw another model for any activation or layer it does not know.
     """
     import numpy as np
 
+    if type(model) in (MLP, Layer, Neuron):  # the model's own float evaluation, many points at once
+        return np.array(model.layer_outputs(points.tolist())[-1], dtype=float).T.reshape(
+            len(points), -1)
     rows = []
     with no_grad():
         for p in points.tolist():
@@ -289,7 +292,7 @@ def grad_flow_stats(model: Module, X: Sequence[Sequence[float]] | None = None,
         dead = None
         if outputs is not None:
             dead = [f"{prefix}.{i}" for i, n in enumerate(neurons)
-                    if _is_dead_relu(n, [row[i] for row in outputs[index]])]
+                    if _is_dead_relu(n, outputs[index][i])]
         stats.append({"name": name or type(model).__name__, "neurons": len(neurons),
                       "mean": sum(grads) / len(grads), "max": max(grads),
                       "no_grad": no_grad_names, "dead": dead})
@@ -421,24 +424,17 @@ def _shares_log_y(ax: Any) -> bool:
 
 
 def _layer_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[list[list[float]]]:
-    """Each layer's outputs for every point of X (a no_grad forward pass), layer by layer."""
-    if type(model) is MLP:
-        layers = model.layers
-    elif type(model) in (Layer, Neuron):
-        layers = [model]
-    else:
+    """Each layer's outputs, `[layer][neuron][point]`, for every point of X: the model's own
+    float evaluation (`MLP.layer_outputs`)."""
+    if type(model) not in (MLP, Layer, Neuron):  # a subclass may compute something else
         raise ValueError(f"grad_flow_stats: X (to find dead neurons) works for MLP, Layer and "
                          f"Neuron, not {type(model).__name__}")
-    outputs: list[list[list[float]]] = [[] for _ in layers]
-    with no_grad():
-        for h in _points("grad_flow_stats", X):
-            if len(h) != layers[0].nin:
-                raise ValueError(f"grad_flow_stats: points of X must have {layers[0].nin} "
-                                 f"coordinates, got {len(h)}")
-            for i, layer in enumerate(layers):
-                h = layer._forward(h) if isinstance(layer, Layer) else [layer._forward(h)]
-                outputs[i].append([v.data for v in h])
-    return outputs
+    points = _points("grad_flow_stats", X)
+    for h in points:
+        if len(h) != model.nin:
+            raise ValueError(f"grad_flow_stats: points of X must have {model.nin} "
+                             f"coordinates, got {len(h)}")
+    return model.layer_outputs(points)
 
 
 def _layer_groups(model: Module) -> list[tuple[str, list[Neuron]]]:

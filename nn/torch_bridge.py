@@ -24,10 +24,11 @@ it only inside the functions that need it, and says which `pip install` line to 
 missing. Everything is float64 on both sides, which is what makes "the same numbers" hold to
 about 1e-15 per operation.
 
-Imports go one way: `nn.layers` and `nn.optim` import this module, never the reverse. So it reads
-a model from its structure (an MLP holds `layers`, a Layer `neurons`, a Neuron weights `w` and a
-bias `b`), builds the class its caller passes in (`MLP.from_torch` passes `cls`), and converts
-the optimizer classes `nn.optim` names as having a torch namesake.
+Imports go one way: this module builds on `nn.layers` (it reads a model's layers and the
+activation table, whose entries name their torch class) and on `nn.optim` (the optimizers with a
+torch namesake); neither imports it. `model.to_torch()`, `MLP.from_torch(...)`,
+`nn.optim.to_torch` and `nn.optim.from_torch` are doors there whose work this module hands in
+when it is imported (`import nn` imports it).
 """
 
 from __future__ import annotations
@@ -39,16 +40,25 @@ from collections.abc import Iterable
 from typing import Any
 
 from autodiff import Value
+from nn.layers import ACTIVATIONS, MLP, TORCH_DOORS, Layer, Neuron
+from nn.layers import activation as activation_entry
 from nn.module import Module
+from nn.optim.base import TORCH_DOORS as OPTIMIZER_DOORS
+from nn.optim.first_order import TORCH_NAMESAKES
 
 __all__ = ["PIP_INSTALL", "torch_names", "torch_locations", "module_to_torch", "mlp_from_torch",
-           "layer_from_torch", "neuron_from_torch", "optimizer_to_torch", "optimizer_from_torch"]
+           "layer_from_torch", "neuron_from_torch", "module_from_torch", "optimizer_to_torch",
+           "optimizer_from_torch"]
 
 #: The line to run when torch is missing (2.13.0 is the version this project tests against).
 PIP_INSTALL = "pip install torch==2.13.0"
 
-#: chainrule activation name -> the torch.nn module class name that computes the same function.
-TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Identity"}
+
+def _torch_activations() -> dict[str, str]:
+    """chainrule activation name -> the torch.nn class that computes the same function, read
+    from the one activation table (`nn.layers.ACTIVATIONS`); names without one are left out."""
+    return {name: activation_entry(name).torch for name in ACTIVATIONS
+            if activation_entry(name).torch}
 
 
 def _import_torch(who: str) -> Any:
@@ -71,13 +81,11 @@ def _import_torch(who: str) -> Any:
 def _kind(module: Any) -> str | None:
     """"MLP", "Layer" or "Neuron" when `module` is one of nn.layers' classes (or a subclass).
 
-    This is `isinstance(module, nn.MLP)` and so on, asked of the class's lineage by name, so
-    this module needs not import nn.layers (which imports it). Only these classes, whose
-    forward pass is known, are converted: a Module that merely holds `layers` could compute
-    something else, and its torch copy would quietly give other numbers.
+    Only these classes, whose forward pass is known, are converted: a Module that merely holds
+    `layers` could compute something else, and its torch copy would quietly give other numbers.
     """
-    for cls in type(module).__mro__:
-        if cls.__module__ == "nn.layers" and cls.__name__ in ("MLP", "Layer", "Neuron"):
+    for cls in (MLP, Layer, Neuron):
+        if isinstance(module, cls):
             return cls.__name__
     return None
 
@@ -155,6 +163,11 @@ def module_to_torch(module: Module) -> Any:
     """
     who = f"{type(module).__name__}.to_torch()"
     structure = _structure(module, who)
+    names = _torch_activations()
+    for k, (_, _, name) in enumerate(structure):
+        if name not in names:
+            raise ValueError(f"{who}: layer {k}'s activation {name!r} has no torch counterpart "
+                             "in nn.layers.ACTIVATIONS")
     torch = _import_torch(who)
     modules = []
     for _, neurons, activation in structure:
@@ -165,7 +178,7 @@ def module_to_torch(module: Module) -> Any:
             linear.weight.copy_(torch.tensor([[w.data for w in n.w] for n in neurons],
                                              dtype=torch.float64))
             linear.bias.copy_(torch.tensor([n.b.data for n in neurons], dtype=torch.float64))
-        modules += [linear, getattr(torch.nn, TORCH_ACTIVATIONS[activation])()]
+        modules += [linear, getattr(torch.nn, names[activation])()]
     return torch.nn.Sequential(*modules)
 
 
@@ -177,7 +190,8 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     if not isinstance(sequential, torch.nn.Sequential):
         raise TypeError(f"{who}: expected a torch.nn.Sequential (or one torch.nn.Linear), "
                         f"got {type(sequential).__name__}")
-    by_class = {getattr(torch.nn, cls): name for name, cls in TORCH_ACTIVATIONS.items()}
+    by_class = {getattr(torch.nn, cls): name for name, cls in _torch_activations().items()
+                if hasattr(torch.nn, cls)}
     layers: list[tuple[Any, str]] = []
     pending = None  # a Linear whose activation may come next
     width = None  # the number of outputs of the last Linear
@@ -281,6 +295,23 @@ def neuron_from_torch(cls: type, sequential: Any) -> Any:
     return neuron
 
 
+def module_from_torch(sequential: Any, cls: type = MLP) -> Any:
+    """A `cls` (nn.MLP, nn.Layer, nn.Neuron or a subclass) from a torch Sequential: the work
+    behind `MLP.from_torch`, `Layer.from_torch` and `Neuron.from_torch`."""
+    if isinstance(cls, type) and issubclass(cls, Neuron):
+        return neuron_from_torch(cls, sequential)
+    if isinstance(cls, type) and issubclass(cls, Layer):
+        return layer_from_torch(cls, sequential)
+    if isinstance(cls, type) and issubclass(cls, MLP):
+        return mlp_from_torch(cls, sequential)
+    raise TypeError(f"from_torch: cls must be nn.MLP, nn.Layer or nn.Neuron (or a subclass), "
+                    f"got {cls!r}")
+
+
+# The doors of nn.layers (`model.to_torch()`, `MLP.from_torch(...)`) lead here.
+TORCH_DOORS.update(to_torch=module_to_torch, from_torch=module_from_torch)
+
+
 # ---- optimizers ----------------------------------------------------------------------------------
 
 # Keys of a torch param_group that choose an implementation (loops, fused kernels, graph capture)
@@ -289,10 +320,10 @@ _IMPLEMENTATION_KEYS = {"params", "foreach", "fused", "differentiable", "captura
                         "param_names"}
 
 
-def _by_name(classes: Iterable[type]) -> dict[str, type]:
-    """{name: class} of the chainrule optimizers that have a torch.optim namesake; nn.optim
-    passes them in, so this module needs not import it."""
-    return {cls.__name__: cls for cls in classes}
+def _by_name(classes: Iterable[type] | None) -> dict[str, type]:
+    """{name: class} of the chainrule optimizers that have a torch.optim namesake (by default
+    nn.optim's TORCH_NAMESAKES)."""
+    return {cls.__name__: cls for cls in (TORCH_NAMESAKES if classes is None else classes)}
 
 
 def _tensors(torch: Any, torch_params: Any, who: str) -> tuple[list[str], list[Any]]:
@@ -374,7 +405,8 @@ def _step_dtype(torch: Any) -> Any:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> Any:
+def optimizer_to_torch(opt: Any, torch_params: Any,
+                       classes: Iterable[type] | None = None) -> Any:
     """The `torch.optim` optimizer that continues where the chainrule optimizer `opt` stands.
 
         torch_model = model.to_torch()
@@ -386,7 +418,8 @@ def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> 
     element where each Value went (see `torch_locations`). `torch_params` is a torch Module or
     its parameters, holding exactly the optimizer's current weights in `model.parameters()`
     order; any disagreement in count or value is a ValueError, never a silent mismatch.
-    `classes` are the chainrule classes that have a torch.optim namesake (nn.optim passes them).
+    `classes` are the chainrule classes that may be carried over (default: nn.optim's
+    TORCH_NAMESAKES). This is `nn.optim.to_torch`.
     """
     who = "nn.optim.to_torch()"
     classes = _by_name(classes)
@@ -441,7 +474,7 @@ def optimizer_to_torch(opt: Any, torch_params: Any, classes: Iterable[type]) -> 
 
 
 def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
-                         classes: Iterable[type]) -> Any:
+                         classes: Iterable[type] | None = None) -> Any:
     """The chainrule optimizer that continues where the `torch.optim` optimizer stands.
 
         opt = nn.optim.from_torch(torch_opt, model.parameters())
@@ -450,8 +483,8 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
     torch optimizer's tensors (e.g. `model = nn.MLP.from_torch(torch_model)`), in
     `model.parameters()` order. The torch optimizer must have one parameter group, and any option
     chainrule's optimizer lacks must be at torch's default; otherwise a ValueError names it.
-    `classes` are the chainrule classes that have a torch.optim namesake (nn.optim passes them):
-    the one named like the torch optimizer's class is built.
+    `classes` are the chainrule classes that may be built (default: nn.optim's TORCH_NAMESAKES):
+    the one named like the torch optimizer's class is built. This is `nn.optim.from_torch`.
     """
     who = "nn.optim.from_torch()"
     torch = _import_torch(who)
@@ -525,3 +558,7 @@ def _differs(nested: Any, number: float) -> bool:
     if isinstance(nested, list):
         return any(_differs(x, number) for x in nested)
     return not (nested == number or (math.isnan(nested) and math.isnan(number)))
+
+
+# The doors of nn.optim (`nn.optim.to_torch`, `nn.optim.from_torch`) lead here.
+OPTIMIZER_DOORS.update(to_torch=optimizer_to_torch, from_torch=optimizer_from_torch)

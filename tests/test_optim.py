@@ -8,9 +8,12 @@ import math
 import pytest
 
 from autodiff import Value
-from nn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
+from nn.optim import (TORCH_NAMESAKES, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop,
+                      clip_grad_norm, registry)
 
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad}
+# The registered optimizers that compute torch.optim's numbers (compared with torch below).
+OPTIMIZERS = {e.cls.__name__: e.cls for e in registry.OPTIMIZERS.values()
+              if e.cls in TORCH_NAMESAKES}
 
 
 def _set_grads(params, grads):
@@ -580,3 +583,37 @@ def test_clip_grad_norm_refuses_a_negative_limit_and_string_grads():
     v.grad = "2"
     with pytest.raises(TypeError, match=r"clip_grad_norm: params\[0\].grad must be a number"):
         clip_grad_norm([v], 1.0)
+
+
+# ---- the registry: one name per optimizer, everywhere --------------------------------------------
+
+
+def test_registering_an_optimizer_is_one_line_and_it_appears_everywhere():
+    from nn import demo
+    from nn.playground import Session
+    from nn.playground.settings import optimizer_settings, options
+
+    class HalfStep(SGD):
+        """SGD that moves half as far (a stand-in for a new optimizer)."""
+
+        def __init__(self, params, lr=0.1, shrink=0.5):
+            super().__init__(params, lr=lr * shrink)
+            self.shrink = shrink
+
+    try:
+        registry.register("half_step", HalfStep, lr=0.2, aliases={"half": {"shrink": 0.25}})
+        assert demo.parse_args(["--optimizer", "half_step"]).optimizer == "half_step"
+        opt = registry.build("half", [Value(1.0)])  # an alias, with what it implies
+        assert type(opt) is HalfStep and opt.shrink == 0.25 and opt.lr == 0.2 * 0.25
+        assert "half_step" in options()["optimizers"] and "shrink" in optimizer_settings(
+            "half_step")
+        s = Session(n=30, hidden=[2], optimizer="half", seed=0)
+        assert s.settings["optimizer"] == "half_step" and s.settings["shrink"] == 0.25
+        s.step()
+        with pytest.raises(ValueError, match="the name 'half_step' is taken"):
+            registry.register("half_step", HalfStep)
+    finally:
+        registry.OPTIMIZERS.pop("half_step", None)
+        registry.ALIASES.pop("half", None)
+    with pytest.raises(ValueError, match="optimizer: unknown choice 'half_step'"):
+        registry.resolve("half_step")

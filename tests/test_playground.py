@@ -32,7 +32,6 @@ from nn.playground import settings as settings_module
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import Diverged, Session
 from nn.playground.settings import (
-    LOSSES,
     OPTIMIZERS,
     SETTINGS,
     optimizer_settings,
@@ -170,7 +169,7 @@ def made_as_the_session_does(cls, params, lr, seed):
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
-    cls = OPTIMIZERS[name]
+    cls = OPTIMIZERS[name].cls
     s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
     s.step(3)
     model, train_loss = manual_run(n=40, hidden=[4], seed=1, steps=3,
@@ -180,17 +179,24 @@ def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
     assert s.train_loss == train_loss
 
 
-def test_the_optimizers_are_found_in_nn_optim_not_listed():
+def test_the_optimizers_are_nn_optims_registry():
+    assert OPTIMIZERS is optim.registry.OPTIMIZERS
     assert set(OPTIMIZERS) >= {"sgd", "adam", "adamw", "rmsprop", "adagrad", "lbfgs",
-                               "conjugategradient", "cmaes", "evolutionstrategy"}
-    assert "optimizer" not in OPTIMIZERS and "closureoptimizer" not in OPTIMIZERS  # bases
-    assert all(issubclass(c, optim.Optimizer) for c in OPTIMIZERS.values())
-    assert SETTINGS["optimizer"].choices == tuple(OPTIMIZERS)
+                               "conjugate_gradient", "cmaes", "evolution_strategy"}
+    assert all(issubclass(e.cls, optim.Optimizer) for e in OPTIMIZERS.values())
+    assert tuple(SETTINGS["optimizer"].choices) == tuple(OPTIMIZERS)
+    # every optimizer class nn.optim exports that needs nothing but parameters is registered
+    registered = {e.cls for e in OPTIMIZERS.values()}
+    for name in optim.__all__:
+        cls = getattr(optim, name)
+        if isinstance(cls, type) and issubclass(cls, optim.Optimizer) and cls not in (
+                optim.Optimizer, optim.ClosureOptimizer):
+            assert cls in registered, f"{name} is in nn.optim but not in its registry"
     sgd = optimizer_settings("sgd")
     assert list(sgd) == ["momentum", "dampening", "weight_decay", "nesterov"]
     assert optimizer_settings("adam")["betas"].default == [0.9, 0.999]
     assert optimizer_settings("lbfgs")["line_search_fn"].choices == ("none", "strong_wolfe")
-    assert set(optimizer_settings("conjugategradient")["beta"].choices) == set(optim.CG_BETAS)
+    assert set(optimizer_settings("conjugate_gradient")["beta"].choices) == set(optim.CG_BETAS)
     assert "seed" not in optimizer_settings("cmaes")  # the session's seed is used
 
 
@@ -199,10 +205,10 @@ def test_word_hyper_parameters_are_whitelisted_choices():
     assert s.optimizer.line_search_fn == "strong_wolfe"
     s.update(line_search_fn="none")
     assert s.optimizer.line_search_fn is None and s.settings["line_search_fn"] == "none"
-    s.update(optimizer="conjugategradient", beta="FR")
+    s.update(optimizer="conjugate_gradient", beta="FR")
     assert s.optimizer.beta == "FR"
     with pytest.raises(ValueError, match="beta: unknown choice 'os.system'"):
-        parse_settings({"optimizer": "conjugategradient", "beta": "os.system"})
+        parse_settings({"optimizer": "conjugate_gradient", "beta": "os.system"})
 
 
 def test_optimizer_hyper_parameters_reach_the_optimizer():
@@ -238,8 +244,7 @@ def test_an_optimizer_that_needs_a_closure_gets_one(monkeypatch):
                 p.data = x - best[1] * self.lr * g
             return loss
 
-    monkeypatch.setitem(OPTIMIZERS, "twotrials", TwoTrials)
-    monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
+    monkeypatch.setitem(OPTIMIZERS, "twotrials", optim.registry.Entry("twotrials", TwoTrials))
     s = Session(n=40, hidden=[4], optimizer="twotrials", lr=0.5, seed=0)
     first = s.train_loss
     s.step(3)
@@ -272,8 +277,8 @@ def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
                 p.data = x
             return best
 
-    monkeypatch.setitem(OPTIMIZERS, "randomsearch", RandomSearch)
-    monkeypatch.setattr(SETTINGS["optimizer"], "choices", tuple(OPTIMIZERS))
+    monkeypatch.setitem(OPTIMIZERS, "randomsearch",
+                        optim.registry.Entry("randomsearch", RandomSearch))
     assert list(optimizer_settings("randomsearch")) == ["sigma", "tries"]
     assert options()["optimizers"]["randomsearch"]["lr"] is False
     a = Session(n=40, hidden=[3], optimizer="randomsearch", sigma=0.2, seed=4)
@@ -283,8 +288,11 @@ def test_an_optimizer_without_lr_gets_the_sessions_seed(monkeypatch):
     b.step(3)
     assert a.history == b.history and a.history[-1]["lr"] is None
     assert a.train_loss <= a.history[0]["train_loss"]
-    with pytest.raises(ValueError, match="RandomSearch has no learning rate"):
-        Session(optimizer="randomsearch", schedule="cosine")
+    # no learning rate, so no schedule: the rule turns it off and says so
+    s = Session(optimizer="randomsearch", schedule="cosine")
+    assert s.settings["schedule"] == "none"
+    assert s.adjusted[0]["setting"] == "schedule"
+    assert "RandomSearch has no learning rate" in s.adjusted[0]["message"]
     with pytest.raises(ValueError, match="tries must be between 0 and 1000"):
         Session(optimizer="randomsearch", tries=10**6)  # a step must end
 
@@ -300,7 +308,11 @@ def test_batches_are_seeded_and_cover_the_training_set():
     assert c.history != a.history
     # one epoch: every training point once before any repeats
     s = Session(n=50, batch_size=10, seed=0)
-    seen = [s._next_batch() for _ in range(4)]
+    seen = []
+    for _ in range(4):
+        s.step()
+        seen.append(s.last_batch)
+    assert all(len(b) == 10 for b in seen)
     assert sorted(i for b in seen for i in b) == list(range(40))
 
 
@@ -324,7 +336,7 @@ def test_schedules_set_the_lr_as_nn_schedules_do(kind, cls, extra):
 
 @pytest.mark.parametrize("dataset", sorted(data.DATASETS))
 def test_every_dataset_trains(dataset):
-    classes = settings_module._dataset_classes(dataset)
+    classes = settings_module.dataset_classes(dataset)
     loss = "hinge" if classes == 2 else "cross_entropy"
     s = Session(dataset=dataset, n=60, hidden=[6], loss=loss, lr=0.1, seed=0)
     s.step(2)
@@ -370,7 +382,7 @@ def test_model_and_data_changes_start_a_fresh_run():
     assert s.update(hidden=[3, 3]) is True
     assert s.step_count == 0 and s.run == run + 1 and s.model.nouts == [3, 3, 1]
     assert s.update(dataset="circles") is True
-    assert s.settings["noise"] == settings_module._dataset_noise("circles")
+    assert s.settings["noise"] == settings_module.dataset_noise("circles")
     assert s.update() is False
 
 
@@ -406,7 +418,6 @@ def test_switching_optimizer_drops_the_old_ones_hyper_parameters():
     ({"optimizer": "adam", "momentum": 0.9}, ValueError, "unknown setting 'momentum'"),
     ({"momentum": -1.0}, ValueError, "momentum"),
     ({"nesterov": True}, ValueError, "nesterov"),
-    ({"dataset": "spirals", "loss": "hinge"}, ValueError, "cross_entropy"),
     ({"test_fraction": 0.95}, ValueError, "test_fraction"),
     ({"n": 4, "test_fraction": 0.9}, ValueError, "fewer than 2 training points"),
     ({"batch_size": 0}, ValueError, "batch_size"),
@@ -415,6 +426,62 @@ def test_switching_optimizer_drops_the_old_ones_hyper_parameters():
 def test_bad_settings_are_refused_by_name(kwargs, error, words):
     with pytest.raises(error, match=words):
         Session(**kwargs)
+
+
+# ---- the settings' rules, decided in Python ------------------------------------------------------
+
+
+def test_a_three_class_dataset_takes_cross_entropy_and_says_so():
+    s = Session(n=60, dataset="spirals", loss="hinge", hidden=[3])
+    assert s.settings["loss"] == "cross_entropy" and s.model.nouts == [3, 3]
+    assert [(a["setting"], a["was"], a["now"]) for a in s.adjusted] == [
+        ("loss", "hinge", "cross_entropy")]
+    assert "spirals has 3 classes" in s.adjusted[0]["message"]
+    # the same rule when the dataset changes later, as the page's dropdown does it
+    s = Session(n=60, hidden=[3])
+    assert s.adjusted == [] and s.settings["loss"] == "hinge"
+    assert s.update(dataset="blobs") is True
+    assert s.settings["loss"] == "cross_entropy"
+    assert [a["setting"] for a in s.adjusted] == ["loss"]
+
+
+def test_an_optimizer_without_lr_turns_the_schedule_off_and_greys_it():
+    s = Session(n=40, hidden=[3], schedule="cosine")
+    s.update(optimizer="cmaes")
+    assert s.settings["schedule"] == "none" and [a["setting"] for a in s.adjusted] == ["schedule"]
+    assert set(s.frame()["inactive"]) == {"lr", "schedule", "decay_steps", "gamma"}
+    s.update(optimizer="sgd", schedule="exponential")
+    assert set(s.frame()["inactive"]) == {"decay_steps"}
+
+
+@pytest.mark.parametrize("old, name, implied", [
+    ("cg", "conjugate_gradient", {}), ("conjugategradient", "conjugate_gradient", {}),
+    ("es", "evolution_strategy", {}), ("evolutionstrategy", "evolution_strategy", {}),
+    ("momentum", "sgd", {"momentum": 0.9})])
+def test_old_optimizer_names_still_work(old, name, implied):
+    settings = parse_settings({"optimizer": old, "n": "40", "hidden": "3"})
+    s = Session(**settings)
+    assert s.settings["optimizer"] == name and type(s.optimizer) is OPTIMIZERS[name].cls
+    assert all(s.settings[k] == v for k, v in implied.items())
+    assert s.adjusted[0]["setting"] == "optimizer" and repr(old) in s.adjusted[0]["message"]
+    s.step()
+    if not implied:  # the old name of the optimizer running now changes nothing
+        s.update(lr=0.05)
+        assert s.update(optimizer=old) is False and s.step_count == 1
+        assert s.settings["lr"] == 0.05
+
+
+def test_a_link_with_a_bad_value_drops_only_that_value():
+    problems = []
+    given = parse_settings({"lr": "abc", "hidden": "4", "optimizer": "adam", "betas": "1,2,3",
+                            "wobble": "1"}, problems=problems)
+    assert given == {"hidden": [4], "optimizer": "adam"}
+    assert [p["setting"] for p in problems] == ["lr", "betas", "wobble"]
+    assert "lr must be a number, got 'abc'" in problems[0]["message"]
+    settings, changes = settings_module.resolve_settings(
+        {"momentum": -1.0, "optimizer": "sgd", "seed": 3}, problems=[])
+    assert settings["momentum"] == 0.0 and settings["seed"] == 3
+    assert [c["setting"] for c in changes] == ["momentum"]
 
 
 def test_a_diverging_step_raises_and_updates_nothing():
@@ -444,7 +511,9 @@ def test_a_new_optimizer_starts_at_its_own_lr_and_leaves_a_mark():
     s.update(optimizer="rmsprop", lr=0.005)  # an lr given with it is kept
     assert s.settings["lr"] == 0.005
     s.update(optimizer="cmaes")  # no learning rate: its mark names only the optimizer
-    assert s.marks == [{"step": 2, "text": "adam lr 0.001"}, {"step": 3, "text": "lr 0.02"},
+    assert start_lr("adam") == OPTIMIZERS["adam"].lr  # the registry's starting lr
+    assert s.marks == [{"step": 2, "text": f"adam lr {start_lr('adam'):g}"},
+                       {"step": 3, "text": "lr 0.02"},
                        {"step": 3, "text": "rmsprop lr 0.005"}, {"step": 3, "text": "cmaes"}]
     assert s.frame(grid=4)["marks"] == s.marks
     s.reset()
@@ -509,7 +578,7 @@ def test_options_describe_every_choice():
     assert set(opts["datasets"]) == set(data.DATASETS)
     assert opts["datasets"]["spirals"]["classes"] == 3
     assert [s["name"] for s in opts["settings"]] == list(SETTINGS)
-    assert set(opts["two_class_losses"]) == {k for k, v in LOSSES.items() if v[1] != "index"}
+    assert opts["aliases"]["cg"] == "conjugate_gradient" and opts["aliases"]["momentum"] == "sgd"
     json.dumps(opts, allow_nan=False)
 
 
@@ -542,6 +611,32 @@ def test_frame_is_json_and_its_pictures_are_the_models_outputs():
     assert pic[0] == round(127.5 + 127.5 * out.data / neuron["scale"])
     assert neuron["w"] == [w.data for w in s.model.layers[0].neurons[1].w]
     assert neuron["gw"] == [w.grad for w in s.model.layers[0].neurons[1].w]
+
+
+def test_an_activation_added_to_the_table_is_drawn_as_the_model_computes_it(monkeypatch):
+    # The pictures come from the model's own float evaluation, so a new entry of the one
+    # activation table is drawn right (a copy of the forward pass once drew softplus as linear).
+    import autodiff
+    import nn.layers
+
+    monkeypatch.setitem(nn.layers.ACTIVATIONS, "softplus",
+                        nn.layers.Activation(autodiff.softplus, None, "Softplus"))
+    s = Session(n=40, hidden=[3], activation="softplus", seed=0)
+    s.step(2)
+    frame = s.frame(grid=4)
+    x0, x1, y0, y1 = frame["points"]["extent"]
+    centres = [(x0 + (x1 - x0) * (i + 0.5) / 4, y1 - (y1 - y0) * (j + 0.5) / 4)
+               for j in range(4) for i in range(4)]
+    values = base64.b64decode(frame["boundary"]["values"])
+    with no_grad():
+        assert list(values) == [round(127.5 + 127.5 * math.tanh(s.model(list(c)).data))
+                                for c in centres]
+        neuron = s.model.layers[0].neurons[2]
+        outs = [neuron(list(centres[k])).data for k in (0, 2, 8, 10)]  # the half-resolution cells
+    drawn = frame["network"]["layers"][0]["neurons"][2]
+    assert all(v > 0 for v in outs)  # softplus is positive: drawn as linear, some would not be
+    assert list(base64.b64decode(drawn["picture"])) == [
+        round(127.5 + 127.5 * v / drawn["scale"]) for v in outs]
 
 
 def test_frame_sends_only_new_history_in_the_same_run():
@@ -703,6 +798,20 @@ def test_api_bad_settings_get_400_naming_them(server, params, words):
     assert status == 400 and "count" in body["error"]
 
 
+def test_api_opens_a_link_dropping_only_its_bad_values(server):
+    status, made = call(server, "POST", "/api/sessions", link="1", lr="abc", hidden="4",
+                        dataset="spirals", loss="hinge", optimizer="cg")
+    assert status == 201
+    settings = made["frame"]["settings"]
+    assert settings["hidden"] == [4] and settings["lr"] == SETTINGS["lr"].default
+    assert settings["loss"] == "cross_entropy" and settings["optimizer"] == "conjugate_gradient"
+    assert [c["setting"] for c in made["changes"]] == ["lr", "optimizer", "loss"]
+    assert all(c["message"] for c in made["changes"])
+    status, frame = call(server, "POST", f"/api/sessions/{made['id']}/settings", dataset="moons")
+    assert status == 200 and frame["changes"] == [] and frame["settings"]["loss"] == "cross_entropy"
+    call(server, "POST", f"/api/sessions/{made['id']}/close")
+
+
 def test_api_caps_sessions_and_frees_idle_ones(server):
     ids = [call(server, "POST", "/api/sessions", n=20, hidden="2")[1]["id"] for _ in range(2)]
     status, body = call(server, "POST", "/api/sessions")
@@ -823,7 +932,7 @@ def test_idle_sessions_are_freed_even_when_nobody_new_arrives(server):
 
 
 @pytest.mark.parametrize("name, free", [("sgd", False), ("lbfgs", False), ("cmaes", True),
-                                        ("evolutionstrategy", True)])
+                                        ("evolution_strategy", True)])
 def test_frame_says_when_the_optimizer_computes_no_gradients(name, free):
     # The page explains empty gradient views: a gradient-free method computed none, which is not
     # the same as a loss of 0 with no point inside the margin.
@@ -835,8 +944,8 @@ def test_frame_says_when_the_optimizer_computes_no_gradients(name, free):
         assert all(p.grad == 0 for p in s.model.parameters())
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "conjugategradient", "cmaes",
-                                       "evolutionstrategy"])
+@pytest.mark.parametrize("optimizer", ["lbfgs", "conjugate_gradient", "cmaes",
+                                       "evolution_strategy"])
 def test_a_step_past_its_time_limit_is_undone_and_named(optimizer):
     # One L-BFGS step with max_iter=1000 on 800 points of a 6x16 network takes about half an
     # hour, and a request for 100 of them held the session (and a server thread) for days.

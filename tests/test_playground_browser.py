@@ -250,7 +250,7 @@ def test_a_neurons_graph_and_its_step_through(visitor):
     assert v.page.get_attribute(graph, "data-point") == str(s.worst_point())
 
     # clicking a data point chooses it, and the graph is drawn again for it
-    x0, x1, y0, y1 = s._extent
+    x0, x1, y0, y1 = s.extent
     x, y = s.X_train[7]
     box = v.page.locator("[data-testid=boundary]").bounding_box()
     v.page.mouse.click(box["x"] + (x - x0) / (x1 - x0) * box["width"],
@@ -299,10 +299,14 @@ def test_a_bad_setting_says_which_and_the_page_still_works(visitor):
     v = visitor()
     v.allowed = ["status of 400"]  # Chromium logs the refused request itself
     v.open("lr=abc&hidden=4")
+    # the link's bad value is left out alone (hidden=4 stands), named until dismissed
+    changes = v.page.locator("[data-testid=changes]")
+    assert changes.is_visible()
+    assert "lr must be a number, got 'abc'" in changes.inner_text()
+    assert "default" in changes.inner_text()
+    assert v.page.locator("[data-testid=neuron]").count() == 4 + 1
     error = v.page.locator("[data-testid=error]")
-    assert error.is_visible()
-    assert "lr must be a number, got 'abc'" in error.inner_text()
-    assert "default" in error.inner_text()
+    assert not error.is_visible()
     v.click_step(1)
     # a bad value typed into the form: named, the session unchanged
     v.page.fill("[data-testid=setting-n]", "-5")
@@ -314,6 +318,30 @@ def test_a_bad_setting_says_which_and_the_page_still_works(visitor):
     v.click_step(1)
     # the form shows n = 200 again, so the message about -5 goes once the next step succeeds
     assert not error.is_visible()
+    assert changes.is_visible()  # what the link lost stays said until dismissed
+    v.page.click("[data-testid=changes-dismiss]")
+    assert not changes.is_visible()
+
+
+def test_a_link_applies_the_rules_the_dropdowns_do_and_keeps_neuron_and_point(visitor):
+    v = visitor()
+    v.open("dataset=spirals&loss=hinge&n=60&hidden=3&optimizer=cg&point=5"
+           "&neuron=layers.0.neurons.1")
+    assert v.page.input_value("[data-testid=setting-loss]") == "cross_entropy"
+    assert v.page.input_value("[data-testid=setting-optimizer]") == "conjugate_gradient"
+    text = v.page.inner_text("[data-testid=changes]")
+    assert "spirals has 3 classes" in text and "'cg' is the old name" in text
+    assert v.page.locator("[data-testid=neuron]").count() == 3 + 3
+    url = v.url_settings()
+    assert url["loss"] == "cross_entropy" and url["neuron"] == "layers.0.neurons.1"
+    assert url["point"] == "5"
+    assert v.page.get_attribute("[data-testid=boundary]", "data-point") == "5"
+    if shutil.which("dot"):  # Look inside opens on that neuron and point
+        graph = "[data-testid=neuron-graph]"
+        v.page.wait_for_function(
+            f"() => document.querySelector('{graph}').dataset.point === '5'")
+        assert v.page.get_attribute(graph, "data-neuron") == "layers.0.neurons.1"
+    v.settled()
 
 
 def test_a_full_server_says_so(browser, visitor):

@@ -14,7 +14,7 @@ from nn.data import make_blobs, make_moons  # noqa: E402
 from nn.layers import MLP, Layer, Neuron  # noqa: E402
 from nn.losses import cross_entropy, hinge  # noqa: E402
 from nn.module import Module  # noqa: E402
-from nn.plots import (_predict, grad_flow_stats, plot_decision_boundary,  # noqa: E402
+from nn.plots import (grad_flow_stats, plot_decision_boundary,  # noqa: E402
                       plot_grad_flow, plot_history)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -78,7 +78,8 @@ def test_grid_evaluation_is_the_model_itself(make):
     for p in points.tolist():  # with the graph: the ordinary forward pass, bit for bit
         out = model(p)
         expected.append([o.data for o in (out if isinstance(out, list) else [out])])
-    assert _predict(model, points).tolist() == expected
+    outputs = model.layer_outputs(points)[-1]  # what the drawings draw from
+    assert [list(row) for row in zip(*outputs)] == expected
 
 
 def test_the_drawing_follows_an_activation_it_has_never_heard_of(monkeypatch):
@@ -90,7 +91,7 @@ def test_the_drawing_follows_an_activation_it_has_never_heard_of(monkeypatch):
     monkeypatch.setitem(nn.layers.ACTIVATIONS, "abs", autodiff.abs)
     model = MLP(2, [4, 1], activation="abs", output_activation="abs", seed=0)
     points = np.array([[-1.0, 0.5], [0.25, -2.0], [3.0, 3.0]])
-    got = _predict(model, points)[:, 0].tolist()
+    got = model.layer_outputs(points)[-1][0]
     assert got == [model(p).data for p in points.tolist()]
     assert all(v > 0 for v in got)   # the output is |...|: a linear copy would go negative
 
@@ -362,11 +363,16 @@ def test_grad_flow_dead_neurons_need_a_known_architecture(moons):
 
 
 def test_a_relu_neuron_with_nan_outputs_is_not_counted_dead():
-    from nn.plots import _is_dead_relu
+    X = [[0.5, -1.0], [2.0, 3.0]]
 
-    relu, tanh = Neuron(2, "relu", seed=0), Neuron(2, "tanh", seed=0)
-    assert _is_dead_relu(relu, [0.0, 0.0]) and not _is_dead_relu(tanh, [0.0, 0.0])
-    assert not _is_dead_relu(relu, [0.0, float("nan")]) and not _is_dead_relu(relu, [0.0, 1e-300])
+    def dead(activation, w, b):
+        neuron = Neuron(2, activation, seed=0)
+        for p, v in zip([*neuron.w, neuron.b], [*w, b]):
+            p.data = v
+        return grad_flow_stats(neuron, X)[0]["dead"] == ["neurons.0"]
+
+    assert dead("relu", [0.0, 0.0], -1.0) and not dead("tanh", [0.0, 0.0], 0.0)
+    assert not dead("relu", [float("nan"), 0.0], 0.0) and not dead("relu", [0.0, 0.0], 1e-300)
 
 
 # ---- shown in Jupyter without pyplot -------------------------------------------------------------

@@ -27,28 +27,33 @@ so a bad `.grad` stops it with nothing changed.
 The package has one room per kind of method, in order of growing complexity:
 
     base.py            Optimizer (parameters, lr, state, state_dict), clip_grad_norm
-    first_order.py     SGD, Adam, AdamW, RMSprop, Adagrad; to_torch / from_torch
+    first_order.py     SGD, Adam, AdamW, RMSprop, Adagrad (and which have a torch namesake)
     closure.py         ClosureOptimizer, LBFGS, ConjugateGradient: `step(closure)`
     linesearch.py      the one strong-Wolfe line search that LBFGS and CG share
     gradient_free.py   CMAES, EvolutionStrategy (the loss's value only, never a gradient)
+    registry.py        every optimizer under one name ("sgd", "conjugate_gradient", ...)
+
+`to_torch` and `from_torch` carry an optimizer and its state to torch.optim and back; they
+are doors to nn.torch_bridge, which builds on this package and hands their work in.
 
 The closure methods evaluate the loss several times per step, so their `step(closure)` takes a
 function that computes it, as `torch.optim.LBFGS` does; CMA-ES and the evolution strategy need
 only the loss's value, never a gradient.
 """
 
-from nn.optim.base import Optimizer, clip_grad_norm
+from nn.optim.base import Optimizer, clip_grad_norm, from_torch, to_torch  # noqa: F401
 from nn.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from nn.optim.closure import LBFGS, ClosureOptimizer, ConjugateGradient
 from nn.optim.gradient_free import CMAES, EvolutionStrategy
 
 # Helpers that `from nn.optim import ...` finds as well (not in `*`): the conjugate-gradient
-# betas, the doors to torch.optim, and the gradient-free methods' linear algebra.
+# betas, the gradient-free methods' linear algebra, the registry of names.
 from nn.optim.closure import CG_BETAS, cg_beta  # noqa: F401
-from nn.optim.first_order import TORCH_NAMESAKES, from_torch, to_torch  # noqa: F401
+from nn.optim.first_order import TORCH_NAMESAKES  # noqa: F401
 from nn.optim.gradient_free import centered_ranks, symmetric_eigen  # noqa: F401
+from nn.optim.registry import OPTIMIZERS, register  # noqa: F401
 
-# The classes, in order of growing complexity (the playground lists every class named here).
+# The classes, in order of growing complexity (registry.py gives each its one name).
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm",
            "ClosureOptimizer", "LBFGS", "ConjugateGradient", "CMAES", "EvolutionStrategy"]
 

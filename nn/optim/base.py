@@ -9,14 +9,14 @@ gradients between `backward()` and `step()`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from autodiff import Value
 from nn._checks import check_int, check_non_negative, check_number
 from nn._checks import grad_of as _grad_of  # the one reader of p.grad in nn
 
-__all__ = ["Optimizer", "clip_grad_norm"]
+__all__ = ["Optimizer", "clip_grad_norm", "to_torch", "from_torch", "TORCH_DOORS"]
 
 
 def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Value]:
@@ -215,3 +215,38 @@ def clip_grad_norm(params: Iterable[Value], max_norm: float, norm_type: float = 
         for p, g in zip(params, grads):
             p.grad = g * scale
     return total
+
+
+# ---- the doors to torch.optim --------------------------------------------------------------------
+
+#: The work behind `to_torch` and `from_torch`, handed in by nn.torch_bridge when it is imported
+#: (`import nn` imports it). The bridge builds on this package, so this package names it nowhere.
+TORCH_DOORS: dict[str, Callable] = {}
+
+
+def to_torch(opt: Optimizer, torch_params: Any) -> Any:
+    """The torch.optim optimizer that continues where `opt` stands: same settings and state.
+
+        torch_opt = nn.optim.to_torch(opt, model.to_torch().parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_to_torch`.
+    """
+    return _torch_door("to_torch")(opt, torch_params)
+
+
+def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
+    """The chainrule optimizer that continues where a torch.optim one stands (the way back).
+
+        opt = nn.optim.from_torch(torch_opt, model.parameters())
+
+    Details and errors: `nn.torch_bridge.optimizer_from_torch`.
+    """
+    return _torch_door("from_torch")(torch_opt, params)
+
+
+def _torch_door(name: str) -> Callable:
+    try:
+        return TORCH_DOORS[name]
+    except KeyError:
+        raise ImportError(f"nn.optim.{name} is the work of nn.torch_bridge, which is not "
+                          "imported; import nn (or nn.torch_bridge) first") from None

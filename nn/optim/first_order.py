@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
 from nn.optim.base import Optimizer
-from nn.torch_bridge import optimizer_from_torch, optimizer_to_torch  # torch only when called
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "TORCH_NAMESAKES", "to_torch",
-           "from_torch"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "TORCH_NAMESAKES"]
 
 
 def _div(a: float, b: float) -> float:
@@ -294,27 +291,3 @@ class Adagrad(Optimizer):
 #: The optimizers with a torch.optim namesake of the same numbers: what `to_torch` and
 #: `from_torch` can carry across (exactly these classes, not subclasses).
 TORCH_NAMESAKES: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW, RMSprop, Adagrad)
-
-
-# ---- to and from torch.optim: doors to nn/torch_bridge.py, which imports torch only when called
-# (TORCH_NAMESAKES above names the classes the bridge may build or read)
-
-
-def to_torch(opt: Optimizer, torch_params: Any) -> Any:
-    """The torch.optim optimizer that continues where `opt` stands: same settings and state.
-
-        torch_opt = nn.optim.to_torch(opt, model.to_torch().parameters())
-
-    Details and errors: `nn.torch_bridge.optimizer_to_torch`.
-    """
-    return optimizer_to_torch(opt, torch_params, TORCH_NAMESAKES)
-
-
-def from_torch(torch_opt: Any, params: Iterable[Value]) -> Optimizer:
-    """The chainrule optimizer that continues where a torch.optim one stands (the way back).
-
-        opt = nn.optim.from_torch(torch_opt, model.parameters())
-
-    Details and errors: `nn.torch_bridge.optimizer_from_torch`.
-    """
-    return optimizer_from_torch(torch_opt, params, TORCH_NAMESAKES)

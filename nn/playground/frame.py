@@ -13,11 +13,11 @@ import math
 from typing import Any
 
 from autodiff import Value
-from nn.playground.features import FEATURES, feature_columns
-from nn.playground.settings import _lr_of
+from nn.playground.features import FEATURES, feature_columns, features_of
+from nn.playground.settings import inactive_settings, lr_of
 from nn.plots import grad_flow_stats
 
-__all__ = ["build_frame", "plane_extent"]
+__all__ = ["build_frame", "plane_extent", "json_ready"]
 
 
 def build_frame(session: Any, since: int = 0, run: int | None = None,
@@ -39,25 +39,25 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "version": session.version,
         "step_count": session.step_count,
         "settings": dict(session.settings),
-        "lr": _lr_of(session.optimizer),
-        "train_loss": _number(session.train_loss),
+        "lr": lr_of(session.optimizer),
+        "inactive": inactive_settings(session.settings),
+        "train_loss": session.train_loss,
         "train_loss_repr": repr(session.train_loss),
-        "test_loss": _number(session.test_loss),
+        "test_loss": session.test_loss,
         "test_loss_repr": repr(session.test_loss),
         "accuracy": session.accuracy,
         "gradient_free": session.last_step_gradient_free,
-        "last_step_loss": _number(session.last_step_loss),
+        "last_step_loss": session.last_step_loss,
         "last_step_loss_repr": repr(session.last_step_loss),
         "diverged": _diverged(session),
         "marks": list(session.marks),
         "test_accuracy": session.test_accuracy,
         "history_start": since,
-        "history": [{k: _number(v) for k, v in h.items()}
-                    for h in session.history[since:]],
+        "history": [dict(h) for h in session.history[since:]],
         "boundary": None,
         "network": None,
-        "grad_flow": [{"name": s["name"], "mean": _number(s["mean"]),
-                       "max": _number(s["max"]), "vanishing": s["vanishing"],
+        "grad_flow": [{"name": s["name"], "mean": s["mean"],
+                       "max": s["max"], "vanishing": s["vanishing"],
                        "dead": s["dead"], "no_grad": s["no_grad"]} for s in stats],
     }
     if fresh:
@@ -66,55 +66,49 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
                       for x, c in zip(session.points_train, session.labels_train)],
             "test": [[x[0], x[1], c] for x, c in zip(session.points_test, session.labels_test)],
             "classes": session.classes,
-            "extent": session._extent,
+            "extent": session.extent,
         }
-    frame["boundary"], frame["network"] = _pictures(session.model, session._extent, grid, stats,
+    frame["boundary"], frame["network"] = _pictures(session.model, session.extent, grid, stats,
                                                     session.settings["features"])
-    return frame
+    return json_ready(frame)
 
 
 def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
               features: list[str]) -> tuple[dict, dict]:
     """The decision boundary over a grid x grid raster of the plane `extent` and each neuron's
-    (and input feature's) output over a half-resolution raster, from one float forward pass
-    of the grid."""
+    (and input feature's) output over a half-resolution raster, from the model's one float
+    evaluation of the grid's input `features` (`MLP.layer_outputs`): what is drawn is what the
+    model computes."""
     x0, x1, y0, y1 = extent
     xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
     ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]  # top row first
-    col_x = [x for _ in ys for x in xs]
-    col_y = [y for y in ys for _ in xs]
+    points = [(x, y) for y in ys for x in xs]
     thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
     dead = {name for s in stats for name in (s["dead"] or [])}
-    layers_out = []
-    h = feature_columns(features, col_x, col_y)
     inputs = []
-    for name, c in zip(features, h):
-        pic = [c[k] for k in thumb]
+    for name, column in zip(features, feature_columns(features, *zip(*points))):
+        pic = [column[k] for k in thumb]
         scale = max((abs(v) for v in pic), default=0.0) or 1.0
         inputs.append({"name": name, "label": FEATURES[name][0],
                        "picture": _bytes(pic, scale, True), "scale": scale})
-    for index, layer in enumerate(model.layers):
-        act = layer.activation
-        cols, neurons = [], []
-        for j, neuron in enumerate(layer.neurons):
-            s = [neuron.b.data] * len(col_x)
-            for w, c in zip(neuron.w, h):
-                wd = w.data
-                s = [a + wd * b for a, b in zip(s, c)]
-            out = _activate(act, s)
-            cols.append(out)
+    rows = points if features == ["x1", "x2"] else [features_of(features, p) for p in points]
+    outputs = model.layer_outputs(rows)
+    layers_out = []
+    for index, (layer, columns) in enumerate(zip(model.layers, outputs)):
+        neurons = []
+        for j, (neuron, out) in enumerate(zip(layer.neurons, columns)):
             name = f"layers.{index}.neurons.{j}"
             pic = [out[k] for k in thumb]
             scale = max((abs(v) for v in pic if math.isfinite(v)), default=0.0) or 1.0
             neurons.append({
                 "name": name,
-                "w": [_number(w.data) for w in neuron.w], "b": _number(neuron.b.data),
-                "gw": [_number(_grad(w)) for w in neuron.w], "gb": _number(_grad(neuron.b)),
-                "dead": name in dead, "activation": act,
+                "w": [w.data for w in neuron.w], "b": neuron.b.data,
+                "gw": [_grad(w) for w in neuron.w], "gb": _grad(neuron.b),
+                "dead": name in dead, "activation": neuron.activation,
                 "picture": _bytes(pic, scale, True), "scale": scale,
             })
         layers_out.append({"name": f"layers.{index}", "neurons": neurons})
-        h = cols
+    h = outputs[-1]
     if len(h) == 1:
         boundary = {"kind": "score", "grid": grid,
                     "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
@@ -155,17 +149,6 @@ def plane_extent(X: list[list[float]]) -> list[float]:
     return [lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]]
 
 
-def _activate(act: str, s: list[float]) -> list[float]:
-    """The activations of nn.layers on a list of floats (the same functions as autodiff's)."""
-    if act == "relu":
-        return [v if v > 0 else 0.0 for v in s]
-    if act == "tanh":
-        return [math.tanh(v) for v in s]
-    if act == "sigmoid":
-        return [0.5 * (1.0 + math.tanh(0.5 * v)) for v in s]
-    return s
-
-
 def _bytes(values: list[float], scale: float, signed: bool) -> str:
     """Values quantised to one byte each (base64): v / scale in [-1, 1] (signed) or [0, 1]."""
     out = bytearray()
@@ -176,11 +159,16 @@ def _bytes(values: list[float], scale: float, signed: bool) -> str:
     return base64.b64encode(bytes(out)).decode("ascii")
 
 
-def _number(v: Any) -> Any:
-    """JSON has no NaN or infinity: those become None (the *_repr fields keep the text)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+def json_ready(data: Any) -> Any:
+    """`data` with every NaN and infinity as None: JSON has no such numbers (the *_repr fields
+    of a frame keep their text). Dicts, lists and tuples are copied, anything else kept."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_ready(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_ready(v) for v in data]
+    return data
 
 
 def _grad(p: Value) -> float:

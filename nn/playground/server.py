@@ -12,7 +12,8 @@ ThreadingHTTPServer: a few JSON requests per second need no framework and no dep
 API (settings are URL query parameters with the Session's argument names, e.g. `hidden=8,8`):
 
     GET  /api/options                          the settings, their choices and defaults
-    POST /api/sessions?SETTINGS                a new session -> {"id", "frame"}   (503 when full)
+    POST /api/sessions?SETTINGS                a new session -> {"id", "frame", "changes"}
+                                               (503 when full; &link=1: opening a link)
     GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
     POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
                                                steps until T ms have passed), then a frame;
@@ -24,7 +25,11 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
 
-A bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
+Settings follow the rules of `settings.resolve_settings` (a three-class dataset takes
+cross_entropy, ...): a new session's answer and a settings change's frame carry "changes", what
+those rules changed and why, for the page to show. A new session with link=1 is a link being
+opened: a bad value in it is left out (its default stands) and named in "changes". Otherwise a
+bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
 a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
 `train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
 """
@@ -50,8 +55,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from nn.playground.frame import json_ready
 from nn.playground.session import Diverged, DotMissing, Session
-from nn.playground.settings import options, parse_settings
+from nn.playground.settings import options, parse_settings, resolve_settings
 
 __all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
            "serve", "shared_server", "show"]
@@ -241,8 +247,14 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["options"] and method == "GET":
             return self._json(options())
         if parts == ["sessions"] and method == "POST":
-            sid, session = registry.create(parse_settings(query))
-            return self._json({"id": sid, "frame": session.frame()}, HTTPStatus.CREATED)
+            # link=1: the settings of a link being opened; a bad value drops only itself.
+            problems: list[dict[str, Any]] | None = [] if query.pop("link", "") == "1" else None
+            parsed = parse_settings(query, problems=problems)
+            settings, changes = resolve_settings(parsed, None if problems is None else [])
+            sid, session = registry.create(settings)
+            changes = (problems or []) + changes
+            return self._json({"id": sid, "frame": session.frame(), "changes": changes},
+                              HTTPStatus.CREATED)
         if len(parts) < 2 or parts[0] != "sessions":
             return self._json({"error": "no such API call"}, HTTPStatus.NOT_FOUND)
         session = registry.get(parts[1])
@@ -263,6 +275,7 @@ class Handler(BaseHTTPRequestHandler):
             rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
             frame = session.frame(since, run)
             frame["rebuilt"] = rebuilt
+            frame["changes"] = session.adjusted
             return self._json(frame)
         if (method, action) == ("POST", "reset"):
             session.reset()
@@ -297,7 +310,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(body, ASSETS[name], policy=PAGE_POLICY)
 
     def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
-        body = json.dumps(_finite(data), allow_nan=False).encode("utf-8")
+        body = json.dumps(json_ready(data), allow_nan=False).encode("utf-8")
         self._send(body, "application/json", status)
 
     def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK,
@@ -353,17 +366,6 @@ def _int(text: str, name: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-
-
-def _finite(data: Any) -> Any:
-    """JSON-ready data with NaN and infinities as None (JSON has no such numbers)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(v) for v in data]
-    return data
 
 
 # ---- running it ----------------------------------------------------------------------------------

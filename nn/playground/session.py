@@ -30,11 +30,12 @@ from autodiff import Value, is_grad_enabled, no_grad, topological_order
 from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
+from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.features import features_of
 from nn.playground.frame import build_frame, plane_extent
-from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, _float_in, _has_lr, _int_in, _lr_of,
-                                    _needs_closure, check_settings, make_optimizer,
-                                    optimizer_settings, start_lr)
+from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, float_in, has_lr, int_in,
+                                    lr_of, make_optimizer, needs_closure, optimizer_settings,
+                                    resolve_settings, start_lr)
 
 __all__ = ["Session", "Diverged", "StepTooLong", "DotMissing"]
 
@@ -54,6 +55,15 @@ class DotMissing(RuntimeError):
     """Drawing a graph needs Graphviz's `dot` program, and it is not installed."""
 
 
+def _registered_name(name: Any) -> Any:
+    """The optimizer's registered name for `name` (an old one, say); unknown names as they are
+    (the settings' check names them)."""
+    try:
+        return resolve_optimizer(name)[0]
+    except (ValueError, TypeError):
+        return name
+
+
 def _need_dot() -> None:
     if shutil.which("dot") is None:
         raise DotMissing("Looking inside draws graphs with Graphviz's dot program, which is not "
@@ -71,10 +81,11 @@ class Session:
     output for the two-class losses (hinge, bce, mse), one per class for cross_entropy.
     Training: `loss` on a batch of `batch_size` points (None: the whole training set) plus
     `l2 * sum(w^2)` and `l1 * sum(|w|)` over every parameter, minimised by
-    `optimizer` (the lower-case name of any nn.optim class) with learning rate `lr` and its other
-    hyper-parameters as keywords (`momentum=0.9`, `betas=(0.9, 0.99)`); `schedule` is "none",
-    "step" (lr *= gamma every decay_steps), "exponential" (lr *= gamma each step), "cosine"
-    (to 0 over decay_steps) or "linear" (to gamma * lr over decay_steps).
+    `optimizer` (a name of nn.optim's registry: "adam", "conjugate_gradient", ...) with
+    learning rate `lr` and its other hyper-parameters as keywords (`momentum=0.9`,
+    `betas=(0.9, 0.99)`); `schedule` is "none", "step" (lr *= gamma every decay_steps),
+    "exponential" (lr *= gamma each step), "cosine" (to 0 over decay_steps) or "linear" (to
+    gamma * lr over decay_steps).
 
     After every step the session evaluates the data loss (without the L2 term) and the accuracy
     on the whole training and test sets at the new weights: `train_loss`, `test_loss`,
@@ -97,7 +108,11 @@ class Session:
                      batch_size=batch_size, l2=l2, l1=l1, **optimizer_options)
         self._lock = threading.RLock()
         self.run = 0  # counts rebuilds, so a page can tell a fresh run from more steps
-        self.settings: dict[str, Any] = check_settings(given)
+        #: What the last resolution of the settings changed and why (see `resolve_settings`):
+        #: a three-class dataset took cross_entropy, an old optimizer name its name now, ...
+        self.adjusted: list[dict[str, Any]]
+        self.settings: dict[str, Any]
+        self.settings, self.adjusted = resolve_settings(given)
         self._build()
 
     # -- settings
@@ -105,28 +120,35 @@ class Session:
     def update(self, **changes: Any) -> bool:
         """Change settings. Returns True when the session was rebuilt from step 0.
 
-        The optimizer, its hyper-parameters, lr, the schedule, batch_size, l2 and l1 apply from the
+        The optimizer, its hyper-parameters, lr, the schedule, batch_size and l2 apply from the
         next step on: a new optimizer starts with empty state, and a new lr or schedule starts
         the schedule again from that lr; the weights carry on. A new optimizer without a new
-        `lr` starts at its own default lr (`settings.start_lr`). Optimizer and lr changes leave
+        `lr` starts at its own starting lr (`settings.start_lr`). Optimizer and lr changes leave
         a mark in `marks` at the step they apply from. Any other change (data, model, loss,
-        seed) starts a fresh run. A bad value raises and changes nothing.
+        seed) starts a fresh run. A bad value raises and changes nothing. The settings' rules
+        apply as at construction (a three-class dataset takes cross_entropy, ...), and
+        `adjusted` says what they changed.
         """
         with self._lock:
             merged = dict(self.settings)
-            if "optimizer" in changes and changes["optimizer"] != merged["optimizer"]:
+            if "optimizer" in changes and _registered_name(changes["optimizer"]) \
+                    != merged["optimizer"]:
                 # The old optimizer's hyper-parameters do not carry over to another class,
-                # nor does its learning rate (Adam's 0.001 would crawl with SGD).
+                # nor does its learning rate (Adam's 0.05 would crawl with SGD).
                 for key in optimizer_settings(merged["optimizer"]):
                     merged.pop(key, None)
-                if "lr" not in changes and changes["optimizer"] in OPTIMIZERS:
-                    lr = start_lr(changes["optimizer"])
+                name = _registered_name(changes["optimizer"])
+                if "lr" not in changes and name in OPTIMIZERS:
+                    lr = start_lr(name)
                     if lr is not None:
                         merged["lr"] = lr
             if "dataset" in changes and "noise" not in changes:
                 merged["noise"] = None  # the new dataset's own noise
             merged.update(changes)
-            new = check_settings(merged)
+            new, adjusted = resolve_settings(merged)
+            # Only what this update changed is news (not the rules applied at construction).
+            self.adjusted = [a for a in adjusted if a["setting"] in changes
+                             or new[a["setting"]] != self.settings.get(a["setting"])]
             changed = {k for k in new if new[k] != self.settings.get(k)}
             old, self.settings = self.settings, new
             if not changed:
@@ -134,8 +156,9 @@ class Session:
             if any(not (SETTINGS[k].live if k in SETTINGS else True) for k in changed):
                 self._build()
                 return True
-            if "optimizer" in changed or "lr" in changed and _has_lr(OPTIMIZERS[new["optimizer"]]):
-                lr = f"lr {new['lr']:g}" if _has_lr(OPTIMIZERS[new["optimizer"]]) else ""
+            lr_too = has_lr(OPTIMIZERS[new["optimizer"]].cls)
+            if "optimizer" in changed or "lr" in changed and lr_too:
+                lr = f"lr {new['lr']:g}" if lr_too else ""
                 self.marks.append({"step": self.step_count, "text": (
                     f"{new['optimizer']} {lr}" if "optimizer" in changed else lr).strip()})
             if changed & ({"optimizer"} | set(optimizer_settings(new["optimizer"]))) \
@@ -143,7 +166,7 @@ class Session:
                 self.optimizer = make_optimizer(new, self.model.parameters())
                 self._make_schedule()
             elif changed & {"lr", "schedule", "decay_steps", "gamma"} \
-                    and _has_lr(type(self.optimizer)):
+                    and has_lr(type(self.optimizer)):
                 self.optimizer.lr = new["lr"]
                 self.optimizer.initial_lr = None
                 self._make_schedule()
@@ -177,14 +200,15 @@ class Session:
         self.X_train, self.X_test = inputs[:n_train], inputs[n_train:]
         self.y_train, self.y_test = targets[:n_train], targets[n_train:]
         self.labels_train, self.labels_test = classes[:n_train], classes[n_train:]
-        self.model = MLP(len(s["features"]), [*s["hidden"], outputs], activation=s["activation"],
-                         init=s["init"], seed=s["seed"])
+        self.model = MLP(len(s["features"]), [*s["hidden"], outputs],
+                         activation=s["activation"], init=s["init"], seed=s["seed"])
         self.optimizer = make_optimizer(s, self.model.parameters())
         self._make_schedule()
         self._batches = random.Random(f"batches {s['seed']}")
         self._order: list[int] = []
         self.step_count = 0
         self.last_step_loss: float | None = None
+        self.last_batch: list[int] = []  # the training points of the last step, by index
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
         #: Where the optimizer or lr changed mid-run: {"step", "text"}, drawn on the curves.
@@ -193,7 +217,7 @@ class Session:
         self.diverged: str | None = None
         self.run += 1
         self.version = 0
-        self._extent = plane_extent(X)
+        self.extent = plane_extent(X)  # the plane the page shows: [x0, x1, y0, y1]
         self._evaluate()
 
     def _make_schedule(self) -> None:
@@ -241,9 +265,9 @@ class Session:
         max_iter=1000 on many points, say) is undone and raises StepTooLong naming the settings
         that make it long (`step_count` says how many steps were taken).
         """
-        count = _int_in("step count", count, 1, None)
+        count = int_in("step count", count, 1, None)
         if time_limit is not None:
-            time_limit = _float_in("time_limit", time_limit, 0.0, None)
+            time_limit = float_in("time_limit", time_limit, 0.0, None)
         deadline = None if time_limit is None else time.monotonic() + time_limit
         with self._lock:
             for done in range(count):
@@ -268,7 +292,7 @@ class Session:
         batch = self._next_batch()
         opt = self.optimizer
         try:
-            if _needs_closure(type(opt)):
+            if needs_closure(type(opt)):
                 graded: list[bool] = []
 
                 def closure() -> Value:
@@ -297,7 +321,7 @@ class Session:
             if not isinstance(error, ArithmeticError) and "math domain" not in str(error):
                 raise
             advice = (f"lower the learning rate (lr={self.settings['lr']:g})"
-                      if _has_lr(type(opt)) else "try a smaller step size")
+                      if has_lr(type(opt)) else "try a smaller step size")
             self.diverged = (f"step {self.step_count + 1}: training diverged ({error}); "
                              f"{advice} and press Reset")
             raise Diverged(self.diverged) from None
@@ -305,6 +329,7 @@ class Session:
             self.schedule.step()
         self.step_count += 1
         self.diverged = None
+        self.last_batch = batch
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
         self.last_step_gradient_free = gradient_free
         self.version += 1
@@ -323,7 +348,7 @@ class Session:
                 self.test_loss, self.test_accuracy = None, None
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
-                             "test_accuracy": self.test_accuracy, "lr": _lr_of(self.optimizer)})
+                             "test_accuracy": self.test_accuracy, "lr": lr_of(self.optimizer)})
 
     def _loss_of(self, scores: list, targets: list) -> float:
         """The data loss as a float; inf when weights have grown so large that it overflows
@@ -340,7 +365,7 @@ class Session:
         (x, target, its name such as "training point 5" or "test point 0"); x is what the
         network sees of it (its input features), `plane_point(index)` where it is drawn."""
         n_train = len(self.X_train)
-        index = _int_in("point", index, 0, n_train + len(self.X_test) - 1)
+        index = int_in("point", index, 0, n_train + len(self.X_test) - 1)
         if index < n_train:
             return self.X_train[index], self.y_train[index], f"training point {index}"
         return (self.X_test[index - n_train], self.y_test[index - n_train],
@@ -349,7 +374,7 @@ class Session:
     def plane_point(self, index: int) -> list[float]:
         """Where point `index` lies on the plane (x1, x2), whatever the input features."""
         n_train = len(self.points_train)
-        index = _int_in("point", index, 0, n_train + len(self.points_test) - 1)
+        index = int_in("point", index, 0, n_train + len(self.points_test) - 1)
         return (self.points_train[index] if index < n_train
                 else self.points_test[index - n_train])
 
@@ -461,6 +486,6 @@ class Session:
     def __repr__(self) -> str:
         s = self.settings
         return (f"Session({s['dataset']}, hidden={s['hidden']}, {s['optimizer']} "
-                f"lr={_lr_of(self.optimizer)}; step {self.step_count}, "
+                f"lr={lr_of(self.optimizer)}; step {self.step_count}, "
                 f"train loss {self.train_loss:.4g}, accuracy {self.accuracy:.0%})")
 

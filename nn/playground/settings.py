@@ -7,6 +7,17 @@ anything but these settings. An optimizer's own hyper-parameters are read from i
 
     >>> parse_settings({"hidden": "8,8", "lr": "0.1"})
     {'hidden': [8, 8], 'lr': 0.1}
+
+The rules that tie settings together are decided here, once, and the page only shows them:
+`resolve_settings` completes and checks a set of settings, makes it consistent (a dataset of
+three classes takes cross_entropy; an optimizer without a learning rate has no schedule; an old
+optimizer name becomes its name now) and says what it changed and why.
+
+    >>> settings, changes = resolve_settings({"dataset": "spirals", "loss": "hinge"})
+    >>> settings["loss"]
+    'cross_entropy'
+    >>> print(changes[0]["message"])
+    loss: cross_entropy instead of 'hinge': spirals has 3 classes, and hinge scores two
 """
 
 from __future__ import annotations
@@ -21,31 +32,21 @@ from autodiff import Value
 from nn import data as datasets
 from nn import losses, optim
 from nn.layers import ACTIVATIONS, INITS
+from nn.optim.registry import ALIASES, OPTIMIZERS
+from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.features import FEATURES
 
 __all__ = ["Setting", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "optimizer_settings",
-           "parse_settings", "check_settings", "make_optimizer", "options", "start_lr"]
+           "parse_settings", "resolve_settings", "check_settings", "inactive_settings",
+           "make_optimizer", "options", "needs_closure", "has_lr", "lr_of", "int_in", "float_in",
+           "dataset_classes", "dataset_noise", "start_lr"]
 
 
 # ---- what can be chosen --------------------------------------------------------------------------
 
 
-def _buildable(cls: Any) -> bool:
-    """An optimizer class that needs nothing but the parameters (not a base class such as
-    Optimizer, whose lr has no default)."""
-    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        return False
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in params)
-
-
-#: Every optimizer class of nn.optim, by its lower-case name ("sgd", "adam", ...). Found, not
-#: listed, so an optimizer added to nn.optim appears in the playground without a change here.
-OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
-    cls.__name__.lower(): cls
-    for cls in (getattr(optim, name) for name in optim.__all__) if _buildable(cls)
-}
+# The optimizers are nn.optim's registry (nn.optim.registry.OPTIMIZERS): one name each, the same
+# in the demo, the URL and the API; old names (cg, conjugategradient, ...) are aliases.
 
 #: Losses: name -> (function, label style of the targets, whether one output suffices).
 #: "hinge" and "mse" train one score against -1/+1, "bce" one logit against 0/1 (two classes
@@ -68,13 +69,13 @@ MAX_WIDTH = 16
 MAX_OPTIMIZER_INT = 1000
 
 
-def _dataset_noise(name: str) -> float:
+def dataset_noise(name: str) -> float:
     """The dataset's own default noise (blobs call it std)."""
     params = inspect.signature(datasets.DATASETS[name]).parameters
     return float(params["std" if "std" in params else "noise"].default)
 
 
-def _dataset_classes(name: str) -> int:
+def dataset_classes(name: str) -> int:
     return len(set(datasets.DATASETS[name](30, seed=0)[1]))
 
 
@@ -90,9 +91,11 @@ class Setting:
 
     def __init__(self, name: str, kind: str, default: Any, help: str, *, live: bool = False,
                  low: float | None = None, high: float | None = None,
-                 choices: Sequence[str] = ()) -> None:
+                 choices: Sequence[str] | Mapping[str, Any] = ()) -> None:
         self.name, self.kind, self.default, self.help = name, kind, default, help
-        self.live, self.low, self.high, self.choices = live, low, high, tuple(choices)
+        self.live, self.low, self.high = live, low, high
+        # A table (a dict) stays live: an entry added to it later is a choice at once.
+        self.choices = choices if isinstance(choices, Mapping) else tuple(choices)
 
     def check(self, value: Any) -> Any:
         """`value` in canonical form, or a ValueError / TypeError that names the setting."""
@@ -108,9 +111,9 @@ class Setting:
                                 f"got {value!r}")
             if len(value) > MAX_LAYERS:
                 raise ValueError(f"{name}: at most {MAX_LAYERS} hidden layers, got {len(value)}")
-            return [_int_in(name, v, 1, MAX_WIDTH) for v in value]
+            return [int_in(name, v, 1, MAX_WIDTH) for v in value]
         if self.kind == "batch":
-            return None if value is None else _int_in(name, value, 1, MAX_POINTS)
+            return None if value is None else int_in(name, value, 1, MAX_POINTS)
         if self.kind == "features":
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                 raise TypeError(f"{name} must be a list of input features such as "
@@ -123,9 +126,9 @@ class Setting:
                 raise ValueError(f"{name}: the network needs at least one input feature")
             return [v for v in self.choices if v in value]  # one order, each feature once
         if self.kind == "int":
-            return _int_in(name, value, self.low, self.high)
+            return int_in(name, value, self.low, self.high)
         if self.kind == "float":
-            return _float_in(name, value, self.low, self.high)
+            return float_in(name, value, self.low, self.high)
         raise AssertionError(self.kind)
 
     def parse(self, text: str) -> Any:
@@ -165,12 +168,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "x2, and x1sq, x2sq, x1x2, sinx1, sinx2 on request", choices=list(FEATURES)),
     Setting("hidden", "sizes", [8, 8], "widths of the hidden layers"),
     Setting("activation", "choice", "relu", "activation of the hidden layers",
-            choices=[a for a in ACTIVATIONS if a != "linear"] + ["linear"]),
+            choices=ACTIVATIONS),
     Setting("init", "choice", "uniform", "initial weights (see nn.layers.INITS)",
             choices=list(INITS)),
     Setting("loss", "choice", "hinge", "the loss", choices=list(LOSSES)),
-    Setting("optimizer", "choice", "sgd", "the optimizer (every class of nn.optim)",
-            live=True, choices=list(OPTIMIZERS)),
+    Setting("optimizer", "choice", "sgd", "the optimizer (nn.optim's registry)",
+            live=True, choices=OPTIMIZERS),
     Setting("lr", "float", 0.1, "learning rate", live=True, low=0.0, high=100.0),
     Setting("schedule", "choice", "none", "learning-rate schedule", live=True,
             choices=SCHEDULES),
@@ -190,7 +193,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 #: Hyper-parameters that are words, with every choice (a whitelist; "none" stands for None).
 WORD_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("lbfgs", "line_search_fn"): ("none", "strong_wolfe"),
-    ("conjugategradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
+    ("conjugate_gradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
 }
 
 # lr is a setting of its own; seed is the session's (so a random search is reproducible);
@@ -205,7 +208,7 @@ def optimizer_settings(name: str) -> dict[str, Setting]:
     anything else (a None default, a string) keeps its default. The class itself checks the
     values it is given.
     """
-    cls = OPTIMIZERS[name]
+    cls = OPTIMIZERS[name].cls
     found = {}
     for p in list(inspect.signature(cls.__init__).parameters.values())[2:]:
         d = p.default
@@ -236,7 +239,7 @@ class _OptimizerSetting(Setting):
     def __init__(self, name: str, kind: str, default: Any, owner: str,
                  choices: Sequence[str] = ()) -> None:
         default = list(default) if kind == "floats" else default
-        super().__init__(name, kind, default, f"{OPTIMIZERS[owner].__name__}'s {name}",
+        super().__init__(name, kind, default, f"{OPTIMIZERS[owner].cls.__name__}'s {name}",
                          live=True, choices=choices)
 
     def check(self, value: Any) -> Any:
@@ -248,13 +251,13 @@ class _OptimizerSetting(Setting):
                 raise TypeError(f"{name} must be true or false, got {value!r}")
             return value
         if self.kind == "int":  # iterations, a population, a history: bounded, so a step ends
-            return _int_in(name, value, 0, MAX_OPTIMIZER_INT)
+            return int_in(name, value, 0, MAX_OPTIMIZER_INT)
         if self.kind == "float":
-            return _float_in(name, value, None, None)
+            return float_in(name, value, None, None)
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) \
                 or len(value) != len(self.default):
             raise TypeError(f"{name} must be {len(self.default)} numbers, got {value!r}")
-        return [_float_in(f"{name}[{i}]", v, None, None) for i, v in enumerate(value)]
+        return [float_in(f"{name}[{i}]", v, None, None) for i, v in enumerate(value)]
 
     def parse(self, text: str) -> Any:
         if self.kind == "choice":
@@ -271,65 +274,91 @@ class _OptimizerSetting(Setting):
         return self.check([_parse_float(self.name, p) for p in text.split(",")])
 
 
-def parse_settings(query: Mapping[str, str], optimizer: str | None = None) -> dict[str, Any]:
+def parse_settings(query: Mapping[str, str], optimizer: str | None = None,
+                   problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Settings from URL text (`{"hidden": "8,8", "lr": "0.1"}`), checked, ready for Session.
 
     Unknown names are refused, so a typo is reported instead of silently ignored. `optimizer`
     is the one whose hyper-parameters are allowed when the query names none (a running
-    session's); by default SGD's.
+    session's); by default SGD's. An optimizer's old name (cg, es, ...) is understood.
+
+    With a `problems` list (a link being opened), a bad entry is not an error: it is left out,
+    so the default stands in for it alone, and a note naming it is appended to `problems`.
     """
     optimizer = query.get("optimizer", optimizer or SETTINGS["optimizer"].default)
-    optimizer = SETTINGS["optimizer"].parse(optimizer)
-    extra = optimizer_settings(optimizer)
+    try:
+        name, _ = resolve_optimizer(optimizer.strip() if isinstance(optimizer, str) else optimizer)
+    except ValueError as error:
+        if problems is None:
+            raise
+        problems.append(_dropped("optimizer", optimizer, str(error)))
+        query = {k: v for k, v in query.items() if k != "optimizer"}
+        name = SETTINGS["optimizer"].default
+    extra = optimizer_settings(name)
     out: dict[str, Any] = {}
     for key, text in query.items():
-        spec = SETTINGS.get(key) or extra.get(key)
-        if spec is None:
-            others = [k for o in OPTIMIZERS if o != optimizer for k in optimizer_settings(o)]
-            hint = (f"; it belongs to another optimizer, not {optimizer}" if key in others
-                    else f"; known settings: {', '.join([*SETTINGS, *extra])}")
-            raise ValueError(f"unknown setting {key!r}{hint}")
-        if not isinstance(text, str):
-            raise TypeError(f"{key} must be given as text in a URL, got {text!r}")
-        out[key] = spec.parse(text)
+        try:
+            spec = SETTINGS.get(key) or extra.get(key)
+            if spec is None:
+                others = [k for o in OPTIMIZERS if o != name for k in optimizer_settings(o)]
+                hint = (f"; it belongs to another optimizer, not {name}" if key in others
+                        else f"; known settings: {', '.join([*SETTINGS, *extra])}")
+                raise ValueError(f"unknown setting {key!r}{hint}")
+            if not isinstance(text, str):
+                raise TypeError(f"{key} must be given as text in a URL, got {text!r}")
+            if key == "optimizer":
+                resolve_optimizer(text.strip())
+                out[key] = text.strip()  # an old name stays one until resolve_settings
+            else:
+                out[key] = spec.parse(text)
+        except (ValueError, TypeError) as error:
+            if problems is None:
+                raise
+            problems.append(_dropped(key, text, str(error)))
     return out
+
+
+def _dropped(key: str, text: Any, why: str) -> dict[str, Any]:
+    return {"setting": key, "was": text, "now": None, "why": why,
+            "message": f"{why} (the link's {key} was left out: the default stands)"}
 
 
 def options() -> dict[str, Any]:
     """Everything the page needs to build its settings form (and nothing it could run)."""
     return {
         "settings": [s.describe() for s in SETTINGS.values()],
-        "optimizers": {name: {"class": cls.__name__,
+        "optimizers": {name: {"class": entry.cls.__name__,
                               "settings": [s.describe() for s in optimizer_settings(name).values()],
-                              "closure": _needs_closure(cls), "lr": _has_lr(cls)}
-                       for name, cls in OPTIMIZERS.items()},
-        "datasets": {name: {"noise": _dataset_noise(name), "classes": _dataset_classes(name)}
+                              "closure": needs_closure(entry.cls), "lr": has_lr(entry.cls)}
+                       for name, entry in OPTIMIZERS.items()},
+        "aliases": {alias: target for alias, (target, _) in ALIASES.items()},
+        "datasets": {name: {"noise": dataset_noise(name), "classes": dataset_classes(name)}
                      for name in datasets.DATASETS},
         "features": {name: label for name, (label, _) in FEATURES.items()},
         "limits": {"layers": MAX_LAYERS, "width": MAX_WIDTH},
-        "two_class_losses": [name for name, (_, style) in LOSSES.items() if style != "index"],
     }
 
 
-def _needs_closure(cls: type) -> bool:
+def needs_closure(cls: type) -> bool:
     """Whether `cls.step` takes a closure that recomputes the loss (L-BFGS, CMA-ES style)."""
     return "closure" in inspect.signature(cls.step).parameters
 
 
-def _has_lr(cls: type) -> bool:
+def has_lr(cls: type) -> bool:
     """Whether the optimizer has a learning rate (CMA-ES, say, has a step size sigma0)."""
     return "lr" in inspect.signature(cls.__init__).parameters
 
 
 def start_lr(name: str) -> float | None:
     """The learning rate optimizer `name` starts with when a running session switches to it
-    (an lr tuned for another rule rarely suits this one): its own default; None without lr."""
-    param = inspect.signature(OPTIMIZERS[name].__init__).parameters.get("lr")
-    return None if param is None or param.default is param.empty else float(param.default)
+    (an lr tuned for another rule rarely suits this one): the registry's starting lr, the one
+    that trains the demo's network; None for an optimizer without a learning rate."""
+    entry = OPTIMIZERS[name]
+    return float(entry.lr) if has_lr(entry.cls) else None
 
 
-def _lr_of(opt: optim.Optimizer) -> float | None:
-    return opt.lr if _has_lr(type(opt)) else None
+def lr_of(opt: optim.Optimizer) -> float | None:
+    return opt.lr if has_lr(type(opt)) else None
 
 
 def _parse_int(name: str, text: str) -> int:
@@ -346,7 +375,7 @@ def _parse_float(name: str, text: str) -> float:
         raise ValueError(f"{name} must be a number, got {text!r}") from None
 
 
-def _int_in(name: str, value: Any, low: float | None, high: float | None) -> int:
+def int_in(name: str, value: Any, low: float | None, high: float | None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be a whole number, got {value!r}")
     value = int(value)  # compared as an int: a huge one must not overflow a float
@@ -355,7 +384,7 @@ def _int_in(name: str, value: Any, low: float | None, high: float | None) -> int
     return value
 
 
-def _float_in(name: str, value: Any, low: float | None, high: float | None) -> Any:
+def float_in(name: str, value: Any, low: float | None, high: float | None) -> Any:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):
@@ -369,48 +398,131 @@ def _float_in(name: str, value: Any, low: float | None, high: float | None) -> A
 
 
 def check_settings(given: Mapping[str, Any]) -> dict[str, Any]:
-    """All settings checked and completed with defaults (a Session's `settings`), or a clear
-    error naming the setting; what Session(...) and Session.update(...) are given goes here."""
-    optimizer = SETTINGS["optimizer"].check(given.get("optimizer", "sgd"))
+    """All settings checked, completed and made consistent (`resolve_settings` without the
+    list of what it changed): what Session(...) and Session.update(...) are given goes here."""
+    return resolve_settings(given)[0]
+
+
+def resolve_settings(given: Mapping[str, Any], problems: list[dict[str, Any]] | None = None
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the settings, what was changed and why): `given` checked, completed with defaults and
+    made consistent. THE place where settings' rules are decided; the page only shows them.
+
+    The rules: an old optimizer name becomes its name now, with the hyper-parameters it implies
+    where `given` names none ("momentum" is sgd with momentum 0.9); a dataset of more than two
+    classes takes cross_entropy (the other losses score two classes); an optimizer without a
+    learning rate (CMA-ES) has no schedule; a batch as big as the training set is the full batch.
+    Each change is a dict {"setting", "was", "now", "why", "message"}.
+
+    A bad value (or an unknown name) raises a ValueError or TypeError naming it; with a
+    `problems` list it is left out instead (its default stands) and noted there and in the
+    changes.
+    """
+    given = dict(given)
+    changes: list[dict[str, Any]] = []
+
+    def change(key: str, was: Any, now: Any, why: str) -> None:
+        changes.append({"setting": key, "was": was, "now": now, "why": why,
+                        "message": f"{key}: {now} instead of {was!r}: {why}"})
+
+    def refuse(key: str, was: Any, error: Exception) -> None:
+        if problems is None:
+            raise error
+        note = _dropped(key, was, str(error))
+        problems.append(note)
+        changes.append(note)
+
+    asked = given.get("optimizer", SETTINGS["optimizer"].default)
+    try:
+        optimizer, implied = resolve_optimizer(asked)
+    except ValueError as error:
+        refuse("optimizer", asked, error)
+        optimizer, implied = SETTINGS["optimizer"].default, {}
+    if optimizer != asked and "optimizer" in given and optimizer == resolve_optimizer(asked)[0]:
+        said = ", ".join(f"{k}={v}" for k, v in implied.items() if k != "lr")
+        change("optimizer", asked, optimizer,
+               f"{asked!r} means {optimizer} with {said}" if said
+               else f"{asked!r} is the old name of {optimizer}")
+        for key, value in implied.items():
+            given.setdefault(key, value)
+    given["optimizer"] = optimizer
     extra = optimizer_settings(optimizer)
     settings: dict[str, Any] = {}
-    for key, value in given.items():
+    for key, value in list(given.items()):
         spec = SETTINGS.get(key) or extra.get(key)
-        if spec is None:
-            raise ValueError(f"Session: unknown setting {key!r} (for optimizer "
-                             f"{optimizer!r}: {', '.join(extra) or 'only lr'})")
-        if key == "noise" and value is None:
-            continue
-        settings[key] = spec.check(list(value) if isinstance(value, tuple) else value)
+        try:
+            if spec is None:
+                raise ValueError(f"Session: unknown setting {key!r} (for optimizer "
+                                 f"{optimizer!r}: {', '.join(extra) or 'only lr'})")
+            if key == "noise" and value is None:
+                continue
+            settings[key] = spec.check(list(value) if isinstance(value, tuple) else value)
+        except (ValueError, TypeError) as error:
+            refuse(key, value, error)
     for key, spec in [*SETTINGS.items(), *extra.items()]:
         settings.setdefault(key, spec.default)
     if settings["noise"] is None:
-        settings["noise"] = _dataset_noise(settings["dataset"])
+        settings["noise"] = dataset_noise(settings["dataset"])
     settings = {key: settings[key] for key in [*SETTINGS, *extra]}  # one order everywhere
-    classes = _dataset_classes(settings["dataset"])
+
+    classes = dataset_classes(settings["dataset"])
     if classes > 2 and LOSSES[settings["loss"]][1] != "index":
-        raise ValueError(f"loss: {settings['loss']!r} needs two classes, and "
-                         f"{settings['dataset']} has {classes}; use cross_entropy")
+        change("loss", settings["loss"], "cross_entropy",
+               f"{settings['dataset']} has {classes} classes, and {settings['loss']} scores two")
+        settings["loss"] = "cross_entropy"
     n_test = round(settings["n"] * settings["test_fraction"])
     if settings["n"] - n_test < 2:
-        raise ValueError(f"test_fraction: {settings['test_fraction']!r} of n={settings['n']}"
-                         " leaves fewer than 2 training points")
-    if settings["schedule"] != "none" and not _has_lr(OPTIMIZERS[optimizer]):
-        raise ValueError(f"schedule: {OPTIMIZERS[optimizer].__name__} has no learning rate "
-                         "to schedule; use schedule=none")
+        error = ValueError(f"test_fraction: {settings['test_fraction']!r} of n={settings['n']}"
+                           " leaves fewer than 2 training points")
+        refuse("test_fraction", settings["test_fraction"], error)
+        settings["test_fraction"] = SETTINGS["test_fraction"].default
+        n_test = round(settings["n"] * settings["test_fraction"])
+    cls = OPTIMIZERS[optimizer].cls
+    if settings["schedule"] != "none" and not has_lr(cls):
+        change("schedule", settings["schedule"], "none",
+               f"{cls.__name__} has no learning rate to schedule")
+        settings["schedule"] = "none"
     if settings["batch_size"] is not None and settings["batch_size"] > settings["n"] - n_test:
-        settings["batch_size"] = None  # a batch as big as the training set is the full batch
+        change("batch_size", settings["batch_size"], "full",
+               f"the training set has only {settings['n'] - n_test} points")
+        settings["batch_size"] = None
     # The optimizer class checks its own hyper-parameters, with its own messages.
-    make_optimizer(settings, [Value(0.0)])
-    return settings
+    try:
+        make_optimizer(settings, [Value(0.0)])
+    except (ValueError, TypeError):
+        if problems is None:
+            raise
+        for key in extra:  # leave out the values the class refuses, each one alone
+            alone = {**settings, **{k: spec.default for k, spec in extra.items() if k != key}}
+            try:
+                make_optimizer(alone, [Value(0.0)])
+            except (ValueError, TypeError) as error:
+                refuse(key, settings[key], error)
+                settings[key] = extra[key].default
+        make_optimizer(settings, [Value(0.0)])
+    return settings, changes
+
+
+def inactive_settings(settings: Mapping[str, Any]) -> dict[str, str]:
+    """{setting: why it has no effect now}: what the page greys out (it decides nothing)."""
+    off: dict[str, str] = {}
+    cls = OPTIMIZERS[settings["optimizer"]].cls
+    if not has_lr(cls):
+        why = f"{cls.__name__} has no learning rate"
+        off.update(lr=why, schedule=why, decay_steps=why, gamma=why)
+    elif settings["schedule"] == "none":
+        off.update(decay_steps="no schedule", gamma="no schedule")
+    elif settings["schedule"] == "exponential":
+        off["decay_steps"] = "the exponential schedule decays every step"
+    return off
 
 
 def make_optimizer(s: Mapping[str, Any], params: list[Value]) -> optim.Optimizer:
     """The optimizer that settings `s` name, on `params`, with its hyper-parameters from `s`."""
-    cls = OPTIMIZERS[s["optimizer"]]
+    cls = OPTIMIZERS[s["optimizer"]].cls
     extra = {k: tuple(s[k]) if isinstance(s[k], list) else None if s[k] == "none" else s[k]
              for k in optimizer_settings(s["optimizer"]) if k in s}
-    if _has_lr(cls):
+    if has_lr(cls):
         extra["lr"] = s["lr"]
     if "seed" in inspect.signature(cls.__init__).parameters:
         extra["seed"] = s["seed"]

@@ -10,6 +10,7 @@ function chooseNeuron(name) {
   }
   state.chosenNeuron = name;
   state.nodes[name].el.classList.add("chosen");
+  writeUrl(state.frame.settings);
   showInside();
 }
 
@@ -50,6 +51,7 @@ async function drawInside() {
     const graph = await api("GET", sessionPath("graph"), { neuron: state.chosenNeuron,
       point: state.chosenPoint === null ? "" : state.chosenPoint });
     state.chosenPoint = graph.point;
+    writeUrl(state.frame.settings);
     drawBoundary();
     const holder = $("neuron-graph");
     holder.innerHTML = graph.svg;
@@ -125,6 +127,7 @@ function closeInside() {
     state.nodes[state.chosenNeuron].el.classList.remove("chosen");
   }
   state.chosenNeuron = null;
+  if (state.frame) writeUrl(state.frame.settings);
 }
 
 $("inside-close").addEventListener("click", closeInside);

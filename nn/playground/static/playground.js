@@ -47,6 +47,36 @@ const frameParams = () => ({ run: state.run, since: state.history.length });
 function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
 function showNotice(message) { const e = $("notice"); e.textContent = message; e.hidden = !message; }
 
+// What Python's settings rules changed and why (a dataset of three classes took cross_entropy,
+// a bad value of a link was left out, ...): shown until dismissed. The page decides nothing.
+function showChanges(changes) {
+  if (!changes || !changes.length) return;
+  let box = $("changes");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "changes";
+    box.className = "changes";
+    box.dataset.testid = "changes";
+    box.setAttribute("role", "status");
+    $("notice").after(box);
+  }
+  box.textContent = "";
+  const close = document.createElement("button");
+  close.type = "button";
+  close.textContent = "×";
+  close.title = "dismiss";
+  close.dataset.testid = "changes-dismiss";
+  close.addEventListener("click", () => { box.hidden = true; });
+  box.append(close);
+  for (const change of changes) {
+    const line = document.createElement("div");
+    line.textContent = change.message;
+    line.dataset.setting = change.setting;
+    box.append(line);
+  }
+  box.hidden = false;
+}
+
 async function guarded(work) {
   try {
     await work();
@@ -74,9 +104,14 @@ function urlSettings(settings) {
   return out;
 }
 
+// Not settings: what the page looks at (kept in the URL, so a shared link shows it too).
+const VIEW_KEYS = ["session", "neuron", "point"];
+
 function writeUrl(settings) {
   const query = new URLSearchParams(urlSettings(settings));
   if (state.attached) query.set("session", state.id);
+  if (state.chosenNeuron) query.set("neuron", state.chosenNeuron);
+  if (state.chosenPoint !== null) query.set("point", String(state.chosenPoint));
   const search = "?" + query.toString();
   // only when it changed: browsers throttle (and complain about) frequent history updates
   if (location.search !== search) history.replaceState(null, "", search);
@@ -165,13 +200,12 @@ function fillForm(settings) {
   }
   syncSliders(settings);
   syncFeatureChips(settings);
-  // an optimizer without a learning rate (CMA-ES: a step size instead) has nothing to schedule
-  const hasLr = state.options.optimizers[settings.optimizer].lr;
-  for (const key of ["lr", "schedule"]) $("set-" + key).closest(".row").classList.toggle("off", !hasLr);
-  const none = settings.schedule === "none" || !hasLr;
-  for (const key of ["decay_steps", "gamma"]) {
-    $("set-" + key).closest(".row").classList.toggle("off", none || (key === "decay_steps"
-      && settings.schedule === "exponential"));
+  // settings that do nothing now, and why: Python says so in every frame
+  const inactive = (state.frame && state.frame.inactive) || {};
+  for (const row of $("settings").querySelectorAll(".row")) {
+    const why = inactive[row.dataset.setting];
+    row.classList.toggle("off", Boolean(why));
+    row.dataset.off = why || "";
   }
 }
 
@@ -184,23 +218,15 @@ function sendSetting(name, value) {
 
 async function changeSetting(name, input) {
   const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
-  const changes = { [name]: value };
-  if (name === "dataset") {
-    // A dataset with more than two classes needs one output per class.
-    const classes = state.options.datasets[value].classes;
-    if (classes > 2 && state.options.two_class_losses.includes(state.frame.settings.loss)) {
-      changes.loss = "cross_entropy";
-    }
-  }
-  if (name === "optimizer" && !state.options.optimizers[value].lr && state.frame.settings.schedule !== "none") {
-    changes.schedule = "none";  // CMA-ES has a step size, no learning rate to schedule
-  }
   await guarded(async () => {
     try {
-      const frame = await api("POST", sessionPath("settings"), { ...frameParams(), ...changes });
+      // Only what was changed: Python applies the rules (a three-class dataset takes
+      // cross_entropy, CMA-ES no schedule) and the frame says what they changed.
+      const frame = await api("POST", sessionPath("settings"), { ...frameParams(), [name]: value });
       input.closest(".row").classList.remove("bad");
       showError("");
       render(frame);
+      showChanges(frame.changes);
     } catch (error) {
       if (error.status === 400) {
         input.closest(".row").classList.add("bad");
@@ -214,12 +240,13 @@ async function changeSetting(name, input) {
 
 // ---- sessions and the play loop -------------------------------------------------------------------
 
-async function createSession(settings) {
-  const made = await api("POST", "/api/sessions", settings);
+async function createSession(settings, link = false) {
+  const made = await api("POST", "/api/sessions", link ? { ...settings, link: "1" } : settings);
   state.id = made.id;
   state.run = -1;
   state.history = [];
   render(made.frame);
+  showChanges(made.changes);
 }
 
 async function start() {
@@ -233,15 +260,21 @@ async function start() {
       render(await api("GET", sessionPath(), frameParams()));
       setInterval(pollAttached, 1000);
     } else {
-      const settings = Object.fromEntries(query.entries());
-      try {
-        await createSession(settings);
-      } catch (error) {
-        if (error.status !== 400) throw error;
-        showError(`Bad setting in the URL: ${error.message}. Showing the default settings instead.`);
-        await createSession({});
-      }
+      const settings = Object.fromEntries([...query.entries()].filter(([k]) => !VIEW_KEYS.includes(k)));
+      // a link: a bad value is left out by the server and named in the answer's changes
+      await createSession(settings, true);
     }
+    const total = state.points.train.length + state.points.test.length;
+    const point = Number(query.get("point"));
+    if (query.get("point") !== null && Number.isInteger(point) && point >= 0 && point < total) {
+      state.chosenPoint = point;
+      drawBoundary();
+    }
+    const neuron = query.get("neuron");
+    if (neuron && state.nodes[neuron] && state.nodes[neuron].el.classList.contains("neuron")) {
+      chooseNeuron(neuron);
+    }
+    writeUrl(state.frame.settings);
   } catch (error) {
     showError(error.message);
   }
@@ -774,6 +807,7 @@ $("boundary").addEventListener("click", (event) => {
   if (i < 0) return;
   state.chosenPoint = i;
   drawBoundary();
+  writeUrl(state.frame.settings);
   if (state.chosenNeuron) showInside();
 });
 document.addEventListener("keydown", (event) => {
