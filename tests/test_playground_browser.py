@@ -374,7 +374,7 @@ def test_a_stopped_server_is_said_so(visitor):
     assert v.steps() == 0
 
 
-# ---- a page for a room: sizes, presentation, Look inside, divergence, the controls ----------------
+# ---- a page for a room: sizes, presentation, Look inside, divergence, the controls -------------
 
 
 def box(page, selector):
@@ -586,7 +586,8 @@ def test_input_features_and_l1_are_settings_of_the_session(visitor):
     v.page.uncheck("[data-testid=feature-x2]")
     v.page.wait_for_function(
         "() => new URLSearchParams(location.search).get('features') === 'x1,x1sq'")
-    labels = v.page.eval_on_selector_all("#network .input-label", "els => els.map(e => e.textContent)")
+    labels = v.page.eval_on_selector_all("#network .input-label",
+                                         "els => els.map(e => e.textContent)")
     assert labels == ["x1", "x1²"]
     v.page.fill("[data-testid=setting-l1]", "0.01")
     v.page.press("[data-testid=setting-l1]", "Tab")
