@@ -5,6 +5,7 @@
 "use strict";
 
 function chooseNeuron(name) {
+  hideZoom();
   if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
     state.nodes[state.chosenNeuron].el.classList.remove("chosen");
   }

@@ -576,6 +576,7 @@ function drawNetwork() {
 
 function buildNetwork(net, key) {
   const box = $("network");
+  hideZoom();  // the units move: the pointer is over none of them until it moves again
   box.textContent = "";
   state.structure = key;
   state.nodes = {};
