@@ -21,7 +21,9 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
                                                run longer is undone (400 naming the settings)
     POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
     POST /api/sessions/ID/reset                back to step 0
-    GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
+    GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title", "point", "loss",
+                                               "worst", "zero_why"}: one point's loss graph
+                                               (zero_why: why its gradients are all 0)
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
 
