@@ -639,6 +639,24 @@ def test_an_activation_added_to_the_table_is_drawn_as_the_model_computes_it(monk
         round(127.5 + 127.5 * v / drawn["scale"]) for v in outs]
 
 
+def test_three_class_output_neurons_carry_their_class_probability():
+    s = Session(dataset="spirals", loss="cross_entropy", n=60, hidden=[4], seed=1)
+    s.step(3)
+    frame = s.frame(grid=4)
+    outputs = frame["network"]["layers"][-1]["neurons"]
+    assert len(outputs) == 3 and "probability" not in frame["network"]["layers"][0]["neurons"][0]
+    x0, x1, y0, y1 = frame["points"]["extent"]
+    x, y = x0 + (x1 - x0) * 0.5 / 4, y1 - (y1 - y0) * 0.5 / 4  # the first thumbnail cell
+    with no_grad():
+        scores = [v.data for v in s.model([x, y])]
+    exps = [math.exp(v - max(scores)) for v in scores]
+    for k, neuron in enumerate(outputs):
+        first = base64.b64decode(neuron["probability"])[0]
+        assert first == round(255 * exps[k] / sum(exps))
+    assert "probability" not in Session(n=40, hidden=[2]).frame(grid=4)["network"]["layers"][-1][
+        "neurons"][0]
+
+
 def test_frame_sends_only_new_history_in_the_same_run():
     s = Session(n=40, hidden=[2])
     first = s.frame()

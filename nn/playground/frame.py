@@ -109,6 +109,11 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
             })
         layers_out.append({"name": f"layers.{index}", "neurons": neurons})
     h = outputs[-1]
+    if len(h) > 1:
+        # One output per class: each output neuron also shows where the network gives its
+        # class the highest probability (softmax over the outputs), drawn in the class's colour.
+        for k, neuron in enumerate(layers_out[-1]["neurons"]):
+            neuron["probability"] = _bytes([_softmax_at(h, i, k) for i in thumb], 1.0, False)
     if len(h) == 1:
         boundary = {"kind": "score", "grid": grid,
                     "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
@@ -129,6 +134,16 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
                     "values": base64.b64encode(bytes(best)).decode("ascii"),
                     "confidence": _bytes(confidence, 1.0, False)}
     return boundary, {"inputs": inputs, "layers": layers_out}
+
+
+def _softmax_at(h: list[list[float]], i: int, k: int) -> float:
+    """softmax(scores at grid point i)[k], or 0 where a score is not finite."""
+    row = [column[i] for column in h]
+    if not all(math.isfinite(v) for v in row):
+        return 0.0
+    top = max(row)
+    weights = [math.exp(v - top) for v in row]
+    return weights[k] / sum(weights)
 
 
 def _diverged(session: Any) -> str | None:

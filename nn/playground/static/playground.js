@@ -507,9 +507,8 @@ function outputClass(layerIndex, neuronIndex) {
   return last && classes > 2 && net.layers[layerIndex].neurons.length === classes ? neuronIndex : null;
 }
 
-function classPicture(byte, c) {
-  const t = (byte - 127.5) / 127.5;
-  return t < 0 ? mix(WHITE, [110, 110, 110], -t) : mix(WHITE, hex(PALETTE[c % PALETTE.length]), t);
+function classPicture(byte, c) {  // byte: the class's probability, 0..255
+  return mix(WHITE, hex(PALETTE[c % PALETTE.length]), byte / 255);
 }
 
 function drawNetwork() {
@@ -527,10 +526,15 @@ function drawNetwork() {
     const pic = bytesOf(item.picture);
     const n = Math.round(Math.sqrt(pic.length));
     const c = outputClass(li, ni);
-    paint(node.canvas, n, c === null ? (k) => signedColour(pic[k]) : (k) => classPicture(pic[k], c));
+    if (c === null || !item.probability) {
+      paint(node.canvas, n, (k) => signedColour(pic[k]));
+    } else {
+      const p = bytesOf(item.probability);
+      paint(node.canvas, n, (k) => classPicture(p[k], c));
+    }
     node.el.classList.toggle("dead", item.dead);
     node.el.title = `${item.name}: ${item.activation}, bias ${formatNumber(item.b)}` +
-      (c === null ? "" : `\nthe score of class ${c}`) +
+      (c === null ? "" : `\nclass ${c}: its picture is the probability of class ${c}`) +
       (item.dead ? " — dead ReLU: output 0 on every training point" : "") +
       `\nclick to see this neuron in the graph of one point's loss`;
     node.el.dataset.dead = item.dead ? "1" : "0";
@@ -563,7 +567,8 @@ function drawNetwork() {
   const legend = gradMode
     ? 'edges: <i style="background:#fed976"></i>small to <i style="background:#800026"></i>large |gradient| of the last step (log scale), grey = 0; width grows with it'
     : 'edges: weight <i style="background:rgb(178,24,43)"></i>positive <i style="background:rgb(33,102,172)"></i>negative, width = |w|; pictures: output &gt; 0 red, &lt; 0 blue; <b>&#10005;</b> dead ReLU';
-  $("legend").innerHTML = legend;
+  $("legend").innerHTML = legend + (state.points && state.points.classes > 2
+    ? "; each output neuron: the probability of its class" : "");
   if (state.frame.diverged) {
     const note = document.createElement("b");
     note.className = "diverged-text";
@@ -633,7 +638,7 @@ function buildNetwork(net, key) {
           name.style.color = colour;
           name.textContent = `class ${cls}`;
           box.append(name);
-          shown = `${item.name}: the score of class ${cls}`;
+          shown = `${item.name}: the probability of class ${cls}`;
         }
       } else {
         el.title = `input ${item.label} over the plane`;
