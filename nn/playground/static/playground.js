@@ -498,8 +498,8 @@ function structureKey(net) {
     box.clientWidth, box.clientHeight, typeScale()].join("-");
 }
 
-// 3-class output neurons: each output is one class's score, so it wears that class's colour
-// (high: the class's colour, low: grey) and is named after its class.
+// Output neurons of a 3-class model: each is one class's score, so it is named after its class
+// and shows where the network gives that class a high probability, in the class's colour.
 function outputClass(layerIndex, neuronIndex) {
   const net = state.frame.network;
   const classes = state.points ? state.points.classes : 2;
@@ -675,7 +675,6 @@ function buildNetwork(net, key) {
     state.nodes[state.chosenNeuron].el.classList.add("chosen");
   }
 }
-
 
 // -- gradient flow bars
 
