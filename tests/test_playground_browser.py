@@ -466,10 +466,13 @@ def test_at_125_percent_zoom_no_neuron_covers_the_legend(sized):
 def test_presentation_mode_keeps_play_step_reset_and_lr(visitor):
     v = visitor()
     v.open("n=60&hidden=4&seed=1")
-    before = font_px(v.page)
+    before, neuron = font_px(v.page), box(v.page, "[data-testid=neuron]")["width"]
     v.page.keyboard.press("p")
     v.page.wait_for_function("() => document.body.classList.contains('presenting')")
     assert font_px(v.page) > before
+    # the network's box grew (no settings column): it is laid out again, larger
+    v.page.wait_for_function(
+        f"() => document.querySelector('[data-testid=neuron]').offsetWidth > {neuron + 1}")
     for testid in ["play", "step", "reset", "lr-slider", "boundary", "network", "curves"]:
         assert v.page.is_visible(f"[data-testid={testid}]"), testid
     for testid in ["setting-dataset", "grad-flow", "edge-mode", "add-layer"]:
