@@ -48,9 +48,12 @@ class Problem:
     """A loss of a list of parameters, evaluated with or without its gradient, and counted."""
 
     def __init__(self, name: str, make_params: Callable[[], list], loss: Callable[[list], object],
-                 budget_grads: int, budget_values: int, target: float | None) -> None:
+                 budget_grads: int, budget_values: int, target: float | None,
+                 matrices: Callable[[list], list] | None = None) -> None:
         self.name, self.make_params, self.loss = name, make_params, loss
         self.budget_grads, self.budget_values, self.target = budget_grads, budget_values, target
+        # The parameters as weight matrices (for Muon and Adafactor), if they form any.
+        self.matrices = matrices
 
     def value(self, params: list) -> float:
         """The loss at the parameters' current data, without a graph (not counted)."""
@@ -89,10 +92,15 @@ def network_problem(quick: bool) -> Problem:
         model = holder["model"]
         return mse([model(x) for x in X], y)
 
+    def as_matrices(params):
+        from nn.optim import matrices
+
+        return matrices(holder["model"])
+
     points = len(X)
     return Problem(f"MLP(2, [8, 1], tanh), 33 weights, MSE on {points} moons points",
                    make_params, loss, budget_grads=30 if quick else 300,
-                   budget_values=300 if quick else 3000, target=None)
+                   budget_values=300 if quick else 3000, target=None, matrices=as_matrices)
 
 
 # ---- chainrule's optimizers --------------------------------------------------------------------
@@ -135,19 +143,40 @@ def run_chainrule(problem: Problem, method: str, make_opt: Callable, kind: str) 
 
 
 def chainrule_methods(problem: Problem) -> list[tuple[str, Callable, str]]:
-    from nn.optim import CMAES, LBFGS, SGD, Adam, ConjugateGradient, EvolutionStrategy
+    from nn.optim import (ASGD, CMAES, LBFGS, SGD, Adadelta, Adafactor, Adam, Adamax,
+                          AdamWScheduleFree, ConjugateGradient, EvolutionStrategy,
+                          GeneticAlgorithm, Lion, Muon, NAdam, RAdam, Rprop, SGDScheduleFree)
 
     network = problem.target is None
+    matrix_rules = []
+    if problem.matrices is not None:  # Muon and Adafactor see the network's weight matrices
+        matrix_rules = [
+            ("Muon (biases: AdamW)", lambda p: Muon(problem.matrices(p), lr=0.02), "gradient"),
+            ("Adafactor", lambda p: Adafactor(problem.matrices(p), lr=0.05), "gradient"),
+        ]
     return [
         ("SGD + momentum 0.9", lambda p: SGD(p, lr=0.05 if network else 1e-3, momentum=0.9),
          "gradient"),
         ("Adam", lambda p: Adam(p, lr=0.05), "gradient"),
+        ("NAdam", lambda p: NAdam(p, lr=0.05), "gradient"),
+        # RAdam's first steps are momentum SGD steps of lr * m: lr 0.05 diverges on Rosenbrock.
+        ("RAdam", lambda p: RAdam(p, lr=0.05 if network else 2e-3), "gradient"),
+        ("Adamax", lambda p: Adamax(p, lr=0.05), "gradient"),
+        ("Adadelta", lambda p: Adadelta(p, lr=1.0), "gradient"),
+        ("Rprop", lambda p: Rprop(p, lr=0.01), "gradient"),
+        ("ASGD", lambda p: ASGD(p, lr=0.05 if network else 1e-3), "gradient"),
+        ("Lion", lambda p: Lion(p, lr=0.01 if network else 0.002), "gradient"),
+        ("SGDScheduleFree", lambda p: SGDScheduleFree(p, lr=0.5 if network else 2e-3),
+         "gradient"),
+        ("AdamWScheduleFree", lambda p: AdamWScheduleFree(p, lr=0.05), "gradient"),
+        *matrix_rules,
         ("LBFGS (strong Wolfe)", lambda p: LBFGS(p, line_search_fn="strong_wolfe"), "closure"),
         ("ConjugateGradient (PR+)", lambda p: ConjugateGradient(p), "closure"),
         ("CMAES", lambda p: CMAES(p, sigma0=0.5, seed=0), "value"),
         ("EvolutionStrategy", lambda p: EvolutionStrategy(p, sigma=0.1 if network else 0.05,
                                                           popsize=20, lr=0.05 if network
                                                           else 0.02, seed=0), "value"),
+        ("GeneticAlgorithm", lambda p: GeneticAlgorithm(p, seed=0), "value"),
     ]
 
 
@@ -250,7 +279,9 @@ def run(quick: bool) -> str:
             rows.append(run_cma(problem))
         parts.append(table(problem, rows))
     parts.append("f evals count every evaluation of the loss; grad evals those that also ran "
-                 "backward. CMAES, EvolutionStrategy and cma evaluate the loss only (no graph).")
+                 "backward. CMAES, EvolutionStrategy, GeneticAlgorithm and cma evaluate the loss "
+                 "only (no graph). The Schedule-Free rules' final loss is at the point they train "
+                 "at (y), not at their average (x).")
     return "\n\n".join(parts)
 
 

@@ -28,9 +28,16 @@ from nn.data import DATASETS
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
-from nn.optim import CMAES, ClosureOptimizer, EvolutionStrategy
+from nn.optim import (CMAES, AdamWScheduleFree, ClosureOptimizer, EvolutionStrategy,
+                      GeneticAlgorithm, MatrixOptimizer, SGDScheduleFree, matrices)
 from nn.optim.registry import ALIASES, OPTIMIZERS, build, resolve
 from nn.schedules import LinearLR
+
+#: The optimizers that use no gradient (the demo computes one to chart the gradient flow).
+GRADIENT_FREE = (CMAES, EvolutionStrategy, GeneticAlgorithm)
+#: The rules that need no schedule (the averaging replaces it); evaluated at their average x.
+SCHEDULE_FREE = (SGDScheduleFree, AdamWScheduleFree)
+
 
 def parse_args(argv: list[str] | None = None,
                prog: str = "python -m nn.demo") -> argparse.Namespace:
@@ -55,14 +62,17 @@ def parse_args(argv: list[str] | None = None,
     parser.add_argument("--optimizer", choices=[*OPTIMIZERS, *ALIASES], default="sgd",
                         metavar="{" + ",".join(OPTIMIZERS) + "}",
                         help="update rule (default: sgd), a name of nn.optim's registry; "
-                             "'momentum' is SGD with momentum 0.9 (cg and es are old names of "
-                             "conjugate_gradient and evolution_strategy); lbfgs, "
-                             "conjugate_gradient, cmaes and evolution_strategy take a closure "
-                             "and use no schedule")
+                             "'momentum' is SGD with momentum 0.9 (cg, es and ga are short "
+                             "names of conjugate_gradient, evolution_strategy and "
+                             "genetic_algorithm); lbfgs, conjugate_gradient, cmaes, "
+                             "evolution_strategy and genetic_algorithm take a closure and use "
+                             "no schedule, nor do the two schedule-free rules; muon and "
+                             "adafactor update whole weight matrices")
     parser.add_argument("--lr", type=_non_negative_float, default=None,
                         help="starting learning rate; it decays linearly to a tenth of it over "
                              "the run, except for the closure optimizers, which keep it (for "
-                             "cmaes it is the starting step size sigma0) (default: 1.0 for "
+                             "cmaes it is the starting step size sigma0, for ga the "
+                             "mutation_sigma) (default: 1.0 for "
                              "sgd, as in micrograd; "
                              + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()
                                          if k != "sgd") + ", momentum 0.1)")
@@ -152,7 +162,7 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
             lr = getattr(opt, "lr", 0.0)  # CMA-ES has none (its "lr" is dropped below)
-            if isinstance(opt, (CMAES, EvolutionStrategy)):
+            if isinstance(opt, GRADIENT_FREE):
                 # Their evaluations are perturbed candidates: record the model's own loss,
                 # measured once more before the step, as for every other optimizer.
                 with no_grad():
@@ -179,7 +189,8 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
             loss.backward()                             # d loss / d every weight
         lr = opt.lr
         opt.step()                                      # w -= lr * grad (for SGD)
-        schedule.step()                                 # the next step's learning rate
+        if schedule is not None:
+            schedule.step()                             # the next step's learning rate
         acc = accuracy(scores, y)
         history["loss"].append(loss.data)
         history["accuracy"].append(acc)
@@ -286,11 +297,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
         return 2
     model = MLP(2, [*args.hidden, outputs], seed=args.seed)
     lr = implied.get("lr", OPTIMIZERS[name].lr) if args.lr is None else args.lr
-    opt = build(args.optimizer, model.parameters(), lr)
+    cls = OPTIMIZERS[name].cls
+    # Muon and Adafactor see whole matrices: they get the model's (nn.optim.matrices).
+    opt = build(args.optimizer, matrices(model) if issubclass(cls, MatrixOptimizer)
+                else model.parameters(), lr)
     # micrograd's schedule: lr = 1.0 - 0.9 * step / steps, i.e. linear from lr to lr / 10.
-    schedule = None if closure else LinearLR(opt, start_factor=1.0, end_factor=0.1,
-                                             total_iters=args.steps)
-    rate = f"{opt!r}" if closure else f"lr {lr:g} -> {lr / 10:g}"
+    no_schedule = closure or issubclass(cls, SCHEDULE_FREE)
+    schedule = None if no_schedule else LinearLR(opt, start_factor=1.0, end_factor=0.1,
+                                                 total_iters=args.steps)
+    rate = (f"{opt!r}" if closure else f"lr {lr:g}, no schedule" if no_schedule
+            else f"lr {lr:g} -> {lr / 10:g}")
     print(f"{args.dataset}: {len(X)} points, {classes} classes; model {model.nin} -> "
           f"{' -> '.join(map(str, model.nouts))} ({model.num_parameters()} parameters); "
           f"{loss_name} + {args.l2:g} * L2; {args.optimizer} {rate} over {args.steps} steps")
@@ -298,6 +314,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     history = train(model, X, y, loss_fn, opt, schedule, args.steps, args.l2,
                     progress=not args.no_progress, compiled=args.compile)
     train_time = time.perf_counter() - start
+    if isinstance(opt, SCHEDULE_FREE):
+        opt.eval()  # the model at the average x: the point to evaluate and draw
     with no_grad():
         final = accuracy([model(x) for x in X], y)
     print(f"loss {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}; training accuracy "
@@ -309,7 +327,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     written = []
     # The gradients of the last training step are still on the weights: chart them first.
     when = f"at the last training step ({args.steps})"
-    if isinstance(opt, (CMAES, EvolutionStrategy)):  # these used no gradient: compute one
+    if isinstance(opt, GRADIENT_FREE):  # these used no gradient: compute one to chart
         model.zero_grad()
         loss_fn([model(x) for x in X], y).backward()
         when = f"of the trained model ({args.optimizer} itself used none)"

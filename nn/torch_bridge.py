@@ -44,11 +44,11 @@ from nn.layers import ACTIVATIONS, MLP, TORCH_DOORS, Layer, Neuron
 from nn.layers import activation as activation_entry
 from nn.module import Module
 from nn.optim.base import TORCH_DOORS as OPTIMIZER_DOORS
-from nn.optim.first_order import TORCH_NAMESAKES
+from nn.optim import MATRIX_NAMESAKES, TORCH_NAMESAKES
 
 __all__ = ["PIP_INSTALL", "torch_names", "torch_locations", "module_to_torch", "mlp_from_torch",
            "layer_from_torch", "neuron_from_torch", "module_from_torch", "optimizer_to_torch",
-           "optimizer_from_torch"]
+           "optimizer_from_torch", "matrix_optimizer_to_torch", "matrix_optimizer_from_torch"]
 
 #: The line to run when torch is missing (2.13.0 is the version this project tests against).
 PIP_INSTALL = "pip install torch==2.13.0"
@@ -400,6 +400,14 @@ def _pair(params: list[Value], names: list[str], tensors: list[Any], who: str,
     return slots
 
 
+#: State that torch.optim keeps as one number per tensor (chainrule: the same number in every
+#: weight's state), with what it counts: step counts, NAdam's product of momentum factors,
+#: ASGD's step size and averaging factor. torch keeps them as float32 tensors unless float64
+#: is the default dtype (then the numbers agree to the last bit).
+PER_TENSOR_STATE = {"step": "step counts", "mu_product": "mu_product values",
+                    "eta": "ASGD step sizes eta", "mu": "ASGD averaging factors mu"}
+
+
 def _step_dtype(torch: Any) -> Any:
     # torch.optim keeps step counts as float32 tensors unless float64 is the default dtype.
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -412,8 +420,10 @@ def optimizer_to_torch(opt: Any, torch_params: Any,
         torch_model = model.to_torch()
         torch_opt = nn.optim.to_torch(opt, torch_model.parameters())
 
-    Same class (SGD, Adam, AdamW, RMSprop, Adagrad), same hyper-parameters (the current `lr`,
-    and `initial_lr` when a schedule set one), and the same per-parameter state: momentum
+    Same class (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax, Adadelta, Rprop,
+    ASGD; Muon and Adafactor per matrix, see `matrix_optimizer_to_torch`), same
+    hyper-parameters (the current `lr`, and `initial_lr` when a schedule set one), and the
+    same per-parameter state: momentum
     buffers, Adam's averages and step counts, RMSprop's and Adagrad's sums, placed element by
     element where each Value went (see `torch_locations`). `torch_params` is a torch Module or
     its parameters, holding exactly the optimizer's current weights in `model.parameters()`
@@ -422,6 +432,8 @@ def optimizer_to_torch(opt: Any, torch_params: Any,
     TORCH_NAMESAKES). This is `nn.optim.to_torch`.
     """
     who = "nn.optim.to_torch()"
+    if classes is None and type(opt) in MATRIX_NAMESAKES:  # Muon, Adafactor: per matrix
+        return matrix_optimizer_to_torch(opt, torch_params)
     classes = _by_name(classes)
     if type(opt) not in classes.values():
         raise TypeError(f"{who}: expected one of the optimizers {', '.join(classes)} of "
@@ -456,14 +468,14 @@ def optimizer_to_torch(opt: Any, torch_params: Any,
         if not keys:
             continue  # not stepped yet: torch's own initial state is the same
         state: dict[str, Any] = {}
-        if "step" in keys:
-            steps = {s["step"] for _, s in elements}
-            if len(steps) != 1:
-                raise ValueError(f"{who}: the parameters that become {names[i]} have taken "
-                                 f"different numbers of steps {sorted(steps)}; torch keeps one "
-                                 "step count per tensor")
-            state["step"] = torch.tensor(float(steps.pop()), dtype=_step_dtype(torch))
-            keys.discard("step")
+        for key in sorted(keys & set(PER_TENSOR_STATE)):
+            found = {s[key] for _, s in elements}
+            if len(found) != 1:
+                raise ValueError(f"{who}: the parameters that become {names[i]} have different "
+                                 f"{PER_TENSOR_STATE[key]} {sorted(found)}; torch keeps one "
+                                 "per tensor")
+            state[key] = torch.tensor(float(found.pop()), dtype=_step_dtype(torch))
+            keys.discard(key)
         for key in sorted(keys):
             buf = torch.zeros_like(t)
             for index, s in elements:
@@ -488,8 +500,11 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
     """
     who = "nn.optim.from_torch()"
     torch = _import_torch(who)
-    classes = _by_name(classes)
     name = type(torch_opt).__name__
+    matrix = {cls.__name__: cls for cls in MATRIX_NAMESAKES}
+    if classes is None and name in matrix and type(torch_opt) is getattr(torch.optim, name, None):
+        return matrix_optimizer_from_torch(torch_opt, params, matrix[name])  # params: matrices
+    classes = _by_name(classes)
     if name not in classes or type(torch_opt) is not getattr(torch.optim, name, None):
         raise TypeError(f"{who}: expected a torch.optim {', '.join(classes)}, "
                         f"got {type(torch_opt).__name__}")
@@ -543,7 +558,7 @@ def optimizer_from_torch(torch_opt: Any, params: Iterable[Value],
     for k, (i, index) in enumerate(slots):
         state = {}
         for key, value in numbers[i].items():
-            if key == "step":
+            if key in PER_TENSOR_STATE:
                 state[key] = value
             else:
                 for j in index:
@@ -558,6 +573,98 @@ def _differs(nested: Any, number: float) -> bool:
     if isinstance(nested, list):
         return any(_differs(x, number) for x in nested)
     return not (nested == number or (math.isnan(nested) and math.isnan(number)))
+
+
+# ---- matrix optimizers (Muon, Adafactor): one item of nn.optim.matrices(model) per tensor --------
+
+
+def _pair_items(opt: Any, names: list[str], tensors: list[Any], who: str) -> None:
+    """Check that item k of a matrix optimizer is tensor k: same shape, the same numbers."""
+    if len(tensors) != len(opt.shapes):
+        raise ValueError(f"{who}: the {opt.name} has {len(opt.shapes)} matrices (or vectors) but "
+                         f"there are {len(tensors)} torch tensors; pair nn.optim.matrices(model) "
+                         "with model.to_torch().parameters()")
+    start = 0
+    for k, (shape, name, t) in enumerate(zip(opt.shapes, names, tensors)):
+        size = math.prod(shape)
+        ours = [p.data for p in opt.params[start:start + size]]
+        start += size
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{who}: params[{k}] has the shape {shape}, its torch counterpart "
+                             f"{name} {tuple(t.shape)}")
+        if t.detach().cpu().flatten().tolist() != ours:
+            raise ValueError(f"{who}: params[{k}] and {name} hold different numbers; make the "
+                             "tensors with model.to_torch() after the last step")
+
+
+def _matrix_state_to_torch(torch: Any, key: str, value: Any, shape: tuple[int, ...]) -> Any:
+    if key == "step":
+        return torch.tensor(float(value), dtype=_step_dtype(torch))
+    t = torch.tensor(value, dtype=torch.float64)
+    if key == "row_var":      # torch keeps Adafactor's row and column statistics as a column
+        return t.reshape(shape[0], 1)
+    if key == "col_var":      # ... and a row, ready to multiply into the rank-one estimate
+        return t.reshape(1, shape[1])
+    return t
+
+
+def matrix_optimizer_to_torch(opt: Any, torch_params: Any) -> Any:
+    """torch.optim's Muon or Adafactor continuing where chainrule's stands: the same settings
+    and state. `torch_params` holds one tensor per item of the optimizer (for a model:
+    `nn.optim.matrices(model)` here, `model.to_torch().parameters()` there)."""
+    who = "nn.optim.to_torch()"
+    torch = _import_torch(who)
+    names, tensors = _tensors(torch, torch_params, who)
+    _pair_items(opt, names, tensors, who)
+    if opt.name == "Muon" and any(len(shape) != 2 for shape in opt.shapes):
+        raise ValueError(f"{who}: torch's Muon takes weight matrices only, and this Muon also "
+                         "steps vectors or single Values (with AdamW, others='adamw'); move a "
+                         "Muon of the weight matrices alone")
+    kwargs = {name: getattr(opt, name) for name in opt.hyperparams if name != "others"}
+    torch_opt = getattr(torch.optim, opt.name)(tensors, **kwargs)
+    if opt.initial_lr is not None:
+        torch_opt.param_groups[0]["initial_lr"] = opt.initial_lr
+    for t, shape, state in zip(tensors, opt.shapes, opt.state):
+        if state:
+            torch_opt.state[t] = {key: _matrix_state_to_torch(torch, key, value, shape)
+                                  for key, value in state.items()}
+    return torch_opt
+
+
+def matrix_optimizer_from_torch(torch_opt: Any, params: Any, cls: type) -> Any:
+    """The way back: chainrule's `cls` (Muon or Adafactor) on `params`, one item per tensor
+    (`nn.optim.matrices(model)`), with the torch optimizer's settings and state."""
+    who = "nn.optim.from_torch()"
+    torch = _import_torch(who)
+    if len(torch_opt.param_groups) != 1:
+        raise ValueError(f"{who}: the torch optimizer has {len(torch_opt.param_groups)} "
+                         "parameter groups; a chainrule optimizer has one")
+    group = torch_opt.param_groups[0]
+    defaults = inspect.signature(type(torch_opt)).parameters
+    for key, value in group.items():
+        if (key in cls.hyperparams or key in _IMPLEMENTATION_KEYS or key not in defaults):
+            continue
+        if value != defaults[key].default:
+            raise ValueError(f"{who}: the torch optimizer has {key}={value!r}, which chainrule's "
+                             f"{cls.__name__} does not support")
+    hyper = {key: (group[key].item() if isinstance(group[key], torch.Tensor) else group[key])
+             for key in cls.hyperparams if key in group}
+    opt = cls(params, **hyper)
+    opt.initial_lr = group.get("initial_lr")
+    names = [f"param_groups[0]['params'][{i}]" for i in range(len(group["params"]))]
+    _, tensors = _tensors(torch, list(group["params"]), who)
+    _pair_items(opt, names, tensors, who)
+    for k, t in enumerate(tensors):
+        state = {}
+        for key, value in torch_opt.state.get(t, {}).items():
+            if key == "step":
+                state[key] = int(value.item() if isinstance(value, torch.Tensor) else value)
+            elif key in ("row_var", "col_var"):
+                state[key] = value.detach().cpu().flatten().tolist()
+            else:
+                state[key] = value.detach().cpu().tolist()
+        opt.state[k] = state
+    return opt
 
 
 # The doors of nn.optim (`nn.optim.to_torch`, `nn.optim.from_torch`) lead here.

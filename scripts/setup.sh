@@ -61,8 +61,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[test]'
     if [ "${CHAINRULE_WITH_TORCH:-0}" = 1 ]; then
-        say "installing torch 2.13.0 (CPU) for the parity tests"
+        say "installing torch 2.13.0 (CPU), lion-pytorch and schedulefree for the parity tests"
         .venv/bin/python -m pip install -q torch==2.13.0
+        .venv/bin/python -m pip install -q -e '.[test-torch]'
     fi
     echo "$want" > "$stamp"
 fi

@@ -220,7 +220,7 @@ def test_train_checks_its_flags():
 
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "cg", "cmaes", "es"])
+@pytest.mark.parametrize("name", ["lbfgs", "cg", "cmaes", "es", "ga"])
 def test_closure_optimizers_record_the_loss_of_the_models_own_weights(name):
     # CMA-ES and the ES evaluate perturbed candidates; the history (and the "loss a -> b" line)
     # must be the loss at the model's weights before each step, as for SGD, not a candidate's.
@@ -240,7 +240,7 @@ def test_closure_optimizers_record_the_loss_of_the_models_own_weights(name):
     assert history["accuracy"][0] == accuracy(scores, y)
     assert len(history["loss"]) == 2 and history["loss"][1] != history["loss"][0]
     # CMA-ES has no learning rate: its chart must not show a rate of 0
-    assert ("lr" in history) == (name != "cmaes")
+    assert ("lr" in history) == (name not in ("cmaes", "ga"))  # they have no lr
 
 
 def test_an_output_folder_that_cannot_be_made_is_an_error_before_training(tmp_path, capsys):
@@ -250,3 +250,18 @@ def test_an_output_folder_that_cannot_be_made_is_an_error_before_training(tmp_pa
     captured = capsys.readouterr()
     assert "--out" in captured.err and str(blocker / "out") in captured.err
     assert "loss" not in captured.out  # refused before any training
+
+
+@pytest.mark.parametrize("name", sorted(demo.OPTIMIZERS))
+def test_every_optimizer_of_the_demo_lowers_the_loss(name):
+    from nn.data import make_moons
+    from nn.layers import MLP
+    from nn.losses import hinge
+    from nn.optim import MatrixOptimizer, matrices
+
+    X, y = make_moons(20, seed=0, labels="pm1")
+    model = MLP(2, [4, 1], seed=0)
+    cls = demo.OPTIMIZERS[name].cls
+    opt = build(name, matrices(model) if issubclass(cls, MatrixOptimizer) else model.parameters())
+    history = demo.train(model, X, y, hinge, opt, None, steps=8, l2=0.0, progress=False)
+    assert min(history["loss"][1:]) < history["loss"][0]

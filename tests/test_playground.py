@@ -47,14 +47,16 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
 
 
 def manual_run(n=60, noise=0.1, seed=0, test_fraction=0.2, hidden=(8, 8), make_opt=None,
-               steps=5, loss=losses.hinge, l2=0.0):
-    """The plain training loop the Session promises to be, written out by hand."""
+               steps=5, loss=losses.hinge, l2=0.0, matrix=False):
+    """The plain training loop the Session promises to be, written out by hand (`matrix`: the
+    optimizer takes the model's weight matrices, as Muon and Adafactor do)."""
     X, classes = data.make_moons(n, noise=noise, seed=seed)
     y = [2 * c - 1 for c in classes] if loss is not losses.bce_with_logits else classes
     n_train = n - round(n * test_fraction)
     X, y = X[:n_train], y[:n_train]
     model = MLP(2, [*hidden, 1], seed=seed)
-    opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(model.parameters())
+    params = optim.matrices(model) if matrix else model.parameters()
+    opt = (make_opt or (lambda p: optim.SGD(p, lr=0.1)))(params)
 
     def closure():
         opt.zero_grad()
@@ -173,7 +175,8 @@ def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
     s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
     s.step(3)
     model, train_loss = manual_run(n=40, hidden=[4], seed=1, steps=3,
-                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1))
+                                   make_opt=lambda p: made_as_the_session_does(cls, p, 0.05, 1),
+                                   matrix=issubclass(cls, optim.MatrixOptimizer))
     assert type(s.optimizer) is cls
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss
@@ -190,7 +193,7 @@ def test_the_optimizers_are_nn_optims_registry():
     for name in optim.__all__:
         cls = getattr(optim, name)
         if isinstance(cls, type) and issubclass(cls, optim.Optimizer) and cls not in (
-                optim.Optimizer, optim.ClosureOptimizer):
+                optim.Optimizer, optim.ClosureOptimizer, optim.MatrixOptimizer):  # bases
             assert cls in registered, f"{name} is in nn.optim but not in its registry"
     sgd = optimizer_settings("sgd")
     assert list(sgd) == ["momentum", "dampening", "weight_decay", "nesterov"]
@@ -1000,3 +1003,23 @@ def test_api_a_request_runs_no_longer_than_its_time_limit(server, monkeypatch):
     assert status == 400 and "max_iter=1000" in answer["error"]
     status, answer = call(server, "POST", f"/api/sessions/{made['id']}/step", budget_ms=50)
     assert status == 400 and "max_iter=1000" in answer["error"]
+
+
+def test_the_new_rules_take_their_settings_in_the_playground():
+    s = Session(n=30, hidden=[3], optimizer="genetic_algorithm", selection="truncation",
+                crossover="blend", popsize=10, seed=0)
+    assert optimizer_settings("genetic_algorithm")["crossover"].choices == (
+        "uniform", "one_point", "blend")
+    s.step(2)
+    assert (s.optimizer.selection, s.optimizer.crossover, s.optimizer.popsize) == \
+        ("truncation", "blend", 10)
+    assert s.optimizer.state["func_evals"] == 20
+    s = Session(n=30, hidden=[3], optimizer="muon", adjust_lr_fn="match_rms_adamw", lr=0.02)
+    s.step(2)
+    assert s.optimizer.adjust_lr_fn == "match_rms_adamw"
+    assert s.optimizer.shapes == [(3, 2), (3,), (1, 3), (1,)]   # the model's own matrices
+    s = Session(n=30, hidden=[3], optimizer="rprop", etas=(0.4, 1.5), lr=0.01)
+    s.step(2)
+    assert s.optimizer.etas == (0.4, 1.5)
+    with pytest.raises(ValueError, match="selection: unknown choice 'roulette'"):
+        parse_settings({"optimizer": "genetic_algorithm", "selection": "roulette"})

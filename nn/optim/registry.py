@@ -29,10 +29,14 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from nn.optim.adaptive import ASGD, Adadelta, Adamax, Lion, NAdam, RAdam, Rprop
 from nn.optim.base import Optimizer
 from nn.optim.closure import LBFGS, ConjugateGradient
+from nn.optim.evolutionary import GeneticAlgorithm
 from nn.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from nn.optim.gradient_free import CMAES, EvolutionStrategy
+from nn.optim.matrix import Adafactor, Muon
+from nn.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 
 __all__ = ["Entry", "OPTIMIZERS", "ALIASES", "register", "resolve", "build"]
 
@@ -121,3 +125,20 @@ register("conjugate_gradient", ConjugateGradient, lr=1.0, demo={"max_iter": 1, "
 register("cmaes", CMAES, lr=0.5, lr_keyword="sigma0", demo={"seed": 0})
 register("evolution_strategy", EvolutionStrategy, lr=0.05, demo={"popsize": 20, "seed": 0},
          aliases={"es": {}, "evolutionstrategy": {}})
+# The rest of torch.optim's element-wise rules, and Lion (its lr is a distance: small).
+register("nadam", NAdam, lr=0.05)
+register("radam", RAdam, lr=0.1)
+register("adamax", Adamax, lr=0.05)
+register("adadelta", Adadelta, lr=1.0)
+register("rprop", Rprop, lr=0.01)
+register("asgd", ASGD, lr=0.5)
+register("lion", Lion, lr=0.01)
+# Schedule-Free: no schedule needed (the demo runs them without one and evaluates at x).
+register("sgd_schedule_free", SGDScheduleFree, lr=0.5)
+register("adamw_schedule_free", AdamWScheduleFree, lr=0.05)
+# Whole weight matrices: the demo and the playground give them the model's matrices.
+register("muon", Muon, lr=0.02)
+register("adafactor", Adafactor, lr=0.1)
+# The genetic algorithm: --lr sets its mutation_sigma.
+register("genetic_algorithm", GeneticAlgorithm, lr=0.5, lr_keyword="mutation_sigma",
+         demo={"seed": 0}, aliases={"ga": {}})

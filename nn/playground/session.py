@@ -163,7 +163,7 @@ class Session:
                     f"{new['optimizer']} {lr}" if "optimizer" in changed else lr).strip()})
             if changed & ({"optimizer"} | set(optimizer_settings(new["optimizer"]))) \
                     or old["optimizer"] != new["optimizer"]:
-                self.optimizer = make_optimizer(new, self.model.parameters())
+                self.optimizer = make_optimizer(new, self.model.parameters(), self.model)
                 self._make_schedule()
             elif changed & {"lr", "schedule", "decay_steps", "gamma"} \
                     and has_lr(type(self.optimizer)):
@@ -202,7 +202,7 @@ class Session:
         self.labels_train, self.labels_test = classes[:n_train], classes[n_train:]
         self.model = MLP(len(s["features"]), [*s["hidden"], outputs],
                          activation=s["activation"], init=s["init"], seed=s["seed"])
-        self.optimizer = make_optimizer(s, self.model.parameters())
+        self.optimizer = make_optimizer(s, self.model.parameters(), self.model)
         self._make_schedule()
         self._batches = random.Random(f"batches {s['seed']}")
         self._order: list[int] = []

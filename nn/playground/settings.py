@@ -32,6 +32,7 @@ from autodiff import Value
 from nn import data as datasets
 from nn import losses, optim
 from nn.layers import ACTIVATIONS, INITS
+from nn.optim.evolutionary import CROSSOVERS, SELECTIONS
 from nn.optim.registry import ALIASES, OPTIMIZERS
 from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.features import FEATURES
@@ -194,6 +195,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 WORD_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("lbfgs", "line_search_fn"): ("none", "strong_wolfe"),
     ("conjugate_gradient", "beta"): tuple(getattr(optim, "CG_BETAS", ())),
+    ("genetic_algorithm", "selection"): tuple(SELECTIONS),
+    ("genetic_algorithm", "crossover"): tuple(CROSSOVERS),
+    ("muon", "adjust_lr_fn"): ("none", "original", "match_rms_adamw"),
 }
 
 # lr is a setting of its own; seed is the session's (so a random search is reproducible);
@@ -517,9 +521,16 @@ def inactive_settings(settings: Mapping[str, Any]) -> dict[str, str]:
     return off
 
 
-def make_optimizer(s: Mapping[str, Any], params: list[Value]) -> optim.Optimizer:
-    """The optimizer that settings `s` name, on `params`, with its hyper-parameters from `s`."""
+def make_optimizer(s: Mapping[str, Any], params: list[Value],
+                   model: Any = None) -> optim.Optimizer:
+    """The optimizer that settings `s` name, on `params`, with its hyper-parameters from `s`.
+
+    A rule that sees whole matrices (Muon, Adafactor) gets `model`'s weight matrices instead
+    of the flat `params`, when a model is given.
+    """
     cls = OPTIMIZERS[s["optimizer"]].cls
+    if model is not None and issubclass(cls, optim.MatrixOptimizer):
+        params = optim.matrices(model)
     extra = {k: tuple(s[k]) if isinstance(s[k], list) else None if s[k] == "none" else s[k]
              for k in optimizer_settings(s["optimizer"]) if k in s}
     if has_lr(cls):
