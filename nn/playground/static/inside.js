@@ -68,7 +68,8 @@ async function drawInside() {
     holder.dataset.neuron = graph.neuron;
     holder.dataset.point = String(state.chosenPoint);
     holder.dataset.step = String(state.frame.step_count);
-    caption.textContent = graph.title + ". Click a point of the decision boundary to choose another.";
+    caption.textContent = (state.frame.diverged ? "Diverged: these numbers are no longer finite. " : "") +
+      graph.title + ". Click a point of the decision boundary to choose another.";
     caption.dataset.step = String(state.frame.step_count);
     showZeroWhy(graph);
     const link = $("step-through");
