@@ -88,13 +88,22 @@ def test_readme_tour_lists_every_notebook():
 
 
 def test_notebooks_are_numbered_in_order():
-    """The course is read in order: 01, 02, ... with no gap and no number used twice."""
-    numbers = [p.name[:2] for p in NOTEBOOKS]
-    assert all(n.isdigit() for n in numbers), [p.name for p in NOTEBOOKS]
-    assert [int(n) for n in numbers] == list(range(1, len(NOTEBOOKS) + 1)), numbers
-    titles = {p.name: nbformat.read(p, as_version=4).cells[0].source.split(".", 1)[0]
-              for p in NOTEBOOKS}
-    wrong = {name: title for name, title in titles.items() if title != f"# {int(name[:2])}"}
+    """The course is read in order: 01, 02, ... with no gap and no number used twice. A notebook
+    that goes deeper into the one before it takes that number and a letter (02b after 02, then
+    02c), so the numbers the notebooks use for each other stay right."""
+    parts = {p.name: re.match(r"(\d\d)([b-z]?)_", p.name) for p in NOTEBOOKS}
+    assert all(parts.values()), [name for name, m in parts.items() if not m]
+    numbered = [(int(m.group(1)), m.group(2)) for m in parts.values()]
+    plain = [n for n, letter in numbered if not letter]
+    assert plain == list(range(1, len(plain) + 1)), plain
+    for n, letter in numbered:
+        if letter:
+            before = chr(ord(letter) - 1) if letter > "b" else ""
+            assert (n, before) in numbered, f"{n:02d}{letter} needs {n:02d}{before} before it"
+    titles = {name: nbformat.read(ROOT / "notebooks" / name, as_version=4).cells[0].source
+              .split(".", 1)[0] for name in parts}
+    wrong = {name: title for name, title in titles.items()
+             if title != f"# {int(parts[name].group(1))}{parts[name].group(2)}"}
     assert not wrong, f"a notebook's title must carry its own number: {wrong}"
 
 
