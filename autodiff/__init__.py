@@ -21,7 +21,7 @@ from autodiff.modes import (
     is_grad_enabled,
     no_grad,
 )
-from autodiff.value import Value, backward
+from autodiff.value import GraphCutWarning, Value, backward
 from autodiff.ops import (
     PRIMITIVES,
     abs,
@@ -57,6 +57,7 @@ from autodiff.compile import compile  # noqa: A004 - autodiff.compile(f), as the
 __all__ = [
     "__version__",
     "Value",
+    "GraphCutWarning",
     "backward",
     "gradients",
     "grad",

@@ -29,6 +29,31 @@ from autodiff.primitive import PRIMITIVES, Primitive
 Number = int | float
 
 
+class GraphCutWarning(UserWarning):
+    """float(v) on a Value while recording: the number left the graph; no gradient follows it."""
+
+
+_float_warned = False  # the warning is shown once per process
+
+
+def _warn_float(value: Value) -> None:
+    import sys
+    import warnings
+
+    global _float_warned
+    caller = sys._getframe(2).f_globals.get("__name__", "")  # who called float() (or math.*)
+    if caller.partition(".")[0] in ("autodiff", "nn"):
+        return
+    _float_warned = True
+    warnings.warn(
+        f"float() of {value!r} while gradients are recorded gives a plain number: the graph "
+        "stops there and no gradient flows back through it (math.exp(v) does this too). For "
+        "maths, use the Value's own operations: v.exp(), not math.exp(v) (autodiff.exp works on "
+        "both). To read the number on purpose, use v.data, or float(v) inside no_grad(). Shown "
+        "once; to silence it: warnings.filterwarnings('ignore', "
+        "category=autodiff.GraphCutWarning)", GraphCutWarning, stacklevel=3)
+
+
 class Value:
     """A scalar that remembers how it was computed, so gradients can flow back through it."""
 
@@ -60,8 +85,14 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
     def __float__(self) -> float:
-        if MODE.get() & TRACE:
-            modes.note_read("float(v) read a traced Value")
+        mode = MODE.get()
+        if mode & TRACE:
+            modes.note_read("float(v) read a traced Value")  # compile refuses it: no warning
+        elif mode & RECORD and not _float_warned:
+            # float(v) (and so math.exp(v)) hands back a plain number: while the graph is being
+            # recorded, that silently cuts it. Say so, once, to user code (chainrule's own
+            # modules read numbers on purpose).
+            _warn_float(self)
         return self.data
 
     # ---- arithmetic: a number on either side becomes a constant leaf -------------------------

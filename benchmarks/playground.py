@@ -1,8 +1,9 @@
 """Can the playground keep a class watching? Steps per second and frames per second, measured.
 
-`python -m benchmarks.playground [--seconds S] [--no-browser]` measures the playground's target
-workload, `MLP(2, [8, 8, 1])` on 200 training points, full batch, SGD (the issue asks for at
-least 10 optimizer steps per second with the views at 5 or more frames per second):
+`python -m benchmarks.playground [--seconds S] [--no-browser] [--static]` measures the
+playground's target workload, `MLP(2, [8, 8, 1])` on 200 training points, full batch, SGD (the
+issue asks for at least 10 optimizer steps per second with the views at 5 or more frames per
+second):
 
 1. `Session.step()` alone: optimizer steps per second, in CPU time;
 2. `Session.frame()` alone: how long one frame of the views takes to compute (CPU time);
@@ -11,8 +12,10 @@ least 10 optimizer steps per second with the views at 5 or more frames per secon
 4. the same in the real page in headless Chromium (when Playwright and Chromium are there):
    frames the page actually drew per second, and steps per second, while playing.
 
-One run, printed as a table; the machine's load average is in the header, since wall-clock
-numbers on a shared machine depend on it. Not part of the test run.
+`--static` measures the static site instead (`--export`: the same page with chainrule in
+Pyodide in the browser; benchmarks/static_site.py). One run, printed as a table; the machine's
+load average is in the header, since wall-clock numbers on a shared machine depend on it. Not
+part of the test run.
 """
 
 from __future__ import annotations
@@ -131,7 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium part")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--static", action="store_true",
+                        help="measure the static site instead (--export, chainrule in Pyodide "
+                             "in Chromium): see benchmarks/static_site.py")
     args = parser.parse_args(argv)
+    if args.static:
+        from benchmarks.static_site import main as static_main
+
+        return static_main(["--seconds", str(args.seconds)]
+                           + (["--json", args.json] if args.json else []))
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"playground benchmark: MLP(2, [8, 8, 1]), 200 training points, full batch, SGD; "
           f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "

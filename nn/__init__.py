@@ -8,6 +8,10 @@ gradients, so a drawing, `explain` or the compiled backward shows exactly what i
 only when a function of `nn.torch_bridge` is called.
 """
 
+# The mark of chainrule's `nn`: its modules check for it (nn/_origin.py), so that a package of the
+# same name from another distribution fails with a message that says so.
+__chainrule__ = True
+
 # Models: `nn.MLP(2, [16, 16, 1])`, `model.save(path)`, `nn.load(path)`.
 from nn.module import Module, load  # noqa: F401
 from nn.layers import MLP, Layer, Neuron  # noqa: F401

@@ -16,6 +16,9 @@ from numbers import Integral, Real
 from typing import Any
 
 from autodiff import Value
+from nn import _origin
+
+_origin.check()  # chainrule's nn, not another package of the same name (see nn/_origin.py)
 
 __all__ = ["grad_of", "check_number", "check_non_negative", "check_int", "check_betas",
            "check_bool", "check_choice", "check_seed", "check_rng"]

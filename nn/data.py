@@ -13,6 +13,9 @@ the same points on every machine and run, and the global `random` state is never
 
 Binary datasets label their classes 0 and 1 by default; `labels="pm1"` gives -1 and +1 instead
 (what `nn.losses.hinge` expects). Points are shuffled, so any prefix of the data is a fair mix.
+
+`batches(X, y, batch_size, seed=...)` cuts a dataset into shuffled mini-batches, a new order
+each epoch from its own seeded generator; `batch_size=None` gives the whole set as one batch.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import math
 import random
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
-from nn._checks import check_number, check_seed
+from nn._checks import check_bool, check_int, check_number, check_seed
 
-__all__ = ["make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs", "DATASETS"]
+__all__ = ["make_moons", "make_circles", "make_spirals", "make_xor", "make_blobs", "DATASETS",
+           "batches", "Batches"]
 
 Points = list[list[float]]
 
@@ -142,6 +147,83 @@ DATASETS = {
     "xor": make_xor,
     "blobs": make_blobs,
 }
+
+
+# ---- mini-batches --------------------------------------------------------------------------------
+
+XT = TypeVar("XT")
+YT = TypeVar("YT")
+
+
+class Batches(Generic[XT, YT]):
+    """The mini-batches of one dataset: iterate once per epoch, get `(X_batch, y_batch)` pairs.
+
+    Each pass over it is one epoch: every point exactly once, in a new order drawn from the
+    object's own `random.Random(seed)`, so a run repeats exactly and the global `random` is never
+    touched. With `batch_size=None` (or one at least as big as the dataset) there is one batch,
+    the whole set in its own order: the loop is then plain (full-batch) gradient descent, and
+    with smaller batches it is stochastic gradient descent (SGD). Make it with `batches(...)`.
+
+        >>> X, y = [[0.0], [1.0], [2.0], [3.0], [4.0]], [0, 1, 0, 1, 0]
+        >>> loader = batches(X, y, batch_size=2, seed=0)
+        >>> len(loader), loader.kind        # 3 batches per epoch: 2 + 2 + 1 points
+        (3, 'SGD')
+        >>> epoch = list(loader)
+        >>> sorted(x for xb, _ in epoch for x in xb) == X   # every point once
+        True
+        >>> batches(X, y).kind, len(batches(X, y))
+        ('GD', 1)
+    """
+
+    def __init__(self, X: Sequence[XT], y: Sequence[YT], batch_size: int | None = None, *,
+                 seed: int = 0, shuffle: bool = True, drop_last: bool = False) -> None:
+        if len(X) != len(y):
+            raise ValueError(f"batches: X has {len(X)} points but y has {len(y)} labels")
+        if len(X) == 0:
+            raise ValueError("batches: the dataset is empty")
+        if batch_size is not None:
+            batch_size = check_int("batches", "batch_size", batch_size, 1)
+        self.X, self.y = list(X), list(y)
+        self.full = batch_size is None or batch_size >= len(self.X)
+        self.batch_size = len(self.X) if self.full else int(batch_size)  # type: ignore[arg-type]
+        self.shuffle = check_bool("batches", "shuffle", shuffle)
+        self.drop_last = check_bool("batches", "drop_last", drop_last)
+        self.seed = check_seed("batches", seed)
+        self._rng = random.Random(self.seed)
+
+    @property
+    def kind(self) -> str:
+        """'GD' when every step sees the whole dataset (full batch), else 'SGD'."""
+        return "GD" if self.full else "SGD"
+
+    def __len__(self) -> int:
+        """Batches per epoch, that is optimizer steps per pass over the data."""
+        whole, rest = divmod(len(self.X), self.batch_size)
+        return whole + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[tuple[list[XT], list[YT]]]:
+        order = list(range(len(self.X)))
+        if self.shuffle and not self.full:
+            self._rng.shuffle(order)        # a new order every epoch, from the seed
+        for batch in range(len(self)):
+            chosen = order[batch * self.batch_size:(batch + 1) * self.batch_size]
+            yield [self.X[i] for i in chosen], [self.y[i] for i in chosen]
+
+    def __repr__(self) -> str:
+        size = "full" if self.full else self.batch_size
+        return (f"batches({len(self.X)} points, batch_size={size}: {len(self)} per epoch, "
+                f"{self.kind})")
+
+
+def batches(X: Sequence[XT], y: Sequence[YT], batch_size: int | None = None, *, seed: int = 0,
+            shuffle: bool = True, drop_last: bool = False) -> Batches[XT, YT]:
+    """Shuffled, seeded mini-batches of `(X, y)`: `for Xb, yb in loader:` is one epoch.
+
+    `batch_size=None` is the full batch (gradient descent); a smaller one gives SGD, each epoch
+    in a new order from `seed`. `drop_last=True` skips a last batch smaller than the others.
+    The same idea as `torch.utils.data.DataLoader(..., shuffle=True)`, for lists.
+    """
+    return Batches(X, y, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ loss and accuracy curves, the gradient flow through the layers after the last st
 computation graph of one sample's loss with every gradient on it.
 
 The one idea to understand is the loop in `train`: forward every point, add up the loss,
-`zero_grad()`, `backward()`, `step()`: nothing else happens in training.
+`zero_grad()`, `backward()`, `step()`: nothing else happens in training. With `--batch-size N`
+each step looks at the next N points of a shuffled pass (stochastic gradient descent, SGD)
+instead of all of them (full-batch gradient descent, GD); the demo says which one it ran.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from autodiff import Value, no_grad
 from nn._checks import check_bool, check_int
-from nn.data import DATASETS
+from nn.data import DATASETS, batches
 from nn.layers import MLP
 from nn.losses import accuracy, cross_entropy, hinge, l2_penalty
 from nn.module import Module
@@ -48,8 +50,9 @@ def parse_args(argv: list[str] | None = None,
                     "1]) on 100 moons points, hinge loss + 1e-4 L2, SGD with the learning rate "
                     "falling from 1.0 to 0.1 over 100 steps.",
         epilog="Writes into the output folder: decision_boundary.png, training_curves.png, "
-               "grad_flow.png, loss_graph.svg (the graph of one sample's loss) and model.json "
-               "(the trained model; load it with nn.load).",
+               "grad_flow.png, loss_graph.svg (the graph of one sample's loss; loss_graph.dot, "
+               "its DOT text, when Graphviz's dot program is missing) and model.json (the "
+               "trained model; load it with nn.load).",
     )
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="moons",
                         help="the toy dataset (default: moons). Two classes are trained with "
@@ -77,7 +80,13 @@ def parse_args(argv: list[str] | None = None,
                              + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()
                                          if k != "sgd") + ", momentum 0.1)")
     parser.add_argument("--steps", type=_positive_int, default=100,
-                        help="training steps, each over the whole dataset (default: 100)")
+                        help="optimizer steps (default: 100); each over the whole dataset, or "
+                             "over one mini-batch with --batch-size")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="points per step: each step takes the next mini-batch of a "
+                             "shuffled pass over the data (stochastic gradient descent, SGD). "
+                             "Default: the whole dataset every step (full-batch gradient "
+                             "descent, GD), as in micrograd's demo")
     parser.add_argument("--hidden", type=_sizes, default=[16, 16],
                         help="hidden layer sizes, comma-separated (default: 16,16)")
     parser.add_argument("--l2", type=_non_negative_float, default=1e-4,
@@ -126,9 +135,14 @@ def _sizes(text: str) -> list[int]:
 
 def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule: Any,
           steps: int, l2: float, progress: bool = True,
-          compiled: bool = False) -> dict[str, list[float]]:
-    """Full-batch training; returns the history of loss, accuracy and learning rate (no "lr"
-    for an optimizer without one, CMA-ES).
+          compiled: bool = False, batch_size: int | None = None,
+          seed: int = 0) -> dict[str, list[float]]:
+    """Train for `steps` optimizer steps; returns the history of loss, accuracy and learning
+    rate (no "lr" for an optimizer without one, CMA-ES).
+
+    Each step sees the whole dataset (`batch_size=None`: gradient descent) or the next
+    mini-batch of `nn.data.batches(X, y, batch_size, seed=seed)`, epoch after epoch (SGD); the
+    loss and accuracy recorded are then those of the step's batch.
 
     With `compiled`, each step of a gradient optimizer runs `nn.compile_loss`'s generated code
     instead of building the graph: the same gradients, bit for bit (the scores for the accuracy
@@ -149,6 +163,8 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     else:  # no bar, and no need for tqdm
         bar = _NoBar(range(steps))
     evaluated: list = []  # the scores of each closure call (for the accuracy)
+    stream = _endless(batches(X, y, batch_size, seed=seed))
+    X_all, y_all = X, y
 
     def closure():  # for LBFGS, CG, CMA-ES and the ES, which evaluate the loss themselves
         scores = [model(x) for x in X]
@@ -159,6 +175,9 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
         return loss
 
     for _ in bar:
+        # This step's points: all of them (GD), or the next mini-batch (SGD). The closure
+        # above reads X and y, so it evaluates the same batch.
+        X, y = next(stream) if batch_size is not None else (X_all, y_all)
         if isinstance(opt, ClosureOptimizer):
             evaluated.clear()
             lr = getattr(opt, "lr", 0.0)  # CMA-ES has none (its "lr" is dropped below)
@@ -199,6 +218,12 @@ def train(model: Module, X: list, y: list, loss_fn: Callable, opt: Any, schedule
     if not hasattr(opt, "lr"):  # CMA-ES has a step size, no learning rate: chart none
         del history["lr"]
     return history
+
+
+def _endless(loader):
+    """The loader's batches, epoch after epoch (each epoch in a new order)."""
+    while True:
+        yield from loader
 
 
 class _NoBar:
@@ -247,15 +272,22 @@ def draw_sample_graph(model: Module, x: list, target: int, loss_fn: Callable, pa
     # metres tall; with a model, past 150 Values draw_dot draws one box per neuron with its
     # largest |grad| and whether its ReLU is dead, the output side in full.
     graph = draw_dot(loss, model=model, title=title)
+    svg_path = path.with_suffix(".svg")
     try:
-        return Path(graph.render(path.with_suffix(""), format="svg", cleanup=True))
+        # pipe() runs dot on the source in memory: no intermediate file is left behind.
+        svg = graph.pipe(format="svg")
     except graphviz.ExecutableNotFound:
         # Without Graphviz's `dot` program, keep the DOT text: any Graphviz viewer shows it.
         dot_path = path.with_suffix(".dot")
-        dot_path.write_text(graph.source)
-        print("Graphviz's `dot` program is missing (apt-get, brew, winget or choco install "
-              f"graphviz: see the README); wrote the graph as DOT text to {dot_path}")
+        dot_path.write_text(graph.source, encoding="utf-8")
+        print(f"Graphviz's `dot` program is not installed, so the graph is saved as DOT text, "
+              f"{dot_path}, instead of a picture. Graphviz is a program, not a Python package "
+              f"(pip cannot install it): Debian/Ubuntu `sudo apt-get install graphviz`, macOS "
+              f"`brew install graphviz`, Windows `winget install Graphviz.Graphviz`; or paste "
+              f"the file into any Graphviz viewer.")
         return dot_path
+    svg_path.write_bytes(svg)
+    return svg_path
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
@@ -307,19 +339,28 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
                                                  total_iters=args.steps)
     rate = (f"{opt!r}" if closure else f"lr {lr:g}, no schedule" if no_schedule
             else f"lr {lr:g} -> {lr / 10:g}")
+    loader = batches(X, y, args.batch_size, seed=args.seed)
+    if loader.full:
+        kind = "full batch: every step sees all points (gradient descent, GD)"
+    else:
+        kind = (f"mini-batches of {loader.batch_size}, {len(loader)} steps per pass over the "
+                f"data (stochastic gradient descent, SGD)")
     print(f"{args.dataset}: {len(X)} points, {classes} classes; model {model.nin} -> "
           f"{' -> '.join(map(str, model.nouts))} ({model.num_parameters()} parameters); "
-          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} {rate} over {args.steps} steps")
+          f"{loss_name} + {args.l2:g} * L2; {args.optimizer} {rate} over {args.steps} steps; "
+          f"{kind}")
 
     history = train(model, X, y, loss_fn, opt, schedule, args.steps, args.l2,
-                    progress=not args.no_progress, compiled=args.compile)
+                    progress=not args.no_progress, compiled=args.compile,
+                    batch_size=None if loader.full else loader.batch_size, seed=args.seed)
     train_time = time.perf_counter() - start
     if isinstance(opt, SCHEDULE_FREE):
         opt.eval()  # the model at the average x: the point to evaluate and draw
     with no_grad():
         final = accuracy([model(x) for x in X], y)
-    print(f"loss {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}; training accuracy "
-          f"{100 * final:.0f}% after {args.steps} steps ({train_time:.1f} s)")
+    of = "" if loader.full else " (of each step's mini-batch)"
+    print(f"loss{of} {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}; training accuracy "
+          f"{100 * final:.0f}% after {args.steps} steps, {loader.kind} ({train_time:.1f} s)")
 
     from nn.plots import plot_decision_boundary, plot_grad_flow, plot_history
 
@@ -341,7 +382,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nn.demo") -> int:
     label = f"{loss_name} + L2" if args.l2 else loss_name
     plot_history(history, written[-1], loss_label=label,
                  title=f"MLP(2, {[*args.hidden, outputs]}) on {args.dataset}, "
-                       f"{args.optimizer}")
+                       f"{args.optimizer}, {loader.kind}")
     # One sample's graph: the point with the largest loss (nearest the boundary), so that
     # its gradients are not all zero, as they are for points beyond the margin.
     with no_grad():

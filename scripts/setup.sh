@@ -3,8 +3,14 @@
 # a .venv, the project.
 # Safe to run again: each step is skipped when its work is already done.
 #
-#   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0 (CPU) for the parity tests
-#   CHAINRULE_WITH_BROWSER=1  also install Chromium for the browser test of the HTML export
+#   CHAINRULE_WITH_TORCH=1    also install PyTorch 2.13.0, lion-pytorch and schedulefree for the
+#                             parity tests (the test-torch extra)
+#   CHAINRULE_WITH_BROWSER=1  also install Chromium for the browser tests, and fetch the pinned
+#                             npm packages pyodide and @viz-js/viz into .cache/npm/ (npm pack,
+#                             checked against the hashes pinned in nn/playground/export.py) for
+#                             the test of the static site (python -m nn.playground --export)
+#   CHAINRULE_WITH_DOCS=1     also install the documentation site's tools (bash scripts/docs.sh)
+#   CHAINRULE_WITH_RELEASE=1  also install what builds and checks the packages (build, twine, ruff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,16 +61,35 @@ fi
 # Reinstall only when the metadata changed since the last successful install.
 stamp=.venv/.chainrule-installed
 checksum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
-want="$(cat setup.cfg pyproject.toml | checksum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0}"
+extras=test
+# test-torch: torch 2.13.0, lion-pytorch and schedulefree, the references of the parity tests
+[ "${CHAINRULE_WITH_TORCH:-0}" = 1 ] && extras="$extras,test-torch"
+[ "${CHAINRULE_WITH_DOCS:-0}" = 1 ] && extras="$extras,docs"
+[ "${CHAINRULE_WITH_RELEASE:-0}" = 1 ] && extras="$extras,release"
+want="$(cat setup.cfg pyproject.toml | checksum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0} extras=$extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    say "installing chainrule (editable) with its test extra"
+    say "installing chainrule (editable) with the extras $extras"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
-    if [ "${CHAINRULE_WITH_TORCH:-0}" = 1 ]; then
-        say "installing torch 2.13.0 (CPU), lion-pytorch and schedulefree for the parity tests"
-        .venv/bin/python -m pip install -q torch==2.13.0
-        .venv/bin/python -m pip install -q -e '.[test-torch]'
-    fi
+    .venv/bin/python -m pip install -q -e ".[$extras]"
     echo "$want" > "$stamp"
+fi
+# The static site's test runs Pyodide and Graphviz (WebAssembly) from the npm registry's
+# tarballs: about 8 MB, downloaded once into .cache/npm/ (ignored by git) and checked.
+if [ "${CHAINRULE_WITH_BROWSER:-0}" = 1 ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    mkdir -p .cache/npm
+    npm_tool() {
+        .venv/bin/python -c 'import sys; from nn.playground.export import npm_tool
+sys.exit(npm_tool(sys.argv[1:]))' "$@"
+    }
+    npm_tool --npm-packages | while read -r spec file; do
+        if [ ! -f ".cache/npm/$file" ]; then
+            say "fetching $spec from the npm registry"
+            (cd .cache/npm && npm pack --silent "$spec" >/dev/null)
+        fi
+    done
+    npm_tool --check-npm .cache/npm
 fi
 say "ready: $(.venv/bin/python --version), $(dot -V 2>&1)"

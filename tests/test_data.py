@@ -141,3 +141,60 @@ def test_bad_centers_and_factors(call, error, message):
     with pytest.raises(error) as info:
         call()
     assert message in str(info.value)
+
+
+# ---- mini-batches ---------------------------------------------------------------------------
+
+from nn.data import batches  # noqa: E402
+
+
+def test_each_epoch_is_every_point_once_in_a_new_seeded_order():
+    X, y = make_moons(23, seed=4)
+    loader = batches(X, y, batch_size=5, seed=9)
+    epochs = [list(loader) for _ in range(3)]
+    for epoch in epochs:
+        assert [len(xb) for xb, _ in epoch] == [5, 5, 5, 5, 3] and len(loader) == 5
+        pairs = [(tuple(x), label) for xb, yb in epoch for x, label in zip(xb, yb)]
+        assert sorted(pairs) == sorted((tuple(x), label) for x, label in zip(X, y))
+    assert epochs[0] != epochs[1] != epochs[2]
+    # The same seed gives the same sequence of epochs; another seed another.
+    twin = batches(X, y, batch_size=5, seed=9)
+    assert [list(twin) for _ in range(3)] == epochs
+    assert list(batches(X, y, batch_size=5, seed=10)) != epochs[0]
+
+
+def test_full_batch_is_gradient_descent_and_keeps_the_order():
+    X, y = make_xor(8, seed=1)
+    for size in (None, 8, 100):
+        loader = batches(X, y, size)
+        assert loader.kind == "GD" and len(loader) == 1
+        assert list(loader) == [(X, y)]
+    assert batches(X, y, 7).kind == "SGD"
+
+
+def test_drop_last_and_no_shuffle():
+    X, y = [[float(i)] for i in range(7)], list(range(7))
+    assert [yb for _, yb in batches(X, y, 3, shuffle=False)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [yb for _, yb in batches(X, y, 3, shuffle=False, drop_last=True)] == \
+        [[0, 1, 2], [3, 4, 5]]
+
+
+def test_batches_leave_the_global_random_state_alone():
+    random.seed(5)
+    expected = random.random()
+    random.seed(5)
+    list(batches(*make_moons(20, seed=0), batch_size=3, seed=2))
+    assert random.random() == expected
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    (([[0.0]], [0, 1]), {}, ValueError, "X has 1 points but y has 2 labels"),
+    (([], []), {}, ValueError, "empty"),
+    (([[0.0]], [0], 0), {}, ValueError, "batch_size=0"),
+    (([[0.0]], [0], 2.5), {}, TypeError, "batch_size must be an int"),
+    (([[0.0]], [0], 1), {"seed": 1.5}, TypeError, "seed must be an int"),
+    (([[0.0]], [0], 1), {"shuffle": "no"}, TypeError, "shuffle must be True or False"),
+])
+def test_batches_check_their_arguments(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        batches(*args, **kwargs)

@@ -57,17 +57,70 @@ def test_demo_multiclass_with_adam(tmp_path, capsys):
     assert nn.load(tmp_path / "model.json").config()["nouts"] == [8, 3]
 
 
-def test_demo_falls_back_to_dot_text_without_graphviz(tmp_path, capsys, monkeypatch):
-    graphviz = pytest.importorskip("graphviz")
+def test_demo_without_dot_writes_dot_text_and_counts_its_files(tmp_path):
+    # A machine without Graphviz's `dot` (a pip install, say): PATH leads to no program.
+    pytest.importorskip("graphviz")
+    bin_dir = tmp_path / "empty-bin"
+    bin_dir.mkdir()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "nn.demo", "--steps", "1", "--samples", "10",
+         "--hidden", "4", "--no-progress", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PATH": str(bin_dir), "MPLBACKEND": "Agg",
+             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir())
+    # The DOT text instead of the picture, and nothing else: no extensionless source file.
+    assert files == ["decision_boundary.png", "grad_flow.png", "loss_graph.dot", "model.json",
+                     "training_curves.png"]
+    assert (out / "loss_graph.dot").read_text().startswith("digraph")
+    assert f"wrote {len(files)} files" in result.stdout
+    # The hint speaks to someone who installed a wheel: no script of the repository.
+    assert "Graphviz's `dot` program is not installed" in result.stdout
+    assert "apt-get install graphviz" in result.stdout and "setup.sh" not in result.stdout
 
-    def missing(*args, **kwargs):
-        raise graphviz.ExecutableNotFound(["dot"])
 
-    monkeypatch.setattr(graphviz.Digraph, "render", missing)
-    assert demo.main(["--steps", "1", "--samples", "10", "--hidden", "4", "--out",
-                      str(tmp_path), "--no-progress"]) == 0
-    assert (tmp_path / "loss_graph.dot").read_text().startswith("digraph")
-    assert "Graphviz's `dot` program is missing" in capsys.readouterr().out
+def test_demo_batch_size_is_sgd_and_says_so(tmp_path, capsys):
+    assert demo.main(["--steps", "4", "--samples", "20", "--hidden", "4", "--batch-size", "5",
+                      "--out", str(tmp_path), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "mini-batches of 5, 4 steps per pass" in text
+    assert "(stochastic gradient descent, SGD)" in text
+    assert demo.main(["--steps", "1", "--samples", "20", "--hidden", "4",
+                      "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "full batch" in capsys.readouterr().out
+
+
+def test_train_with_mini_batches_steps_on_each_batch_in_turn():
+    # With batch_size, step k uses the k-th batch of the seeded shuffle: the same weights as a
+    # loop written by hand over nn.data.batches.
+    X, y = nn.data.make_moons(12, seed=1, labels="pm1")
+    model, twin = nn.MLP(2, [4, 1], seed=2), nn.MLP(2, [4, 1], seed=2)
+    opt, twin_opt = nn.SGD(model.parameters(), lr=0.1), nn.SGD(twin.parameters(), lr=0.1)
+    history = demo.train(model, X, y, demo.hinge, opt, _NoSchedule(), steps=5, l2=0.0,
+                         progress=False, batch_size=5, seed=3)
+    loader = nn.data.batches(X, y, 5, seed=3)
+    done, sizes = 0, []
+    while done < 5:
+        for Xb, yb in loader:
+            if done == 5:
+                break
+            loss = demo.hinge([twin(x) for x in Xb], yb)
+            twin_opt.zero_grad()
+            loss.backward()
+            twin_opt.step()
+            sizes.append(len(Xb))
+            done += 1
+    assert sizes == [5, 5, 2, 5, 5]  # 12 points: 3 batches per epoch, then a new epoch
+    assert [p.data for p in model.parameters()] == [p.data for p in twin.parameters()]
+    assert len(history["loss"]) == 5
+
+
+class _NoSchedule:
+    def step(self) -> None:
+        pass
 
 
 def test_help_explains_every_option(capsys):
@@ -199,7 +252,7 @@ def test_the_license_file_is_mit_and_packaged():
     assert text.startswith("MIT License") and "Copyright (c) 2026 the chainrule authors" in text
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    assert config["metadata"]["license"] == "MIT"
+    assert config["metadata"]["license_expression"] == "MIT"  # SPDX (PEP 639)
     assert config["metadata"]["license_files"] == "LICENSE"
 
 

@@ -26,9 +26,10 @@ import pytest
 from autodiff import Value, no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
-from nn.playground import server as server_module
+from nn.playground import api as api_module
 from nn.playground import session as session_module
 from nn.playground import settings as settings_module
+from nn.playground.export import SITE_ONLY
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import Diverged, Session
 from nn.playground.settings import (
@@ -726,13 +727,13 @@ def test_neuron_graph_draws_that_points_gradients_not_the_training_ones_added(mo
     params = s.model.parameters()
     expected = autodiff.gradients(s.point_loss(5), params)
     drawn = []
-    real = autodiff.draw_dot
+    real = autodiff.to_dot
 
     def spy(loss, **kwargs):
         drawn.append([p.grad for p in params])
         return real(loss, **kwargs)
 
-    monkeypatch.setattr(autodiff, "draw_dot", spy)
+    monkeypatch.setattr(autodiff, "to_dot", spy)
     s.neuron_graph("layers.0.neurons.0", 5)
     assert drawn == [list(expected)]
 
@@ -873,7 +874,7 @@ def test_api_graph_and_step_through(server):
 
 
 def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
-    monkeypatch.setattr(session_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     s = Session(n=20, hidden=[2])
     with pytest.raises(session_module.DotMissing, match="apt-get install graphviz"):
         s.neuron_graph("layers.0.neurons.0", 0)
@@ -926,7 +927,8 @@ def test_every_page_asset_ships_as_package_data():
     config.read(ROOT / "setup.cfg")
     globs = config["options.package_data"]["nn.playground"].split()
     shipped = {p.name for p in STATIC.iterdir()}
-    assert shipped == set(ASSETS)
+    # the server serves every file but the static site's worker and its client (--export)
+    assert shipped == set(ASSETS) | set(SITE_ONLY)
     assert all(any(fnmatch(f"static/{name}", g) for g in globs) for name in shipped)
     scripts = config["options.entry_points"]["console_scripts"]
     assert "chainrule-playground = nn.playground.server:main" in scripts
@@ -934,7 +936,7 @@ def test_every_page_asset_ships_as_package_data():
     # the page loads nothing from elsewhere: every src/href is one of its own files
     import re
 
-    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    refs = [r for r in re.findall(r'(?:src|href)="([^"]+)"', page) if r != "lab.html"]  # a link
     assert refs and all(r.startswith("/static/") and r[8:] in ASSETS for r in refs), refs
     assert "http://" not in page and "https://" not in page
 
@@ -992,7 +994,7 @@ def test_steps_stop_at_the_time_limit_between_steps():
 
 
 def test_api_a_request_runs_no_longer_than_its_time_limit(server, monkeypatch):
-    monkeypatch.setattr(server_module, "MAX_REQUEST_SECONDS", 0.0)
+    monkeypatch.setattr(api_module, "MAX_REQUEST_SECONDS", 0.0)
     _, made = call(server, "POST", "/api/sessions", n=40, hidden="3")
     status, frame = call(server, "POST", f"/api/sessions/{made['id']}/step", count=5)
     assert status == 200 and frame["step_count"] == 1

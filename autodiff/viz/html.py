@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import shutil
-import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +24,9 @@ from autodiff.viz.graph import analyse
 from autodiff.viz.layout import affordable
 from autodiff.viz.look import ROLE_BORDER, ROLE_HEADER, ZERO_FILL, GradScale, dress, text_colour
 from autodiff.viz.options import DEFAULT_MAX_NODES, DrawOptions
+from autodiff.viz.render import render_svg
 from autodiff.viz.scene import full_scene
+from autodiff.viz.page import HTMLPage
 from autodiff.viz.steps import backward_steps, explanation_lines, explanation_parts
 from autodiff.viz.steps import number as step_number
 
@@ -44,7 +44,7 @@ def to_html(
     title: str | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     group: bool = False,
-) -> str:
+) -> HTMLPage:
     """Write (when `path` is given) and return an HTML page that steps through backprop on `root`.
 
     The page shows the graph with every Value's label, stable name and data, and controls:
@@ -156,24 +156,7 @@ def to_html(
     )
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
-    return page
-
-
-def render_svg(dot_text: str) -> str:
-    """Lay out DOT text with Graphviz's `dot` and return the <svg> element (no XML prolog)."""
-    exe = shutil.which("dot")
-    if exe is None:
-        raise RuntimeError(
-            "to_html() needs Graphviz's `dot` program to lay out the graph; install Graphviz "
-            "(Debian/Ubuntu: apt-get install graphviz, or run scripts/setup.sh)"
-        )
-    result = subprocess.run(
-        [exe, "-Tsvg"], input=dot_text.encode("utf-8"), capture_output=True, timeout=300
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"dot failed: {result.stderr.decode('utf-8', 'replace').strip()}")
-    svg = result.stdout.decode("utf-8")
-    return svg[svg.index("<svg") :]
+    return HTMLPage(page)  # a str that Jupyter shows inline
 
 
 def _script_json(data) -> str:

@@ -17,7 +17,19 @@ and `show(session)` puts the live page of that very session in a notebook cell.
 
 from nn.playground.session import Session  # noqa: F401
 from nn.playground.settings import OPTIMIZERS, SETTINGS, parse_settings  # noqa: F401
-from nn.playground.server import PlaygroundServer, main, serve, show  # noqa: F401
+from nn.playground.export import PYODIDE_VERSION, export_site  # noqa: F401
+
+#: The server's names, imported when first asked for: the static site's Web Worker runs this
+#: package in the browser, never starts a server, and http.server costs it start-up time.
+_FROM_SERVER = ("PlaygroundServer", "main", "serve", "show")
+
+
+def __getattr__(name: str):
+    if name in _FROM_SERVER:
+        from nn.playground import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'nn.playground' has no attribute {name!r}")
 
 __all__ = ["Session", "SETTINGS", "OPTIMIZERS", "parse_settings", "PlaygroundServer", "serve",
-           "main", "show"]
+           "main", "show", "PYODIDE_VERSION", "export_site"]

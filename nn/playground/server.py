@@ -26,6 +26,12 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
                                                (zero_why: why its gradients are all 0)
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
+    GET  /api/lab?expr=E&values=a=2,b=-3       the expression lab (page /lab): {"svg", "explain",
+                                               ...} of E after its backward pass
+    GET  /api/lab/backprop?expr=E&values=V     the step-through page of E (HTML)
+
+Every /api/ request is answered by `nn.playground.api.handle`, which the static site's Web
+Worker calls too (`--export DIR`, see nn/playground/export.py).
 
 Settings follow the rules of `settings.resolve_settings` (a three-class dataset takes
 cross_entropy, ...): a new session's answer and a settings change's frame carry "changes", what
@@ -41,14 +47,11 @@ from __future__ import annotations
 import argparse
 import errno
 import html
-import json
 import math
 import os
-import secrets
 import socket
 import sys
 import threading
-import time
 import traceback
 import webbrowser
 from http import HTTPStatus
@@ -57,9 +60,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from nn.playground.frame import json_ready
-from nn.playground.session import Diverged, DotMissing, Session
-from nn.playground.settings import options, parse_settings, resolve_settings
+from nn.playground import api
+from nn.playground.api import Registry, SessionsFull, UnknownSession
+from nn.playground.session import Session
 
 __all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
            "serve", "shared_server", "show"]
@@ -72,106 +75,12 @@ ASSETS = {
     "controls.js": "text/javascript; charset=utf-8",
     "inside.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "lab.html": "text/html; charset=utf-8",
+    "lab.js": "text/javascript; charset=utf-8",
 }
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it).
 PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "frame-ancestors *")
-MAX_STEPS_PER_REQUEST = 100
-MAX_BUDGET_MS = 1000
-#: No step starts after this many seconds of a request, and a single step that would run
-#: longer is undone (a 400 naming the settings that make it long): a request never hangs.
-MAX_REQUEST_SECONDS = 10.0
-
-
-class SessionsFull(RuntimeError):
-    """Every session slot is taken."""
-
-
-class UnknownSession(LookupError):
-    """No session has this id (it was freed for being idle, or never existed)."""
-
-
-class Registry:
-    """The sessions of all visitors, each under a random id; capped, idle ones freed.
-
-    Sessions attached from Python (`show(session)`) are pinned: their owner holds them, so
-    they are never freed for being idle and do not count against the cap.
-    """
-
-    def __init__(self, max_sessions: int = 16, idle_seconds: float = 600.0) -> None:
-        self.max_sessions = max_sessions
-        self.idle_seconds = idle_seconds
-        self._lock = threading.Lock()
-        self._sessions: dict[str, tuple[Session, bool]] = {}
-        self._used: dict[str, float] = {}
-        self._swept = time.monotonic()
-
-    def create(self, settings: dict[str, Any]) -> tuple[str, Session]:
-        self.sweep()
-        self._check_room()  # before the (slower) build, so a full server answers at once
-        session = Session(**settings)  # a bad setting raises here, before a slot is taken
-        return self._add(session, pinned=False), session
-
-    def attach(self, session: Session) -> str:
-        with self._lock:
-            for sid, (known, _) in self._sessions.items():
-                if known is session:
-                    return sid
-        return self._add(session, pinned=True)
-
-    def _check_room(self) -> None:
-        with self._lock:
-            visitors = sum(1 for _, pinned in self._sessions.values() if not pinned)
-        if visitors >= self.max_sessions:
-            raise SessionsFull(
-                f"The playground is full: {visitors} sessions are running, the most this "
-                f"server allows (--max-sessions {self.max_sessions}). A session left idle for "
-                f"{self.idle_seconds / 60:g} minutes is freed; try again then.")
-
-    def _add(self, session: Session, pinned: bool) -> str:
-        sid = secrets.token_urlsafe(12)
-        with self._lock:
-            visitors = sum(1 for _, p in self._sessions.values() if not p)
-            if not pinned and visitors >= self.max_sessions:
-                room = False
-            else:
-                room = True
-                self._sessions[sid] = (session, pinned)
-                self._used[sid] = time.monotonic()
-        if not room:
-            self._check_room()
-        return sid
-
-    def get(self, sid: str) -> Session:
-        with self._lock:
-            if sid not in self._sessions:
-                raise UnknownSession(sid)
-            self._used[sid] = time.monotonic()
-            return self._sessions[sid][0]
-
-    def close(self, sid: str) -> None:
-        with self._lock:
-            if sid in self._sessions and not self._sessions[sid][1]:
-                del self._sessions[sid], self._used[sid]
-
-    def sweep(self) -> None:
-        """Free the visitors' sessions that nobody has used for `idle_seconds`."""
-        now = time.monotonic()
-        with self._lock:
-            self._swept = now
-            for sid in [s for s, (_, pinned) in self._sessions.items()
-                        if not pinned and now - self._used[s] > self.idle_seconds]:
-                del self._sessions[sid], self._used[sid]
-
-    def sweep_now_and_then(self) -> None:
-        """Sweep at most once a minute (called on every request, so memory is given back
-        even when nobody new arrives)."""
-        if time.monotonic() - self._swept > 60:
-            self.sweep()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._sessions)
 
 
 class PlaygroundServer(ThreadingHTTPServer):
@@ -218,24 +127,20 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as error:
             return self._json({"error": f"bad query string: {error}"}, HTTPStatus.BAD_REQUEST)
         parts = [p for p in url.path.split("/") if p]
-        self.server.registry.sweep_now_and_then()
         try:
             if method == "GET" and (not parts or parts == ["index.html"]):
                 return self._asset("index.html")
+            if method == "GET" and parts in (["lab"], ["lab.html"]):  # the expression lab
+                return self._asset("lab.html")
             if method == "GET" and len(parts) == 2 and parts[0] == "static":
                 return self._asset(parts[1])
-            if parts[:1] == ["api"]:
-                return self._api(method, parts[1:], query)
+            if parts[:1] == ["api"]:  # answered by the one dispatcher (the worker's too)
+                answer = api.handle(self.server.registry, method, url.path, query)
+                return self._send(answer.text().encode("utf-8"), answer.kind,
+                                  HTTPStatus(answer.status), policy=answer.policy)
             self._json({"error": f"no such page: {url.path}"}, HTTPStatus.NOT_FOUND)
-        except (ValueError, TypeError) as error:
-            self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
-        except (SessionsFull, DotMissing) as error:
-            self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
         except ConnectionError:
             return  # the browser went away (a closed tab, a reload) before the answer
-        except UnknownSession:
-            self._json({"error": "This session has expired (it was idle) or never existed; "
-                                 "reload the page to start a new one."}, HTTPStatus.NOT_FOUND)
         except Exception as error:  # a bug: say so, keep serving
             traceback.print_exc()
             try:
@@ -243,65 +148,6 @@ class Handler(BaseHTTPRequestHandler):
                            HTTPStatus.INTERNAL_SERVER_ERROR)
             except ConnectionError:
                 pass
-
-    def _api(self, method: str, parts: list[str], query: dict[str, str]) -> None:
-        registry = self.server.registry
-        if parts == ["options"] and method == "GET":
-            return self._json(options())
-        if parts == ["sessions"] and method == "POST":
-            # link=1: the settings of a link being opened; a bad value drops only itself.
-            problems: list[dict[str, Any]] | None = [] if query.pop("link", "") == "1" else None
-            parsed = parse_settings(query, problems=problems)
-            settings, changes = resolve_settings(parsed, None if problems is None else [])
-            sid, session = registry.create(settings)
-            changes = (problems or []) + changes
-            return self._json({"id": sid, "frame": session.frame(), "changes": changes},
-                              HTTPStatus.CREATED)
-        if len(parts) < 2 or parts[0] != "sessions":
-            return self._json({"error": "no such API call"}, HTTPStatus.NOT_FOUND)
-        session = registry.get(parts[1])
-        action = parts[2] if len(parts) > 2 else ""
-        since = _int(query.pop("since", "0"), "since")
-        run = _int(query.pop("run", "-1"), "run")
-        if (method, action) == ("GET", ""):
-            known = query.get("version")
-            if known is not None and known == f"{session.run}.{session.version}":
-                return self._json({"unchanged": True})
-            return self._json(session.frame(since, run))
-        if (method, action) == ("POST", "step"):
-            stopped = _steps(session, query)
-            frame = session.frame(since, run)
-            frame["stopped"] = stopped
-            return self._json(frame)
-        if (method, action) == ("POST", "settings"):
-            rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
-            frame = session.frame(since, run)
-            frame["rebuilt"] = rebuilt
-            frame["changes"] = session.adjusted
-            return self._json(frame)
-        if (method, action) == ("POST", "reset"):
-            session.reset()
-            return self._json(session.frame(since, run))
-        if (method, action) == ("GET", "graph"):
-            point = query.get("point", "")
-            return self._json(session.neuron_graph(query.get("neuron", ""),
-                                                    _int(point, "point") if point else None))
-        if (method, action) == ("GET", "backprop"):
-            # The link opens in a tab of its own: a refusal is a page there, not JSON.
-            try:
-                page = session.step_through(_int(query.get("point", "0"), "point"))
-                status = HTTPStatus.OK
-            except ValueError as error:
-                page = ("<!doctype html><meta charset='utf-8'><title>No step-through</title>"
-                        f"<p style='font:18px sans-serif'>{html.escape(str(error))}</p>")
-                status = HTTPStatus.BAD_REQUEST
-            return self._send(page.encode("utf-8"), "text/html; charset=utf-8", status,
-                              policy="default-src 'none'; style-src 'unsafe-inline'; "
-                                     "script-src 'unsafe-inline'; img-src data:")
-        if (method, action) == ("POST", "close"):
-            registry.close(parts[1])
-            return self._json({"closed": True})
-        self._json({"error": f"no such API call: {method} {action}"}, HTTPStatus.NOT_FOUND)
 
     # -- responses
 
@@ -312,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(body, ASSETS[name], policy=PAGE_POLICY)
 
     def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
-        body = json.dumps(json_ready(data), allow_nan=False).encode("utf-8")
+        body = api.Response(status, data).text().encode("utf-8")
         self._send(body, "application/json", status)
 
     def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK,
@@ -331,43 +177,6 @@ class Handler(BaseHTTPRequestHandler):
         # A playing page makes several requests a second: log only the failures.
         if len(args) >= 2 and str(args[1])[:1] in ("4", "5"):
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
-
-
-def _steps(session: Session, query: dict[str, str]) -> str | None:
-    """Step as asked (count=N, or budget_ms=T: whole steps until T ms have passed, at least
-    one); returns why training stopped early (it diverged), or None."""
-    count = _int(query.get("count", "1"), "count")
-    if not 1 <= count <= MAX_STEPS_PER_REQUEST:
-        raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, got {count}")
-    budget = query.get("budget_ms")
-    limit = MAX_REQUEST_SECONDS
-    try:
-        if budget is None:
-            before = session.step_count
-            session.step(count, time_limit=limit)
-            done = session.step_count - before
-            if done < count:
-                return (f"stopped after {done} of {count} steps: a request runs for at most "
-                        f"{limit:g} s")
-            return None
-        budget_s = _int(budget, "budget_ms") / 1000
-        if not 0 <= budget_s <= MAX_BUDGET_MS / 1000:
-            raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got {budget}")
-        start = time.perf_counter()
-        for _ in range(MAX_STEPS_PER_REQUEST):
-            session.step(time_limit=limit)
-            if time.perf_counter() - start >= budget_s:
-                break
-    except Diverged as error:
-        return str(error)
-    return None
-
-
-def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
 
 
 # ---- running it ----------------------------------------------------------------------------------
@@ -454,7 +263,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="visitors served at once, one session each (default 16)")
     parser.add_argument("--idle-minutes", type=float, default=10.0,
                         help="free a session unused for this long (default 10)")
+    site = parser.add_argument_group(
+        "a static site instead of a server", "--export DIR writes the playground as files any "
+        "web host serves; it runs chainrule in each visitor's browser (Pyodide)")
+    site.add_argument("--export", metavar="DIR", help="write the static site into DIR and stop")
+    site.add_argument("--pyodide", metavar="DIR_OR_URL",
+                      help="with --export: a local copy of the npm package pyodide (a folder or "
+                           "its .tgz), copied into the site so it needs no internet; or a URL "
+                           "to load it from (default: the jsDelivr CDN, files checked by hash)")
+    site.add_argument("--viz", metavar="PATH",
+                      help="with --export: the npm package @viz-js/viz (a folder or its .tgz); "
+                           "default: the pinned version from the npm registry, checked")
     args = parser.parse_args(argv)
+    if args.export is not None:
+        from nn.playground.export import main as export_main
+
+        return export_main(args.export, pyodide=args.pyodide, viz=args.viz)
+    if args.pyodide is not None or args.viz is not None:
+        parser.error("--pyodide and --viz go with --export DIR")
     if args.max_sessions < 1 or not 0 < args.idle_minutes < math.inf:
         parser.error("--max-sessions must be >= 1 and --idle-minutes > 0")
     if not 0 <= args.port <= 65535:

@@ -20,13 +20,13 @@ import contextlib
 import inspect
 import math
 import random
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from autodiff import Value, is_grad_enabled, no_grad, topological_order
+from autodiff.viz.render import can_render, render_svg
 from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
@@ -65,7 +65,7 @@ def _registered_name(name: Any) -> Any:
 
 
 def _need_dot() -> None:
-    if shutil.which("dot") is None:
+    if not can_render():  # the dot program, or a renderer installed (the browser build's)
         raise DotMissing("Looking inside draws graphs with Graphviz's dot program, which is not "
                          "installed here (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
                          "install graphviz); everything else in the playground works without it")
@@ -404,7 +404,7 @@ class Session:
         if neuron not in names:
             raise ValueError(f"neuron: no neuron {neuron!r} in this model; names look like "
                              "layers.0.neurons.3")
-        from autodiff import draw_dot
+        from autodiff import to_dot
 
         _need_dot()
         with self._lock:
@@ -417,11 +417,10 @@ class Session:
                 loss = self.point_loss(index)
                 loss.backward()
                 # Past ~150 Values, draw_dot draws one box per neuron (the view to click into).
-                graph = draw_dot(loss, model=self.model, title=title)
-                svg = graph.pipe(format="svg").decode("utf-8")
+                svg = render_svg(to_dot(loss, model=self.model, title=title))
             point_loss = float(loss.data)
             worst = self.worst_point()
-        return {"svg": svg[svg.index("<svg"):], "title": title, "neuron": neuron, "point": index,
+        return {"svg": svg, "title": title, "neuron": neuron, "point": index,
                 "loss": point_loss if math.isfinite(point_loss) else None,
                 "loss_repr": repr(point_loss), "worst": worst,
                 "zero_why": self._why_zero(point_loss, index) if point_loss == 0 else None}

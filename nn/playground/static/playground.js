@@ -23,8 +23,11 @@ class ApiError extends Error {
   constructor(message, status) { super(message); this.status = status; }
 }
 
-function api(method, path, params = {}) {
-  const run = state.queue.then(async () => {
+// How a request travels: to the server with fetch, unless a transport was set before this
+// script ran (the static site's worker-client.js: the same requests, answered by a Web Worker
+// running the same Python). request() answers {status, kind, body} with body as text.
+const transport = window.chainruleTransport || {
+  async request(method, path, params) {
     const query = new URLSearchParams(params).toString();
     let response;
     try {
@@ -32,9 +35,17 @@ function api(method, path, params = {}) {
     } catch (error) {
       throw new ApiError("The playground's server does not answer: is it still running?", 0);
     }
-    const type = response.headers.get("Content-Type") || "";
-    const body = type.startsWith("application/json") ? await response.json() : await response.text();
-    if (!response.ok) throw new ApiError(body.error || String(body), response.status);
+    return { status: response.status, kind: response.headers.get("Content-Type") || "",
+             body: await response.text() };
+  },
+  beacon(path) { navigator.sendBeacon(path); },
+};
+
+function api(method, path, params = {}) {
+  const run = state.queue.then(async () => {
+    const answer = await transport.request(method, path, params);
+    const body = answer.kind.startsWith("application/json") ? JSON.parse(answer.body) : answer.body;
+    if (answer.status >= 400) throw new ApiError(body.error || String(body), answer.status);
     return body;
   });
   state.queue = run.catch(() => {});
@@ -279,7 +290,7 @@ async function start() {
     showError(error.message);
   }
   window.addEventListener("pagehide", () => {
-    if (state.id && !state.attached) navigator.sendBeacon(sessionPath("close"));
+    if (state.id && !state.attached) transport.beacon(sessionPath("close"));
   });
 }
 
