@@ -13,10 +13,10 @@ second and third derivatives come for free.
     Value(data=0.46211715726000974, grad=0.0)
 
 At the edges the rules give torch's numbers: where a derivative is 0 the share is an exact 0
-(even when `g` is inf or nan), at a kink or a tie the docstring says which side wins, and where
-torch's derivative is inf or nan the rule gives the same (one exception, explained in POW). A
-forward function either gives torch's number (NaN in, NaN out) or raises an error naming the op
-and its input.
+(even when `g` is inf or nan; abs, which torch writes as g * sign x, is the exception), at a
+kink or a tie the docstring says which side wins, and where torch's derivative is inf or nan
+the rule gives the same (one exception, explained in POW). A forward function either gives
+torch's number (NaN in, NaN out) or raises an error naming the op and its input.
 
 `sub` is the one composite operation here: x - y is x + (-y), which is exact in floating point.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import sys
 from collections.abc import Iterable, Sequence
 
 from autodiff.primitive import PRIMITIVES, Primitive, primitive  # noqa: F401 - re-exported
@@ -35,6 +36,7 @@ Operand = Value | float
 
 _INF = math.inf
 _NAN = math.nan
+_TINY = 1 / sys.float_info.max  # below this, 1 / x overflows to inf (x is subnormal)
 
 
 def _zero(g):
@@ -111,7 +113,7 @@ def RECIPROCAL(g, out, x):
 def _pow_forward(x, y):
     if x == 0 and y < 0:
         raise ZeroDivisionError(f"pow() of zero to a negative power: {x!r} ** {y!r}")
-    if x < 0 and math.isfinite(y) and not float(y).is_integer():
+    if x < 0 and x != -_INF and math.isfinite(y) and not float(y).is_integer():
         raise ValueError(f"pow() of a negative base needs an integer exponent, got {x!r} ** {y!r}")
     try:
         return float(x) ** y
@@ -124,13 +126,16 @@ def _pow_forward(x, y):
 def POW(g, out, x, y):
     """d/dx x^y = y x^(y-1), d/dy x^y = x^y log x; at the edges:
 
-    at x = 0, d/dx is 0 for y = 0 (so x ** 0, and third derivatives of x ** 2, are fine at 0)
-    and inf for 0 < y < 1, as in torch; d/dy is 0 at x = 0 (y >= 0), as in torch, and 0 for a
-    negative base. There x^y exists only at integer y, so no derivative in y exists; torch's
-    formula gives nan, but the exponent of a negative base is in practice a constant such as
-    the 2 of (a - b) ** 2, and a nan on that constant would only hide real trouble.
+    at x = 0, d/dx is 0 for y = 0 (so x ** 0, and third derivatives of x ** 2, are fine at 0;
+    the same at subnormal x, where 1/x overflows) and inf for 0 < y < 1, as in torch; d/dy is
+    0 at x = 0 (y >= 0), as in torch, and 0 for a negative base (nan when y is NaN). There
+    x^y exists only at integer y, so no derivative in y exists; torch's formula gives nan, but
+    the exponent of a negative base is in practice a constant such as the 2 of (a - b) ** 2,
+    and a nan on that constant would only hide real trouble.
     """
-    if _at(y, 0) and not (x > 0 or x < 0):  # y = 0 at x = 0 (or NaN): 0, as torch
+    if _at(y, 0) and (not (x >= _TINY or x <= -_TINY) or not -_INF < g < _INF):
+        # y = 0 at x = 0, at NaN, at |x| so small that x^(y-1) = 1/x overflows (a subnormal
+        # x, where y * x^(y-1) would be 0 * inf), or with an inf or nan g: 0, as torch
         dx = _zero(g)
     elif _at(x, 0) and y < 1:  # 0 < y < 1: x^(y-1) is infinite at 0 (y < 0 failed in forward)
         dx = g * (y * _inf_at_zero(x))
@@ -138,9 +143,11 @@ def POW(g, out, x, y):
         dx = g * (y * pow(x, y - 1))
     if x > 0:
         dy = g * (out * log(x))
-    elif x <= 0:
+    elif _at(x, 0) and (y <= 0 or y >= 0):
+        dy = g * 0.0  # torch multiplies g by this 0, so an inf or nan g still gives nan
+    elif x < 0 and (y <= 0 or y >= 0):
         dy = _zero(g)
-    else:  # x is NaN
+    else:  # x or y is NaN
         dy = g * _NAN
     return dx, dy
 
@@ -238,8 +245,12 @@ def RELU(g, out, x):
 
 @primitive("abs", lambda x: builtins.abs(float(x)))
 def ABS(g, out, x):
-    """d/dx |x| = sign x (0 at 0 and for NaN, as torch)"""
-    return (g if x > 0 else -g if x < 0 else _zero(g),)
+    """d/dx |x| = sign x, with sign 0 at 0 and at NaN, as torch
+
+    Unlike the exact zeros elsewhere, the share at 0 (and at NaN) is g * 0, as torch writes it
+    (g * sign x), so an inf or nan g gives nan there: abs never turns a NaN into a number.
+    """
+    return (g if x > 0 else -g if x < 0 else g * 0.0,)
 
 
 def _periodic(f):
@@ -398,8 +409,8 @@ def reciprocal(x: Operand) -> Operand:
 
 
 def pow(x: Operand, y: Operand) -> Operand:  # noqa: A001 - mirrors the builtin on purpose
-    """x ** y; inf past the largest float; errors for 0 to a negative power and for a negative
-    base to a fractional power."""
+    """x ** y; inf past the largest float; errors for 0 to a negative power and for a finite
+    negative base to a fractional power (-inf ** 2.5 is inf and -inf ** -2.5 is 0, as torch)."""
     return apply(POW, x, y)
 
 

@@ -5,12 +5,15 @@ playground's target workload, `MLP(2, [8, 8, 1])` on 200 training points, full b
 issue asks for at least 10 optimizer steps per second with the views at 5 or more frames per
 second):
 
-1. `Session.step()` alone: optimizer steps per second, in CPU time;
+1. `Session.step()` alone: optimizer steps per second, in CPU time, compiled (the default) and
+   eager (`compiled=False`) in the same run, for SGD and for the methods that evaluate the loss
+   many times per step (L-BFGS, CG, CMA-ES, the ES), with the playground's defaults;
 2. `Session.frame()` alone: how long one frame of the views takes to compute (CPU time);
 3. the page's play loop over real HTTP: a client asks "as many steps as fit in 100 ms, then a
    frame" again and again, as the page does; steps and frames per second in wall-clock time;
 4. the same in the real page in headless Chromium (when Playwright and Chromium are there):
-   frames the page actually drew per second, and steps per second, while playing.
+   frames the page actually drew per second, and steps per second, while playing; and a race
+   of four runs playing in the race page, steps per second of each run.
 
 `--static` measures the static site instead (`--export`: the same page with chainrule in
 Pyodide in the browser; benchmarks/static_site.py). One run, printed as a table; the machine's
@@ -28,6 +31,7 @@ import shutil
 import time
 import urllib.request
 
+from nn.playground import objective
 from nn.playground.server import PlaygroundServer
 from nn.playground.session import Session
 
@@ -40,16 +44,63 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def session_steps(seconds: float) -> dict:
-    s = Session(**SETTINGS)
+def session_steps(seconds: float, compiled: bool = True, **changes) -> dict:
+    objective.cache_clear()  # measure the first compile too (reported apart)
+    s = Session(**{**SETTINGS, **changes}, compiled=compiled)
     assert len(s.X_train) == 200 and s.settings["batch_size"] is None
-    s.step()  # warm up
+    first = time.process_time()
+    s.step()  # warm up (and compile)
+    first = time.process_time() - first
+    s.step()  # a compiled trace is checked against eager execution on its first reuse
     start, steps = time.process_time(), 0
     while time.process_time() - start < seconds:
         s.step()
         steps += 1
     cpu = time.process_time() - start
-    return {"steps": steps, "cpu_s": cpu, "steps_per_s": steps / cpu}
+    return {"steps": steps, "cpu_s": cpu, "steps_per_s": steps / cpu, "first_step_s": first,
+            "compiled": s.compiled and s.compile_note is None}
+
+
+#: The methods that evaluate the loss many times per step, with the playground's defaults.
+OPTIMIZER_ROWS = [("lbfgs", {"optimizer": "lbfgs"}),
+                  ("conjugate_gradient", {"optimizer": "conjugate_gradient"}),
+                  ("cmaes", {"optimizer": "cmaes"}),
+                  ("evolution_strategy", {"optimizer": "evolution_strategy"})]
+
+
+def browser_race(seconds: float) -> dict | None:
+    """A race of four runs playing in the real page: steps per second of each run."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not os.path.exists(CHROMIUM):
+        return None
+    server = PlaygroundServer("127.0.0.1", 0)
+    server.start()
+    runs = "sgd:lr=0.1,sgd:lr=0.1:momentum=0.9,adam:lr=0.01,rmsprop:lr=0.01"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(f"{server.url}/?{QUERY}&runs={runs}")
+            page.wait_for_selector("[data-testid=run-card] [data-testid=train-loss]")
+            read = ("() => [state.frames, Math.min(...[...document.querySelectorAll("
+                    "'[data-testid=run-steps]')].map(e => Number(e.textContent))), "
+                    "performance.now()]")
+            page.click("[data-testid=play]")
+            page.wait_for_timeout(3000)  # the first steps compile the shared objective
+            f0, s0, t0 = page.evaluate(read)
+            page.wait_for_timeout(1000 * seconds)
+            f1, s1, t1 = page.evaluate(read)
+            page.click("[data-testid=pause]")
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    wall = (t1 - t0) / 1000
+    return {"steps_per_s_per_run": (s1 - s0) / wall, "frames_per_s": (f1 - f0) / wall}
 
 
 def frame_cost(seconds: float) -> dict:
@@ -147,11 +198,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"playground benchmark: MLP(2, [8, 8, 1]), 200 training points, full batch, SGD; "
           f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    results = {"session": session_steps(args.seconds), "frame": frame_cost(args.seconds),
-               "http": http_play(args.seconds)}
+    results = {"session": session_steps(args.seconds),
+               "eager": session_steps(args.seconds, compiled=False)}
+    for name, changes in OPTIMIZER_ROWS:
+        results[name] = session_steps(args.seconds, **changes)
+        results[name + " eager"] = session_steps(args.seconds, compiled=False, **changes)
+    results.update(frame=frame_cost(args.seconds), http=http_play(args.seconds))
     if not args.no_browser:
         results["browser"] = browser_play(args.seconds)
+        results["race"] = browser_race(args.seconds)
     s, f, h = results["session"], results["frame"], results["http"]
+    e = results["eager"]
+    print(f"{'Session.step(), steps per CPU second':<46}{'compiled':>9}{'eager':>9}{'ratio':>8}"
+          f"   first step (compiles)")
+    for name in ["sgd"] + [n for n, _ in OPTIMIZER_ROWS]:
+        c, g = results["session" if name == "sgd" else name], \
+            results["eager" if name == "sgd" else name + " eager"]
+        print(f"{'  ' + name:<46}{c['steps_per_s']:>9.1f}{g['steps_per_s']:>9.1f}"
+              f"{c['steps_per_s'] / g['steps_per_s']:>7.1f}x   {c['first_step_s']:.2f} s"
+              + ("" if c["compiled"] else "  (ran eagerly)"))
+    print()
     print(f"{'measurement':<46}{'steps/s':>9}{'frames/s':>9}")
     print(f"{'Session.step() alone, per CPU second':<46}{s['steps_per_s']:>9.1f}")
     print(f"{'Session.frame() alone, per CPU second':<46}{'':>9}{1000 / f['ms_per_frame']:>9.1f}"
@@ -168,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
               "of a core)")
     elif not args.no_browser:
         print("the page in Chromium: skipped (no playwright or no Chromium)")
-    ok = h["steps_per_cpu_s"] >= 10 and h["frames_per_cpu_s"] >= 5
+    r = results.get("race")
+    if r:
+        print(f"{'a 4-run race playing in Chromium, per run':<46}{r['steps_per_s_per_run']:>9.1f}"
+              f"{r['frames_per_s']:>9.1f}   (wall clock)")
+    print(f"targets: compiled >= 5x eager: {s['steps_per_s'] / e['steps_per_s']:.1f}x; "
+          f">= 100 steps/s: {s['steps_per_s']:.0f}; closure methods >= 10x: "
+          + ", ".join(f"{n} {results[n]['steps_per_s'] / results[n + ' eager']['steps_per_s']:.1f}x"
+                      for n, _ in OPTIMIZER_ROWS))
+    ok = h["steps_per_cpu_s"] >= 10 and h["frames_per_cpu_s"] >= 5  # the first page's target
     print(f"target (>= 10 steps/s with >= 5 frames/s on one core of this machine): "
           f"{'met' if ok else 'NOT met'}; the wall-clock rows reach it only when a core is free")
     if args.json:

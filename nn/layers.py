@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -149,6 +149,11 @@ class Neuron(Module):
         _check_size("Neuron", "nin", config.get("nin"))
         return config["nin"] + 1
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _neuron_names("", config["nin"])
+
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={self.activation!r}"
 
@@ -224,6 +229,11 @@ class Layer(Module):
         _check_size("Layer", "nout", config.get("nout"))
         return config["nout"] * (config["nin"] + 1)
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        return _layer_names("", config["nin"], config["nout"])
+
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, activation={self.activation!r}"
 
@@ -275,6 +285,7 @@ class MLP(Module):
         for size in nouts:
             _check_size("MLP", "each entry of nouts", size)
         if isinstance(activation, str):
+            _activation("MLP", activation)  # checked even with no hidden layer to use it
             last = "linear" if output_activation is None else output_activation
             activations = [activation] * (len(nouts) - 1) + [last]
         elif not isinstance(activation, Sequence):
@@ -340,6 +351,13 @@ class MLP(Module):
             _check_size("MLP", "each entry of nouts", size)
         return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(nouts)))
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterator[str]:
+        cls.count_parameters(config)
+        sizes = [config["nin"], *config["nouts"]]
+        return (name for k in range(len(sizes) - 1)
+                for name in _layer_names(f"layers.{k}.", sizes[k], sizes[k + 1]))
+
     def extra_repr(self) -> str:
         return f"{self.nin}, {self.nouts}; {self.num_parameters()} parameters"
 
@@ -370,6 +388,18 @@ def _torch_door(name: str) -> Callable:
     except KeyError:
         raise ImportError(f"{name} is the work of nn.torch_bridge, which is not imported; "
                           "import nn (or nn.torch_bridge) first") from None
+
+
+def _neuron_names(prefix: str, nin: int) -> Iterator[str]:
+    """The names `named_parameters()` gives a neuron's weights and bias, in order."""
+    for i in range(nin):
+        yield f"{prefix}w.{i}"
+    yield f"{prefix}b"
+
+
+def _layer_names(prefix: str, nin: int, nout: int) -> Iterator[str]:
+    for j in range(nout):
+        yield from _neuron_names(f"{prefix}neurons.{j}.", nin)
 
 
 # ---- argument checks -----------------------------------------------------------------------------
@@ -432,15 +462,14 @@ def _columns(who: str, points: Any, nin: int) -> list[list[float]]:
     except TypeError:
         raise TypeError(f"{who} expects a list of points, got {type(points).__name__}: "
                         f"{points!r}") from None
-    for i, row in enumerate(rows):
-        if isinstance(row, (Mapping, Set, str, bytes)) or not hasattr(row, "__len__"):
-            raise TypeError(f"{who}: point {i} must be a list of {nin} numbers, "
-                            f"got {type(row).__name__}: {row!r}")
-        if len(row) != nin:
-            raise ValueError(f"{who}: point {i} has {len(row)} coordinates, the model takes "
-                             f"{nin}")
+    # The usual case (lists or tuples of nin numbers) is checked at C speed, row by row only
+    # when something is off, to name the point.
+    if not (set(map(type, rows)) <= {list, tuple} and set(map(len, rows)) <= {nin}):
+        _check_rows(who, rows, nin)
     columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(nin)]
     for j, column in enumerate(columns):
+        if set(map(type, column)) <= {float}:
+            continue
         for i, v in enumerate(column):
             if type(v) is not float:
                 if not isinstance(v, Real) or isinstance(v, bool):
@@ -450,17 +479,56 @@ def _columns(who: str, points: Any, nin: int) -> list[list[float]]:
     return columns
 
 
+def _check_rows(who: str, rows: Sequence, nin: int) -> None:
+    for i, row in enumerate(rows):
+        if isinstance(row, (Mapping, Set, str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"{who}: point {i} must be a list of {nin} numbers, "
+                            f"got {type(row).__name__}: {row!r}")
+        if len(row) != nin:
+            raise ValueError(f"{who}: point {i} has {len(row)} coordinates, the model takes "
+                             f"{nin}")
+
+
 def _neuron_floats(neuron: Neuron, columns: list[list[float]]) -> list[float]:
     """One neuron at every point: `activation(b + w0 x0 + w1 x1 + ...)`, summed in the order
-    `Neuron.forward` sums under no_grad(), so the numbers are the same to the last bit."""
-    b = neuron.b.data
-    s: list[float] | None = None
-    for w, column in zip(neuron.w, columns):
-        wd = w.data
-        s = [b + wd * x for x in column] if s is None else [a + wd * x for a, x in zip(s, column)]
+    `Neuron.forward` sums under no_grad() (the bias, then each weight times its input, left to
+    right), with the activation's own float function from the table, so the numbers are the
+    same to the last bit."""
     act = _activation("Neuron", neuron.activation)
     f = act.on_floats or act.function
-    return s if f is None else list(map(f, s))
+    kernel = _kernel(len(columns), f is not None)
+    weights = [w.data for w in neuron.w]
+    return kernel(f, neuron.b.data, *weights, *columns) if f is not None \
+        else kernel(neuron.b.data, *weights, *columns)
+
+
+#: The kernels made so far: (fan-in, with an activation) -> function; see `_kernel`.
+_KERNELS: dict[tuple[int, bool], Callable] = {}
+
+
+def _kernel(nin: int, activated: bool) -> Callable:
+    """The sum of a neuron of `nin` inputs over every point, as one list comprehension.
+
+    For nin = 2 (and an activation f) it is
+    `lambda f, b, w0, w1, c0, c1: [f(b + w0 * x0 + w1 * x1) for (x0, x1) in zip(c0, c1)]`:
+    one pass over the points, the additions left to right as `Neuron.forward` does them (never
+    `sum()`, whose rounding differs between Python versions), no intermediate list per input.
+    Written out once per fan-in, because a loop over the inputs inside the comprehension would
+    cost more than the arithmetic itself.
+    """
+    kernel = _KERNELS.get((nin, activated))
+    if kernel is None:
+        ws = ", ".join(f"w{i}" for i in range(nin))
+        cs = ", ".join(f"c{i}" for i in range(nin))
+        xs = "".join(f"x{i}, " for i in range(nin))
+        total = "b" + "".join(f" + w{i} * x{i}" for i in range(nin))
+        head, body = ("f, ", f"f({total})") if activated else ("", total)
+        source = (f"def kernel({head}b, {ws}, {cs}):\n"
+                  f"    return [{body} for ({xs}) in zip({cs})]\n")
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<nn.layers: neuron kernel of {nin} inputs>", "exec"), namespace)
+        kernel = _KERNELS[(nin, activated)] = namespace["kernel"]
+    return kernel
 
 
 def _check_init(who: str, init: Any) -> str:

@@ -39,7 +39,6 @@ Scalar = Value | float
 # log(p) is clamped at -100, as torch.nn.functional.binary_cross_entropy does, so a probability
 # of exactly 0 or 1 gives a large finite loss instead of an error.
 _LOG_FLOOR = -100.0
-_TINY = math.exp(_LOG_FLOOR)
 
 
 def mse(pred: Scalar | Sequence[Scalar], target: float | Sequence[float], *,
@@ -75,10 +74,13 @@ def binary_cross_entropy(prob: Scalar | Sequence[Scalar], target: float | Sequen
                          reduction: str = "mean") -> Value:
     """`-(t log p + (1 - t) log(1 - p))` for a probability `p` in [0, 1] and a target in [0, 1].
 
-    Each log is clamped at -100, as in PyTorch, so p = 0 or 1 gives a finite loss. At exactly
-    p = 0 or 1 the gradient is the slope of that clamped function (torch's backward uses a
-    clamped shortcut formula there and differs); inside (0, 1) both agree. Prefer
-    `bce_with_logits` on the raw score: it is exact where a sigmoid has already rounded to 0 or 1.
+    log(1 - p) is computed as log1p(-p), exact for tiny p (p = 1e-13, t = 0 gives 1e-13, where
+    log(1 - p) would be off by 3e-4 relative). Each log is clamped at -100, as in PyTorch, so
+    p = 0 or 1 gives a finite loss; below the clamp the gradient is still the true one, -t / p
+    (and (1 - t) / (1 - p)), so a confidently wrong prediction keeps being pushed back. At
+    exactly p = 0 or 1, where the log has no derivative, the clamped term is a constant (torch's
+    backward uses a capped shortcut formula there and differs). Prefer `bce_with_logits` on the
+    raw score: it is exact where a sigmoid has already rounded to 0 or 1.
     """
 
     def one(p: Scalar, t: Any) -> Value:
@@ -87,7 +89,9 @@ def binary_cross_entropy(prob: Scalar | Sequence[Scalar], target: float | Sequen
             raise ValueError(f"binary_cross_entropy() needs probabilities in [0, 1], "
                              f"got {p.data!r}")
         t = _target("binary_cross_entropy", t, low=0.0, high=1.0)
-        return -(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+        log_p = _clamped(autodiff.log(p)) if p > 0 else Value(_LOG_FLOOR)
+        log_1mp = _clamped(autodiff.log1p(-p)) if p < 1 else Value(_LOG_FLOOR)
+        return -(t * log_p + (1 - t) * log_1mp)
 
     return _reduce("binary_cross_entropy", prob, target, reduction, one)
 
@@ -232,9 +236,10 @@ def _target(loss: str, t: Any, low: float, high: float) -> float:
     return float(t)
 
 
-def _clamped_log(p: Value) -> Value:
-    # Below e^-100 the log would be < -100: use the floor, a constant (no gradient), as torch.
-    return autodiff.log(p) if p > _TINY else Value(_LOG_FLOOR)
+def _clamped(log_p: Value) -> Value:
+    """max(log p, -100) in value, as torch; below the floor the log's own derivatives still flow
+    (log p - log p is exactly 0, so the value is exactly the floor)."""
+    return log_p if log_p >= _LOG_FLOOR else (log_p - log_p.detach()) + _LOG_FLOOR
 
 
 def _cross_entropy_one(logits: Any, target: Any) -> Value:

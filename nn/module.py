@@ -32,8 +32,11 @@ import json
 import math
 import os
 import random
+import re
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Real
 from typing import Any
 
@@ -197,12 +200,30 @@ class Module:
         """
         return None
 
+    @classmethod
+    def parameter_names(cls, config: dict[str, Any]) -> Iterable[str] | None:
+        """The names `cls(**config).named_parameters()` gives, in order, without building it.
+
+        `load` compares them with the names in the file before building anything, so a file
+        whose names or shapes do not fit is refused in the time it takes to read it. None (the
+        default) means "unknown": the names are checked after building. Raises ValueError for
+        a config that cannot be right.
+        """
+        return None
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the architecture and every weight to `path` as JSON, atomically.
 
         The file is written to a temporary file in the same folder, flushed to disk and then
         renamed over `path`, so a crash part-way never leaves a half-written model: `path`
-        holds either the old file or the complete new one.
+        holds either the old file or the complete new one. Temporary files that a save killed
+        part-way left in that folder (our own `.NAME.XXXXXXXX.tmp` pattern, older than a few
+        minutes) are removed.
+
+        `path` must be a regular file or not exist yet: a FIFO or a device is refused with a
+        ValueError, a folder with IsADirectoryError. A symbolic link is followed: the file it
+        points to is replaced (the link stays a link), and a link to anything but a regular
+        file (or to nothing in a missing folder) is refused.
         """
         document = {
             "format": FORMAT,
@@ -256,6 +277,26 @@ def load(path: str | os.PathLike) -> Module:
         raise ValueError(f"load: {where!r}: the architecture {cls.__name__}"
                          f"({_kwargs_text(config)}) has {expected} parameters, but the file "
                          f"holds {len(params)} weights")
+    try:
+        names = cls.parameter_names(config)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"load: {where!r} has an invalid architecture for {cls.__name__}: "
+                         f"{err}") from None
+    if names is not None:
+        # Names (and so shapes) are checked before anything is built: a file declaring a huge
+        # architecture under the wrong names costs the time it takes to read it, no more.
+        names = list(names)
+        known = set(names)
+        missing = [name for name in names if name not in params]
+        unexpected = [name for name in params if name not in known]
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing ({_some(missing)})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected ({_some(unexpected)})")
+            raise ValueError(f"load: {where!r}: parameter names do not match the architecture "
+                             f"{cls.__name__}({_kwargs_text(config)}): " + "; ".join(parts))
     try:
         model = _build(cls, config)
     except (TypeError, ValueError) as err:
@@ -320,11 +361,49 @@ def _build(cls: type[Module], config: dict[str, Any]) -> Module:
     return cls(**kwargs)
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_regular_file(who: str, where: str) -> bytes:
+    """The bytes of the regular file `where`; a ValueError for a FIFO, a device or a folder.
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO is
+    refused at once (a plain open() would wait for a writer for ever) and nothing can swap the
+    file between the check and the read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(where, flags)  # a missing file is a FileNotFoundError, as usual
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{who}: {where!r} is a folder, not a model file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # the error open() gives, with the reason
+            raise IsADirectoryError(f"{who}: {where!r} is a folder, not a model file")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{who}: {where!r} is {_kind(mode)}, not a regular file; "
+                             "model files are regular files")
+        if getattr(os, "O_NONBLOCK", 0):  # opened without blocking (POSIX): block again to read
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # the file object owns it now
+            return f.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _read_model_file(path: str | os.PathLike) -> tuple[type[Module], dict[str, Any], dict]:
     """Parse and check a model file's envelope; return (class, config, parameters)."""
     where = os.fspath(_check_path("load", path))
-    with open(where, "rb") as f:  # a missing file is a FileNotFoundError, as usual
-        raw = f.read()
+    raw = _read_regular_file("load", where)
 
     def bad(problem: str) -> ValueError:
         return ValueError(f"load: {where!r} is not a valid model file: {problem}")
@@ -418,10 +497,65 @@ def _check_path(who: str, path: Any) -> str | os.PathLike:
     return path
 
 
+#: A temporary file of `_atomic_write` older than this (seconds) belongs to a save that died.
+STALE_AFTER = 300.0
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # what mkstemp makes of our prefix and suffix
+
+
+def _writable_target(who: str, path: str) -> str:
+    """The file a save should replace: `path`, or the file a symbolic link there points to.
+
+    ValueError for a FIFO, a device node, a socket or a folder (renaming over them would
+    replace them with a regular file, /dev/null included), and for a link to one of those.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        if target is not path and not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+            raise ValueError(f"{who}: {path!r} is a symbolic link to {target!r}, in a folder "
+                             "that does not exist") from None
+        return target  # a new file
+    via = f" (a symbolic link to {target!r})" if target is not path else ""
+    if stat.S_ISDIR(mode):  # the error open() gives, with the reason
+        raise IsADirectoryError(f"{who}: {path!r}{via} is a folder; a model is saved to a file")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{who}: {path!r}{via} is {_kind(mode)}, not a regular file; a model "
+                         "is saved only to a regular file or a new name")
+    return target
+
+
+def _remove_stale_temporaries(folder: str, now: float) -> None:
+    """Delete what saves killed part-way (kill -9, a power cut) left in `folder`: files of our
+    temporary pattern, owned by us, not modified for STALE_AFTER seconds, holding nothing or
+    the start of a model file. Anything else is left alone, and errors are ignored."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    start = b'{\n "format": ' + json.dumps(FORMAT).encode()
+    for entry in entries:
+        if not _TEMP_NAME.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_AFTER:
+                continue
+            if hasattr(os, "getuid") and info.st_uid != os.getuid():
+                continue
+            with open(entry.path, "rb") as f:
+                head = f.read(len(start))
+            if start.startswith(head):  # empty, or the beginning of one of our files
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
 def _atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Replace `path` with `data` so that readers (and crashes) see the old or the new file."""
-    path = os.fspath(path)
+    path = _writable_target("save", os.fspath(path))
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_stale_temporaries(folder, time.time())
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         try:

@@ -190,6 +190,7 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     if not isinstance(sequential, torch.nn.Sequential):
         raise TypeError(f"{who}: expected a torch.nn.Sequential (or one torch.nn.Linear), "
                         f"got {type(sequential).__name__}")
+    _refuse_hooks(sequential, f"{who}: the Sequential")
     by_class = {getattr(torch.nn, cls): name for name, cls in _torch_activations().items()
                 if hasattr(torch.nn, cls)}
     layers: list[tuple[Any, str]] = []
@@ -197,6 +198,7 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     width = None  # the number of outputs of the last Linear
     for name, child in sequential.named_children():
         where = f"{who}: layer {name} ({' '.join(repr(child).split())})"  # on one line
+        _refuse_hooks(child, where)
         if type(child) is torch.nn.Linear:
             if pending is not None:
                 layers.append((pending, "linear"))
@@ -207,6 +209,10 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
                 raise ValueError(f"{where} holds {child.weight.dtype} weights; chainrule computes "
                                  "in float64: convert the model first with .double() (exact "
                                  "from float32)")
+            if child.weight.is_meta or child.bias.is_meta:
+                raise ValueError(f"{where} is on the meta device: it has shapes but no weights "
+                                 "to copy; materialise it first (model.to_empty(device='cpu'), "
+                                 "then load its state_dict)")
             if width is not None and child.in_features != width:
                 raise ValueError(f"{where} takes {child.in_features} inputs, but the Linear "
                                  f"layer before it gives {width} outputs")
@@ -230,6 +236,23 @@ def _read_sequential(torch: Any, sequential: Any, who: str) -> list[tuple[Any, s
     if not layers:
         raise ValueError(f"{who}: the Sequential holds no Linear layer")
     return layers
+
+
+#: The hook tables of a torch Module: a hook there changes what the module computes (or its
+#: gradients), and a chainrule model has no counterpart, so it would be dropped without a word.
+_HOOK_TABLES = {"_forward_pre_hooks": "forward pre-hook", "_forward_hooks": "forward hook",
+                "_backward_pre_hooks": "backward pre-hook", "_backward_hooks": "backward hook"}
+
+
+def _refuse_hooks(module: Any, where: str) -> None:
+    """A ValueError naming the first hook registered on `module`, if it has one."""
+    for table, kind in _HOOK_TABLES.items():
+        hooks = getattr(module, table, None) or {}
+        for hook in hooks.values():
+            name = getattr(hook, "__qualname__", None) or type(hook).__name__
+            raise ValueError(f"{where} has a {kind} ({name}); chainrule models have no hooks, "
+                             "so converting would drop it and change what the model computes. "
+                             "Remove it first (the handle's .remove()).")
 
 
 def _copy_weights(neurons: list[Any], linear: Any) -> None:

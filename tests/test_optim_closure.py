@@ -414,18 +414,46 @@ def test_cmaes_first_generation_follows_the_tutorials_formulas():
     assert opt.state["sigma"] == pytest.approx(sigma, rel=1e-15)
 
 
-def test_symmetric_eigen_reconstructs_the_matrix():
-    rng = random.Random(1)
-    n = 6
+def _symmetric(kind, n, rng):
     m = [[rng.uniform(-1, 1) for _ in range(n)] for _ in range(n)]
-    a = [[m[i][j] + m[j][i] for j in range(n)] for i in range(n)]
+    if kind == "spread":
+        return [[m[i][j] + m[j][i] for j in range(n)] for i in range(n)]
+    if kind == "clustered":  # CMA-ES's covariance early on: the identity, slightly changed
+        return [[float(i == j) + 1e-3 * (m[i][j] + m[j][i]) for j in range(n)] for i in range(n)]
+    if kind == "repeated":  # eigenvalue 2 twice, and a first row and column already reduced
+        return [[2.0 if i == j else 0.0 for j in range(n)] for i in range(2)] + [
+            [0.0, 0.0] + [m[i][j] + m[j][i] for j in range(2, n)] for i in range(2, n)]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, n", [(kind, n) for kind in ("spread", "clustered")
+                                     for n in (1, 2, 3, 6, 20)]
+                         + [("repeated", 3), ("repeated", 7)])
+def test_symmetric_eigen_reconstructs_the_matrix(kind, n):
+    a = _symmetric(kind, n, random.Random(n))
     values, vectors = symmetric_eigen(a)
+    assert len(values) == n and all(len(row) == n for row in vectors)
     for i in range(n):
         for j in range(n):
             rebuilt = sum(vectors[i][k] * values[k] * vectors[j][k] for k in range(n))
             assert rebuilt == pytest.approx(a[i][j], abs=1e-12)
             identity = sum(vectors[k][i] * vectors[k][j] for k in range(n))
             assert identity == pytest.approx(float(i == j), abs=1e-12)
+    # the trace and the sum of squares are invariants: the eigenvalues carry both
+    assert sum(values) == pytest.approx(sum(a[i][i] for i in range(n)), abs=1e-12)
+    assert sum(v * v for v in values) == pytest.approx(sum(x * x for row in a for x in row),
+                                                       abs=1e-11)
+
+
+def test_symmetric_eigen_of_a_diagonal_matrix_is_exact():
+    values, vectors = symmetric_eigen([[3.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 0.5]])
+    assert sorted(values) == [-1.0, 0.5, 3.0]
+    assert sorted(map(abs, (x for row in vectors for x in row))) == [0.0] * 6 + [1.0] * 3
+
+
+def test_symmetric_eigen_refuses_a_matrix_with_nan():
+    with pytest.raises(ArithmeticError, match="symmetric_eigen: no convergence"):
+        symmetric_eigen([[1.0, float("nan")], [float("nan"), 1.0]])
 
 
 def test_cmaes_minimises_a_loss_without_a_gradient():

@@ -124,12 +124,24 @@ def test_l1_adds_lambda_times_the_sum_of_absolute_weights():
     for _ in range(3):
         opt.zero_grad()
         loss = losses.hinge([model(x) for x in s.X_train], s.y_train)
-        loss = loss + losses.l2_penalty(model, 0.01) + losses.l1_penalty(model, 0.05)
+        loss = loss + (losses.l2_penalty(model, 0.01) + losses.l1_penalty(model, 0.05))
         loss.backward()
         opt.step()
     s.step(3)
     assert weights(s.model) == weights(model)
     assert s.train_loss == s.history[-1]["train_loss"]  # the data loss, without the penalties
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "cmaes"])
+def test_features_and_l1_compiled_are_the_eager_numbers_bit_for_bit(optimizer):
+    settings = dict(n=60, hidden=[4], features=["x1", "x2sq", "sinx1"], l1=0.02, l2=0.01,
+                    optimizer=optimizer, lr=0.2, seed=3)
+    compiled, eager = Session(**settings), Session(**settings, compiled=False)
+    compiled.step(3)
+    eager.step(3)
+    assert compiled.compile_note is None
+    assert weights(compiled.model) == weights(eager.model)
+    assert compiled.train_loss == eager.train_loss
 
 
 def test_l1_penalty_gradient_is_lambda_times_sign():
@@ -569,7 +581,9 @@ def test_bad_url_text_is_refused_by_name(query, words):
 
 def test_the_settings_are_the_sessions_argument_names_and_defaults():
     params = inspect.signature(Session).parameters
-    named = [p for p in params.values() if p.kind is not p.VAR_KEYWORD]
+    # `compiled` (keyword-only) chooses how the numbers are computed, not what they are
+    named = [p for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert params["compiled"].kind is params["compiled"].KEYWORD_ONLY
     assert [p.name for p in named] == list(SETTINGS)
     for p in named:
         default = list(p.default) if isinstance(p.default, tuple) else p.default

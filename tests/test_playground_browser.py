@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from nn.playground import Race, Surface
 from nn.playground.server import PlaygroundServer, shared_server, show
 from nn.playground.session import Session
 from nn.playground.settings import parse_settings, start_lr
@@ -629,3 +630,173 @@ def test_sliders_toggles_marks_classes_hover_and_keys(visitor):
     s.update(optimizer="adam")
     s.step(1)
     assert v.loss() == repr(s.train_loss)
+
+
+@pytest.mark.parametrize("bad", ["../../api/options", "..%2F..%2Fapi%2Foptions", "a b"])
+def test_a_session_in_the_url_that_is_no_session_id_starts_a_new_one(visitor, server, bad):
+    # ?session=../../api/options once fetched /api/options as a frame: a TypeError in the page.
+    v = visitor()
+    before = len(server.registry)
+    v.open(f"session={bad}&hidden=3")
+    assert "no valid session" in v.page.inner_text("[data-testid=notice]")
+    assert "session=" not in v.page.url
+    assert v.steps() == 0 and len(server.registry) == before + 1
+    v.click_step(1)
+
+
+def test_a_long_run_thins_its_history_and_the_page_keeps_up(visitor, server, monkeypatch):
+    monkeypatch.setattr(Session, "max_history", 20)
+    v = visitor()
+    v.open("n=30&hidden=2&seed=4")
+    v.click_step(45)
+    v.settled()
+    history = v.page.evaluate("() => state.history.map((h) => h.step)")
+    assert history[0] == 0 and history[-1] == 45 and len(history) <= 20
+    assert history == sorted(history)
+
+
+# ---- the race and the surface (?runs=, ?surface=) ---------------------------------------------
+
+CARDS = "[data-testid=run-card]"
+
+
+def open_race(v: Visitor, query: str, size: tuple[int, int] = (1280, 720)) -> None:
+    v.page.set_viewport_size({"width": size[0], "height": size[1]})
+    v.page.goto(f"{v.server.url}/?{query}")
+    v.page.wait_for_selector(f"{CARDS} [data-testid=train-loss]")
+
+
+def race_steps(v: Visitor) -> list[int]:
+    return [int(t) for t in v.page.eval_on_selector_all(
+        f"{CARDS} [data-testid=run-steps]", "els => els.map(e => e.textContent)")]
+
+
+def race_losses(v: Visitor) -> list[str]:
+    return v.page.eval_on_selector_all(f"{CARDS} [data-testid=train-loss]",
+                                       "els => els.map(e => e.dataset.value)")
+
+
+def click_race_step(v: Visitor, times: int) -> None:
+    start = race_steps(v)
+    for _ in range(times):
+        v.page.click("[data-testid=step]")
+    want = [s + times for s in start]
+    v.page.wait_for_function(
+        "want => JSON.stringify([...document.querySelectorAll("
+        "'[data-testid=run-card] [data-testid=run-steps]')].map(e => Number(e.textContent)))"
+        " === JSON.stringify(want)", arg=want)
+
+
+def no_sideways_scroll(v: Visitor) -> bool:
+    return v.page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_shared_race_link_opens_the_race_at_1920x1080(visitor):
+    query = "runs=sgd:lr=0.1,sgd:lr=0.1:momentum=0.9,adam:lr=0.01&n=80&hidden=4&seed=2"
+    v = visitor()
+    open_race(v, query, (1920, 1080))
+    cards = v.page.locator(CARDS)
+    assert cards.count() == 3
+    assert [cards.nth(i).get_attribute("data-optimizer") for i in range(3)] == [
+        "sgd", "sgd", "adam"]
+    click_race_step(v, 3)
+    race = Race("sgd:lr=0.1,sgd:lr=0.1:momentum=0.9,adam:lr=0.01", n=80, hidden=[4], seed=2)
+    race.step(3)
+    assert race_losses(v) == [repr(s.train_loss) for s in race.runs]
+    # one curve and one boundary per run, each in its run's colour
+    assert v.page.locator("[data-testid=race-curve]").count() == 3
+    assert v.page.locator("[data-testid=run-boundary]").count() == 3
+    colours = v.page.eval_on_selector_all(
+        "[data-testid=race-curve]", "ls => ls.map(l => l.getAttribute('stroke'))")
+    assert len(set(colours)) == 3
+    # the link keeps the runs: opened again, it is the same race
+    url = v.url_settings()
+    assert url["runs"] == "sgd,sgd:momentum=0.9,adam:lr=0.01" and url["n"] == "80"
+    assert no_sideways_scroll(v)
+    box = v.page.locator("[data-testid=run-boundary]").first.bounding_box()
+    assert box["width"] >= 240
+
+
+def test_the_race_at_800x600_scrolls_and_nothing_is_cut_off(visitor):
+    v = visitor()
+    open_race(v, "runs=sgd:lr=0.1,adam:lr=0.01&n=60&hidden=3&seed=1", (800, 600))
+    assert no_sideways_scroll(v)
+    click_race_step(v, 2)
+    last = v.page.locator("[data-testid=run-boundary]").last
+    last.scroll_into_view_if_needed()
+    assert last.is_visible()
+    race = Race(["sgd:lr=0.1", "adam:lr=0.01"], n=60, hidden=[3], seed=1)
+    race.step(2)
+    assert race_losses(v) == [repr(s.train_loss) for s in race.runs]
+
+
+def test_add_change_and_remove_runs_mid_race(visitor):
+    v = visitor()
+    open_race(v, "runs=sgd:lr=0.1,sgd:lr=0.1&n=60&hidden=3&seed=5")
+    click_race_step(v, 2)
+    lr = v.page.locator(f"{CARDS} [data-testid=run-lr]").nth(1)
+    lr.fill("0.02")
+    lr.press("Tab")
+    v.page.wait_for_selector("[data-testid=change-mark]", state="attached")
+    click_race_step(v, 2)
+    race = Race(["sgd:lr=0.1", "sgd:lr=0.1"], n=60, hidden=[3], seed=5)
+    race.step(2)
+    race.update(1, lr=0.02)
+    race.step(2)
+    assert race_losses(v) == [repr(s.train_loss) for s in race.runs]
+    v.page.select_option(f"{CARDS} >> nth=0 >> [data-testid=run-optimizer]", "adam")
+    v.page.wait_for_function("() => document.querySelectorAll('[data-testid=change-mark]')"
+                             ".length === 2")
+    v.page.click("[data-testid=add-run]")
+    v.page.wait_for_function(f"() => document.querySelectorAll('{CARDS}').length === 3")
+    v.page.click(f"{CARDS} >> nth=1 >> [data-testid=remove-run]")
+    v.page.wait_for_function(f"() => document.querySelectorAll('{CARDS}').length === 2")
+    assert v.page.locator(CARDS).first.get_attribute("data-optimizer") == "adam"
+    assert "runs=adam" in v.page.url
+
+
+def test_playing_a_race_by_evaluations(visitor):
+    v = visitor()
+    open_race(v, "runs=sgd:lr=0.1,cmaes&n=60&hidden=3&by=evaluations")
+    assert v.page.input_value("[data-testid=clock]") == "evaluations"
+    v.page.click("[data-testid=play]")
+    v.page.wait_for_function(
+        "() => Math.min(...[...document.querySelectorAll('[data-testid=run-evaluations]')]"
+        ".map(e => Number(e.textContent))) >= 40")
+    v.page.click("[data-testid=pause]")
+    v.page.evaluate("() => state.loop")
+    evaluations = [int(t) for t in v.page.eval_on_selector_all(
+        "[data-testid=run-evaluations]", "els => els.map(e => e.textContent)")]
+    steps = race_steps(v)
+    assert steps[0] == evaluations[0] and steps[1] < steps[0]  # CMA-ES: many per step
+    v.page.click("[data-testid=show-landscape]")
+    v.page.wait_for_selector("[data-testid=landscape][data-ready='1']")
+
+
+def test_the_surface_page_draws_every_runs_path(visitor):
+    v = visitor()
+    v.page.set_viewport_size({"width": 1280, "height": 800})
+    runs = "sgd:lr=0.001,lbfgs:max_iter=2:line_search_fn=strong_wolfe,cmaes:sigma0=0.3"
+    v.page.goto(f"{v.server.url}/?surface=rosenbrock&runs={runs}")
+    v.page.wait_for_selector("[data-testid=surface] [data-testid=path]", state="attached")
+    paths = v.page.locator("[data-testid=path]")
+    assert [paths.nth(i).get_attribute("data-optimizer") for i in range(3)] == [
+        "sgd", "lbfgs", "cmaes"]
+    for _ in range(3):
+        v.page.click("[data-testid=step]")
+    v.page.wait_for_function("() => document.querySelector('[data-testid=step-count]')"
+                             ".textContent === '3'")
+    assert [paths.nth(i).get_attribute("data-points") for i in range(3)] == ["4"] * 3
+    surface = Surface("rosenbrock", runs)
+    surface.step(3)
+    shown = v.page.eval_on_selector_all("[data-testid=surface-loss]",
+                                        "els => els.map(e => Number(e.dataset.value))")
+    assert shown == [losses[-1] for losses in surface.losses]
+    assert v.page.locator("[data-testid=ellipse]").count() == 1  # CMA-ES's distribution
+    assert v.page.locator("[data-testid=trial]").count() == (
+        len(surface.trials(1)[3]) + len(surface.trials(2)[3]))
+    assert v.page.locator("[data-testid=gradient-arrow]").count() == 3
+    # back through the steps with the slider
+    v.page.fill("[data-testid=slider]", "1")
+    assert [paths.nth(i).get_attribute("data-points") for i in range(3)] == ["2"] * 3
+    assert "runs=sgd:lr=0.001" in v.page.url

@@ -105,7 +105,8 @@ class Optimizer:
         """The per-parameter state a step keeps: {key: "int" | "number" | "non-negative"}.
 
         `load_state_dict` checks a saved state against it; None (the default for a subclass
-        that does not say) checks only that the values are finite numbers.
+        that does not say) checks only that the values are numbers. NaN and inf are numbers
+        here: a step that met a NaN gradient leaves them, and its own state must reload.
         """
         return None
 
@@ -177,10 +178,11 @@ def _checked_state(where: str, i: int, s: Any, keys: dict[str, str] | None) -> d
         name = f"state[{i}][{key!r}]"
         if kind == "int":
             out[key] = check_int(where, name, value, 1)
-        elif kind == "non-negative":
-            out[key] = check_non_negative(where, name, value)
-        else:
-            out[key] = check_number(where, name, value, finite=True)
+        else:  # NaN and inf load: a step that met a NaN gradient leaves them (torch reloads them)
+            out[key] = check_number(where, name, value)
+            if kind == "non-negative" and out[key] < 0:
+                raise ValueError(f"{where}: invalid {name}={value!r}, it must be >= 0 (or NaN "
+                                 "or inf, which a step that met them leaves)")
     return out
 
 

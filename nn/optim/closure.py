@@ -52,7 +52,12 @@ def _loss_value(owner: str, loss: Any) -> float:
     if isinstance(loss, bool) or not isinstance(loss, Real):
         raise TypeError(f"{owner}: the closure must return the loss as a Value or a number, "
                         f"got {type(loss).__name__}: {loss!r}")
-    return float(loss)
+    try:
+        return float(loss)
+    except OverflowError:  # an int past the largest float (10**400, say)
+        raise OverflowError(f"{owner}: the closure returned an int too large for a float "
+                            f"(about 10**{int(loss.bit_length() * math.log10(2))}); "
+                            "return the loss as a Value or a float") from None
 
 
 def _rng_state(rng: random.Random) -> list:
@@ -76,6 +81,11 @@ class ClosureOptimizer(Optimizer):
 
     #: The keys a state saved by `state_dict()` may hold (checked by `load_state_dict`).
     state_keys: tuple[str, ...] = ()
+    #: None, or a `time.monotonic()` time after which a step gives up: the long loops of a step
+    #: that run between two closure calls (CMA-ES's n^2 and n^3 updates) check it and raise
+    #: TimeoutError, with the parameters and the state as they were. A caller that must
+    #: answer in time (the playground's server) sets it; the closure can check it too.
+    deadline: float | None = None
 
     def __init__(self, params: Iterable[Value], lr: float | None, maximize: bool) -> None:
         self.params = _check_params(self.name, params)
@@ -352,7 +362,8 @@ class LBFGS(ClosureOptimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    H_diag = ys / dot(y, y)  # scale of the initial inverse Hessian
+                    yy = dot(y, y)  # > 0 unless y is so small that its square underflows
+                    H_diag = ys / yy if yy > 0 else H_diag  # scale of the initial inverse Hessian
                 if "al" not in state:
                     state["al"] = [None] * self.history_size
                 al = state["al"]
@@ -374,7 +385,7 @@ class LBFGS(ClosureOptimizer):
             else:
                 t = self.lr
             gtd = dot(flat_grad, d)  # slope along d; it must go downhill
-            if gtd > -self.tolerance_change:
+            if gtd > -self.tolerance_change or not gtd < 0:  # (a zero or NaN slope stops too)
                 break
 
             ls_func_evals = 0
@@ -568,7 +579,7 @@ class ConjugateGradient(ClosureOptimizer):
                 state["restarts"] += 1
             state["since_restart"] += 1
             gtd = dot(flat_grad, d)
-            if gtd > -self.tolerance_change:
+            if gtd > -self.tolerance_change or not gtd < 0:  # (a zero or NaN slope stops too)
                 break
 
             # -- the first trial step, then the line search --

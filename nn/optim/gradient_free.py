@@ -9,7 +9,9 @@ linear algebra is written out in plain Python: `symmetric_eigen` for CMA-ES's co
 from __future__ import annotations
 
 import math
+import operator
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -22,42 +24,103 @@ from nn.optim.linesearch import dot
 __all__ = ["CMAES", "EvolutionStrategy", "symmetric_eigen", "centered_ranks"]
 
 
-def symmetric_eigen(a: list[list[float]],
-                    sweeps: int = 50) -> tuple[list[float], list[list[float]]]:
-    """Eigenvalues and eigenvectors of a symmetric matrix, by cyclic Jacobi rotations.
+def symmetric_eigen(a: list[list[float]], max_iter: int = 30,
+                    deadline: float | None = None) -> tuple[list[float], list[list[float]]]:
+    """Eigenvalues and eigenvectors of a symmetric matrix: Householder, then implicit QR.
 
     Returns (values, vectors) with `vectors[i][k]` the i-th entry of the k-th eigenvector (the
-    columns of B in A = B diag(values) B^T). Each rotation in the (p, q) plane zeroes a[p][q];
-    sweeping over all pairs until the off-diagonal entries vanish leaves the eigenvalues on the
-    diagonal and the product of the rotations in B (Golub & Van Loan, section 8.5). Slower than
-    LAPACK, but a dozen lines, exact to rounding, and enough for CMA-ES's matrices.
+    columns of B in A = B diag(values) B^T). Two stages (Golub & Van Loan, sections 8.3.1 and
+    8.3.3): n - 2 Householder reflections Q^T A Q make A tridiagonal, then QR steps with
+    Wilkinson's shift, each a chain of plane rotations chasing a bulge down the diagonal,
+    drive the off-diagonal to zero; the reflections and rotations together are B. About 9 n^3
+    operations, whatever the spread of the eigenvalues: CMA-ES's covariance starts as the
+    identity, whose nearly equal eigenvalues cost cyclic Jacobi a dozen sweeps of n^3 each.
+    `max_iter` bounds the QR steps per eigenvalue (two or three are usual). Slower than
+    LAPACK, but plain Python, exact to rounding, and enough for CMA-ES's matrices. With a
+    `deadline` (a `time.monotonic()` time), it raises TimeoutError once that has passed.
     """
     n = len(a)
-    a = [row[:] for row in a]
-    v = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
-    for _ in range(sweeps):
-        off = sum(a[i][j] ** 2 for i in range(n) for j in range(i + 1, n))
-        if off <= 1e-30 * sum(a[i][i] ** 2 for i in range(n)):
-            break
-        for p in range(n - 1):
-            for q in range(p + 1, n):
-                if a[p][q] == 0.0:
-                    continue
-                # The angle that zeroes a[p][q]: t = tan(angle) solves t^2 + 2 theta t - 1 = 0.
-                theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q])
-                t = math.copysign(1.0, theta) / (abs(theta) + math.hypot(theta, 1.0))
-                c = 1.0 / math.hypot(t, 1.0)
-                s = t * c
-                for k in range(n):  # A J: columns p and q
-                    akp, akq = a[k][p], a[k][q]
-                    a[k][p], a[k][q] = c * akp - s * akq, s * akp + c * akq
-                for k in range(n):  # J^T (A J): rows p and q
-                    apk, aqk = a[p][k], a[q][k]
-                    a[p][k], a[q][k] = c * apk - s * aqk, s * apk + c * aqk
-                for k in range(n):  # B J: the eigenvectors
-                    vkp, vkq = v[k][p], v[k][q]
-                    v[k][p], v[k][q] = c * vkp - s * vkq, s * vkp + c * vkq
-    return [a[i][i] for i in range(n)], v
+    a = [[float(x) for x in row] for row in a]
+    # qt holds B^T by rows: the reflections and rotations act on two or more of its rows.
+    qt = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
+    d, e = [0.0] * n, [0.0] * max(n - 1, 0)
+
+    # Stage 1: for k = 0 .. n-3, the reflection H = I - 2 v v^T (|v| = 1, acting on rows and
+    # columns k+1 ..) that maps column k below the diagonal onto alpha e_1.
+    for k in range(n - 2):
+        _check_deadline(deadline, "symmetric_eigen")  # O(n^2) work per reflection
+        x = [a[i][k] for i in range(k + 1, n)]
+        norm = math.sqrt(sum(xi * xi for xi in x))
+        alpha = -math.copysign(norm, x[0])
+        d[k], e[k] = a[k][k], alpha
+        v = x[:]
+        v[0] -= alpha
+        v_norm = math.sqrt(sum(vi * vi for vi in v))
+        if v_norm == 0.0:  # the column is zero already: nothing to reflect
+            e[k] = x[0]
+            continue
+        v = [vi / v_norm for vi in v]
+        # H A H = A - 2 v w^T - 2 w v^T on the trailing block, with p = A v, w = p - (v.p) v.
+        rows = a[k + 1:]
+        p = [sum(map(operator.mul, row[k + 1:], v)) for row in rows]
+        vp = sum(map(operator.mul, v, p))
+        w = [pi - vp * vi for pi, vi in zip(p, v)]
+        for row, vi, wi in zip(rows, v, w):
+            row[k + 1:] = [r - 2.0 * (vi * wj + wi * vj)
+                           for r, vj, wj in zip(row[k + 1:], v, w)]
+        # B^T = H B^T: rows k+1 .. of qt minus 2 v (v^T qt).
+        u = [0.0] * n
+        for vi, q in zip(v, qt[k + 1:]):
+            u = [ui + vi * qj for ui, qj in zip(u, q)]
+        for i, vi in enumerate(v, k + 1):
+            qt[i] = [qj - 2.0 * vi * uj for qj, uj in zip(qt[i], u)]
+    if n >= 2:
+        d[n - 2], d[n - 1], e[n - 2] = a[n - 2][n - 2], a[n - 1][n - 1], a[n - 1][n - 2]
+    elif n == 1:
+        d[0] = a[0][0]
+
+    # Stage 2: QR steps on the tridiagonal (d, e), each on the last block top..m that is not
+    # yet split (an e below rounding splits it), shifted by the eigenvalue of the trailing
+    # 2 x 2 block that is nearer d[m] (Wilkinson), so that e[m-1] vanishes fast.
+    eps = 2.0 ** -52
+    m, steps = n - 1, 0
+    while m > 0:
+        if abs(e[m - 1]) <= eps * (abs(d[m - 1]) + abs(d[m])):
+            e[m - 1] = 0.0
+            m -= 1
+            steps = 0
+            continue
+        _check_deadline(deadline, "symmetric_eigen")  # O(n^2) work per QR step at most
+        steps += 1
+        if steps > max_iter:
+            raise ArithmeticError(f"symmetric_eigen: no convergence after {max_iter} QR steps "
+                                  f"for eigenvalue {m} (is the matrix finite and symmetric?)")
+        top = m - 1
+        while top > 0 and abs(e[top - 1]) > eps * (abs(d[top - 1]) + abs(d[top])):
+            top -= 1
+        delta = (d[m - 1] - d[m]) / 2.0
+        b = e[m - 1]
+        mu = d[m] - b * b / (delta + math.copysign(math.hypot(delta, b), delta))
+        x, z = d[top] - mu, e[top]
+        for k in range(top, m):
+            # The rotation P = [[c, -s], [s, c]] in the plane (k, k+1) that zeroes z against x:
+            # for k > top, x and z are the entry (k-1, k) and the bulge (k-1, k+1).
+            r = math.hypot(x, z)
+            c, s = (1.0, 0.0) if r == 0.0 else (x / r, z / r)
+            if k > top:
+                e[k - 1] = r
+            dk, dk1, ek = d[k], d[k + 1], e[k]
+            d[k] = c * c * dk + 2.0 * c * s * ek + s * s * dk1
+            d[k + 1] = s * s * dk - 2.0 * c * s * ek + c * c * dk1
+            e[k] = c * s * (dk1 - dk) + (c * c - s * s) * ek
+            if k < m - 1:  # the bulge moves one row down
+                x, z = e[k], s * e[k + 1]
+                e[k + 1] *= c
+            # B P: columns k and k+1 of B, rows of qt.
+            qk, qk1 = qt[k], qt[k + 1]
+            qt[k] = [c * y0 + s * y1 for y0, y1 in zip(qk, qk1)]
+            qt[k + 1] = [c * y1 - s * y0 for y0, y1 in zip(qk, qk1)]
+    return d, [list(column) for column in zip(*qt)]
 
 
 def _evaluate_value(opt: ClosureOptimizer, closure: Callable[[], Any]) -> Callable[[], tuple]:
@@ -153,23 +216,25 @@ class CMAES(ClosureOptimizer):
         """One generation: `popsize` evaluations, then the parameters hold the new mean."""
         closure = self._closure(closure)
         evaluate = _evaluate_value(self, closure)
-        n, lam, mu, w = len(self.params), self.popsize, self.mu, self.weights
+        n, lam = len(self.params), self.popsize
         # The state changes only once the whole generation has been evaluated.
         state = dict(self.state) or dict(
             generation=0, func_evals=0, sigma=self.sigma0, pc=[0.0] * n, ps=[0.0] * n,
             C=_identity(n), B=_identity(n), D=[1.0] * n, eigen_evals=0, best_loss=None,
             best_x=None, rng=_rng_state(random.Random(self.seed)))
         _set_rng_state(self._rng, state["rng"])
-        sigma, B, D, C = state["sigma"], state["B"], state["D"], state["C"]
+        sigma, B, D = state["sigma"], state["B"], state["D"]
         mean = self._get_x()
 
         # Sample lambda candidates x_k = m + sigma * B D z_k and evaluate them.
         candidates, first = [], None
+        deadline = self.deadline
         try:
             for _ in range(lam):
+                _check_deadline(deadline, self.name)  # B D z is n^2 work per candidate
                 z = [self._rng.gauss(0.0, 1.0) for _ in range(n)]
                 dz = [Dj * zj for Dj, zj in zip(D, z)]
-                y = [sum(B[i][j] * dz[j] for j in range(n)) for i in range(n)]  # ~ N(0, C)
+                y = [sum(map(operator.mul, row, dz)) for row in B]  # B D z ~ N(0, C)
                 x = [mi + sigma * yi for mi, yi in zip(mean, y)]
                 self._set_x(x)
                 result, f = evaluate()
@@ -187,8 +252,21 @@ class CMAES(ClosureOptimizer):
         state["func_evals"] += lam
         # Best first (stable: ties keep sampling order; a NaN loss ranks last).
         candidates.sort(key=lambda c: _rank(c[0]))
-        best = candidates[:mu]
 
+        try:
+            first = self._update(state, candidates, first, mean, deadline)
+        except BaseException:  # out of time (or interrupted): nothing changed
+            self._set_x(mean)
+            raise
+        return first
+
+    def _update(self, state: dict[str, Any], candidates: list, first: Any,
+                mean: list[float], deadline: float | None) -> Any:
+        """The generation's updates of the mean, the paths, C, sigma (and B, D), into `state`;
+        then `self.state = state`."""
+        n, lam, mu, w = len(self.params), self.popsize, self.mu, self.weights
+        sigma, B, D, C = state["sigma"], state["B"], state["D"], state["C"]
+        best = candidates[:mu]
         # m = sum w_i x_(i): the new mean; y_w = (m - m_old) / sigma, the step it took.
         new_mean = [sum(w[i] * best[i][1][j] for i in range(mu)) for j in range(n)]
         y_w = [sum(w[i] * best[i][2][j] for i in range(mu)) for j in range(n)]
@@ -213,9 +291,14 @@ class CMAES(ClosureOptimizer):
         c1a = c1 * (1 - (1 - h_sig) * self.cc * (2 - self.cc))  # makes up for a stalled pc
         decay = 1 - c1a - cmu  # sum(w) = 1
         ys = [best[i][2] for i in range(mu)]
-        C = [[decay * C[r][s] + c1 * pc[r] * pc[s]
-              + cmu * sum(w[i] * ys[i][r] * ys[i][s] for i in range(mu))
-              for s in range(n)] for r in range(n)]
+        ys_t = list(zip(*ys))  # ys_t[r][i] = y_(i)[r]
+        wys = [[wi * yi for wi, yi in zip(w, column)] for column in ys_t]  # w_i y_(i)[r]
+        new_C = []
+        for C_r, pc_r, wy_r in zip(C, pc, wys):
+            _check_deadline(deadline, self.name)  # mu n work per row, mu n^2 in all
+            new_C.append([decay * C_r[s] + c1 * pc_r * pc[s]
+                          + cmu * sum(map(operator.mul, wy_r, ys_t[s])) for s in range(n)])
+        C = new_C
 
         # sigma = sigma exp((cs / damps) (|ps| / E|N(0, I)| - 1)), the exponent capped at 1
         # as in purecma, against a blow-up in the first generations.
@@ -225,13 +308,19 @@ class CMAES(ClosureOptimizer):
         # n^3 and C changes slowly (the "lazy" update: purecma's gap of 0.5 lambda / (c1 + cmu)
         # / n evaluations, which keeps the cost O(n^2) per candidate).
         if state["func_evals"] - state["eigen_evals"] > 0.5 * lam / (c1 + cmu) / n:
-            eigenvalues, B = symmetric_eigen(C)
+            eigenvalues, B = symmetric_eigen(C, deadline=deadline)
             D = [math.sqrt(max(ev, 1e-300)) for ev in eigenvalues]  # C is positive definite
             state["eigen_evals"] = state["func_evals"]
         state.update(generation=generation, sigma=sigma, pc=pc, ps=ps, C=C, B=B, D=D,
                      rng=_rng_state(self._rng))
         self.state = state
         return first
+
+
+def _check_deadline(deadline: float | None, owner: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"{owner}: the step ran past its deadline and was abandoned; "
+                           "nothing was changed")
 
 
 def _identity(n: int) -> list[list[float]]:

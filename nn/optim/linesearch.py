@@ -12,7 +12,17 @@ second steps that stop short (the slope is still steep). The search first walks 
 an interval must contain such a t (bracketing), then shrinks that interval by cubic
 interpolation until a point inside satisfies both (zoom). It follows torch.optim.LBFGS's
 `_strong_wolfe` (itself a port of minFunc) step for step, so LBFGS here computes the same numbers
-as PyTorch's; everything runs on Python floats and lists.
+as PyTorch's on smooth losses; everything runs on Python floats and lists.
+
+Kinks and flat pieces (abs, maximum, clamp, ReLU networks, a linear loss) break the cubic's
+assumptions: two trial points can coincide, the curvature along the line can be exactly zero, and
+a direction can go downhill forever. Then the cubic has no finite minimiser: on a straight piece
+the trial step goes to the downhill end of the interval allowed (as torch's tensor arithmetic
+gives), and where no side is downhill it is the middle (bisection, as scipy's
+`scalar_search_wolfe2` falls back to). A trial point whose loss or gradient is not finite counts
+as an overshoot, so the search backs off towards the last finite point instead of accepting it;
+and the search always stops, after `max_ls` evaluations at the latest, at the lowest point it
+has seen.
 """
 
 from __future__ import annotations
@@ -42,23 +52,46 @@ def cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2:
         d2 = sqrt(d1^2 - g1 g2)
         t  = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)
 
-    clipped to `bounds` (by default the interval between x1 and x2). When d1^2 < g1 g2 the
-    cubic has no minimum, and the middle of the bounds is returned instead.
+    clipped to `bounds` (by default the interval between x1 and x2). With zero curvature (a
+    straight line: the last denominator vanishes) the minimiser is infinitely far downhill, so
+    the bound on that side is returned. When the cubic has no minimiser at all, the middle of
+    the bounds is returned (a bisection step): when d1^2 < g1 g2, when x1 = x2, on a flat line,
+    or when a value is not finite.
     """
     if bounds is not None:
         lo, hi = bounds
     else:
         lo, hi = (x1, x2) if x1 <= x2 else (x2, x1)
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1 * d1 - g1 * g2
-    if d2_square < 0:
-        return (lo + hi) / 2.0
-    d2 = math.sqrt(d2_square)
-    if x1 <= x2:
-        t = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-    else:
-        t = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    middle = lo / 2.0 + hi / 2.0  # halves first: no overflow for huge bounds
+    try:
+        d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+        d2_square = d1 * d1 - g1 * g2
+        if not d2_square >= 0:  # no minimum (or a NaN): bisect
+            return middle
+        d2 = math.sqrt(d2_square)
+        if x1 <= x2:
+            t = x2 - (x2 - x1) * _ratio(g2 + d2 - d1, g2 - g1 + 2 * d2)
+        else:
+            t = x1 - (x1 - x2) * _ratio(g1 + d2 - d1, g1 - g2 + 2 * d2)
+    except ZeroDivisionError:  # equal points: bisect
+        return middle
+    if math.isnan(t):
+        return middle
     return min(max(t, lo), hi)
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den, with IEEE's answer for den = 0: +-inf, or NaN for 0 / 0.
+
+    A zero denominator is zero curvature along a straight piece of the loss: the cubic's
+    minimiser is infinitely far on the downhill side, and clipping puts the trial step at that
+    end of the bounds (torch's tensors give the same); 0 / 0 leaves no side, so bisect.
+    """
+    if den != 0:
+        return num / den
+    if num == 0 or math.isnan(num):
+        return math.nan
+    return math.copysign(math.inf, num) * math.copysign(1.0, den)
 
 
 def strong_wolfe(phi: Objective, d: Sequence[float], t: float, f: float, g: list[float],
@@ -68,14 +101,27 @@ def strong_wolfe(phi: Objective, d: Sequence[float], t: float, f: float, g: list
 
     `phi(t)` returns the loss and the gradient (a list) at x + t d; `t` is the first step to
     try, `f`, `g` and `gtd` = g . d are the loss, gradient and slope phi'(0) at t = 0 (gtd < 0:
-    d goes downhill). Stops after `max_ls` evaluations, or when the bracket has shrunk below
-    `tolerance_change` (measured as its length times max |d_i|). Returns (loss, gradient, t,
-    evaluations) at the best step found: the one satisfying the conditions when there is one.
+    d goes downhill). Stops after the first trial and `max_ls` more evaluations, or when the
+    bracket has shrunk below `tolerance_change` (measured as its length times max |d_i|).
+    Returns (loss, gradient, t, evaluations) at the best step found: the one satisfying the
+    conditions when there is one, else the lowest point seen (t = 0 when no trial point was
+    lower than the start).
+
+    A trial point with a loss or gradient that is not finite (inf, -inf, NaN: the step went too
+    far for floats, or into a pole) is treated as a failed Armijo test, with loss +inf, so the
+    search backs off instead of handing a non-finite point to the optimizer.
     """
     d_norm = max(abs(di) for di in d)
-    f_new, g_new = phi(t)
+
+    def evaluate(t: float) -> tuple[float, list[float], float]:
+        f_t, g_t = phi(t)
+        gtd_t = dot(g_t, d)
+        if not (math.isfinite(f_t) and math.isfinite(gtd_t)):
+            return math.inf, g_t, math.nan  # too far: an overshoot (see the docstring)
+        return f_t, g_t, gtd_t
+
+    f_new, g_new, gtd_new = evaluate(t)
     evals = 1
-    gtd_new = dot(g_new, d)
 
     # Bracketing: walk outward from t_prev = 0 until [t_prev, t] must hold an acceptable step.
     t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
@@ -106,9 +152,8 @@ def strong_wolfe(phi: Objective, d: Sequence[float], t: float, f: float, g: list
                                    bounds=(min_step, max_step))
         t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
         t = t_next
-        f_new, g_new = phi(t)
+        f_new, g_new, gtd_new = evaluate(t)
         evals += 1
-        gtd_new = dot(g_new, d)
         ls_iter += 1
     if ls_iter >= max_ls:  # out of evaluations: take the better end of [0, t]
         bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
@@ -136,9 +181,8 @@ def strong_wolfe(phi: Objective, d: Sequence[float], t: float, f: float, g: list
         else:
             insufficient_progress = False
 
-        f_new, g_new = phi(t)
+        f_new, g_new, gtd_new = evaluate(t)
         evals += 1
-        gtd_new = dot(g_new, d)
         ls_iter += 1
 
         if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:

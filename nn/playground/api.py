@@ -33,9 +33,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nn.playground import lab
-from nn.playground.session import Diverged, DotMissing, Session
 from nn.playground.frame import json_ready
+from nn.playground.race import Race, race_from_query
+from nn.playground.session import Diverged, DotMissing, Session
 from nn.playground.settings import options, parse_settings, resolve_settings
+from nn.playground.surface import Surface, surface_from_query
+from nn.playground.surface import options as surface_options
 
 __all__ = ["Registry", "Response", "SessionsFull", "UnknownSession", "handle", "handle_text"]
 
@@ -95,6 +98,12 @@ class Registry:
         session = Session(**settings)  # a bad setting raises here, before a slot is taken
         return self._add(session, pinned=False), session
 
+    def add(self, item: Any) -> str:
+        """A race or a surface made for a visitor: held, capped and freed like a session."""
+        self.sweep()
+        self._check_room()
+        return self._add(item, pinned=False)
+
     def attach(self, session: Session) -> str:
         with self._lock:
             for sid, (known, _) in self._sessions.items():
@@ -125,7 +134,8 @@ class Registry:
             self._check_room()
         return sid
 
-    def get(self, sid: str) -> Session:
+    def get(self, sid: str) -> Any:
+        """The session (or race, or surface) held under `sid`."""
         with self._lock:
             if sid not in self._sessions:
                 raise UnknownSession(sid)
@@ -211,31 +221,39 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
         return Response(200, lab.lab(query.get("expr", ""), query.get("values", "")))
     if parts == ["lab", "backprop"] and method == "GET":
         return _page(lambda: lab.step_through(query.get("expr", ""), query.get("values", "")))
+    if parts[:1] in (["races"], ["surfaces"]) or parts == ["surface-options"]:
+        return _race_route(registry, method, parts, query)
     if len(parts) < 2 or parts[0] != "sessions":
         return _error("no such API call", 404)
     session = registry.get(parts[1])
+    if not isinstance(session, Session):  # the id of a race or a surface
+        raise UnknownSession(parts[1])
     action = parts[2] if len(parts) > 2 else ""
     since = _int(query.pop("since", "0"), "since")
     run = _int(query.pop("run", "-1"), "run")
+    # thinned: the history_thinned of the caller's copy; when the session has thinned its
+    # history since, the frame sends the whole history again (see Session.max_history).
+    thinned_text = query.pop("thinned", None)
+    thinned = None if thinned_text is None else _int(thinned_text, "thinned")
     if (method, action) == ("GET", ""):
         known = query.get("version")
         if known is not None and known == f"{session.run}.{session.version}":
             return Response(200, {"unchanged": True})
-        return Response(200, session.frame(since, run))
+        return Response(200, session.frame(since, run, thinned=thinned))
     if (method, action) == ("POST", "step"):
         stopped = _steps(session, query)
-        frame = session.frame(since, run)
+        frame = session.frame(since, run, thinned=thinned)
         frame["stopped"] = stopped
         return Response(200, frame)
     if (method, action) == ("POST", "settings"):
         rebuilt = session.update(**parse_settings(query, session.settings["optimizer"]))
-        frame = session.frame(since, run)
+        frame = session.frame(since, run, thinned=thinned)
         frame["rebuilt"] = rebuilt
         frame["changes"] = session.adjusted
         return Response(200, frame)
     if (method, action) == ("POST", "reset"):
         session.reset()
-        return Response(200, session.frame(since, run))
+        return Response(200, session.frame(since, run, thinned=thinned))
     if (method, action) == ("GET", "graph"):
         point = query.get("point", "")
         return Response(200, session.neuron_graph(query.get("neuron", ""),
@@ -245,6 +263,76 @@ def _route(registry: Registry, method: str, parts: list[str], query: dict[str, s
     if (method, action) == ("POST", "close"):
         registry.close(parts[1])
         return Response(200, {"closed": True})
+    return _error(f"no such API call: {method} {action}", 404)
+
+
+def _race_route(registry: Registry, method: str, parts: list[str],
+                query: dict[str, str]) -> Response:
+    """Races and surfaces: each held in the registry like a session (one slot each)."""
+    if parts == ["surface-options"] and method == "GET":
+        return Response(200, surface_options())
+    if parts == ["races"] and method == "POST":
+        race = race_from_query(query)
+        return Response(201, {"id": registry.add(race), "frame": race.frame()})
+    if parts == ["surfaces"] and method == "POST":
+        surface = surface_from_query(query)
+        return Response(201, {"id": registry.add(surface), "frame": surface.frame()})
+    if len(parts) < 2:
+        return _error("no such API call", 404)
+    kind = Race if parts[0] == "races" else Surface
+    item = registry.get(parts[1])
+    if not isinstance(item, kind):
+        raise UnknownSession(parts[1])
+    action = "/".join(parts[2:])
+    if (method, action) == ("POST", "close"):
+        registry.close(parts[1])
+        return Response(200, {"closed": True})
+    if kind is Surface:
+        since = _int(query.pop("since", "0"), "since")
+        if (method, action) == ("GET", ""):
+            return Response(200, item.frame(since, contours=since == 0))
+        if (method, action) == ("POST", "step"):
+            count = _int(query.get("count", "1"), "count")
+            if not 1 <= count <= MAX_STEPS_PER_REQUEST:
+                raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, "
+                                 f"got {count}")
+            item.step(count)
+            return Response(200, item.frame(since, contours=False))
+        return _error(f"no such API call: {method} {action}", 404)
+    since = _since(query.pop("since", ""))
+    if (method, action) == ("GET", ""):
+        return Response(200, item.frame(since))
+    if (method, action) == ("POST", "step"):
+        by = query.get("by", "steps")
+        count = _number_in(query.get("count", "1"), "count", 1e-3, 10_000)
+        budget = query.get("budget_ms")
+        if budget is None:
+            item.step(int(count) if by == "steps" else count, by)
+        else:
+            budget_ms = _int(budget, "budget_ms")
+            if not 0 <= budget_ms <= MAX_BUDGET_MS:
+                raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got "
+                                 f"{budget}")
+            item.play(budget_ms / 1000, int(count) if by == "steps" else count, by)
+        return Response(200, item.frame(since))
+    if (method, action) == ("POST", "reset"):
+        item.reset()
+        return Response(200, item.frame())
+    if (method, action) == ("POST", "runs"):
+        item.add(query.get("run", ""))
+        return Response(200, item.frame(since))
+    if method == "POST" and len(parts) == 5 and parts[2] == "runs":
+        index = item.index_of(_int(parts[3], "run"))
+        if parts[4] == "remove":
+            item.remove(index)
+            return Response(200, item.frame(since))
+        if parts[4] == "settings":
+            item.update(index, **item.parse_changes(index, query))
+            return Response(200, item.frame(since))
+    if (method, action) == ("GET", "landscape"):
+        return Response(200, item.landscape(grid=_int(query.get("grid", "21"), "grid"),
+                                            span=_number_in(query.get("span", "1"), "span",
+                                                            1e-3, 100)))
     return _error(f"no such API call: {method} {action}", 404)
 
 
@@ -298,3 +386,25 @@ def _int(text: str, name: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+
+
+def _since(text: str) -> dict[int, Any]:
+    """`since=0:12,3:40`: how many history entries the page has of each run (by run id); a
+    third number (`0:12:1`) is the run's history_thinned when the page's copy was made."""
+    out: dict[int, Any] = {}
+    for item in filter(None, text.split(",")):
+        run, _, rest = item.partition(":")
+        count, _, thinned = rest.partition(":")
+        out[_int(run, "since")] = ((_int(count, "since"), _int(thinned, "since")) if thinned
+                                   else _int(count, "since"))
+    return out
+
+
+def _number_in(text: str, name: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {text!r}")
+    return value

@@ -17,19 +17,22 @@ from nn.playground.features import FEATURES, feature_columns, features_of
 from nn.playground.settings import inactive_settings, lr_of
 from nn.plots import grad_flow_stats
 
-__all__ = ["build_frame", "plane_extent", "json_ready"]
+__all__ = ["build_frame", "plane_extent", "picture_boundary", "json_ready"]
 
 
 def build_frame(session: Any, since: int = 0, run: int | None = None,
-                grid: int = 40) -> dict[str, Any]:
+                grid: int = 40, thinned: int | None = None) -> dict[str, Any]:
     """Everything the page draws of `session`, as JSON-ready data (`Session.frame` calls this
     under the session's lock).
 
     `since` is how many history entries the caller already has from run `run`; only the
-    newer ones are sent (all of them, with the points, when the run changed).
+    newer ones are sent (all of them, with the points, when the run changed). `thinned` is the
+    `history_thinned` the caller's copy was made at: when the session has thinned its history
+    since, the whole history is sent again (`history_start` 0).
     """
     fresh = run != session.run
-    since = 0 if fresh else max(0, min(int(since), len(session.history)))
+    stale = thinned is not None and thinned != session.history_thinned
+    since = 0 if fresh or stale else max(0, min(int(since), len(session.history)))
     try:
         stats = grad_flow_stats(session.model, session.X_train)
     except ArithmeticError:  # diverged weights: report without the dead neurons
@@ -51,8 +54,14 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "last_step_loss_repr": repr(session.last_step_loss),
         "diverged": _diverged(session),
         "marks": list(session.marks),
+        "evaluations": session.evaluations,
+        "gradients": session.gradients,
+        "seconds": session.seconds,
+        "compiled": session.compiled and session.compile_note is None,
+        "compile_note": session.compile_note,
         "test_accuracy": session.test_accuracy,
         "history_start": since,
+        "history_thinned": session.history_thinned,
         "history": [dict(h) for h in session.history[since:]],
         "boundary": None,
         "network": None,
@@ -73,16 +82,58 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
     return json_ready(frame)
 
 
+def _grid(extent: list[float], grid: int) -> list[tuple[float, float]]:
+    """The centres of a grid x grid raster of the plane `extent`, row by row, top row first."""
+    x0, x1, y0, y1 = extent
+    xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
+    ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]
+    return [(x, y) for y in ys for x in xs]
+
+
+def _inputs(points: list[tuple[float, float]], features: list[str]) -> list:
+    """What the network sees of each point: the point itself, or its input `features`."""
+    if list(features) == ["x1", "x2"]:
+        return points
+    return [features_of(features, p) for p in points]
+
+
+def picture_boundary(model: Any, extent: list[float], grid: int = 40,
+                     features: list[str] = ("x1", "x2")) -> dict[str, Any]:
+    """The decision boundary alone (what a race's small multiples draw), from the model's one
+    float evaluation of the grid (its input `features`)."""
+    return _boundary(grid, model.layer_outputs(_inputs(_grid(extent, grid), features))[-1])
+
+
+def _boundary(grid: int, h: list[list[float]]) -> dict[str, Any]:
+    """The boundary from the last layer's outputs over the grid: the score squashed to
+    [-1, 1] for one output, the winning class and its softmax confidence for several."""
+    if len(h) == 1:
+        return {"kind": "score", "grid": grid,
+                "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
+                                  for v in h[0]], 1.0, True)}
+    best, confidence = [], []
+    for row in zip(*h):
+        if not all(math.isfinite(v) for v in row):
+            best.append(0)
+            confidence.append(0.0)
+            continue
+        top = max(row)
+        weights = [math.exp(v - top) for v in row]
+        k = row.index(top)
+        best.append(k)
+        confidence.append(weights[k] / sum(weights))
+    return {"kind": "classes", "grid": grid, "classes": len(h),
+            "values": base64.b64encode(bytes(best)).decode("ascii"),
+            "confidence": _bytes(confidence, 1.0, False)}
+
+
 def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
               features: list[str]) -> tuple[dict, dict]:
     """The decision boundary over a grid x grid raster of the plane `extent` and each neuron's
     (and input feature's) output over a half-resolution raster, from the model's one float
     evaluation of the grid's input `features` (`MLP.layer_outputs`): what is drawn is what the
     model computes."""
-    x0, x1, y0, y1 = extent
-    xs = [x0 + (x1 - x0) * (i + 0.5) / grid for i in range(grid)]
-    ys = [y1 - (y1 - y0) * (j + 0.5) / grid for j in range(grid)]  # top row first
-    points = [(x, y) for y in ys for x in xs]
+    points = _grid(extent, grid)
     thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
     dead = {name for s in stats for name in (s["dead"] or [])}
     inputs = []
@@ -91,8 +142,7 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
         scale = max((abs(v) for v in pic), default=0.0) or 1.0
         inputs.append({"name": name, "label": FEATURES[name][0],
                        "picture": _bytes(pic, scale, True), "scale": scale})
-    rows = points if features == ["x1", "x2"] else [features_of(features, p) for p in points]
-    outputs = model.layer_outputs(rows)
+    outputs = model.layer_outputs(_inputs(points, features))
     layers_out = []
     for index, (layer, columns) in enumerate(zip(model.layers, outputs)):
         neurons = []
@@ -114,26 +164,7 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
         # class the highest probability (softmax over the outputs), drawn in the class's colour.
         for k, neuron in enumerate(layers_out[-1]["neurons"]):
             neuron["probability"] = _bytes([_softmax_at(h, i, k) for i in thumb], 1.0, False)
-    if len(h) == 1:
-        boundary = {"kind": "score", "grid": grid,
-                    "values": _bytes([math.tanh(v) if math.isfinite(v) else 0.0
-                                      for v in h[0]], 1.0, True)}
-    else:
-        best, confidence = [], []
-        for row in zip(*h):
-            if not all(math.isfinite(v) for v in row):
-                best.append(0)
-                confidence.append(0.0)
-                continue
-            top = max(row)
-            weights = [math.exp(v - top) for v in row]
-            k = row.index(top)
-            best.append(k)
-            confidence.append(weights[k] / sum(weights))
-        boundary = {"kind": "classes", "grid": grid, "classes": len(h),
-                    "values": base64.b64encode(bytes(best)).decode("ascii"),
-                    "confidence": _bytes(confidence, 1.0, False)}
-    return boundary, {"inputs": inputs, "layers": layers_out}
+    return _boundary(grid, h), {"inputs": inputs, "layers": layers_out}
 
 
 def _softmax_at(h: list[list[float]], i: int, k: int) -> float:

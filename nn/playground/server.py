@@ -14,7 +14,9 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
     GET  /api/options                          the settings, their choices and defaults
     POST /api/sessions?SETTINGS                a new session -> {"id", "frame", "changes"}
                                                (503 when full; &link=1: opening a link)
-    GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on)
+    GET  /api/sessions/ID?run=R&since=K        the current frame (history entries from K on;
+                                               &thinned=T: all of them when the history was
+                                               thinned since the copy made at T)
     POST /api/sessions/ID/step?count=N         N <= 100 steps (or budget_ms=T <= 1000: whole
                                                steps until T ms have passed), then a frame;
                                                no step starts after 10 s, and one that would
@@ -30,16 +32,31 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
                                                ...} of E after its backward pass
     GET  /api/lab/backprop?expr=E&values=V     the step-through page of E (HTML)
 
+    POST /api/races?runs=sgd:lr=0.1,adam:lr=0.01&SETTINGS    a race -> {"id", "frame"}
+    GET  /api/races/ID?since=RUN:K,...         its frame (history entries from K on, by run id)
+    POST /api/races/ID/step?count=C&by=CLOCK   advance by C steps, evaluations or seconds
+                                               (budget_ms=T: again and again for T ms)
+    POST /api/races/ID/runs?run=adam:lr=0.01   add a run; .../runs/RUN/remove removes one
+    POST /api/races/ID/runs/RUN/settings?lr=.. change a run mid-race (marked on the curves)
+    POST /api/races/ID/reset, .../close        back to step 0; free the race
+    GET  /api/races/ID/landscape?grid=G&span=S the network's loss on two random directions
+    GET  /api/surface-options                  the test functions
+    POST /api/surfaces?surface=NAME&runs=...   a surface -> {"id", "frame"}
+    POST /api/surfaces/ID/step?count=N&since=K N steps of every run, the points from K on
+
 Every /api/ request is answered by `nn.playground.api.handle`, which the static site's Web
-Worker calls too (`--export DIR`, see nn/playground/export.py).
+Worker calls too (`--export DIR`, see nn/playground/export.py). The page at / is the one-run
+playground, the race (race.html) with `?runs=...`, the surface (surface.html) with `?surface=...`.
 
 Settings follow the rules of `settings.resolve_settings` (a three-class dataset takes
 cross_entropy, ...): a new session's answer and a settings change's frame carry "changes", what
 those rules changed and why, for the page to show. A new session with link=1 is a link being
 opened: a bad value in it is left out (its default stands) and named in "changes". Otherwise a
 bad setting gets HTTP 400 with {"error": "..."} naming it; an unknown or expired session 404;
-a full server, or Look inside without Graphviz's dot, 503. A frame's numbers are the Session's:
-`train_loss` as a JSON number and `train_loss_repr` as Python's repr of the float.
+a full server, or Look inside without Graphviz's dot, 503; a request from another site's
+page, or naming a host this server does not answer to, 403 (see PlaygroundServer). A
+frame's numbers are the Session's: `train_loss` as a JSON number and `train_loss_repr` as
+Python's repr of the float.
 """
 
 from __future__ import annotations
@@ -47,6 +64,7 @@ from __future__ import annotations
 import argparse
 import errno
 import html
+import ipaddress
 import math
 import os
 import socket
@@ -62,6 +80,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nn.playground import api
 from nn.playground.api import Registry, SessionsFull, UnknownSession
+from nn.playground.export import QUERY_PAGES
 from nn.playground.session import Session
 
 __all__ = ["PageView", "PlaygroundServer", "Registry", "SessionsFull", "UnknownSession", "main",
@@ -77,21 +96,93 @@ ASSETS = {
     "favicon.svg": "image/svg+xml",
     "lab.html": "text/html; charset=utf-8",
     "lab.js": "text/javascript; charset=utf-8",
+    "race.html": "text/html; charset=utf-8",
+    "race.js": "text/javascript; charset=utf-8",
+    "surface.html": "text/html; charset=utf-8",
+    "surface.js": "text/javascript; charset=utf-8",
+    "views.js": "text/javascript; charset=utf-8",
+    "race.css": "text/css; charset=utf-8",
 }
-# The page fetches only from its own server (a browser enforces it, so a test can rely on it).
+# The page fetches only from its own server (a browser enforces it, so a test can rely on it),
+# and only pages of this server may frame it (no other site can put it under a click-jacking
+# overlay). show() serves notebooks, whose page is another local origin: see NOTEBOOK_FRAMERS.
 PAGE_POLICY = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               "frame-ancestors *")
+               "frame-ancestors 'self'")
+#: Who may frame the page of the server behind show(): a notebook on this machine (Jupyter on
+#: any local port, VS Code's notebook view). That server listens on 127.0.0.1 only.
+NOTEBOOK_FRAMERS = ("'self' http://localhost:* http://127.0.0.1:* https://localhost:* "
+                    "https://127.0.0.1:* vscode-webview:")
+#: Host names a browser on this machine uses for the server (any IP address is accepted too).
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+#: Seconds a connection may sit idle or half-sent before the server drops it.
+CONNECTION_TIMEOUT = 20.0
+#: Connections served at once (each is a thread); more get a 503 at once instead of a thread.
+MAX_CONNECTIONS = 64
 
 
 class PlaygroundServer(ThreadingHTTPServer):
-    """An HTTP server holding a Registry; each request runs in its own thread."""
+    """An HTTP server holding a Registry; each request runs in its own thread.
+
+    Only its own page may drive it: a request must name the server by an address it answers
+    to (the Host header: an IP address, a localhost name, the --host given, this machine's
+    name, or one of `allowed_hosts`), which defeats DNS rebinding; and a request that changes
+    anything (every POST) must come from the server's own pages, not another site's (the
+    Origin and Sec-Fetch-Site headers browsers send). Tools such as curl send neither header
+    and are served. Connections time out after CONNECTION_TIMEOUT seconds, at most
+    MAX_CONNECTIONS are served at once, and the listen backlog is 128.
+    """
 
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog (socketserver's default of 5 drops visitors)
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, max_sessions: int = 16,
-                 idle_seconds: float = 600.0) -> None:
+                 idle_seconds: float = 600.0, allowed_hosts: tuple[str, ...] = (),
+                 frame_ancestors: str = "'self'") -> None:
         super().__init__((host, port), Handler)
         self.registry = Registry(max_sessions, idle_seconds)
+        # This machine's name (and its mDNS form) as classmates may type it; no DNS lookup here,
+        # which could stall on a network without a name server.
+        machine = socket.gethostname()
+        names = {*LOCAL_NAMES, host, machine, f"{machine}.local", *allowed_hosts}
+        self.allowed_hosts = {name.lower().rstrip(".") for name in names if name}
+        self.page_policy = PAGE_POLICY.replace("frame-ancestors 'self'",
+                                               f"frame-ancestors {frame_ancestors}")
+        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def allows_host(self, header: str | None) -> bool:
+        """Whether a request's Host header names this server (see the class docstring)."""
+        if not header:
+            return False
+        host = urlsplit(f"//{header}").hostname  # drops the port, unwraps [v6]
+        if host is None:
+            return False
+        host = host.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(host)
+            return True  # an address is never a rebound name
+        except ValueError:
+            return host in self.allowed_hosts
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._connections.acquire(blocking=False):
+            try:  # too many at once: a short answer now, instead of one more thread
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\nRetry-After: 1\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     @property
     def url(self) -> str:
@@ -110,6 +201,7 @@ class PlaygroundServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     server_version = "chainrule-playground"
+    timeout = CONNECTION_TIMEOUT  # a half-sent request no longer holds its thread for ever
 
     # -- routing
 
@@ -119,7 +211,27 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route("POST")
 
+    def _refusal(self, method: str) -> str | None:
+        """Why this request is refused (another site's page, a rebound DNS name), or None."""
+        if not self.server.allows_host(self.headers.get("Host")):
+            return (f"this server does not answer to the host name "
+                    f"{self.headers.get('Host')!r}; open it by its address (such as "
+                    f"{self.server.url}) or start it with --allow-host NAME")
+        if method != "GET":
+            site = self.headers.get("Sec-Fetch-Site")
+            if site is not None and site not in ("same-origin", "none"):
+                return f"requests from other sites are refused (Sec-Fetch-Site: {site})"
+            origin = self.headers.get("Origin")
+            if origin is not None:
+                parts = urlsplit(origin)
+                if origin == "null" or parts.netloc.lower() != self.headers["Host"].lower():
+                    return f"requests from other sites are refused (Origin: {origin})"
+        return None
+
     def _route(self, method: str) -> None:
+        refusal = self._refusal(method)
+        if refusal is not None:
+            return self._json({"error": refusal}, HTTPStatus.FORBIDDEN)
         url = urlsplit(self.path)
         try:
             query = dict(parse_qsl(url.query, keep_blank_values=True, strict_parsing=False,
@@ -129,7 +241,9 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in url.path.split("/") if p]
         try:
             if method == "GET" and (not parts or parts == ["index.html"]):
-                return self._asset("index.html")
+                # ?surface=... opens the surface view, ?runs=... a race, anything else one run
+                page = next((p for key, p in QUERY_PAGES.items() if key in query), "index.html")
+                return self._asset(page)
             if method == "GET" and parts in (["lab"], ["lab.html"]):  # the expression lab
                 return self._asset("lab.html")
             if method == "GET" and len(parts) == 2 and parts[0] == "static":
@@ -155,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
         if name not in ASSETS:
             return self._json({"error": f"no such file: {name}"}, HTTPStatus.NOT_FOUND)
         body = resources.files("nn.playground").joinpath("static", name).read_bytes()
-        self._send(body, ASSETS[name], policy=PAGE_POLICY)
+        self._send(body, ASSETS[name], policy=self.server.page_policy)
 
     def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
         body = api.Response(status, data).text().encode("utf-8")
@@ -174,9 +288,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        # A playing page makes several requests a second: log only the failures.
+        # A playing page makes several requests a second: log only the failures. The request
+        # line is the client's text: control characters (a terminal's escape sequences) are
+        # written as \xNN, as the standard library does from Python 3.12 on.
         if len(args) >= 2 and str(args[1])[:1] in ("4", "5"):
-            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+            message = (format % args).translate(_CONTROL_CHARACTERS)
+            sys.stderr.write(f"{self.address_string()} - {message}\n")
+
+
+#: Control characters (C0, DEL, C1) and the backslash, escaped for a log line.
+_CONTROL_CHARACTERS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
+_CONTROL_CHARACTERS[ord("\\")] = "\\\\"
 
 
 # ---- running it ----------------------------------------------------------------------------------
@@ -190,7 +312,7 @@ def shared_server() -> PlaygroundServer:
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = PlaygroundServer("127.0.0.1", 0)
+            _shared = PlaygroundServer("127.0.0.1", 0, frame_ancestors=NOTEBOOK_FRAMERS)
             _shared.start()
         return _shared
 
@@ -228,10 +350,11 @@ class PageView:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = True,
-          max_sessions: int = 16, idle_minutes: float = 10.0) -> None:
+          max_sessions: int = 16, idle_minutes: float = 10.0,
+          allowed_hosts: tuple[str, ...] = ()) -> None:
     """Serve the playground until Ctrl-C."""
     server = PlaygroundServer(host, port, max_sessions=max_sessions,
-                              idle_seconds=idle_minutes * 60)
+                              idle_seconds=idle_minutes * 60, allowed_hosts=allowed_hosts)
     print(f"chainrule playground: {server.url}/", flush=True)
     if host in ("0.0.0.0", "::", ""):
         print("  (listening on every network interface: others open this machine's address "
@@ -263,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="visitors served at once, one session each (default 16)")
     parser.add_argument("--idle-minutes", type=float, default=10.0,
                         help="free a session unused for this long (default 10)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name visitors may use for this server, besides its IP "
+                             "addresses, localhost and this machine's name (repeatable)")
     site = parser.add_argument_group(
         "a static site instead of a server", "--export DIR writes the playground as files any "
         "web host serves; it runs chainrule in each visitor's browser (Pyodide)")
@@ -287,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
-              max_sessions=args.max_sessions, idle_minutes=args.idle_minutes)
+              max_sessions=args.max_sessions, idle_minutes=args.idle_minutes,
+              allowed_hosts=tuple(args.allow_host))
     except OSError as error:
         wrong_host = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
         advice = ("check --host (127.0.0.1: this machine only; 0.0.0.0: every network)"

@@ -33,6 +33,7 @@ from nn.layers import MLP
 from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.features import features_of
 from nn.playground.frame import build_frame, plane_extent
+from nn.playground.objective import CompileError, loss_of_scores, penalty_of, shared_objective
 from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, float_in, has_lr, int_in,
                                     lr_of, make_optimizer, needs_closure, optimizer_settings,
                                     resolve_settings, start_lr)
@@ -90,8 +91,27 @@ class Session:
     After every step the session evaluates the data loss (without the L2 term) and the accuracy
     on the whole training and test sets at the new weights: `train_loss`, `test_loss`,
     `accuracy`, `test_accuracy`, and one entry of `history` per step (entry 0 is the start).
+    `evaluations` counts the forward passes of the objective so far and `gradients` its
+    backward passes (full-batch SGD: one each per step; L-BFGS and CG: every point of their
+    line searches; CMA-ES and the ES: a population of evaluations and no gradient), `seconds`
+    the wall-clock time spent in the steps (`times`: its value at each entry of `history`):
+    the three clocks a `Race` can compare runs by.
     Batches come from the session's own generator, so the same settings give the same numbers.
+
+    Full-batch steps run on `autodiff.compile` (see `nn.playground.objective`): the same numbers
+    as the eager engine, bit for bit, many times faster. `compiled=False` keeps the eager
+    engine; a session that cannot compile (minibatches, a network too large to trace) runs
+    eagerly and says why in `compile_note`.
+
+    The history stays bounded: once it holds `max_history` entries, every other one is dropped
+    (the history then keeps every 2nd step, then every 4th, ..., and always the newest) and
+    `history_thinned` counts up, so a long run keeps between max_history / 2 and max_history
+    entries evenly spread over all its steps: the curves look the same (the page draws about
+    300 points of them anyway), and memory and frames stay small.
     """
+
+    #: The most history entries a session keeps before thinning them (see the class docstring).
+    max_history = 4000
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
                  test_fraction: float = 0.2, seed: int = 0,
@@ -99,7 +119,14 @@ class Session:
                  activation: str = "relu", init: str = "uniform", loss: str = "hinge",
                  optimizer: str = "sgd", lr: float = 0.1, schedule: str = "none",
                  decay_steps: int = 100, gamma: float = 0.1, batch_size: int | None = None,
-                 l2: float = 0.0, l1: float = 0.0, **optimizer_options: Any) -> None:
+                 l2: float = 0.0, l1: float = 0.0, *, compiled: bool = True,
+                 **optimizer_options: Any) -> None:
+        if not isinstance(compiled, bool):
+            raise TypeError(f"Session: compiled must be True or False, got {compiled!r}")
+        #: Whether full-batch steps run on `autodiff.compile` (the same numbers, bit for bit,
+        #: many times faster); `compile_note` says why a session runs eagerly after all.
+        self.compiled = compiled
+        self.compile_note: str | None = None
         given = dict(dataset=dataset, n=n, noise=noise, test_fraction=test_fraction, seed=seed,
                      features=list(features) if isinstance(features, tuple) else features,
                      hidden=list(hidden) if isinstance(hidden, tuple) else hidden,
@@ -207,6 +234,12 @@ class Session:
         self._batches = random.Random(f"batches {s['seed']}")
         self._order: list[int] = []
         self.step_count = 0
+        # The fair clocks of a race: forward passes of the objective, backward passes, and
+        # seconds spent stepping (wall clock, so it depends on the machine and its load).
+        self.evaluations = 0
+        self.gradients = 0
+        self.seconds = 0.0
+        self.times: list[float] = []  # `seconds` at each entry of history
         self.last_step_loss: float | None = None
         self.last_batch: list[int] = []  # the training points of the last step, by index
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
@@ -215,9 +248,12 @@ class Session:
         self.marks: list[dict[str, Any]] = []
         #: Why the last step was refused as diverged (None once a step succeeds).
         self.diverged: str | None = None
+        self.history_thinned = 0  # how often this run's history was thinned
+        self._history_stride = 1  # the history keeps the steps that are multiples of this
         self.run += 1
         self.version = 0
         self.extent = plane_extent(X)  # the plane the page shows: [x0, x1, y0, y1]
+        self._compile_failed: tuple | None = None
         self._evaluate()
 
     def _make_schedule(self) -> None:
@@ -245,17 +281,60 @@ class Session:
         batch, self._order = self._order[:size], self._order[size:]
         return batch
 
+    def _shared_objective(self) -> Any:
+        """The compiled full-batch objective this session shares with its twins, or None
+        (eager: compiled=False, minibatches, or a network too large to trace)."""
+        s = self.settings
+        if not self.compiled:
+            return None
+        if s["batch_size"] is not None:
+            self.compile_note = ("minibatches run eagerly: each batch has targets of its own, "
+                                 "and a trace per batch costs more than it saves")
+            return None
+        key = (s["dataset"], s["n"], s["noise"], s["test_fraction"], s["seed"],
+               tuple(s["features"]), tuple(s["hidden"]), s["activation"], s["loss"], s["l2"],
+               s["l1"])
+        if key == self._compile_failed:
+            return None
+        try:
+            shared = shared_objective(key, s["hidden"], len(self.model.layers[-1].neurons),
+                                      s["activation"], self.loss_fn, s["l2"],
+                                      nin=len(s["features"]), l1=s["l1"])
+        except CompileError as error:
+            self._compile_failed = key
+            self.compile_note = f"runs eagerly: the objective cannot be compiled ({error})"
+            return None
+        self.compile_note = None
+        return shared
+
+    def _objective_backward(self, batch: list[int]) -> Value:
+        """`loss = self._objective(batch); loss.backward()`, compiled when it can be: the
+        same loss and the same gradients in `.grad`, bit for bit."""
+        shared = self._shared_objective()
+        if shared is None:
+            loss = self._objective(batch)
+            loss.backward()
+            return loss
+        return Value(shared.backward(self.model.parameters(), self.X_train, self.y_train))
+
+    def _objective_value(self, batch: list[int]) -> Value:
+        """The objective under no_grad (what CMA-ES and the ES evaluate): in compiled mode
+        from the model's float evaluation (`layer_outputs`) of all the batch's points at once,
+        the same number."""
+        if not self.compiled:
+            return self._objective(batch)
+        loss = Value(self._data_loss(self._scores([self.X_train[i] for i in batch]),
+                                     [self.y_train[i] for i in batch], raw=True))
+        l2, l1 = self.settings["l2"], self.settings["l1"]
+        return loss + penalty_of(self.model, l2, l1) if l2 or l1 else loss
+
     def _objective(self, batch: list[int]) -> Value:
-        """The loss of the batch, plus the L2 and L1 penalties when l2 > 0 and l1 > 0: what the
-        optimizer minimises."""
+        """The loss of the batch plus its penalties (`penalty_of`: l2 * sum(w^2) + l1 * sum(|w|),
+        when l2 or l1 > 0): what the optimizer minimises."""
         scores = [self.model(self.X_train[i]) for i in batch]
         loss = self.loss_fn(scores, [self.y_train[i] for i in batch])
         l2, l1 = self.settings["l2"], self.settings["l1"]
-        if l2:
-            loss = loss + losses.l2_penalty(self.model, l2)
-        if l1:
-            loss = loss + losses.l1_penalty(self.model, l1)
-        return loss
+        return loss + penalty_of(self.model, l2, l1) if l2 or l1 else loss
 
     def step(self, count: int = 1, time_limit: float | None = None) -> None:
         """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule).
@@ -288,6 +367,7 @@ class Session:
             "of points n, or the hidden layers (nothing was changed)")
 
     def _step_once(self, deadline: float | None = None, time_limit: float = 0.0) -> None:
+        started = time.perf_counter()
         order, shuffled = list(self._order), self._batches.getstate()
         batch = self._next_batch()
         opt = self.optimizer
@@ -296,24 +376,35 @@ class Session:
                 graded: list[bool] = []
 
                 def closure() -> Value:
-                    graded.append(is_grad_enabled())
+                    graded.append(is_grad_enabled())  # one evaluation; a gradient if True
                     if deadline is not None and time.monotonic() >= deadline:
                         # The step is undone: its batch comes again.
                         self._order = order
                         self._batches.setstate(shuffled)
                         raise self._too_long(time_limit)
                     opt.zero_grad()
-                    loss = self._objective(batch)
-                    loss.backward()
-                    return loss
+                    if not is_grad_enabled():  # a gradient-free method: the value alone
+                        return self._objective_value(batch)
+                    return self._objective_backward(batch)
 
-                loss = opt.step(closure)
+                # The optimizer checks the deadline inside its own long loops too (CMA-ES's
+                # covariance update and eigen-decomposition run between two closure calls).
+                opt.deadline = deadline
+                try:
+                    loss = opt.step(closure)
+                except TimeoutError:
+                    self._order = order  # the step is undone: its batch comes again
+                    self._batches.setstate(shuffled)
+                    raise self._too_long(time_limit) from None
+                finally:
+                    opt.deadline = None
                 gradient_free = not any(graded)
+                evaluations, gradients = len(graded), sum(graded)
             else:
                 gradient_free = False
+                evaluations = gradients = 1
                 opt.zero_grad()
-                loss = self._objective(batch)
-                loss.backward()
+                loss = self._objective_backward(batch)
                 if not math.isfinite(loss.data):
                     raise ArithmeticError(f"the loss is {loss.data!r}")
                 opt.step()
@@ -329,34 +420,71 @@ class Session:
             self.schedule.step()
         self.step_count += 1
         self.diverged = None
+        self.evaluations += evaluations
+        self.gradients += gradients
         self.last_batch = batch
         self.last_step_loss = float(loss.data if isinstance(loss, Value) else loss)
         self.last_step_gradient_free = gradient_free
         self.version += 1
+        self.seconds += time.perf_counter() - started  # training only, not the views
         self._evaluate()
 
+    def _scores(self, X: list[list[float]]) -> list:
+        """`[model(x) for x in X]` under no_grad as plain floats (a list of class scores per
+        point when the model has several outputs), all points at once: the model's one float
+        evaluation (`MLP.layer_outputs`)."""
+        if not X:
+            return []
+        outs = self.model.layer_outputs(X)[-1]
+        return outs[0] if len(outs) == 1 else [list(row) for row in zip(*outs)]
+
+    def _data_loss(self, scores: list, targets: list, raw: bool = False) -> float:
+        """The data loss of float `scores` as a float: in compiled mode through a trace of the
+        loss alone, eagerly on constant Values otherwise (the same number either way). With
+        `raw`, an overflow raises (training notices it) instead of giving inf (for a view)."""
+        try:
+            if self.compiled:
+                return loss_of_scores(self.settings["loss"], self.loss_fn, scores, targets)
+            with no_grad():
+                values = [[Value(v) for v in p] if isinstance(p, list) else Value(p)
+                          for p in scores]
+                return float(self.loss_fn(values, targets).data)
+        except ArithmeticError:
+            if raw:
+                raise
+            return math.inf
+
     def _evaluate(self) -> None:
-        with no_grad():
-            train = [self.model(x) for x in self.X_train]
-            test = [self.model(x) for x in self.X_test]
-            self.train_loss = self._loss_of(train, self.y_train)
-            self.accuracy = losses.accuracy(train, self.y_train)
-            if test:
-                self.test_loss = self._loss_of(test, self.y_test)
-                self.test_accuracy: float | None = losses.accuracy(test, self.y_test)
-            else:
-                self.test_loss, self.test_accuracy = None, None
+        train = self._scores(self.X_train)
+        test = self._scores(self.X_test)
+        self.train_loss = self._data_loss(train, self.y_train)
+        self.accuracy = losses.accuracy(train, self.y_train)
+        if test:
+            self.test_loss = self._data_loss(test, self.y_test)
+            self.test_accuracy: float | None = losses.accuracy(test, self.y_test)
+        else:
+            self.test_loss, self.test_accuracy = None, None
         self.history.append({"step": self.step_count, "train_loss": self.train_loss,
                              "test_loss": self.test_loss, "train_accuracy": self.accuracy,
-                             "test_accuracy": self.test_accuracy, "lr": lr_of(self.optimizer)})
-
-    def _loss_of(self, scores: list, targets: list) -> float:
-        """The data loss as a float; inf when weights have grown so large that it overflows
-        (the next step then reports that training diverged)."""
-        try:
-            return float(self.loss_fn(scores, targets).data)
-        except ArithmeticError:
-            return math.inf
+                             "test_accuracy": self.test_accuracy, "lr": lr_of(self.optimizer),
+                             "evaluations": self.evaluations, "gradients": self.gradients})
+        # apart from history, which the same settings reproduce exactly: the clock does not
+        self.times.append(self.seconds)
+        # The history holds the steps that are multiples of a stride, plus the newest step
+        # (`times` keeps its entries alongside).
+        if len(self.history) >= 2 and self.history[-2]["step"] % self._history_stride:
+            del self.history[-2]  # the newest until now, between two multiples of the stride
+            del self.times[-2]
+        if len(self.history) > self.max_history:
+            # Double the stride: every other entry goes, the same curve at half the density,
+            # evenly spaced in steps as the page's own thinning to ~300 drawn points is.
+            self._history_stride *= 2
+            last = len(self.history) - 1
+            kept = [i for i, h in enumerate(self.history)
+                    if h["step"] % self._history_stride == 0 or i == last]
+            self.history = [self.history[i] for i in kept]
+            self.times = [self.times[i] for i in kept]
+            self.history_thinned += 1
 
     # -- looking inside
 
@@ -473,14 +601,15 @@ class Session:
 
     # -- what the page draws
 
-    def frame(self, since: int = 0, run: int | None = None, grid: int = 40) -> dict[str, Any]:
+    def frame(self, since: int = 0, run: int | None = None, grid: int = 40,
+              thinned: int | None = None) -> dict[str, Any]:
         """Everything the page draws, as JSON-ready data (see `nn.playground.frame`).
 
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
         with self._lock:
-            return build_frame(self, since, run, grid)
+            return build_frame(self, since, run, grid, thinned)
 
     def __repr__(self) -> str:
         s = self.settings

@@ -7,11 +7,11 @@
 const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
-const BUDGET_MS = 100;  // while playing: as many steps as fit in this, then one frame
+const BUDGET_MS = 50;  // while playing: as many steps as fit in this, then one frame (>= 15/s)
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  options: null, id: null, attached: false, run: -1, version: "", history: [],
+  options: null, id: null, attached: false, run: -1, version: "", history: [], thinned: 0,
   frame: null, points: null, playing: false, chosenNeuron: null, chosenPoint: null,
   structure: "", nodes: {}, edges: [], queue: Promise.resolve(), loop: Promise.resolve(),
   insideFit: false, frames: 0,
@@ -52,8 +52,12 @@ function api(method, path, params = {}) {
   return run;
 }
 
-const sessionPath = (action = "") => `/api/sessions/${state.id}${action ? "/" + action : ""}`;
-const frameParams = () => ({ run: state.run, since: state.history.length });
+// A session id is what the server makes (secrets.token_urlsafe): anything else in the URL
+// (a path such as ../../api/options) is refused before it reaches a fetch.
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const sessionPath = (action = "") =>
+  `/api/sessions/${encodeURIComponent(state.id)}${action ? "/" + action : ""}`;
+const frameParams = () => ({ run: state.run, since: state.history.length, thinned: state.thinned });
 
 function showError(message) { const e = $("error"); e.textContent = message; e.hidden = !message; }
 function showNotice(message) { const e = $("notice"); e.textContent = message; e.hidden = !message; }
@@ -263,7 +267,12 @@ async function createSession(settings, link = false) {
 async function start() {
   state.options = await api("GET", "/api/options");
   const query = new URLSearchParams(location.search);
-  const attach = query.get("session");
+  let attach = query.get("session");
+  if (attach !== null && !SESSION_ID.test(attach)) {
+    showNotice("The address names no valid session; a new session started instead.");
+    query.delete("session");
+    attach = null;
+  }
   try {
     if (attach) {
       state.id = attach;
@@ -367,10 +376,13 @@ function render(frame) {
     const total = frame.points.train.length + frame.points.test.length;
     if (state.chosenPoint >= total) state.chosenPoint = null;
   }
-  state.history.length = frame.history_start;
+  state.history.length = frame.history_start;  // 0 when the server thinned its history
   state.history.push(...frame.history);
+  state.thinned = frame.history_thinned;
   state.frame = frame;
   $("step-count").textContent = String(frame.step_count);
+  // compiled sessions give the eager numbers faster; one that cannot compile says why here
+  $("step-count").title = frame.compile_note ? `This session ${frame.compile_note}` : "";
   const loss = $("train-loss");
   loss.dataset.value = frame.train_loss_repr;
   loss.textContent = formatNumber(frame.train_loss, frame.train_loss_repr);
@@ -446,8 +458,12 @@ function drawBoundary() {
   const discrete = $("discretize").checked;  // each cell in its class's colour, no shades
   if (boundary.kind === "score") {
     const v = bytesOf(boundary.values);
-    paint(off, n, discrete ? (k) => mix(WHITE, v[k] > 127.5 ? POS : NEG, 0.6)
-      : (k) => mix(WHITE, signedColour(v[k]), 0.75));
+    // a continuous ramp from blue through a muted middle to red: no white band (which the
+    // upscaled raster drew as a beaded line) along the boundary; discretized: two flat colours
+    paint(off, n, discrete ? (k) => mix(WHITE, v[k] > 127.5 ? POS : NEG, 0.6) : (k) => {
+      const t = (v[k] - 127.5) / 127.5;
+      return mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
+    });
   } else {
     const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
     const k0 = 1 / boundary.classes;

@@ -1,0 +1,124 @@
+// chainrule playground views: what the race and the surface pages share (they draw; the
+// server's Race and Surface decide every number). The one rule, as on the one-run page:
+// requests go out one at a time (a queue), so frames arrive in order.
+"use strict";
+
+const Views = (() => {
+  // One colour per run, kept everywhere (card, curve, boundary, path): by the run's id.
+  const RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+                       "#e377c2", "#17becf"];
+  const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
+  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                   "#7f7f7f", "#bcbd22", "#17becf"];
+  let queue = Promise.resolve();
+
+  class ApiError extends Error {
+    constructor(message, status) { super(message); this.status = status; }
+  }
+
+  // How a request travels: to the server with fetch, unless a transport was set before this
+  // script ran (the static site's worker-client.js: the same requests, answered by a Web Worker
+  // running the same Python), as in playground.js. request() answers {status, kind, body text}.
+  const transport = window.chainruleTransport || {
+    async request(method, path, params) {
+      const query = new URLSearchParams(params).toString();
+      let response;
+      try {
+        response = await fetch(path + (query ? "?" + query : ""), { method });
+      } catch (error) {
+        throw new ApiError("The playground's server does not answer: is it still running?", 0);
+      }
+      return { status: response.status, kind: response.headers.get("Content-Type") || "",
+               body: await response.text() };
+    },
+  };
+
+  function api(method, path, params = {}) {
+    const run = queue.then(async () => {
+      const answer = await transport.request(method, path, params);
+      const body = answer.kind.startsWith("application/json") ? JSON.parse(answer.body) : answer.body;
+      if (answer.status >= 400) throw new ApiError(body.error || String(body), answer.status);
+      return body;
+    });
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  const settled = () => queue;
+  const runColour = (id) => RUN_COLOURS[id % RUN_COLOURS.length];
+
+  function formatNumber(x, text) {
+    if (x === null || x === undefined) return text || "–";
+    if (x === 0) return "0";
+    const a = Math.abs(x);
+    return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : String(Number(x.toPrecision(4)));
+  }
+
+  function bytesOf(b64) {
+    const raw = atob(b64);
+    const out = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+
+  const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
+  const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+
+  function classColour(c, classes) {
+    if (classes === 2) return c === 0 ? NEG : POS;
+    return hex(PALETTE[c % PALETTE.length]);
+  }
+
+  // A boundary frame as a small image: a continuous colour ramp (no white band on the
+  // boundary itself), scaled up smoothly by the browser.
+  function boundaryImage(boundary) {
+    const n = boundary.grid;
+    const off = document.createElement("canvas");
+    off.width = off.height = n;
+    const ctx = off.getContext("2d");
+    const image = ctx.createImageData(n, n);
+    if (boundary.kind === "score") {
+      const v = bytesOf(boundary.values);
+      for (let k = 0; k < n * n; k++) {
+        const t = (v[k] - 127.5) / 127.5;  // tanh(score) in [-1, 1]
+        const c = mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
+        image.data.set([c[0], c[1], c[2], 255], 4 * k);
+      }
+    } else {
+      const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
+      const k0 = 1 / boundary.classes;
+      for (let k = 0; k < n * n; k++) {
+        const c = mix(WHITE, classColour(best[k], boundary.classes),
+          0.25 + 0.5 * Math.max(0, (conf[k] / 255 - k0) / (1 - k0)));
+        image.data.set([c[0], c[1], c[2], 255], 4 * k);
+      }
+    }
+    ctx.putImageData(image, 0, 0);
+    return off;
+  }
+
+  function drawBoundary(canvas, boundary, points) {
+    const rect = canvas.getBoundingClientRect();
+    const size = Math.max(60, Math.round(rect.width * (window.devicePixelRatio || 1)));
+    if (canvas.width !== size) { canvas.width = size; canvas.height = size; }
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(boundaryImage(boundary), 0, 0, size, size);
+    const [x0, x1, y0, y1] = points.extent;
+    const px = (x) => ((x - x0) / (x1 - x0)) * size, py = (y) => ((y1 - y) / (y1 - y0)) * size;
+    const r = Math.max(2, size / 110);
+    ctx.lineWidth = Math.max(1, r / 3);
+    for (const [x, y, c] of points.train) {
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      ctx.fillStyle = `rgb(${classColour(c, points.classes).join(",")})`;
+      ctx.fill();
+      ctx.strokeStyle = "rgba(255,255,255,0.8)";
+      ctx.stroke();
+    }
+  }
+
+  return { api, settled, ApiError, runColour, formatNumber, bytesOf, mix, hex, classColour,
+           drawBoundary, NEG, POS, WHITE };
+})();
