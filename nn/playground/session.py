@@ -454,9 +454,17 @@ class Session:
                 raise
             return math.inf
 
+    def evaluation_point(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which the model holds the weights to evaluate and draw: the averaged
+        point x of a Schedule-Free optimizer (its `evaluating()`; the training point y comes
+        back bit for bit afterwards), the weights themselves for every other optimizer."""
+        evaluating = getattr(self.optimizer, "evaluating", None)
+        return evaluating() if evaluating is not None else contextlib.nullcontext()
+
     def _evaluate(self) -> None:
-        train = self._scores(self.X_train)
-        test = self._scores(self.X_test)
+        with self.evaluation_point():
+            train = self._scores(self.X_train)
+            test = self._scores(self.X_test)
         self.train_loss = self._data_loss(train, self.y_train)
         self.accuracy = losses.accuracy(train, self.y_train)
         if test:
@@ -516,7 +524,7 @@ class Session:
     def worst_point(self) -> int:
         """The training point with the largest loss now (near or across the boundary): its
         graph has gradients worth looking at, where a point beyond the margin has none."""
-        with self._lock, no_grad():
+        with self._lock, no_grad(), self.evaluation_point():
             losses_now = [self.loss_fn(self.model(x), t).data
                           for x, t in zip(self.X_train, self.y_train)]
         return max(range(len(losses_now)), key=lambda i: (losses_now[i], -i))
@@ -535,7 +543,7 @@ class Session:
         from autodiff import to_dot
 
         _need_dot()
-        with self._lock:
+        with self._lock, self.evaluation_point():
             index = self.worst_point() if index is None else index
             _, target, which = self.point(index)
             x = self.plane_point(index)
@@ -548,10 +556,10 @@ class Session:
                 svg = render_svg(to_dot(loss, model=self.model, title=title))
             point_loss = float(loss.data)
             worst = self.worst_point()
+            why = self._why_zero(point_loss, index) if point_loss == 0 else None
         return {"svg": svg, "title": title, "neuron": neuron, "point": index,
                 "loss": point_loss if math.isfinite(point_loss) else None,
-                "loss_repr": repr(point_loss), "worst": worst,
-                "zero_why": self._why_zero(point_loss, index) if point_loss == 0 else None}
+                "loss_repr": repr(point_loss), "worst": worst, "zero_why": why}
 
     def _why_zero(self, point_loss: float, index: int) -> str:
         """Why every gradient of a point's loss graph is 0: that loss is 0 (said per loss)."""
@@ -571,7 +579,7 @@ class Session:
         from autodiff import to_html
 
         _need_dot()
-        with self._lock:
+        with self._lock, self.evaluation_point():
             _, target, which = self.point(index)
             x = self.plane_point(index)
             title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
@@ -608,7 +616,7 @@ class Session:
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
-        with self._lock:
+        with self._lock, self.evaluation_point():
             return build_frame(self, since, run, grid, thinned)
 
     def __repr__(self) -> str:
