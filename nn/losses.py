@@ -32,7 +32,7 @@ from autodiff import Value
 from nn._checks import check_non_negative, check_number
 
 __all__ = ["mse", "hinge", "binary_cross_entropy", "bce_with_logits", "cross_entropy",
-           "l2_penalty", "accuracy"]
+           "l2_penalty", "l1_penalty", "accuracy"]
 
 Scalar = Value | float
 
@@ -162,6 +162,29 @@ def l2_penalty(params: Any, alpha: float = 1.0) -> Value:
             raise TypeError(f"l2_penalty(): params[{i}] must be a Value, "
                             f"got {type(p).__name__}: {p!r}")
     return alpha * autodiff.dot(params, params)
+
+
+def l1_penalty(params: Any, alpha: float = 1.0) -> Value:
+    """`alpha * sum(|p|)` over a model's parameters (or any list of Values): the lasso penalty.
+
+    One `abs` node per parameter and one `sum` node; its gradient on each parameter is
+    `alpha * sign(p)` (0 at p = 0), so it pulls every weight towards 0 by the same amount and
+    leaves many exactly at 0, where L2 only shrinks them. `alpha` is a finite number >= 0.
+    """
+    alpha = check_non_negative("l1_penalty()", "alpha", alpha)
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    if isinstance(params, (Value, str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError("l1_penalty() needs a model or a list of Values, got "
+                        f"{type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError("l1_penalty() got no parameters")
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"l1_penalty(): params[{i}] must be a Value, "
+                            f"got {type(p).__name__}: {p!r}")
+    return alpha * autodiff.sum([abs(p) for p in params])
 
 
 def accuracy(pred: Sequence[Any], target: Sequence[Any], threshold: float = 0.0) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autodiff import no_grad
+from autodiff import Value, no_grad
 from nn import data, losses, optim, schedules
 from nn.layers import MLP
 from nn.playground import api as api_module
@@ -40,6 +40,7 @@ from nn.playground.settings import (
     optimizer_settings,
     options,
     parse_settings,
+    start_lr,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,74 @@ def test_l2_and_bce_enter_the_objective_as_written():
                                    make_opt=lambda p: optim.SGD(p, lr=0.2))
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss  # the data loss, without the L2 term
+
+
+def test_l1_adds_lambda_times_the_sum_of_absolute_weights():
+    s = Session(n=60, hidden=[4], l1=0.05, l2=0.01, lr=0.2, seed=1)
+    batch = list(range(len(s.X_train)))
+    objective = s._objective(batch).data
+    with no_grad():
+        data_loss = losses.hinge([s.model(x) for x in s.X_train], s.y_train).data
+    params = [p.data for p in s.model.parameters()]
+    l2_term = 0.01 * sum(p * p for p in params)
+    assert objective == pytest.approx(data_loss + l2_term + 0.05 * sum(abs(p) for p in params),
+                                      rel=1e-12)
+    # each step is SGD on that objective: the L1 gradient is lambda * sign(w) on every weight
+    model = MLP(2, [4, 1], seed=1)
+    opt = optim.SGD(model.parameters(), lr=0.2)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = losses.hinge([model(x) for x in s.X_train], s.y_train)
+        loss = loss + (losses.l2_penalty(model, 0.01) + losses.l1_penalty(model, 0.05))
+        loss.backward()
+        opt.step()
+    s.step(3)
+    assert weights(s.model) == weights(model)
+    assert s.train_loss == s.history[-1]["train_loss"]  # the data loss, without the penalties
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "cmaes"])
+def test_features_and_l1_compiled_are_the_eager_numbers_bit_for_bit(optimizer):
+    settings = dict(n=60, hidden=[4], features=["x1", "x2sq", "sinx1"], l1=0.02, l2=0.01,
+                    optimizer=optimizer, lr=0.2, seed=3)
+    compiled, eager = Session(**settings), Session(**settings, compiled=False)
+    compiled.step(3)
+    eager.step(3)
+    assert compiled.compile_note is None
+    assert weights(compiled.model) == weights(eager.model)
+    assert compiled.train_loss == eager.train_loss
+
+
+def test_l1_penalty_gradient_is_lambda_times_sign():
+    ws = [Value(2.0), Value(-0.5), Value(0.0)]
+    penalty = losses.l1_penalty(ws, 0.3)
+    assert penalty.data == pytest.approx(0.3 * 2.5)
+    penalty.backward()
+    assert [w.grad for w in ws] == [0.3, -0.3, 0.0]
+    with pytest.raises(ValueError, match="l1_penalty"):
+        losses.l1_penalty(ws, -1.0)
+
+
+def test_input_features_are_what_the_network_sees():
+    s = Session(n=60, hidden=[3], features=["x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1",
+                                             "sinx2"], seed=2)
+    assert len(s.model.layers[0].neurons[0].w) == 7
+    for x, (a, b) in zip(s.X_train, s.points_train):
+        assert x == [a, b, a * a, b * b, a * b, math.sin(a), math.sin(b)]
+    only = Session(n=60, hidden=[3], features=["x1sq"], seed=2)
+    assert only.X_train == [[a * a] for a, _ in only.points_train]
+    # the default is the point itself: the same numbers as before features existed
+    plain = Session(n=60, hidden=[3], seed=2)
+    assert plain.X_train == plain.points_train
+    # circles are one neuron's work with x1^2 and x2^2 (the lesson of TensorFlow Playground)
+    circle = Session(dataset="circles", n=100, hidden=[], features=["x1sq", "x2sq"],
+                     optimizer="adam", lr=0.1, seed=0)
+    circle.step(60)
+    assert circle.accuracy > 0.9
+    frame = circle.frame(grid=8)
+    assert [i["name"] for i in frame["network"]["inputs"]] == ["x1sq", "x2sq"]
+    assert frame["network"]["inputs"][0]["label"] == "x1²"
+    assert frame["points"]["train"][0][:2] == circle.points_train[0]
 
 
 def made_as_the_session_does(cls, params, lr, seed):
@@ -476,9 +545,31 @@ def test_a_diverging_step_raises_and_updates_nothing():
         except Diverged as error:
             assert "diverged" in str(error) and "lr=50" in str(error)
             assert (weights(s.model), s.step_count) == before
+            frame = s.frame(grid=4)
+            assert frame["diverged"] == str(error)  # every panel of the page can say so
             break
     else:
         pytest.fail("lr=50 with mse did not diverge in 60 steps")
+    assert Session(n=40, hidden=[2]).frame(grid=4)["diverged"] is None
+
+
+def test_a_new_optimizer_starts_at_its_own_lr_and_leaves_a_mark():
+    s = Session(n=40, hidden=[4], lr=0.3, seed=5)
+    s.step(2)
+    s.update(optimizer="adam")
+    assert s.settings["lr"] == start_lr("adam") and s.optimizer.lr == start_lr("adam")
+    s.step(1)
+    s.update(lr=0.02)
+    s.update(optimizer="rmsprop", lr=0.005)  # an lr given with it is kept
+    assert s.settings["lr"] == 0.005
+    s.update(optimizer="cmaes")  # no learning rate: its mark names only the optimizer
+    assert start_lr("adam") == OPTIMIZERS["adam"].lr  # the registry's starting lr
+    assert s.marks == [{"step": 2, "text": f"adam lr {start_lr('adam'):g}"},
+                       {"step": 3, "text": "lr 0.02"},
+                       {"step": 3, "text": "rmsprop lr 0.005"}, {"step": 3, "text": "cmaes"}]
+    assert s.frame(grid=4)["marks"] == s.marks
+    s.reset()
+    assert s.marks == []
 
 
 # ---- settings as URL text ------------------------------------------------------------------------
@@ -495,11 +586,14 @@ def url_text(value):
 def test_settings_round_trip_through_url_text():
     s = Session(dataset="xor", n=80, hidden=[5, 3], activation="tanh", init="fan_in",
                 loss="bce", optimizer="adam", lr=0.02, betas=(0.8, 0.95), amsgrad=True,
-                schedule="cosine", decay_steps=50, batch_size=16, l2=1e-4, seed=7)
+                schedule="cosine", decay_steps=50, batch_size=16, l2=1e-4, l1=1e-3, seed=7,
+                features=["sinx2", "x1", "x1x2"])
     text = {k: url_text(v) for k, v in s.settings.items()}
     again = Session(**parse_settings(text))
     assert again.settings == s.settings
-    assert list(s.settings)[:6] == ["dataset", "n", "noise", "test_fraction", "seed", "hidden"]
+    assert s.settings["features"] == ["x1", "x1x2", "sinx2"]  # one order: the table's
+    assert list(s.settings)[:7] == ["dataset", "n", "noise", "test_fraction", "seed", "features",
+                                    "hidden"]
 
 
 @pytest.mark.parametrize("query, words", [
@@ -512,6 +606,9 @@ def test_settings_round_trip_through_url_text():
     ({"__class__": "x"}, "unknown setting"),
     ({"n": "1" + "0" * 400}, "n must be between"),
     ({"seed": "9" * 5000}, "seed must be a whole number"),
+    ({"features": "x1,x3"}, "features: unknown feature 'x3'"),
+    ({"features": ""}, "at least one input feature"),
+    ({"l1": "-1"}, "l1 must be between"),
 ])
 def test_bad_url_text_is_refused_by_name(query, words):
     with pytest.raises((ValueError, TypeError), match=words):
@@ -596,6 +693,24 @@ def test_an_activation_added_to_the_table_is_drawn_as_the_model_computes_it(monk
         round(127.5 + 127.5 * v / drawn["scale"]) for v in outs]
 
 
+def test_three_class_output_neurons_carry_their_class_probability():
+    s = Session(dataset="spirals", loss="cross_entropy", n=60, hidden=[4], seed=1)
+    s.step(3)
+    frame = s.frame(grid=4)
+    outputs = frame["network"]["layers"][-1]["neurons"]
+    assert len(outputs) == 3 and "probability" not in frame["network"]["layers"][0]["neurons"][0]
+    x0, x1, y0, y1 = frame["points"]["extent"]
+    x, y = x0 + (x1 - x0) * 0.5 / 4, y1 - (y1 - y0) * 0.5 / 4  # the first thumbnail cell
+    with no_grad():
+        scores = [v.data for v in s.model([x, y])]
+    exps = [math.exp(v - max(scores)) for v in scores]
+    for k, neuron in enumerate(outputs):
+        first = base64.b64decode(neuron["probability"])[0]
+        assert first == round(255 * exps[k] / sum(exps))
+    assert "probability" not in Session(n=40, hidden=[2]).frame(grid=4)["network"]["layers"][-1][
+        "neurons"][0]
+
+
 def test_frame_sends_only_new_history_in_the_same_run():
     s = Session(n=40, hidden=[2])
     first = s.frame()
@@ -622,6 +737,17 @@ def test_dead_relus_are_marked_as_grad_flow_stats_finds_them():
 
 
 @needs_dot
+def test_a_point_with_zero_loss_says_why_its_gradients_are_zero():
+    s = Session(n=60, hidden=[4], seed=0)
+    s.step(30)
+    zero = next(i for i in range(len(s.X_train)) if s.point_loss(i).data == 0.0)
+    graph = s.neuron_graph("layers.0.neurons.0", zero)
+    assert graph["loss"] == 0.0 and "y*s" in graph["zero_why"] and ">= 1" in graph["zero_why"]
+    assert s.point_loss(graph["worst"]).data > 0  # the page offers this one instead
+    assert s.neuron_graph("layers.0.neurons.0", graph["worst"])["zero_why"] is None
+
+
+@needs_dot
 def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
     s = Session(n=60, hidden=[8, 8], seed=0)
     s.step(3)
@@ -631,6 +757,8 @@ def test_neuron_graph_draws_one_point_and_keeps_the_training_gradients():
     assert graph["point"] == 5 and "training point 5" in graph["title"]
     assert [p.grad for p in s.model.parameters()] == grads
     assert s.neuron_graph("layers.0.neurons.0")["point"] == s.worst_point()
+    assert graph["worst"] == s.worst_point()
+    assert graph["loss"] == s.point_loss(5).data and graph["loss_repr"] == repr(graph["loss"])
     with pytest.raises(ValueError, match="no neuron 'layers.9.neurons.0'"):
         s.neuron_graph("layers.9.neurons.0", 0)
     with pytest.raises(ValueError, match="point"):

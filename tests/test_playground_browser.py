@@ -18,7 +18,10 @@ import pytest
 from nn.playground import Race, Surface
 from nn.playground.server import PlaygroundServer, shared_server, show
 from nn.playground.session import Session
-from nn.playground.settings import parse_settings
+from nn.playground.settings import parse_settings, start_lr
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Look inside draws with Graphviz's dot, not installed here")
 
 STEP_COUNT = "[data-testid=step-count]"
 TRAIN_LOSS = "[data-testid=train-loss]"
@@ -370,6 +373,263 @@ def test_a_stopped_server_is_said_so(visitor):
     v.page.wait_for_selector("[data-testid=error]:not([hidden])")
     assert "does not answer" in v.page.inner_text("[data-testid=error]")
     assert v.steps() == 0
+
+
+# ---- a page for a room: sizes, presentation, Look inside, divergence, the controls -------------
+
+
+def box(page, selector):
+    return page.locator(selector).first.bounding_box()
+
+
+def sized_visitor(browser, server, width, height, scale=1.0) -> Visitor:
+    v = Visitor(browser, server)
+    v.context.close()
+    v.context = browser.new_context(viewport={"width": width, "height": height},
+                                    device_scale_factor=scale)
+    v.page = v.context.new_page()
+    v.page.set_default_timeout(15_000)
+    v.page.on("console", lambda m: v.errors.append(m.text) if m.type == "error" else None)
+    v.page.on("pageerror", lambda e: v.errors.append(str(e)))
+    v.context.on("request", lambda r: v.requests.append(r.url))
+    return v
+
+
+@pytest.fixture
+def sized(browser, server):
+    made: list[Visitor] = []
+
+    def make(width, height, scale=1.0) -> Visitor:
+        made.append(sized_visitor(browser, server, width, height, scale))
+        return made[-1]
+
+    yield make
+    for v in made:
+        v.context.close()
+    for v in made:
+        v.check()
+
+
+def font_px(page) -> float:
+    return page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+
+
+def test_at_1920x1080_the_boundary_and_the_type_grow(sized):
+    small, large = sized(1280, 720), sized(1920, 1080)
+    for v in (small, large):
+        v.open("n=60&hidden=6,6&seed=1")
+    assert box(large.page, "[data-testid=boundary]")["width"] >= 480
+    assert font_px(large.page) > font_px(small.page) >= 14
+    neuron = "[data-testid=neuron]"
+    assert box(large.page, neuron)["width"] > box(small.page, neuron)["width"]
+    for v in (small, large):  # one screen: nothing below the window
+        assert v.page.evaluate("() => document.documentElement.scrollHeight") <= \
+            v.page.viewport_size["height"] + 1
+
+
+def test_at_800x600_nothing_is_cut_off_and_the_page_scrolls(sized):
+    v = sized(800, 600)
+    v.open("n=60&hidden=4&seed=1")
+    page = v.page
+    assert page.evaluate("() => getComputedStyle(document.body).overflowY") != "hidden"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 800
+    assert page.evaluate("() => document.documentElement.scrollHeight") > 600  # it scrolls
+    for testid in ["play", "step", "reset", "lr-slider", "network", "boundary", "curves",
+                   "grad-flow", "setting-dataset", "setting-l1", "keys"]:
+        locator = page.locator(f"[data-testid={testid}]")
+        locator.scroll_into_view_if_needed()
+        b = locator.bounding_box()
+        assert b and b["x"] >= 0 and b["x"] + b["width"] <= 800 + 0.5, (testid, b)
+        assert b["width"] > 0 and b["height"] > 0, testid
+        assert b["y"] >= -0.5 and b["y"] < 600, (testid, b)  # scrolled to, it is in view
+    v.click_step(1)
+
+
+def test_on_a_phone_the_panels_stack(sized):
+    v = sized(390, 844)
+    v.open("n=60&hidden=4&seed=1")
+    assert v.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    boundary, network = box(v.page, "[data-testid=boundary]"), box(v.page, "[data-testid=network]")
+    assert boundary["y"] + boundary["height"] <= network["y"]  # one column: boundary first
+    assert boundary["width"] >= 300
+
+
+def test_at_125_percent_zoom_no_neuron_covers_the_legend(sized):
+    v = sized(1024, 576, scale=1.25)  # 1280x720 at 125%: the CSS viewport shrinks so
+    v.open("n=60&hidden=8,8&seed=1")
+    legend = box(v.page, "#legend")
+    bottoms = v.page.eval_on_selector_all(
+        "[data-testid=neuron], [data-testid=input]",
+        "els => els.map(e => e.getBoundingClientRect().bottom)")
+    assert max(bottoms) <= legend["y"] + 0.5
+
+
+def test_presentation_mode_keeps_play_step_reset_and_lr(visitor):
+    v = visitor()
+    v.open("n=60&hidden=4&seed=1")
+    before, neuron = font_px(v.page), box(v.page, "[data-testid=neuron]")["width"]
+    v.page.keyboard.press("p")
+    v.page.wait_for_function("() => document.body.classList.contains('presenting')")
+    assert font_px(v.page) > before
+    # the network's box grew (no settings column): it is laid out again, larger
+    v.page.wait_for_function(
+        f"() => document.querySelector('[data-testid=neuron]').offsetWidth > {neuron + 1}")
+    for testid in ["play", "step", "reset", "lr-slider", "boundary", "network", "curves"]:
+        assert v.page.is_visible(f"[data-testid={testid}]"), testid
+    for testid in ["setting-dataset", "grad-flow", "edge-mode", "add-layer"]:
+        assert not v.page.is_visible(f"[data-testid={testid}]"), testid
+    v.click_step(1)
+    v.page.click("[data-testid=present]")
+    assert v.page.is_visible("[data-testid=setting-dataset]")
+
+
+def graph_step(v) -> str:
+    return v.page.get_attribute("[data-testid=neuron-graph]", "data-step")
+
+
+@needs_dot
+def test_look_inside_is_a_side_panel_redrawn_on_step_and_pause(visitor):
+    v = visitor()
+    v.open("n=60&hidden=4,4&seed=0")
+    v.click_step(1)
+    v.page.click("[data-testid=neuron][data-name='layers.1.neurons.2']")
+    v.page.wait_for_selector("[data-testid=neuron-graph] svg .pg-highlight")
+    panel = box(v.page, "[data-testid=inside]")
+    # the network stays in view beside the panel, and the neuron's name is in view
+    for b in v.page.eval_on_selector_all("[data-testid=neuron]", """els => els.map(e => {
+            const r = e.getBoundingClientRect(); return [r.left, r.right, r.top]; })"""):
+        assert b[1] <= panel["x"] + 0.5 and b[0] >= 0 and b[2] >= 0
+    assert "layers.1.neurons.2" in v.page.inner_text("#inside-title")
+    name = v.page.locator("[data-testid=neuron-graph] .pg-highlight text",
+                          has_text="layers.1.neurons.2").first.bounding_box()
+    graph = box(v.page, "[data-testid=neuron-graph]")
+    assert graph["x"] <= name["x"] and name["x"] + name["width"] <= graph["x"] + graph["width"]
+    assert graph["y"] <= name["y"] and name["y"] + name["height"] <= graph["y"] + graph["height"]
+    assert graph_step(v) == "1"
+    v.click_step(1)  # a step draws it again: the caption names the new step
+    v.page.wait_for_function(
+        "() => document.querySelector('[data-testid=neuron-graph]').dataset.step === '2'")
+    v.page.wait_for_selector("[data-testid=neuron-graph] svg .pg-highlight")
+    assert "after 2 steps" in v.page.inner_text("[data-testid=inside-caption]")
+    v.page.click("[data-testid=play]")
+    v.wait_at_least(5)
+    v.page.click("[data-testid=pause]")
+    v.settled()
+    n = v.steps()
+    v.page.wait_for_function(
+        f"() => document.querySelector('[data-testid=neuron-graph]').dataset.step === '{n}'")
+    v.page.wait_for_function(
+        f"() => document.querySelector('[data-testid=inside-caption]').textContent"
+        f".includes('after {n} steps')")
+    v.page.keyboard.press("Escape")
+    assert not v.page.is_visible("[data-testid=inside]")
+
+
+@needs_dot
+def test_a_point_with_zero_loss_says_why_and_offers_the_worst(visitor):
+    s = session_after(30, n=60, hidden=[4], seed=0)
+    zero = next(i for i in range(len(s.X_train)) if s.point_loss(i).data == 0.0)
+    v = visitor()
+    v.open("n=60&hidden=4&seed=0")
+    v.page.evaluate("async () => { for (let i = 0; i < 30; i++) await stepOnce(); }")
+    v.wait_steps(30)
+    v.page.click("[data-testid=neuron][data-name='layers.0.neurons.1']")
+    v.page.wait_for_selector("[data-testid=neuron-graph] svg .pg-highlight")
+    v.page.evaluate(f"() => {{ state.chosenPoint = {zero}; return showInside(); }}")
+    why = v.page.locator("[data-testid=zero-why]")
+    why.wait_for()
+    assert "is 0, so every gradient here is 0" in why.inner_text()
+    v.page.click("[data-testid=worst-point]")
+    v.page.wait_for_function(
+        f"() => document.querySelector('[data-testid=neuron-graph]').dataset.point"
+        f" === '{s.worst_point()}'")
+    assert not why.is_visible()
+
+
+def test_divergence_is_said_in_every_panel_and_the_loss_axis_can_be_log(visitor):
+    v = visitor()
+    v.open("n=40&hidden=8,8&activation=linear&loss=mse&lr=50&seed=0")
+    for _ in range(60):
+        v.page.click("[data-testid=step]")
+        v.settled()
+        if v.page.is_visible("[data-testid=notice]"):
+            break
+    assert "diverged" in v.page.inner_text("[data-testid=notice]")
+    said = v.page.locator("[data-testid=diverged]")
+    assert said.count() >= 4  # boundary, network, gradient flow, curves
+    for i in range(said.count()):
+        assert said.nth(i).is_visible()
+    assert "loss was 0" not in v.page.text_content("[data-testid=grad-flow]")
+    v.page.check("[data-testid=log-loss]")
+    assert v.page.get_attribute("[data-testid=curves]", "data-scale") == "log"
+    assert "1e" in v.page.text_content("[data-testid=curves]")
+
+
+def test_plus_minus_buttons_change_the_layers_and_neurons(visitor):
+    v = visitor()
+    v.open("n=60&hidden=3&seed=1")
+    v.page.click("[data-testid=add-neuron][data-layer='0']")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('hidden') === '4'")
+    v.page.click("[data-testid=add-layer]")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('hidden') === '4,4'")
+    v.page.click("[data-testid=remove-neuron][data-layer='1']")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('hidden') === '4,3'")
+    assert v.page.locator("[data-testid=neuron]").count() == 4 + 3 + 1
+    v.page.click("[data-testid=remove-layer]")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('hidden') === '4'")
+    v.click_step(2)
+    assert v.loss() == repr(session_after(2, n=60, hidden=[4], seed=1).train_loss)
+
+
+def test_input_features_and_l1_are_settings_of_the_session(visitor):
+    v = visitor()
+    v.open("n=60&hidden=4&seed=2")
+    v.page.check("[data-testid=feature-x1sq]")
+    v.page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('features') === 'x1,x2,x1sq'")
+    v.page.uncheck("[data-testid=feature-x2]")
+    v.page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('features') === 'x1,x1sq'")
+    labels = v.page.eval_on_selector_all("#network .input-label",
+                                         "els => els.map(e => e.textContent)")
+    assert labels == ["x1", "x1²"]
+    v.page.fill("[data-testid=setting-l1]", "0.01")
+    v.page.press("[data-testid=setting-l1]", "Tab")
+    v.page.wait_for_function("() => new URLSearchParams(location.search).get('l1') === '0.01'")
+    v.click_step(3)
+    s = session_after(3, n=60, hidden=[4], seed=2, features=["x1", "x1sq"], l1=0.01)
+    assert v.loss() == repr(s.train_loss)
+
+
+def test_sliders_toggles_marks_classes_hover_and_keys(visitor):
+    v = visitor()
+    v.open("dataset=spirals&loss=cross_entropy&n=90&hidden=5&seed=3")
+    page = v.page
+    assert page.eval_on_selector_all("[data-testid=class-label]",
+                                     "els => els.map(e => e.textContent)") == \
+        ["class 0", "class 1", "class 2"]
+    assert "space" in page.inner_text("[data-testid=keys]")  # the keys are in view
+    page.hover("[data-testid=neuron][data-name='layers.1.neurons.2']")
+    assert page.is_visible("[data-testid=neuron-zoom]")
+    assert "class 2" in page.inner_text("[data-testid=neuron-zoom]")
+    # the lr slider sends the lr; hide-test draws the training points only
+    page.locator("[data-testid=slider-lr]").fill("6")  # LR_STEPS[6] = 0.03
+    page.wait_for_function("() => new URLSearchParams(location.search).get('lr') === '0.03'")
+    page.check("[data-testid=hide-test]")
+    assert page.get_attribute("[data-testid=boundary]", "data-drawn") == str(90 - 18)
+    page.check("[data-testid=discretize]")
+    assert page.get_attribute("[data-testid=boundary]", "data-discretized") == "1"
+    # a new optimizer mid-run starts at its own lr and leaves a mark on the curves
+    v.click_step(2)
+    page.select_option("[data-testid=setting-optimizer]", "adam")
+    page.wait_for_selector("[data-testid=mark][data-step='2']")
+    assert v.url_settings()["lr"] == str(start_lr("adam"))
+    v.click_step(1)
+    s = session_after(2, dataset="spirals", loss="cross_entropy", n=90, hidden=[5], seed=3,
+                      lr=0.03)
+    s.update(optimizer="adam")
+    s.step(1)
+    assert v.loss() == repr(s.train_loss)
 
 
 @pytest.mark.parametrize("bad", ["../../api/options", "..%2F..%2Fapi%2Foptions", "a b"])

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from autodiff import Value
+from nn.playground.features import FEATURES, feature_columns, features_of
 from nn.playground.settings import inactive_settings, lr_of
 from nn.plots import grad_flow_stats
 
@@ -49,6 +50,10 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
         "test_loss_repr": repr(session.test_loss),
         "accuracy": session.accuracy,
         "gradient_free": session.last_step_gradient_free,
+        "last_step_loss": session.last_step_loss,
+        "last_step_loss_repr": repr(session.last_step_loss),
+        "diverged": _diverged(session),
+        "marks": list(session.marks),
         "evaluations": session.evaluations,
         "gradients": session.gradients,
         "seconds": session.seconds,
@@ -66,12 +71,14 @@ def build_frame(session: Any, since: int = 0, run: int | None = None,
     }
     if fresh:
         frame["points"] = {
-            "train": [[x[0], x[1], c] for x, c in zip(session.X_train, session.labels_train)],
-            "test": [[x[0], x[1], c] for x, c in zip(session.X_test, session.labels_test)],
+            "train": [[x[0], x[1], c]
+                      for x, c in zip(session.points_train, session.labels_train)],
+            "test": [[x[0], x[1], c] for x, c in zip(session.points_test, session.labels_test)],
             "classes": session.classes,
             "extent": session.extent,
         }
-    frame["boundary"], frame["network"] = _pictures(session.model, session.extent, grid, stats)
+    frame["boundary"], frame["network"] = _pictures(session.model, session.extent, grid, stats,
+                                                    session.settings["features"])
     return json_ready(frame)
 
 
@@ -83,10 +90,18 @@ def _grid(extent: list[float], grid: int) -> list[tuple[float, float]]:
     return [(x, y) for y in ys for x in xs]
 
 
-def picture_boundary(model: Any, extent: list[float], grid: int = 40) -> dict[str, Any]:
+def _inputs(points: list[tuple[float, float]], features: list[str]) -> list:
+    """What the network sees of each point: the point itself, or its input `features`."""
+    if list(features) == ["x1", "x2"]:
+        return points
+    return [features_of(features, p) for p in points]
+
+
+def picture_boundary(model: Any, extent: list[float], grid: int = 40,
+                     features: list[str] = ("x1", "x2")) -> dict[str, Any]:
     """The decision boundary alone (what a race's small multiples draw), from the model's one
-    float evaluation of the grid."""
-    return _boundary(grid, model.layer_outputs(_grid(extent, grid))[-1])
+    float evaluation of the grid (its input `features`)."""
+    return _boundary(grid, model.layer_outputs(_inputs(_grid(extent, grid), features))[-1])
 
 
 def _boundary(grid: int, h: list[list[float]]) -> dict[str, Any]:
@@ -112,17 +127,22 @@ def _boundary(grid: int, h: list[list[float]]) -> dict[str, Any]:
             "confidence": _bytes(confidence, 1.0, False)}
 
 
-def _pictures(model: Any, extent: list[float], grid: int,
-              stats: list[dict]) -> tuple[dict, dict]:
+def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
+              features: list[str]) -> tuple[dict, dict]:
     """The decision boundary over a grid x grid raster of the plane `extent` and each neuron's
-    output over a half-resolution raster, from the model's one float evaluation of the grid
-    (`MLP.layer_outputs`): what is drawn is what the model computes."""
+    (and input feature's) output over a half-resolution raster, from the model's one float
+    evaluation of the grid's input `features` (`MLP.layer_outputs`): what is drawn is what the
+    model computes."""
     points = _grid(extent, grid)
     thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
     dead = {name for s in stats for name in (s["dead"] or [])}
-    inputs = [{"name": name, "picture": _bytes([points[k][c] for k in thumb], 1.0, True),
-               "scale": 1.0} for c, name in enumerate(("x1", "x2"))]
-    outputs = model.layer_outputs(points)
+    inputs = []
+    for name, column in zip(features, feature_columns(features, *zip(*points))):
+        pic = [column[k] for k in thumb]
+        scale = max((abs(v) for v in pic), default=0.0) or 1.0
+        inputs.append({"name": name, "label": FEATURES[name][0],
+                       "picture": _bytes(pic, scale, True), "scale": scale})
+    outputs = model.layer_outputs(_inputs(points, features))
     layers_out = []
     for index, (layer, columns) in enumerate(zip(model.layers, outputs)):
         neurons = []
@@ -138,7 +158,33 @@ def _pictures(model: Any, extent: list[float], grid: int,
                 "picture": _bytes(pic, scale, True), "scale": scale,
             })
         layers_out.append({"name": f"layers.{index}", "neurons": neurons})
-    return _boundary(grid, outputs[-1]), {"inputs": inputs, "layers": layers_out}
+    h = outputs[-1]
+    if len(h) > 1:
+        # One output per class: each output neuron also shows where the network gives its
+        # class the highest probability (softmax over the outputs), drawn in the class's colour.
+        for k, neuron in enumerate(layers_out[-1]["neurons"]):
+            neuron["probability"] = _bytes([_softmax_at(h, i, k) for i in thumb], 1.0, False)
+    return _boundary(grid, h), {"inputs": inputs, "layers": layers_out}
+
+
+def _softmax_at(h: list[list[float]], i: int, k: int) -> float:
+    """softmax(scores at grid point i)[k], or 0 where a score is not finite."""
+    row = [column[i] for column in h]
+    if not all(math.isfinite(v) for v in row):
+        return 0.0
+    top = max(row)
+    weights = [math.exp(v - top) for v in row]
+    return weights[k] / sum(weights)
+
+
+def _diverged(session: Any) -> str | None:
+    """Why training cannot go on, for every panel of the page to say (None while it can)."""
+    if session.diverged:
+        return session.diverged
+    if not math.isfinite(session.train_loss):
+        return (f"training diverged: the training loss is {session.train_loss!r} after step "
+                f"{session.step_count}; lower the learning rate and press Reset")
+    return None
 
 
 def plane_extent(X: list[list[float]]) -> list[float]:

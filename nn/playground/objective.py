@@ -1,6 +1,7 @@
 """A session's training objective, compiled once and shared by every session that has the same.
 
-A full-batch step evaluates `loss(model(X), y) + l2 * sum(w^2)` and its gradient. Built eagerly,
+A full-batch step evaluates `loss(model(X), y) + l2 * sum(w^2) + l1 * sum(|w|)` and its
+gradient. Built eagerly,
 that is a graph of thousands of Values per step; `nn.compiled.compile_loss` writes the same
 forward and backward out as straight-line Python on floats, bit for bit the same numbers many
 times faster. The one idea to understand: a trace depends on the data, the targets and the
@@ -28,7 +29,7 @@ from nn.compiled import CompiledLoss, compile_loss
 from nn.layers import MLP
 
 __all__ = ["SharedObjective", "shared_objective", "loss_of_scores", "cache_clear",
-           "CompileError"]
+           "CompileError", "penalty_of"]
 
 #: How many traces are kept (each is a few megabytes of generated code).
 MAX_SHARED = 8
@@ -40,10 +41,10 @@ class SharedObjective:
     """One compiled objective on a stand-in model of the right shape; thread-safe."""
 
     def __init__(self, hidden: Sequence[int], outputs: int, activation: str,
-                 loss_fn: Callable, l2: float) -> None:
-        self.model = MLP(2, [*hidden, outputs], activation=activation, seed=0)
+                 loss_fn: Callable, l2: float, nin: int = 2, l1: float = 0.0) -> None:
+        self.model = MLP(nin, [*hidden, outputs], activation=activation, seed=0)
         self.params = self.model.parameters()
-        penalty = (lambda m: losses.l2_penalty(m, l2)) if l2 else None
+        penalty = (lambda m: penalty_of(m, l2, l1)) if l2 or l1 else None
         self.compiled: CompiledLoss = compile_loss(self.model, loss_fn, penalty=penalty)
         self._lock = threading.Lock()
 
@@ -59,8 +60,18 @@ class SharedObjective:
         return value
 
 
+def penalty_of(model: Any, l2: float, l1: float) -> Value:
+    """The penalties of a session's objective, `l2 * sum(w^2) + l1 * sum(|w|)` (each term only
+    when its strength is > 0; call it when one is): added to the data loss as one term, eager
+    and compiled alike, so both sum the same floats in the same order."""
+    if l2 and l1:
+        return losses.l2_penalty(model, l2) + losses.l1_penalty(model, l1)
+    return losses.l2_penalty(model, l2) if l2 else losses.l1_penalty(model, l1)
+
+
 def shared_objective(key: tuple, hidden: Sequence[int], outputs: int, activation: str,
-                     loss_fn: Callable, l2: float) -> SharedObjective:
+                     loss_fn: Callable, l2: float, nin: int = 2,
+                     l1: float = 0.0) -> SharedObjective:
     """The shared objective for `key` (data and model settings), compiled on first use.
 
     Raises CompileError when the objective cannot be compiled (the caller runs eagerly).
@@ -70,7 +81,7 @@ def shared_objective(key: tuple, hidden: Sequence[int], outputs: int, activation
         if found is not None:
             _cache.move_to_end(key)
             return found
-    made = SharedObjective(hidden, outputs, activation, loss_fn, l2)
+    made = SharedObjective(hidden, outputs, activation, loss_fn, l2, nin, l1)
     with _cache_lock:
         _cache[key] = made
         while len(_cache) > MAX_SHARED:

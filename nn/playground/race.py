@@ -323,8 +323,10 @@ class Race:
                 "common": {k: first.settings[k] for k in SETTINGS if k not in RUN_KEYS},
                 "runs": runs, "marks": list(self.marks),
                 "points": {
-                    "train": [[x[0], x[1], c] for x, c in zip(first.X_train, first.labels_train)],
-                    "test": [[x[0], x[1], c] for x, c in zip(first.X_test, first.labels_test)],
+                    "train": [[x[0], x[1], c]
+                              for x, c in zip(first.points_train, first.labels_train)],
+                    "test": [[x[0], x[1], c]
+                             for x, c in zip(first.points_test, first.labels_test)],
                     "classes": first.classes, "extent": first.extent},
             })
 
@@ -339,7 +341,8 @@ def _run_frame(session: Session, since: int, grid: int) -> dict[str, Any]:
     network's pictures and gradient flow belong to the one-session page)."""
     with session._lock:
         with session.evaluation_point():  # Schedule-Free: drawn at the averaged point x
-            boundary = picture_boundary(session.model, session.extent, grid)
+            boundary = picture_boundary(session.model, session.extent, grid,
+                                        session.settings["features"])
         return {"train_loss": session.train_loss,
                 "train_loss_repr": repr(session.train_loss),
                 "test_loss": session.test_loss,

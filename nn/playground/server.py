@@ -23,7 +23,9 @@ API (settings are URL query parameters with the Session's argument names, e.g. `
                                                run longer is undone (400 naming the settings)
     POST /api/sessions/ID/settings?SETTINGS    change settings (live or rebuild), a frame
     POST /api/sessions/ID/reset                back to step 0
-    GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title"}: one point's loss graph
+    GET  /api/sessions/ID/graph?neuron=NAME&point=I    {"svg", "title", "point", "loss",
+                                               "worst", "zero_why"}: one point's loss graph
+                                               (zero_why: why its gradients are all 0)
     GET  /api/sessions/ID/backprop?point=I     the step-through page of that loss (HTML)
     POST /api/sessions/ID/close                free the session
     GET  /api/lab?expr=E&values=a=2,b=-3       the expression lab (page /lab): {"svg", "explain",
@@ -89,6 +91,8 @@ ASSETS = {
     "index.html": "text/html; charset=utf-8",
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
+    "controls.js": "text/javascript; charset=utf-8",
+    "inside.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
     "lab.html": "text/html; charset=utf-8",
     "lab.js": "text/javascript; charset=utf-8",

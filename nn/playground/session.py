@@ -31,11 +31,12 @@ from nn import data as datasets
 from nn import losses, schedules
 from nn.layers import MLP
 from nn.optim.registry import resolve as resolve_optimizer
+from nn.playground.features import features_of
 from nn.playground.frame import build_frame, plane_extent
-from nn.playground.objective import CompileError, loss_of_scores, shared_objective
-from nn.playground.settings import (LOSSES, SETTINGS, float_in, has_lr, int_in, lr_of,
-                                    make_optimizer, needs_closure, optimizer_settings,
-                                    resolve_settings)
+from nn.playground.objective import CompileError, loss_of_scores, penalty_of, shared_objective
+from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, float_in, has_lr, int_in,
+                                    lr_of, make_optimizer, needs_closure, optimizer_settings,
+                                    resolve_settings, start_lr)
 
 __all__ = ["Session", "Diverged", "StepTooLong", "DotMissing"]
 
@@ -75,10 +76,12 @@ class Session:
     """A training run with named settings; `step()` is exactly one optimizer step.
 
     Data: `dataset` (any of nn.data.DATASETS) with `n` points and `noise` (None: the dataset's
-    own), the last `test_fraction` of them held out. Model: `MLP(2, hidden + [outputs])` with
-    `activation` in the hidden layers, `init` and `seed`; one output for the two-class losses
-    (hinge, bce, mse), one per class for cross_entropy. Training: `loss` on a batch of
-    `batch_size` points (None: the whole training set) plus `l2 * sum(w^2)`, minimised by
+    own), the last `test_fraction` of them held out. Model: `MLP(len(features), hidden +
+    [outputs])` with `activation` in the hidden layers, `init` and `seed`, fed the input
+    `features` of each point (["x1", "x2"]: its coordinates; see nn.playground.features); one
+    output for the two-class losses (hinge, bce, mse), one per class for cross_entropy.
+    Training: `loss` on a batch of `batch_size` points (None: the whole training set) plus
+    `l2 * sum(w^2)` and `l1 * sum(|w|)` over every parameter, minimised by
     `optimizer` (a name of nn.optim's registry: "adam", "conjugate_gradient", ...) with
     learning rate `lr` and its other hyper-parameters as keywords (`momentum=0.9`,
     `betas=(0.9, 0.99)`); `schedule` is "none", "step" (lr *= gamma every decay_steps),
@@ -111,11 +114,12 @@ class Session:
     max_history = 4000
 
     def __init__(self, dataset: str = "moons", n: int = 200, noise: float | None = None,
-                 test_fraction: float = 0.2, seed: int = 0, hidden: Sequence[int] = (8, 8),
+                 test_fraction: float = 0.2, seed: int = 0,
+                 features: Sequence[str] = ("x1", "x2"), hidden: Sequence[int] = (8, 8),
                  activation: str = "relu", init: str = "uniform", loss: str = "hinge",
                  optimizer: str = "sgd", lr: float = 0.1, schedule: str = "none",
                  decay_steps: int = 100, gamma: float = 0.1, batch_size: int | None = None,
-                 l2: float = 0.0, *, compiled: bool = True,
+                 l2: float = 0.0, l1: float = 0.0, *, compiled: bool = True,
                  **optimizer_options: Any) -> None:
         if not isinstance(compiled, bool):
             raise TypeError(f"Session: compiled must be True or False, got {compiled!r}")
@@ -124,10 +128,11 @@ class Session:
         self.compiled = compiled
         self.compile_note: str | None = None
         given = dict(dataset=dataset, n=n, noise=noise, test_fraction=test_fraction, seed=seed,
+                     features=list(features) if isinstance(features, tuple) else features,
                      hidden=list(hidden) if isinstance(hidden, tuple) else hidden,
                      activation=activation, init=init, loss=loss, optimizer=optimizer, lr=lr,
                      schedule=schedule, decay_steps=decay_steps, gamma=gamma,
-                     batch_size=batch_size, l2=l2, **optimizer_options)
+                     batch_size=batch_size, l2=l2, l1=l1, **optimizer_options)
         self._lock = threading.RLock()
         self.run = 0  # counts rebuilds, so a page can tell a fresh run from more steps
         #: What the last resolution of the settings changed and why (see `resolve_settings`):
@@ -144,18 +149,26 @@ class Session:
 
         The optimizer, its hyper-parameters, lr, the schedule, batch_size and l2 apply from the
         next step on: a new optimizer starts with empty state, and a new lr or schedule starts
-        the schedule again from that lr; the weights carry on. Any other change (data, model,
-        loss, seed) starts a fresh run. A bad value raises and changes nothing. The settings'
-        rules apply as at construction (a three-class dataset takes cross_entropy, ...), and
+        the schedule again from that lr; the weights carry on. A new optimizer without a new
+        `lr` starts at its own starting lr (`settings.start_lr`). Optimizer and lr changes leave
+        a mark in `marks` at the step they apply from. Any other change (data, model, loss,
+        seed) starts a fresh run. A bad value raises and changes nothing. The settings' rules
+        apply as at construction (a three-class dataset takes cross_entropy, ...), and
         `adjusted` says what they changed.
         """
         with self._lock:
             merged = dict(self.settings)
             if "optimizer" in changes and _registered_name(changes["optimizer"]) \
                     != merged["optimizer"]:
-                # The old optimizer's hyper-parameters do not carry over to another class.
+                # The old optimizer's hyper-parameters do not carry over to another class,
+                # nor does its learning rate (Adam's 0.05 would crawl with SGD).
                 for key in optimizer_settings(merged["optimizer"]):
                     merged.pop(key, None)
+                name = _registered_name(changes["optimizer"])
+                if "lr" not in changes and name in OPTIMIZERS:
+                    lr = start_lr(name)
+                    if lr is not None:
+                        merged["lr"] = lr
             if "dataset" in changes and "noise" not in changes:
                 merged["noise"] = None  # the new dataset's own noise
             merged.update(changes)
@@ -170,6 +183,11 @@ class Session:
             if any(not (SETTINGS[k].live if k in SETTINGS else True) for k in changed):
                 self._build()
                 return True
+            lr_too = has_lr(OPTIMIZERS[new["optimizer"]].cls)
+            if "optimizer" in changed or "lr" in changed and lr_too:
+                lr = f"lr {new['lr']:g}" if lr_too else ""
+                self.marks.append({"step": self.step_count, "text": (
+                    f"{new['optimizer']} {lr}" if "optimizer" in changed else lr).strip()})
             if changed & ({"optimizer"} | set(optimizer_settings(new["optimizer"]))) \
                     or old["optimizer"] != new["optimizer"]:
                 self.optimizer = make_optimizer(new, self.model.parameters(), self.model)
@@ -201,12 +219,16 @@ class Session:
         outputs = self.classes if style == "index" else 1
         n_test = round(s["n"] * s["test_fraction"])
         n_train = s["n"] - n_test
-        # The points come shuffled, so the last ones are a fair test set.
-        self.X_train, self.X_test = X[:n_train], X[n_train:]
+        # The points come shuffled, so the last ones are a fair test set. The plane's points
+        # are drawn; the network sees their input features (the points themselves by default).
+        self.points_train, self.points_test = X[:n_train], X[n_train:]
+        inputs = X if s["features"] == ["x1", "x2"] else [features_of(s["features"], p)
+                                                           for p in X]
+        self.X_train, self.X_test = inputs[:n_train], inputs[n_train:]
         self.y_train, self.y_test = targets[:n_train], targets[n_train:]
         self.labels_train, self.labels_test = classes[:n_train], classes[n_train:]
-        self.model = MLP(2, [*s["hidden"], outputs], activation=s["activation"],
-                         init=s["init"], seed=s["seed"])
+        self.model = MLP(len(s["features"]), [*s["hidden"], outputs],
+                         activation=s["activation"], init=s["init"], seed=s["seed"])
         self.optimizer = make_optimizer(s, self.model.parameters(), self.model)
         self._make_schedule()
         self._batches = random.Random(f"batches {s['seed']}")
@@ -222,6 +244,10 @@ class Session:
         self.last_batch: list[int] = []  # the training points of the last step, by index
         self.last_step_gradient_free = False  # CMA-ES, the ES: their closure runs under no_grad
         self.history: list[dict[str, Any]] = []
+        #: Where the optimizer or lr changed mid-run: {"step", "text"}, drawn on the curves.
+        self.marks: list[dict[str, Any]] = []
+        #: Why the last step was refused as diverged (None once a step succeeds).
+        self.diverged: str | None = None
         self.history_thinned = 0  # how often this run's history was thinned
         self._history_stride = 1  # the history keeps the steps that are multiples of this
         self.run += 1
@@ -266,12 +292,14 @@ class Session:
                                  "and a trace per batch costs more than it saves")
             return None
         key = (s["dataset"], s["n"], s["noise"], s["test_fraction"], s["seed"],
-               tuple(s["hidden"]), s["activation"], s["loss"], s["l2"])
+               tuple(s["features"]), tuple(s["hidden"]), s["activation"], s["loss"], s["l2"],
+               s["l1"])
         if key == self._compile_failed:
             return None
         try:
             shared = shared_objective(key, s["hidden"], len(self.model.layers[-1].neurons),
-                                      s["activation"], self.loss_fn, s["l2"])
+                                      s["activation"], self.loss_fn, s["l2"],
+                                      nin=len(s["features"]), l1=s["l1"])
         except CompileError as error:
             self._compile_failed = key
             self.compile_note = f"runs eagerly: the objective cannot be compiled ({error})"
@@ -297,15 +325,16 @@ class Session:
             return self._objective(batch)
         loss = Value(self._data_loss(self._scores([self.X_train[i] for i in batch]),
                                      [self.y_train[i] for i in batch], raw=True))
-        l2 = self.settings["l2"]
-        return loss + losses.l2_penalty(self.model, l2) if l2 else loss
+        l2, l1 = self.settings["l2"], self.settings["l1"]
+        return loss + penalty_of(self.model, l2, l1) if l2 or l1 else loss
 
     def _objective(self, batch: list[int]) -> Value:
-        """The loss of the batch, plus the L2 penalty when l2 > 0: what the optimizer minimises."""
+        """The loss of the batch plus its penalties (`penalty_of`: l2 * sum(w^2) + l1 * sum(|w|),
+        when l2 or l1 > 0): what the optimizer minimises."""
         scores = [self.model(self.X_train[i]) for i in batch]
         loss = self.loss_fn(scores, [self.y_train[i] for i in batch])
-        l2 = self.settings["l2"]
-        return loss + losses.l2_penalty(self.model, l2) if l2 else loss
+        l2, l1 = self.settings["l2"], self.settings["l1"]
+        return loss + penalty_of(self.model, l2, l1) if l2 or l1 else loss
 
     def step(self, count: int = 1, time_limit: float | None = None) -> None:
         """`count` optimizer steps (each: zero_grad, forward, backward, step, schedule).
@@ -384,11 +413,13 @@ class Session:
                 raise
             advice = (f"lower the learning rate (lr={self.settings['lr']:g})"
                       if has_lr(type(opt)) else "try a smaller step size")
-            raise Diverged(f"step {self.step_count + 1}: training diverged ({error}); {advice} "
-                           "and press Reset") from None
+            self.diverged = (f"step {self.step_count + 1}: training diverged ({error}); "
+                             f"{advice} and press Reset")
+            raise Diverged(self.diverged) from None
         if self.schedule is not None:
             self.schedule.step()
         self.step_count += 1
+        self.diverged = None
         self.evaluations += evaluations
         self.gradients += gradients
         self.last_batch = batch
@@ -467,13 +498,21 @@ class Session:
 
     def point(self, index: int) -> tuple[list[float], Any, str]:
         """Point `index` of the whole dataset (training points first, then the test points):
-        (x, target, its name such as "training point 5" or "test point 0")."""
+        (x, target, its name such as "training point 5" or "test point 0"); x is what the
+        network sees of it (its input features), `plane_point(index)` where it is drawn."""
         n_train = len(self.X_train)
         index = int_in("point", index, 0, n_train + len(self.X_test) - 1)
         if index < n_train:
             return self.X_train[index], self.y_train[index], f"training point {index}"
         return (self.X_test[index - n_train], self.y_test[index - n_train],
                 f"test point {index - n_train}")
+
+    def plane_point(self, index: int) -> list[float]:
+        """Where point `index` lies on the plane (x1, x2), whatever the input features."""
+        n_train = len(self.points_train)
+        index = int_in("point", index, 0, n_train + len(self.points_test) - 1)
+        return (self.points_train[index] if index < n_train
+                else self.points_test[index - n_train])
 
     def point_loss(self, index: int) -> Value:
         """The loss of one point as a fresh graph (the L2 term left out), labelled `loss`."""
@@ -506,7 +545,8 @@ class Session:
         _need_dot()
         with self._lock, self.evaluation_point():
             index = self.worst_point() if index is None else index
-            x, target, which = self.point(index)
+            _, target, which = self.point(index)
+            x = self.plane_point(index)
             title = (f"loss of {which}: x = ({x[0]:.3g}, {x[1]:.3g}), target "
                      f"{target}, after {self.step_count} steps; {neuron} highlighted")
             with self._own_grads():
@@ -514,7 +554,25 @@ class Session:
                 loss.backward()
                 # Past ~150 Values, draw_dot draws one box per neuron (the view to click into).
                 svg = render_svg(to_dot(loss, model=self.model, title=title))
-        return {"svg": svg, "title": title, "neuron": neuron, "point": index}
+            point_loss = float(loss.data)
+            worst = self.worst_point()
+            why = self._why_zero(point_loss, index) if point_loss == 0 else None
+        return {"svg": svg, "title": title, "neuron": neuron, "point": index,
+                "loss": point_loss if math.isfinite(point_loss) else None,
+                "loss_repr": repr(point_loss), "worst": worst, "zero_why": why}
+
+    def _why_zero(self, point_loss: float, index: int) -> str:
+        """Why every gradient of a point's loss graph is 0: that loss is 0 (said per loss)."""
+        _, target, which = self.point(index)
+        if self.settings["loss"] == "hinge":
+            with no_grad():
+                score = self.model(self.point(index)[0]).data
+            return (f"The loss of {which} is 0, so every gradient here is 0: hinge loss "
+                    f"max(0, 1 - y*s) with y = {target} and score s = {score:.3g} has y*s = "
+                    f"{target * score:.3g} >= 1, beyond the margin. A point classified right "
+                    "with room to spare teaches this step nothing.")
+        return (f"The loss of {which} is exactly 0 in floating point, so every gradient here "
+                "is 0: the point is fitted as well as the numbers can tell.")
 
     def step_through(self, index: int) -> str:
         """The HTML step-through of backprop (autodiff.to_html) for point `index`'s loss."""
@@ -522,7 +580,8 @@ class Session:
 
         _need_dot()
         with self._lock, self.evaluation_point():
-            x, target, which = self.point(index)
+            _, target, which = self.point(index)
+            x = self.plane_point(index)
             title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
                      f"{x[1]:.3g}), target {target}) after {self.step_count} steps")
             with self._own_grads():

@@ -35,11 +35,12 @@ from nn.layers import ACTIVATIONS, INITS
 from nn.optim.evolutionary import CROSSOVERS, SELECTIONS
 from nn.optim.registry import ALIASES, OPTIMIZERS
 from nn.optim.registry import resolve as resolve_optimizer
+from nn.playground.features import FEATURES
 
 __all__ = ["Setting", "SETTINGS", "OPTIMIZERS", "LOSSES", "SCHEDULES", "optimizer_settings",
            "parse_settings", "resolve_settings", "check_settings", "inactive_settings",
            "make_optimizer", "options", "needs_closure", "has_lr", "lr_of", "int_in", "float_in",
-           "dataset_classes", "dataset_noise"]
+           "dataset_classes", "dataset_noise", "start_lr"]
 
 
 # ---- what can be chosen --------------------------------------------------------------------------
@@ -114,6 +115,17 @@ class Setting:
             return [int_in(name, v, 1, MAX_WIDTH) for v in value]
         if self.kind == "batch":
             return None if value is None else int_in(name, value, 1, MAX_POINTS)
+        if self.kind == "features":
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise TypeError(f"{name} must be a list of input features such as "
+                                f"['x1', 'x2'], got {value!r}")
+            unknown = [v for v in value if v not in self.choices]
+            if unknown:
+                raise ValueError(f"{name}: unknown feature {unknown[0]!r}; choose from "
+                                 f"{', '.join(self.choices)}")
+            if not value:
+                raise ValueError(f"{name}: the network needs at least one input feature")
+            return [v for v in self.choices if v in value]  # one order, each feature once
         if self.kind == "int":
             return int_in(name, value, self.low, self.high)
         if self.kind == "float":
@@ -125,6 +137,8 @@ class Setting:
         if self.kind == "sizes":
             parts = [p.strip() for p in text.split(",") if p.strip()]
             return self.check([_parse_int(self.name, p) for p in parts])
+        if self.kind == "features":
+            return self.check([p.strip() for p in text.split(",") if p.strip()])
         if self.kind == "batch":
             return None if text.strip() in ("", "full") else self.check(
                 _parse_int(self.name, text))
@@ -151,6 +165,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             low=0.0, high=0.9),
     Setting("seed", "int", 0, "seed of the data, the initial weights and the batches",
             low=0, high=2**31 - 1),
+    Setting("features", "features", ["x1", "x2"], "the network's inputs: the point's x1 and "
+            "x2, and x1sq, x2sq, x1x2, sinx1, sinx2 on request", choices=list(FEATURES)),
     Setting("hidden", "sizes", [8, 8], "widths of the hidden layers"),
     Setting("activation", "choice", "relu", "activation of the hidden layers",
             choices=ACTIVATIONS),
@@ -170,6 +186,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             live=True),
     Setting("l2", "float", 0.0, "strength alpha of the L2 penalty alpha * sum(w^2)", live=True,
             low=0.0, high=10.0),
+    Setting("l1", "float", 0.0, "strength lambda of the L1 penalty lambda * sum(|w|)",
+            live=True, low=0.0, high=10.0),
 ]}
 
 
@@ -320,6 +338,8 @@ def options() -> dict[str, Any]:
         "aliases": {alias: target for alias, (target, _) in ALIASES.items()},
         "datasets": {name: {"noise": dataset_noise(name), "classes": dataset_classes(name)}
                      for name in datasets.DATASETS},
+        "features": {name: label for name, (label, _) in FEATURES.items()},
+        "limits": {"layers": MAX_LAYERS, "width": MAX_WIDTH},
     }
 
 
@@ -331,6 +351,14 @@ def needs_closure(cls: type) -> bool:
 def has_lr(cls: type) -> bool:
     """Whether the optimizer has a learning rate (CMA-ES, say, has a step size sigma0)."""
     return "lr" in inspect.signature(cls.__init__).parameters
+
+
+def start_lr(name: str) -> float | None:
+    """The learning rate optimizer `name` starts with when a running session switches to it
+    (an lr tuned for another rule rarely suits this one): the registry's starting lr, the one
+    that trains the demo's network; None for an optimizer without a learning rate."""
+    entry = OPTIMIZERS[name]
+    return float(entry.lr) if has_lr(entry.cls) else None
 
 
 def lr_of(opt: optim.Optimizer) -> float | None:

@@ -1,4 +1,5 @@
-// chainrule playground: the page is a view of one nn.playground.Session on the server.
+// chainrule playground: the page is a view of one nn.playground.Session on the server
+// (controls.js and inside.js, loaded after this file, add the controls and Look inside).
 // It reimplements no autograd: every number drawn here comes from the server's frames.
 // The one rule: requests go out one at a time (a queue), so frames arrive in order.
 "use strict";
@@ -133,8 +134,8 @@ function writeUrl(settings) {
 
 const GROUPS = [
   ["Data", ["dataset", "n", "noise", "test_fraction", "seed"]],
-  ["Model", ["hidden", "activation", "init", "loss"]],
-  ["Training", ["optimizer", "lr", "*", "schedule", "decay_steps", "gamma", "batch_size", "l2"]],
+  ["Model", ["features", "hidden", "activation", "init", "loss"]],
+  ["Training", ["optimizer", "lr", "*", "schedule", "decay_steps", "gamma", "batch_size", "l2", "l1"]],
 ];
 
 function fieldFor(spec) {
@@ -163,6 +164,20 @@ function fieldFor(spec) {
   input.title = spec.help;
   input.dataset.testid = "setting-" + spec.name;
   input.addEventListener("change", () => changeSetting(spec.name, input));
+  if (spec.kind === "features") {  // checkboxes; the text field behind them is what is sent
+    input.type = "hidden";
+    row.classList.add("features");
+    row.append(label, input, featureChips(spec, input));
+    return row;
+  }
+  const slider = sliderFor(spec, input);
+  if (slider) {
+    const pair = document.createElement("div");
+    pair.className = "with-slider";
+    pair.append(input, slider);
+    row.append(label, pair);
+    return row;
+  }
   row.append(label, input);
   return row;
 }
@@ -196,8 +211,10 @@ function fillForm(settings) {
     if (!input || input === document.activeElement) continue;
     if (input.type === "checkbox") input.checked = Boolean(value);
     else input.value = textOf(value);
-    input.parentElement.classList.remove("bad");
+    input.closest(".row").classList.remove("bad");
   }
+  syncSliders(settings);
+  syncFeatureChips(settings);
   // settings that do nothing now, and why: Python says so in every frame
   const inactive = (state.frame && state.frame.inactive) || {};
   for (const row of $("settings").querySelectorAll(".row")) {
@@ -207,6 +224,13 @@ function fillForm(settings) {
   }
 }
 
+// A setting changed by a control that is not its form field (a slider, a +/- button).
+function sendSetting(name, value) {
+  const input = $("set-" + name);
+  input.value = value;
+  return changeSetting(name, input);
+}
+
 async function changeSetting(name, input) {
   const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
   await guarded(async () => {
@@ -214,15 +238,15 @@ async function changeSetting(name, input) {
       // Only what was changed: Python applies the rules (a three-class dataset takes
       // cross_entropy, CMA-ES no schedule) and the frame says what they changed.
       const frame = await api("POST", sessionPath("settings"), { ...frameParams(), [name]: value });
-      input.parentElement.classList.remove("bad");
+      input.closest(".row").classList.remove("bad");
       showError("");
       render(frame);
       showChanges(frame.changes);
     } catch (error) {
       if (error.status === 400) {
-        input.parentElement.classList.add("bad");
+        input.closest(".row").classList.add("bad");
         fillForm(state.frame.settings);
-        input.parentElement.classList.add("bad");
+        input.closest(".row").classList.add("bad");
       }
       throw error;
     }
@@ -289,11 +313,13 @@ async function pollAttached() {
 }
 
 function setPlaying(on) {
+  const stopped = state.playing && !on;
   state.playing = on;
   $("play").disabled = on;
   $("pause").disabled = !on;
   $("step").disabled = on;
   document.body.dataset.playing = on ? "1" : "0";
+  if (stopped && state.frame) refreshInside();  // the graph shows the step training paused at
 }
 
 function play() {
@@ -379,12 +405,20 @@ function render(frame) {
   $("lr-now").textContent = formatNumber(frame.lr);
   fillForm(frame.settings);
   writeUrl(frame.settings);
+  layerTools();
   drawBoundary();
   drawNetwork();
   drawGradFlow();
   drawCurves();
-  if (frame.rebuilt && !$("inside").hidden) closeInside();
+  const note = $("right").querySelector(".diverged-note");
+  note.hidden = !frame.diverged;
+  note.textContent = frame.diverged ? "Diverged: " + frame.diverged : "";
+  if (frame.rebuilt && insideOpen()) closeInside();
+  else refreshInside();
 }
+
+// Font sizes of the SVG drawings follow the page's type (it grows with the window).
+const typeScale = () => parseFloat(getComputedStyle(document.body).fontSize) / 15;
 
 function formatNumber(x, text) {
   if (x === null || x === undefined) return text || "–";
@@ -431,11 +465,12 @@ function drawBoundary() {
   const { extent, classes } = state.points;
   const n = boundary.grid;
   const off = document.createElement("canvas");
+  const discrete = $("discretize").checked;  // each cell in its class's colour, no shades
   if (boundary.kind === "score") {
     const v = bytesOf(boundary.values);
     // a continuous ramp from blue through a muted middle to red: no white band (which the
-    // upscaled raster drew as a beaded line) along the boundary
-    paint(off, n, (k) => {
+    // upscaled raster drew as a beaded line) along the boundary; discretized: two flat colours
+    paint(off, n, discrete ? (k) => mix(WHITE, v[k] > 127.5 ? POS : NEG, 0.6) : (k) => {
       const t = (v[k] - 127.5) / 127.5;
       return mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
     });
@@ -443,29 +478,36 @@ function drawBoundary() {
     const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
     const k0 = 1 / boundary.classes;
     paint(off, n, (k) => mix(WHITE, classColour(best[k], boundary.classes),
-      0.75 * Math.max(0, (conf[k] / 255 - k0) / (1 - k0))));
+      discrete ? 0.6 : 0.75 * Math.max(0, (conf[k] / 255 - k0) / (1 - k0))));
   }
+  canvas.dataset.discretized = discrete ? "1" : "0";
   const ctx = canvas.getContext("2d");
-  const size = canvas.width;
+  // as many canvas pixels as the screen shows (the box grows with the window)
+  const size = Math.max(200, Math.round((canvas.clientWidth || 336) * (window.devicePixelRatio || 1)));
+  if (canvas.width !== size) { canvas.width = size; canvas.height = size; }
+  const u = (size / (canvas.clientWidth || 336)) * Math.max(1, typeScale());  // one CSS px, scaled
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(off, 0, 0, size, size);
   const [x0, x1, y0, y1] = extent;
   const px = (x) => ((x - x0) / (x1 - x0)) * size, py = (y) => ((y1 - y) / (y1 - y0)) * size;
   const all = [...state.points.train.map((p) => [p, true]), ...state.points.test.map((p) => [p, false])];
-  ctx.lineWidth = 2;
+  const hideTest = $("hide-test").checked;
+  canvas.dataset.drawn = String(hideTest ? state.points.train.length : all.length);
+  ctx.lineWidth = u;
   all.forEach(([[x, y, c], train]) => {
+    if (hideTest && !train) return;
     ctx.beginPath();
-    ctx.arc(px(x), py(y), 7, 0, 2 * Math.PI);
+    ctx.arc(px(x), py(y), 3.6 * u, 0, 2 * Math.PI);
     const colour = `rgb(${classColour(c, classes).join(",")})`;
     if (train) { ctx.fillStyle = colour; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.stroke(); }
-    else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.strokeStyle = colour; ctx.lineWidth = 4; ctx.stroke(); ctx.lineWidth = 2; }
+    else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.strokeStyle = colour; ctx.lineWidth = 2 * u; ctx.stroke(); ctx.lineWidth = u; }
   });
   const chosen = state.chosenPoint === null ? null : all[state.chosenPoint];
   if (chosen) {
     ctx.beginPath();
-    ctx.arc(px(chosen[0][0]), py(chosen[0][1]), 14, 0, 2 * Math.PI);
+    ctx.arc(px(chosen[0][0]), py(chosen[0][1]), 7 * u, 0, 2 * Math.PI);
     ctx.strokeStyle = "#f59e0b";
-    ctx.lineWidth = 5;
+    ctx.lineWidth = 2.5 * u;
     ctx.stroke();
   }
   canvas.dataset.point = state.chosenPoint === null ? "" : String(state.chosenPoint);
@@ -475,7 +517,7 @@ function pointAt(event) {
   const canvas = $("boundary");
   const rect = canvas.getBoundingClientRect();
   const [x0, x1, y0, y1] = state.points.extent;
-  const all = [...state.points.train, ...state.points.test];
+  const all = [...state.points.train, ...($("hide-test").checked ? [] : state.points.test)];
   let best = -1, bestDistance = 14;  // CSS pixels
   all.forEach(([x, y], i) => {
     const sx = ((x - x0) / (x1 - x0)) * rect.width, sy = ((y1 - y) / (y1 - y0)) * rect.height;
@@ -488,7 +530,22 @@ function pointAt(event) {
 // -- network diagram
 
 function structureKey(net) {
-  return net.layers.map((l) => l.neurons.length).join("-");
+  const box = $("network");
+  return [net.inputs.map((i) => i.name).join(","), ...net.layers.map((l) => l.neurons.length),
+    box.clientWidth, box.clientHeight, typeScale()].join("-");
+}
+
+// Output neurons of a 3-class model: each is one class's score, so it is named after its class
+// and shows where the network gives that class a high probability, in the class's colour.
+function outputClass(layerIndex, neuronIndex) {
+  const net = state.frame.network;
+  const classes = state.points ? state.points.classes : 2;
+  const last = layerIndex === net.layers.length - 1;
+  return last && classes > 2 && net.layers[layerIndex].neurons.length === classes ? neuronIndex : null;
+}
+
+function classPicture(byte, c) {  // byte: the class's probability, 0..255
+  return mix(WHITE, hex(PALETTE[c % PALETTE.length]), byte / 255);
 }
 
 function drawNetwork() {
@@ -497,20 +554,28 @@ function drawNetwork() {
   const key = structureKey(net);
   if (key !== state.structure || !box.firstChild) buildNetwork(net, key);
   const gradMode = $("edge-grad").checked;
-  const all = [...net.inputs, ...net.layers.flatMap((l) => l.neurons)];
-  for (const item of all) {
+  net.inputs.forEach((item) => {
+    const pic = bytesOf(item.picture);
+    paint(state.nodes[item.name].canvas, Math.round(Math.sqrt(pic.length)), (k) => signedColour(pic[k]));
+  });
+  net.layers.forEach((layer, li) => layer.neurons.forEach((item, ni) => {
     const node = state.nodes[item.name];
     const pic = bytesOf(item.picture);
     const n = Math.round(Math.sqrt(pic.length));
-    paint(node.canvas, n, (k) => signedColour(pic[k]));
-    if (node.el.classList.contains("neuron")) {
-      node.el.classList.toggle("dead", item.dead);
-      node.el.title = `${item.name}: ${item.activation}, bias ${formatNumber(item.b)}` +
-        (item.dead ? " — dead ReLU: output 0 on every training point" : "") +
-        `\nclick to see this neuron in the graph of one point's loss`;
-      node.el.dataset.dead = item.dead ? "1" : "0";
+    const c = outputClass(li, ni);
+    if (c === null || !item.probability) {
+      paint(node.canvas, n, (k) => signedColour(pic[k]));
+    } else {
+      const p = bytesOf(item.probability);
+      paint(node.canvas, n, (k) => classPicture(p[k], c));
     }
-  }
+    node.el.classList.toggle("dead", item.dead);
+    node.el.title = `${item.name}: ${item.activation}, bias ${formatNumber(item.b)}` +
+      (c === null ? "" : `\nclass ${c}: its picture is the probability of class ${c}`) +
+      (item.dead ? " — dead ReLU: output 0 on every training point" : "") +
+      `\nclick to see this neuron in the graph of one point's loss`;
+    node.el.dataset.dead = item.dead ? "1" : "0";
+  }));
   let top = 0;
   if (gradMode) {
     for (const layer of net.layers) for (const nr of layer.neurons) for (const g of nr.gw) {
@@ -536,23 +601,39 @@ function drawNetwork() {
     }
     line.dataset.weight = String(w);
   })));
-  $("legend").innerHTML = gradMode
+  const legend = gradMode
     ? 'edges: <i style="background:#fed976"></i>small to <i style="background:#800026"></i>large |gradient| of the last step (log scale), grey = 0; width grows with it'
     : 'edges: weight <i style="background:rgb(178,24,43)"></i>positive <i style="background:rgb(33,102,172)"></i>negative, width = |w|; pictures: output &gt; 0 red, &lt; 0 blue; <b>&#10005;</b> dead ReLU';
+  $("legend").innerHTML = legend + (state.points && state.points.classes > 2
+    ? "; each output neuron: the probability of its class" : "");
+  if (state.frame.diverged) {
+    const note = document.createElement("b");
+    note.className = "diverged-text";
+    note.dataset.testid = "diverged";
+    note.style.color = "#991b1b";
+    note.textContent = " Diverged: the weights no longer give finite numbers.";
+    $("legend").append(note);
+  }
 }
 
 function buildNetwork(net, key) {
   const box = $("network");
+  hideZoom();  // the units move: the pointer is over none of them until it moves again
   box.textContent = "";
   state.structure = key;
   state.nodes = {};
   state.edges = [];
   const columns = [net.inputs, ...net.layers.map((l) => l.neurons)];
+  const k = typeScale();
   const width = box.clientWidth || 600, height = box.clientHeight || 360;
+  // room for the layer names above, the +/- buttons below, input names left, class names right
+  const top = 22 * k, bottom = 30 * k, left = 46 * k, right = (state.points && state.points.classes > 2 ? 64 : 10) * k;
   const tallest = Math.max(...columns.map((c) => c.length));
-  const size = Math.max(16, Math.min(44, (height - 30) / tallest - 6, width / columns.length / 2));
-  const xAt = (c) => (width * (c + 0.5)) / columns.length;
-  const yAt = (c, i) => 22 + ((height - 30) * (i + 0.5)) / columns[c].length;
+  const row = (height - top - bottom) / tallest;
+  // as large as the box allows (a projector), never larger than a row, so nothing overlaps
+  const size = Math.max(8, Math.min(80 * k, row - 6, (width - left - right) / columns.length / 2));
+  const xAt = (c) => left + ((width - left - right) * (c + 0.5)) / columns.length;
+  const yAt = (c, i) => top + ((height - top - bottom) * (i + 0.5)) / columns[c].length;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", "edges");
   box.append(svg);
@@ -563,6 +644,7 @@ function buildNetwork(net, key) {
     label.style.top = "0px";
     label.textContent = c === 0 ? "input" : c === columns.length - 1 ? "output" : `layer ${c - 1}`;
     box.append(label);
+    if (c > 0 && c < columns.length - 1) neuronTools(box, c - 1, xAt(c), height - bottom + 4 * k);
     column.forEach((item, i) => {
       const el = document.createElement("div");
       el.className = "unit" + (c > 0 ? " neuron" : " input");
@@ -571,6 +653,8 @@ function buildNetwork(net, key) {
       el.style.width = el.style.height = size + "px";
       const canvas = document.createElement("canvas");
       el.append(canvas);
+      const node = { el, canvas };
+      let shown = item.name;
       if (c > 0) {
         el.dataset.testid = "neuron";
         el.dataset.name = item.name;
@@ -578,11 +662,37 @@ function buildNetwork(net, key) {
         el.tabIndex = 0;  // reachable with Tab, opened with Enter
         el.setAttribute("role", "button");
         el.addEventListener("keydown", (e) => { if (e.key === "Enter") chooseNeuron(item.name); });
+        const cls = outputClass(c - 1, i);
+        if (cls !== null) {
+          const colour = PALETTE[cls % PALETTE.length];
+          el.style.borderColor = colour;
+          el.dataset.class = String(cls);
+          const name = document.createElement("div");
+          name.className = "class-label";
+          name.dataset.testid = "class-label";
+          name.style.left = xAt(c) + size / 2 + "px";
+          name.style.top = yAt(c, i) + "px";
+          name.style.color = colour;
+          name.textContent = `class ${cls}`;
+          box.append(name);
+          shown = `${item.name}: the probability of class ${cls}`;
+        }
       } else {
-        el.title = `input ${item.name} over the plane`;
+        el.title = `input ${item.label} over the plane`;
+        el.dataset.testid = "input";
+        el.dataset.name = item.name;
+        const name = document.createElement("div");
+        name.className = "input-label";
+        name.style.left = xAt(c) - size / 2 + "px";
+        name.style.top = yAt(c, i) + "px";
+        name.textContent = item.label;
+        box.append(name);
+        shown = `input ${item.label}`;
       }
+      el.addEventListener("mouseenter", () => showZoom(node, item.name, shown));
+      el.addEventListener("mouseleave", hideZoom);
       box.append(el);
-      state.nodes[item.name] = { el, canvas };
+      state.nodes[item.name] = node;
       if (c > 0) {
         item.w.forEach((_, k) => {
           const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
@@ -605,38 +715,51 @@ function buildNetwork(net, key) {
 
 // -- gradient flow bars
 
+function svgNote(x, y, text, size, colour = "#666", testid = "") {
+  const esc = String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  return `<text x="${x}" y="${y}" text-anchor="middle" fill="${colour}" font-size="${size}"` +
+    `${testid ? ` data-testid="${testid}"` : ""}>${esc}</text>`;
+}
+
 function drawGradFlow() {
   const svg = $("gradflow");
-  const stats = state.frame.grad_flow;
+  const frame = state.frame;
+  const stats = frame.grad_flow;
+  const k = typeScale();
   const w = svg.clientWidth || 500, h = svg.clientHeight || 110;
   const values = stats.flatMap((s) => [s.mean, s.max]).filter((v) => v > 0);
   let out = "";
-  if (!values.length) {
-    const why = state.frame.step_count === 0 ? "no gradient yet: press Step"
-      : state.frame.gradient_free ? "no gradients: this optimizer only evaluates the loss"
-      : "every gradient of the last step is zero (its loss was 0: no point inside the margin)";
-    out = `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666" font-size="14">${why}</text>`;
+  if (frame.diverged) {
+    out = svgNote(w / 2, h / 2, "Diverged: no gradient to show; lower the learning rate and press Reset",
+      14 * k, "#991b1b", "diverged");
+  } else if (!values.length) {
+    // why every gradient is zero, from what the last step's loss was
+    const why = frame.step_count === 0 ? "no gradient yet: press Step"
+      : frame.gradient_free ? "no gradients: this optimizer only evaluates the loss"
+      : frame.last_step_loss === 0 ? "every gradient of the last step is zero: its loss was 0 (no point inside the margin)"
+      : "every gradient of the last step is zero: no neuron passed a signal back (dead ReLUs?)";
+    out = svgNote(w / 2, h / 2, why, 14 * k);
   } else {
     const hi = Math.log10(Math.max(...values)) + 0.2, lo = Math.min(hi - 1, Math.log10(Math.min(...values)) - 0.5);
-    const left = 110, span = w - left - 10;
+    const left = 110 * k, span = w - left - 10;
     const xOf = (v) => (v > 0 ? (span * (Math.log10(v) - lo)) / (hi - lo) : 0);
-    const row = Math.min(26, (h - 14) / stats.length);
+    const row = Math.min(26 * k, (h - 14 * k) / stats.length);
     stats.forEach((s, i) => {
       const y = 4 + i * row;
       const notes = [];
       if (s.dead && s.dead.length) notes.push(`${s.dead.length} dead`);
       if (s.vanishing) notes.push("vanishing");
       const colour = s.vanishing ? "#dc2626" : "#1f2937";
-      out += `<text x="0" y="${y + row * 0.62}" font-size="13" fill="${colour}">${s.name}${notes.length ? " · " + notes.join(", ") : ""}</text>`;
+      out += `<text x="0" y="${y + row * 0.62}" font-size="${13 * k}" fill="${colour}">${s.name}${notes.length ? " · " + notes.join(", ") : ""}</text>`;
       out += `<rect x="${left}" y="${y + 1}" width="${xOf(s.max).toFixed(1)}" height="${(row * 0.8).toFixed(1)}" fill="#92c5de"><title>max |grad| ${s.max}</title></rect>`;
       out += `<rect x="${left}" y="${y + row * 0.25}" width="${xOf(s.mean).toFixed(1)}" height="${(row * 0.4).toFixed(1)}" fill="#2166ac"><title>mean |grad| ${s.mean}</title></rect>`;
     });
     const ticks = [];
     for (let d = Math.ceil(lo); d <= Math.floor(hi); d++) ticks.push(d);
-    const yAxis = 4 + stats.length * row + 10;
+    const yAxis = 4 + stats.length * row + 10 * k;
     for (const d of ticks) {
       const x = left + (span * (d - lo)) / (hi - lo);
-      out += `<text x="${x}" y="${yAxis}" font-size="11" fill="#666" text-anchor="middle">1e${d}</text>`;
+      out += `<text x="${x}" y="${yAxis}" font-size="${11 * k}" fill="#666" text-anchor="middle">1e${d}</text>`;
     }
   }
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
@@ -647,109 +770,68 @@ function drawGradFlow() {
 
 function drawCurves() {
   const svg = $("curves");
+  const k = typeScale();
   const w = svg.clientWidth || 340, h = svg.clientHeight || 220;
   const hist = state.history;
   const stride = Math.max(1, Math.ceil(hist.length / 300));
   const rows = hist.filter((_, i) => i % stride === 0 || i === hist.length - 1);
   const steps = Math.max(1, hist[hist.length - 1].step);
+  const logLoss = $("log-loss").checked;
+  svg.dataset.scale = logLoss ? "log" : "linear";
   const panels = [
-    { title: "loss", keys: ["train_loss", "test_loss"], height: 0.5 },
+    { title: logLoss ? "loss (log scale)" : "loss", keys: ["train_loss", "test_loss"], height: 0.5, log: logLoss },
     { title: "accuracy", keys: ["train_accuracy", "test_accuracy"], height: 0.3, fixed: [0, 1] },
     { title: "learning rate", keys: ["lr"], height: 0.2 },
   ];
   let out = "", top = 0;
-  const left = 44, right = w - 8;
+  const left = 54 * k, right = w - 8;
+  const X = (s) => left + ((right - left) * s) / steps;
+  const usable = (v, log) => v !== null && isFinite(v) && (!log || v > 0);
   for (const p of panels) {
-    const ph = h * p.height, y0 = top + 20, y1 = top + ph - 6;
-    const vals = rows.flatMap((r) => p.keys.map((k) => r[k])).filter((v) => v !== null && isFinite(v));
+    const ph = h * p.height, y0 = top + 20 * k, y1 = top + ph - 6 * k;
+    const vals = rows.flatMap((r) => p.keys.map((key) => r[key])).filter((v) => usable(v, p.log));
+    out += `<text x="${left}" y="${top + 12 * k}" font-size="${12 * k}" font-weight="600">${p.title}</text>`;
     if (!vals.length && !p.fixed) {  // e.g. CMA-ES, which has a step size but no learning rate
-      out += `<text x="${left}" y="${top + 12}" font-size="12" font-weight="600">${p.title}</text>`;
-      out += `<text x="${left}" y="${top + 30}" font-size="11" fill="#666">none: this optimizer has no ${p.title}</text>`;
+      out += `<text x="${left}" y="${top + 30 * k}" font-size="${11 * k}" fill="#666">none: this optimizer has no ${p.title}</text>`;
       top += ph;
       continue;
     }
-    let lo = p.fixed ? p.fixed[0] : Math.min(0, ...vals), hi = p.fixed ? p.fixed[1] : Math.max(...vals, 1e-12);
+    const f = p.log ? Math.log10 : (v) => v;
+    let lo = p.fixed ? p.fixed[0] : p.log ? Math.min(...vals.map(f)) : Math.min(0, ...vals);
+    let hi = p.fixed ? p.fixed[1] : Math.max(...vals.map(f), p.log ? -Infinity : 1e-12);
+    if (p.log) { lo = Math.floor(lo); hi = Math.ceil(hi); }
     if (hi <= lo) hi = lo + 1;
-    const X = (s) => left + ((right - left) * s) / steps, Y = (v) => y1 - ((y1 - y0) * (v - lo)) / (hi - lo);
-    out += `<text x="${left}" y="${top + 12}" font-size="12" font-weight="600">${p.title}</text>`;
-    out += `<text x="${left - 4}" y="${y0 + 4}" font-size="11" text-anchor="end" fill="#666">${formatNumber(hi)}</text>`;
-    out += `<text x="${left - 4}" y="${y1}" font-size="11" text-anchor="end" fill="#666">${formatNumber(lo)}</text>`;
+    const Y = (v) => y1 - ((y1 - y0) * (f(v) - lo)) / (hi - lo);
+    const label = (v) => (p.log ? `1e${v}` : formatNumber(v));
+    out += `<text x="${left - 4}" y="${y0 + 4 * k}" font-size="${11 * k}" text-anchor="end" fill="#666">${label(hi)}</text>`;
+    out += `<text x="${left - 4}" y="${y1}" font-size="${11 * k}" text-anchor="end" fill="#666">${label(lo)}</text>`;
     out += `<line x1="${left}" y1="${y1}" x2="${right}" y2="${y1}" stroke="#bbb"/>`;
-    p.keys.forEach((k, i) => {
-      const pts = rows.filter((r) => r[k] !== null && isFinite(r[k])).map((r) => `${X(r.step).toFixed(1)},${Y(r[k]).toFixed(1)}`);
+    p.keys.forEach((key, i) => {
+      const pts = rows.filter((r) => usable(r[key], p.log)).map((r) => `${X(r.step).toFixed(1)},${Y(r[key]).toFixed(1)}`);
       if (pts.length) {
-        out += `<polyline fill="none" stroke="${k === "lr" ? "#7c3aed" : "#1f2937"}" stroke-width="2" ` +
+        out += `<polyline fill="none" stroke="${key === "lr" ? "#7c3aed" : "#1f2937"}" stroke-width="2" ` +
           `${i === 1 ? 'stroke-dasharray="5 3"' : ""} points="${pts.join(" ")}"/>`;
       }
     });
     top += ph;
   }
-  out += `<text x="${right}" y="${h - 1}" font-size="11" text-anchor="end" fill="#666">step ${hist[hist.length - 1].step}</text>`;
+  // where the optimizer or the lr changed mid-run (Python keeps the marks)
+  for (const mark of state.frame.marks || []) {
+    const x = X(mark.step).toFixed(1);
+    out += `<g data-testid="mark" data-step="${mark.step}"><line x1="${x}" y1="${14 * k}" x2="${x}" y2="${h - 14 * k}" ` +
+      `stroke="#d97706" stroke-width="1.5" stroke-dasharray="3 3"/><text x="${Number(x) + 3}" y="${24 * k}" ` +
+      `font-size="${11 * k}" fill="#b45309">${mark.text.replace(/</g, "&lt;")}</text></g>`;
+  }
+  if (state.frame.diverged) {
+    out += svgNote(w / 2, h * 0.28, `Diverged: the loss is ${state.frame.train_loss_repr}`, 13 * k, "#991b1b", "diverged");
+  }
+  out += `<text x="${right}" y="${h - 1}" font-size="${11 * k}" text-anchor="end" fill="#666">step ${hist[hist.length - 1].step}</text>`;
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.innerHTML = out;
 }
 
-// ---- look inside -----------------------------------------------------------------------------------
 
-function chooseNeuron(name) {
-  if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
-    state.nodes[state.chosenNeuron].el.classList.remove("chosen");
-  }
-  state.chosenNeuron = name;
-  state.nodes[name].el.classList.add("chosen");
-  writeUrl(state.frame.settings);
-  showInside();
-}
-
-function pointName(index) {
-  const train = state.points.train.length;
-  return index < train ? `training point ${index}` : `test point ${index - train}`;
-}
-
-async function showInside() {
-  if (!state.chosenNeuron) return;
-  const panel = $("inside");
-  panel.hidden = false;
-  $("inside-title").textContent = `Look inside ${state.chosenNeuron}`;
-  $("inside-caption").textContent = state.chosenPoint === null ? "drawing the loss of the worst training point…"
-    : `drawing the loss of ${pointName(state.chosenPoint)}…`;
-  await guarded(async () => {
-    const graph = await api("GET", sessionPath("graph"), { neuron: state.chosenNeuron,
-      point: state.chosenPoint === null ? "" : state.chosenPoint });
-    state.chosenPoint = graph.point;
-    writeUrl(state.frame.settings);
-    drawBoundary();
-    const holder = $("neuron-graph");
-    holder.innerHTML = graph.svg;
-    const svg = holder.querySelector("svg");
-    let found = null;
-    for (const text of svg.querySelectorAll("text")) {
-      if (text.textContent.trim() === graph.neuron) { found = text.closest("g.node, g.cluster"); break; }
-    }
-    if (found) {
-      found.classList.add("pg-highlight");
-      if (!state.insideFit) {  // bring the neuron to the middle of the panel
-        const at = found.getBoundingClientRect(), view = holder.getBoundingClientRect();
-        holder.scrollLeft += at.left + at.width / 2 - (view.left + view.width / 2);
-        holder.scrollTop += at.top + at.height / 2 - (view.top + view.height / 2);
-      }
-    }
-    holder.dataset.neuron = graph.neuron;
-    holder.dataset.point = String(state.chosenPoint);
-    $("inside-caption").textContent = graph.title + ". Click a point of the decision boundary to choose another.";
-    const link = $("step-through");
-    link.href = `${sessionPath("backprop")}?point=${state.chosenPoint}`;
-  });
-}
-
-function closeInside() {
-  $("inside").hidden = true;
-  if (state.chosenNeuron && state.nodes[state.chosenNeuron]) {
-    state.nodes[state.chosenNeuron].el.classList.remove("chosen");
-  }
-  state.chosenNeuron = null;
-  if (state.frame) writeUrl(state.frame.settings);
-}
+// ---- look inside: inside.js; the controls: controls.js ---------------------------------------------
 
 // ---- wiring ------------------------------------------------------------------------------------------
 
@@ -758,13 +840,9 @@ $("pause").addEventListener("click", pause);
 $("step").addEventListener("click", stepOnce);
 $("reset").addEventListener("click", reset);
 $("edge-grad").addEventListener("change", () => state.frame && drawNetwork());
-$("inside-close").addEventListener("click", closeInside);
-$("inside-refresh").addEventListener("click", showInside);
-$("inside-zoom").addEventListener("click", () => {
-  state.insideFit = !state.insideFit;
-  $("neuron-graph").classList.toggle("fit", state.insideFit);
-  $("inside-zoom").textContent = state.insideFit ? "100%" : "fit";
-});
+$("discretize").addEventListener("change", () => state.frame && drawBoundary());
+$("hide-test").addEventListener("change", () => state.frame && drawBoundary());
+$("log-loss").addEventListener("change", () => state.frame && drawCurves());
 $("boundary").addEventListener("click", (event) => {
   if (!state.points) return;
   const i = pointAt(event);
@@ -775,14 +853,31 @@ $("boundary").addEventListener("click", (event) => {
   if (state.chosenNeuron) showInside();
 });
 document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.key === "Escape" && insideOpen()) { closeInside(); return; }
   // typing in a field, or a focused button or link doing its own thing
   if (event.target.closest && event.target.closest("input, select, textarea, button, a")) return;
   if (event.key === " ") { event.preventDefault(); state.playing ? pause() : play(); }
   else if (event.key === "ArrowRight") stepOnce();
+  else if (event.key === "r") reset();
+  else if (event.key === "p") setPresenting(!document.body.classList.contains("presenting"));
 });
-window.addEventListener("resize", () => {
-  state.structure = "";  // lay the network out again for the new size
-  if (state.frame) render({ ...state.frame, history: [], history_start: state.history.length, rebuilt: false });
+// Every drawing follows its box: a window resized, presentation mode, Look inside opening or
+// closing, a zoomed page. Each box is drawn again when its size changes.
+const redraws = new Map([["network", () => drawNetwork()], ["gradflow", () => drawGradFlow()],
+  ["curves", () => drawCurves()], ["boundary", () => drawBoundary()]]);
+const sizes = new Map();
+const watcher = new ResizeObserver((entries) => {
+  if (!state.frame) return;
+  for (const entry of entries) {
+    const { width, height } = entry.contentRect;
+    const size = `${Math.round(width)}x${Math.round(height)}`;
+    if (sizes.get(entry.target.id) === size) continue;
+    sizes.set(entry.target.id, size);
+    redraws.get(entry.target.id)();
+  }
 });
+for (const id of redraws.keys()) watcher.observe($(id));
 
-start().catch((error) => showError(error.message));
+// once controls.js and inside.js (loaded after this file) are there too
+document.addEventListener("DOMContentLoaded", () => start().catch((error) => showError(error.message)));
