@@ -74,6 +74,8 @@ def test_old_optimizer_names_in_runs_are_their_registered_names():
     ("sgd:seed=4", "seed"),
     ("sgd:lr", "is not key=value"),
     ("", "at least one run"),
+    ("sgd:lr=0.1,", "an empty run"),
+    ("sgd,,adam", "an empty run"),
     (",".join(["sgd"] * (MAX_RUNS + 1)), f"at most {MAX_RUNS} runs"),
 ])
 def test_bad_runs_text_names_the_run_and_the_value(text, words):
