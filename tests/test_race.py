@@ -18,6 +18,7 @@ import pytest
 from autodiff import Value
 from nn import testfunctions
 from nn.playground import Race, Session, Surface
+from nn.playground import race as race_module
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
 from nn.playground.server import PlaygroundServer
 
@@ -195,6 +196,19 @@ def test_the_landscape_is_centred_on_the_initial_weights():
     for run_id in race.ids:
         path = land["paths"][run_id]
         assert path[0] == [0.0, 0.0] and len(path) == 6
+
+
+def test_a_long_race_keeps_a_bounded_path_with_its_start_and_its_end(monkeypatch):
+    monkeypatch.setattr(race_module, "MAX_PATH", 8)
+    race = Race(["sgd:lr=0.1"], **COMMON)
+    start = [p.data for p in race.runs[0].model.parameters()]
+    for _ in range(39):
+        race.step(1)
+        path = race.landscape(grid=3)["paths"][race.ids[0]]
+        assert len(path) <= 8
+        assert path[0] == [0.0, 0.0]  # the start stays
+        assert race._weights[0][0] == start
+        assert race._weights[0][-1] == [p.data for p in race.runs[0].model.parameters()]
 
 
 def test_the_landscapes_directions_are_normalised_per_neuron():
