@@ -8,18 +8,12 @@ from functools import partial
 
 import pytest
 
-import autodiff
 from autodiff import Value
 from nn import MLP
 from nn.data import make_moons
 from nn.optim import SGD
 from nn.optim.evolutionary import CROSSOVERS, SELECTIONS, GeneticAlgorithm
-
-
-def rastrigin(x, y):
-    """20 + x^2 + y^2 - 10 (cos 2 pi x + cos 2 pi y): a bowl covered in local minima (floats
-    or Values; autodiff.cos takes both)."""
-    return 20 + x * x + y * y - 10 * (autodiff.cos(2 * math.pi * x) + autodiff.cos(2 * math.pi * y))
+from nn.testfunctions import rastrigin
 
 
 def rastrigin_at(params):

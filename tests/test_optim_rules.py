@@ -11,6 +11,7 @@ float64 like ours. Then every rule resumes from a JSON state_dict bit for bit.
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -64,7 +65,8 @@ CONFIGS = {
                          alpha=r.uniform(0.5, 1.0), t0=r.choice([1e6, float(r.randint(0, 20))]),
                          weight_decay=_maybe(r, r.uniform(0, 0.2)), maximize=r.random() < 0.3),
     Lion: lambda r: dict(lr=r.uniform(1e-4, 0.02), betas=_betas(r),
-                         weight_decay=_maybe(r, r.uniform(0, 1.0))),
+                         weight_decay=_maybe(r, r.uniform(0, 1.0)),
+                         decoupled_weight_decay=r.random() < 0.5),
     AdamWScheduleFree: lambda r: dict(lr=r.uniform(1e-3, 0.05), betas=_betas(r),
                                       eps=r.choice([1e-8, 1e-3]),
                                       weight_decay=_maybe(r, r.uniform(0, 0.2)),
@@ -189,6 +191,34 @@ def test_a_bad_state_is_refused_and_nothing_changes(cls):
 # ---- first steps by hand -------------------------------------------------------------------
 
 
+def test_lions_decoupled_decay_follows_the_lr_a_schedule_sets(torch64):
+    # lion-pytorch divides weight_decay by the lr it was made with: halving lr halves the decay
+    torch = torch64
+    ref_cls = reference(Lion)
+    ours = [Value(x) for x in START]
+    theirs = [torch.tensor(x, requires_grad=True) for x in START]
+    opt = Lion(ours, lr=0.01, weight_decay=0.05, decoupled_weight_decay=True)
+    ref = ref_cls(theirs, lr=0.01, weight_decay=0.05, decoupled_weight_decay=True)
+    saved = None
+    for step in range(1, 31):
+        if step == 11:
+            opt.lr = ref.param_groups[0]["lr"] = 0.004
+        if step == 21:  # resumed from JSON by an optimizer made with another lr
+            saved = json.loads(json.dumps(opt.state_dict()))
+            opt = Lion(ours, lr=0.5)
+            opt.load_state_dict(saved)
+        opt.zero_grad()
+        loss_fn(ours).backward()
+        opt.step()
+        ref.zero_grad()
+        loss_fn(theirs).backward()
+        theirs[5].grad = torch.zeros_like(theirs[5])
+        ref.step()
+        for i, (p, t) in enumerate(zip(ours, theirs)):
+            _close(p.data, t.item(), f"step {step} param {i}")
+    assert saved["lr0"] == 0.01
+
+
 def test_lion_moves_every_weight_by_exactly_lr():
     ps = [Value(1.0), Value(-2.0), Value(0.5)]
     opt = Lion(ps, lr=0.1)
@@ -239,6 +269,32 @@ def test_schedule_free_train_and_eval_switch_between_the_two_points():
     opt.eval()
     with pytest.raises(RuntimeError, match=r"SGDScheduleFree.step: .*eval mode.*train\(\)"):
         opt.step()
+
+
+@pytest.mark.parametrize("cls", [SGDScheduleFree, AdamWScheduleFree])
+def test_schedule_free_evaluating_between_steps_changes_no_bit_of_the_training(cls):
+    rng = random.Random(7)
+    start = [rng.uniform(-2, 2) for _ in range(5)]
+    runs = []
+    for evaluate in (False, True):
+        ws = [Value(v) for v in start]
+        opt = cls(ws, lr=0.05)
+        seen = []
+        for k in range(30):
+            for i, w in enumerate(ws):
+                w.grad = (i + 1) * w.data ** 3 - math.sin(k + w.data)
+            opt.step()
+            if evaluate:
+                with opt.evaluating():
+                    seen.append([w.data for w in ws])
+                    assert not opt.train_mode
+        runs.append([w.data for w in ws])
+    assert runs[0] == runs[1]  # to the last bit
+    opt.eval()
+    assert [w.data for w in ws] == seen[-1]  # inside the context: the averaged point x
+    with opt.evaluating():  # already in eval mode: stays there
+        pass
+    assert not opt.train_mode and [w.data for w in ws] == seen[-1]
 
 
 @pytest.mark.parametrize("make, message", [

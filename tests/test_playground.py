@@ -29,7 +29,9 @@ from nn.layers import MLP
 from nn.playground import api as api_module
 from nn.playground import session as session_module
 from nn.playground import settings as settings_module
+from nn.playground import Race
 from nn.playground.export import SITE_ONLY
+from nn.playground.frame import picture_boundary
 from nn.playground.server import ASSETS, PlaygroundServer, main, show
 from nn.playground.session import Diverged, Session
 from nn.playground.settings import (
@@ -72,8 +74,16 @@ def manual_run(n=60, noise=0.1, seed=0, test_fraction=0.2, hidden=(8, 8), make_o
         else:
             closure()
             opt.step()
+    # Schedule-Free: the model is evaluated at the averaged point x (eval()), then y put back
+    trained = weights(model)
+    if hasattr(opt, "eval"):
+        opt.eval()
     with no_grad():
         train_loss = loss([model(x) for x in X], y).data
+    if hasattr(opt, "train"):
+        opt.train()
+        for p, w in zip(model.parameters(), trained):
+            p.data = w
     return model, train_loss
 
 
@@ -124,6 +134,32 @@ def test_every_optimizer_of_nn_optim_trains_exactly_as_by_hand(name):
     assert type(s.optimizer) is cls
     assert weights(s.model) == weights(model)
     assert s.train_loss == train_loss
+
+
+@pytest.mark.parametrize("name", ["sgd_schedule_free", "adamw_schedule_free"])
+def test_schedule_free_is_evaluated_and_drawn_at_the_averaged_point(name):
+    s = Session(n=40, hidden=[4], optimizer=name, lr=0.05, seed=1)
+    s.step(4)
+    y = weights(s.model)  # the training point, where the gradients are taken
+    s.optimizer.eval()
+    x = weights(s.model)  # the averaged point
+    with no_grad():
+        loss_at_x = s.loss_fn([s.model(p) for p in s.X_train], s.y_train).data
+    boundary_at_x = picture_boundary(s.model, s.extent, 12)
+    s.optimizer.train()
+    for p, w in zip(s.model.parameters(), y):
+        p.data = w
+    assert x != y
+    assert s.train_loss == pytest.approx(loss_at_x, rel=1e-12)
+    assert s.history[-1]["train_loss"] == s.train_loss
+    frame = s.frame(grid=12)
+    assert frame["boundary"] == boundary_at_x
+    assert weights(s.model) == y  # evaluating and drawing put y back, to the last bit
+    assert s.optimizer.train_mode
+    # and the race draws its run at x too
+    race = Race([{"optimizer": name, "lr": 0.05}], n=40, hidden=[4], seed=1)
+    race.step(4)
+    assert race.frame(grid=12)["runs"][0]["boundary"] == boundary_at_x
 
 
 def test_the_optimizers_are_nn_optims_registry():

@@ -542,3 +542,29 @@ def test_the_surface_page_draws_every_runs_path(visitor):
     v.page.fill("[data-testid=slider]", "1")
     assert [paths.nth(i).get_attribute("data-points") for i in range(3)] == ["2"] * 3
     assert "runs=sgd:lr=0.001" in v.page.url
+
+
+def test_the_surface_page_draws_the_genetic_algorithms_population_on_rastrigin(visitor):
+    # Gradient descent stops in the local minimum near (3, -3); the population finds (0, 0).
+    v = visitor()
+    runs = "genetic_algorithm,sgd:lr=0.002"
+    v.page.goto(f"{v.server.url}/?surface=rastrigin&runs={runs}&start=3.3,-2.7")
+    v.page.wait_for_selector("[data-testid=surface] [data-testid=path]", state="attached")
+    v.page.click("[data-testid=play]")
+    v.page.wait_for_function("() => Number(document.querySelector('[data-testid=step-count]')"
+                             ".textContent) >= 40", timeout=60_000)
+    v.page.click("[data-testid=pause]")
+    v.page.evaluate("() => state.loop")
+    steps = int(v.page.text_content("[data-testid=step-count]"))
+    surface = Surface("rastrigin", runs, start=(3.3, -2.7))
+    surface.step(steps)
+    shown = v.page.eval_on_selector_all("[data-testid=surface-loss]",
+                                        "els => els.map(e => Number(e.dataset.value))")
+    assert shown == [losses[-1] for losses in surface.losses]
+    assert shown[0] < 0.1 < 10 < shown[1]
+    population = v.page.locator("[data-testid=trial][data-kind=population]")
+    assert population.count() == len(surface.trials(0)[steps]) == 50
+    assert v.page.locator("[data-testid=trial][data-kind=line-search]").count() == 0
+    # the slider goes back to the first generation, all of it drawn
+    v.page.fill("[data-testid=slider]", "1")
+    assert population.count() == 50

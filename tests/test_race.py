@@ -17,6 +17,7 @@ import pytest
 
 from autodiff import Value
 from nn import testfunctions
+from nn.optim import GeneticAlgorithm
 from nn.playground import Race, Session, Surface
 from nn.playground import race as race_module
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
@@ -284,6 +285,43 @@ def test_trial_points_and_population_are_what_the_optimizer_evaluated():
     assert surface.gradients[1] == [0, 0, 0]
     ellipse = surface.frame()["runs"][1]["ellipses"][1]  # the first generation's N(m, 0.3^2 I)
     assert ellipse["centre"] == list(surface.start) and ellipse["radii"] == [0.3, 0.3]
+
+
+def test_on_rastrigin_the_genetic_algorithms_population_finds_the_global_minimum():
+    # From (3.3, -2.7) gradient descent settles in the local minimum near (3, -3); the genetic
+    # algorithm's population, drawn as its trial points, reaches the global one at (0, 0).
+    surface = Surface("rastrigin", "ga,sgd:lr=0.002", start=(3.3, -2.7), seed=0)
+    surface.step(60)
+    ga, sgd = surface.frame(contours=False)["runs"]
+    assert (ga["trial_kind"], sgd["trial_kind"]) == ("population", None)
+    assert ga["losses"][-1] < 0.1 and math.dist(ga["path"][-1], (0.0, 0.0)) < 0.05
+    assert sgd["losses"][-1] > 10 and math.dist(sgd["path"][-1], (3.0, -3.0)) < 0.1
+    assert sgd["gradient"][-1] == pytest.approx([0.0, 0.0], abs=1e-6)  # stuck: a stationary point
+    # Each step's trial points are one whole generation, none of them with a gradient ...
+    trials = surface.trials(0)
+    assert trials[0] == [] and all(len(t) == 50 for t in trials[1:])
+    assert surface.evaluations[0][-1] == 60 * 50 and surface.gradients[0][-1] == 0
+    # ... the first generation holds the start, and the path is the best individual so far.
+    assert trials[1][0] == surface.start
+    for k in range(1, 61):
+        seen = [p for t in trials[1:k + 1] for p in t]
+        assert surface.paths[0][k] in seen
+        assert surface.losses[0][k] == min(surface.function(*p) for p in seen)
+
+
+def test_the_trial_points_of_the_genetic_algorithm_are_where_it_evaluated():
+    surface = Surface("rastrigin", [{"optimizer": "genetic_algorithm", "popsize": 8}], seed=3)
+    surface.step(4)
+    # the same optimizer by hand, recording where its closure finds the weights
+    x, y = Value(surface.start[0]), Value(surface.start[1])
+    optimizer = GeneticAlgorithm([x, y], popsize=8, seed=3)
+    evaluated = []
+    for _ in range(4):
+        evaluated.append([])
+        optimizer.step(lambda: evaluated[-1].append((x.data, y.data))
+                       or testfunctions.rastrigin(x, y))
+    assert surface.trials(0)[1:] == evaluated
+    assert surface.paths[0][-1] == (x.data, y.data)
 
 
 def test_a_diverging_surface_run_stops_alone():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
@@ -379,31 +380,55 @@ class Lion(Optimizer):
         p = p - lr * sign(c)
         m = beta2 * m + (1 - beta2) * g                   (a slower average to remember)
 
+    With `decoupled_weight_decay=True` the decay no longer scales with the size of lr:
+    p = p * (1 - lr / lr0 * weight_decay), lr0 being the lr the optimizer was made with, so
+    weight_decay is the fraction taken off per step (as lion-pytorch's option of that name;
+    a schedule that lowers lr lowers the decay in proportion).
+
     Sign-SGD with momentum, found by a program search (Chen et al., 2023, "Symbolic Discovery
     of Optimization Algorithms"): only the direction of each coordinate counts, so the update
     has the same size for every weight. Its lr is typically 3-10 times smaller than AdamW's,
     its weight_decay as much larger. Equal to the `lion-pytorch` package's Lion.
     """
 
-    hyperparams = ("lr", "betas", "weight_decay", "maximize")
+    hyperparams = ("lr", "betas", "weight_decay", "decoupled_weight_decay", "maximize")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-4,
-                 betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0, *,
-                 maximize: bool = False) -> None:
+                 betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0,
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr)
         name = self.name
         self.betas = check_betas(name, betas)
         self.weight_decay = check_non_negative(name, "weight_decay", weight_decay)
+        self.decoupled_weight_decay = check_bool(name, "decoupled_weight_decay",
+                                                 decoupled_weight_decay)
+        if self.decoupled_weight_decay and self.lr == 0:
+            raise ValueError(f"{name}: decoupled_weight_decay divides by lr, got lr=0.0")
         self.maximize = check_bool(name, "maximize", maximize)
+        self.lr0 = self.lr  # what decoupled_weight_decay divides by (saved by state_dict)
 
     def _state_keys(self) -> dict[str, str] | None:
         return {"exp_avg": "number"}
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "lr0": self.lr0}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        where = f"{self.name}.load_state_dict"
+        lr0 = state_dict.get("lr0") if isinstance(state_dict, dict) else None
+        lr0 = check_number(where, "lr0", lr0, finite=True) if lr0 is not None else None
+        if lr0 is not None and lr0 <= 0:
+            raise ValueError(f"{where}: lr0 must be positive, got {lr0!r}")
+        super().load_state_dict(state_dict)  # checks the rest; raises before changing anything
+        self.lr0 = self.lr if lr0 is None else lr0
+
     def step(self) -> None:
         beta1, beta2 = self.betas
+        decay = (self.weight_decay / self.lr0 if self.decoupled_weight_decay
+                 else self.weight_decay)
         for p, g, state in zip(self.params, self._gradients(), self.state):
             m = state.get("exp_avg", 0.0)
-            p.data *= 1.0 - self.lr * self.weight_decay
+            p.data *= 1.0 - self.lr * decay
             p.data -= self.lr * _sign(beta1 * m + (1 - beta1) * g)
             state["exp_avg"] = beta2 * m + (1 - beta2) * g
 

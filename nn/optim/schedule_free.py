@@ -24,12 +24,16 @@ mode: before the first step the sequences coincide, so `train()` would change no
     >>> abs(w.data) < 0.1
     True
     >>> opt.train()                      # back to y before the next step
+
+`evaluating()` is the two calls as a context that also puts y back bit for bit: a view that
+evaluates the model between steps (the playground's) then changes nothing of the training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from autodiff import Value
@@ -84,6 +88,28 @@ class _ScheduleFree(Optimizer):
                 if "z" in state:  # y = (1 - beta) z + beta x
                     p.data = _lerp(p.data, state["z"], 1 - beta)
             self.train_mode = True
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """A context in which the parameters hold x (as after `eval()`); on leaving, they hold
+        y again exactly as before, to the last bit (`train()` alone recomputes y from x and z,
+        which may round differently), so evaluating the model between steps never changes
+        the training.
+
+            with opt.evaluating():
+                test_loss = evaluate(model)  # at the averaged point x
+        """
+        if not self.train_mode:  # already in eval mode: x is there, and stays
+            yield
+            return
+        held = [p.data for p in self.params]
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train()
+            for p, y in zip(self.params, held):
+                p.data = y
 
     def _averaging_weight(self) -> tuple[float, float]:
         """This step's learning rate (after warm-up) and c, the weight of z in the average x.

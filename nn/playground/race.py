@@ -345,7 +345,8 @@ def _run_frame(session: Session, since: int, grid: int) -> dict[str, Any]:
     """What a run card draws: its numbers, its new history and its decision boundary (the
     network's pictures and gradient flow belong to the one-session page)."""
     with session._lock:
-        boundary = picture_boundary(session.model, session.extent, grid)
+        with session.evaluation_point():  # Schedule-Free: drawn at the averaged point x
+            boundary = picture_boundary(session.model, session.extent, grid)
         return {"train_loss": session.train_loss,
                 "train_loss_repr": repr(session.train_loss),
                 "test_loss": session.test_loss,
@@ -368,7 +369,8 @@ def race_from_query(query: Mapping[str, str]) -> Race:
 
 
 def _weights(session: Session) -> list[float]:
-    return [p.data for p in session.model.parameters()]
+    with session.evaluation_point():  # Schedule-Free: the averaged point x, as drawn
+        return [p.data for p in session.model.parameters()]
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:

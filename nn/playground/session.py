@@ -423,9 +423,17 @@ class Session:
                 raise
             return math.inf
 
+    def evaluation_point(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which the model holds the weights to evaluate and draw: the averaged
+        point x of a Schedule-Free optimizer (its `evaluating()`; the training point y comes
+        back bit for bit afterwards), the weights themselves for every other optimizer."""
+        evaluating = getattr(self.optimizer, "evaluating", None)
+        return evaluating() if evaluating is not None else contextlib.nullcontext()
+
     def _evaluate(self) -> None:
-        train = self._scores(self.X_train)
-        test = self._scores(self.X_test)
+        with self.evaluation_point():
+            train = self._scores(self.X_train)
+            test = self._scores(self.X_test)
         self.train_loss = self._data_loss(train, self.y_train)
         self.accuracy = losses.accuracy(train, self.y_train)
         if test:
@@ -477,7 +485,7 @@ class Session:
     def worst_point(self) -> int:
         """The training point with the largest loss now (near or across the boundary): its
         graph has gradients worth looking at, where a point beyond the margin has none."""
-        with self._lock, no_grad():
+        with self._lock, no_grad(), self.evaluation_point():
             losses_now = [self.loss_fn(self.model(x), t).data
                           for x, t in zip(self.X_train, self.y_train)]
         return max(range(len(losses_now)), key=lambda i: (losses_now[i], -i))
@@ -496,7 +504,7 @@ class Session:
         from autodiff import to_dot
 
         _need_dot()
-        with self._lock:
+        with self._lock, self.evaluation_point():
             index = self.worst_point() if index is None else index
             x, target, which = self.point(index)
             title = (f"loss of {which}: x = ({x[0]:.3g}, {x[1]:.3g}), target "
@@ -513,7 +521,7 @@ class Session:
         from autodiff import to_html
 
         _need_dot()
-        with self._lock:
+        with self._lock, self.evaluation_point():
             x, target, which = self.point(index)
             title = (f"Backprop of the loss of {which} (x = ({x[0]:.3g}, "
                      f"{x[1]:.3g}), target {target}) after {self.step_count} steps")
@@ -549,7 +557,7 @@ class Session:
         `since` is how many history entries the caller already has from run `run`; only the
         newer ones are sent (all of them, with the points, when the run changed).
         """
-        with self._lock:
+        with self._lock, self.evaluation_point():
             return build_frame(self, since, run, grid, thinned)
 
     def __repr__(self) -> str:

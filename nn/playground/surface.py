@@ -5,8 +5,9 @@ problem there is: the loss is a landscape you can draw, and each optimizer's pat
 what its update rule does. The one idea to understand: the two weights are ordinary Values and
 each run is an ordinary `nn.optim` optimizer stepping them, so a point of a path is exactly
 where that optimizer's own step put the weights (SGD's first step is `start - lr * grad`, to
-the last bit), and what the page draws besides (the line search's trial points, CMA-ES's
-population and its covariance ellipse) is what the optimizer actually evaluated.
+the last bit), and what the page draws besides (the line search's trial points, the populations
+of CMA-ES, the evolution strategy and the genetic algorithm, CMA-ES's covariance ellipse) is what
+the optimizer actually evaluated.
 
     >>> from nn.playground import Surface
     >>> s = Surface("rosenbrock", ["sgd:lr=0.001", "adam:lr=0.1"], start=(-1.2, 1.0))
@@ -24,6 +25,7 @@ from typing import Any
 
 from autodiff import Value, is_grad_enabled
 from nn import testfunctions
+from nn.optim import CMAES, EvolutionStrategy, GeneticAlgorithm
 from nn.playground.runs import MAX_RUNS, check_run, parse_runs
 from nn.playground.settings import OPTIMIZERS, optimizer_settings
 
@@ -34,6 +36,9 @@ SURFACE_RUN_KEYS = ("optimizer", "lr")
 #: The runs a surface starts with when none are given: plain, heavy-ball, adaptive, quasi-Newton.
 DEFAULT_RUNS = ("sgd:lr=0.001,sgd:lr=0.001:momentum=0.9,adam:lr=0.05,"
                 "lbfgs:max_iter=5:line_search_fn=strong_wolfe")
+#: The optimizers whose trial points are a population: they evaluate f, never its gradient, at
+#: many points a step (a generation), and move to the best of them or to their weighted mean.
+POPULATION_METHODS = (CMAES, EvolutionStrategy, GeneticAlgorithm)
 #: The most steps one surface keeps (a path longer than this is not worth a request).
 MAX_STEPS = 5000
 
@@ -56,6 +61,9 @@ class _Run:
             options["seed"] = seed
         self.optimizer = cls([self.x, self.y], **options)
         self.closure = entry.needs_closure
+        # What its trial points are: a generation's population, or a line search's points.
+        self.trial_kind = ("population" if isinstance(self.optimizer, POPULATION_METHODS)
+                           else "line_search" if self.closure else None)
         self.path: list[tuple[float, float]] = [(float(start[0]), float(start[1]))]
         self.losses: list[float] = [float(function(*start))]
         self.gradient: list[tuple[float, float]] = [_gradient(function, start)]
@@ -141,10 +149,11 @@ class Surface:
     "himmelblau", "rastrigin").
 
     `runs` is a list of runs (dicts such as `{"optimizer": "adam", "lr": 0.05}`, an
-    optimizer's name, or the URL text "sgd:lr=0.001,adam:lr=0.05"); `seed` seeds CMA-ES and
-    the evolution strategy. After `step(count)`, `paths[i]` is run i's list of (x, y) points
-    (the first is `start`), `losses[i]` the values of f there, `evaluations[i]` and
-    `gradients[i]` how many values and gradients of f run i had computed at each point.
+    optimizer's name, or the URL text "sgd:lr=0.001,adam:lr=0.05"); `seed` seeds CMA-ES, the
+    evolution strategy and the genetic algorithm. After `step(count)`, `paths[i]` is run i's
+    list of (x, y) points (the first is `start`), `losses[i]` the values of f there,
+    `evaluations[i]` and `gradients[i]` how many values and gradients of f run i had computed
+    at each point.
     A run that diverges stops (its message in `stopped[i]`); the others go on.
     """
 
@@ -211,7 +220,8 @@ class Surface:
 
     def trials(self, run: int) -> list[list[tuple[float, float]]]:
         """Where run `run`'s closure evaluated f during each step (L-BFGS's and CG's line
-        searches, CMA-ES's and the ES's populations); entry k belongs to step k."""
+        searches; the populations of CMA-ES, the ES and the genetic algorithm, one generation a
+        step); entry k belongs to step k."""
         return self._runs[run].trials
 
     # -- what the page draws
@@ -242,6 +252,7 @@ class Surface:
         for i, (run, settings) in enumerate(zip(self._runs, self.settings)):
             runs.append({
                 "index": i, "settings": settings, "stopped": run.stopped,
+                "trial_kind": run.trial_kind,
                 "path": [list(p) for p in run.path[since:]],
                 "losses": run.losses[since:],
                 "gradient": [list(g) for g in run.gradient[since:]],

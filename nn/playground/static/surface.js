@@ -1,6 +1,7 @@
 // chainrule surface: update rules on a 2-D loss, a view of one nn.playground.Surface on the
-// server. Contours, each run's path, what each step evaluated (line-search trial points,
-// CMA-ES's population and its covariance ellipse) and the gradient, at any step of the slider.
+// server. Contours, each run's path, what each step evaluated (line-search trial points; the
+// population of CMA-ES, the ES or the genetic algorithm; CMA-ES's covariance ellipse) and the
+// gradient, at any step of the slider.
 "use strict";
 
 const { api, runColour, formatNumber } = Views;
@@ -205,7 +206,8 @@ function draw() {
     const colour = runColour(i);
     const at = Math.min(k, run.path.length - 1);
     const group = el("g", { "data-run": i }, layer);
-    // what step `at` evaluated: trial points, CMA-ES's population and its ellipse
+    // what step `at` evaluated: a line search's trial points (rings), a generation's
+    // population (dots: where CMA-ES, the ES or the genetic algorithm looked), CMA-ES's ellipse
     const ellipse = run.ellipses[at];
     if (ellipse) {
       const [r1, r2] = ellipse.radii;
@@ -215,8 +217,13 @@ function draw() {
         fill: colour, "fill-opacity": 0.08, stroke: colour, "stroke-width": 2, "stroke-dasharray": "8 5",
         "data-testid": "ellipse" }, group);
     }
+    const population = run.trial_kind === "population";
     for (const [tx, ty] of run.trials[at] || []) {
-      el("circle", { cx: clip(X(tx)), cy: clip(Y(ty)), r: 6, fill: "#fff", stroke: colour, "stroke-width": 2.5, "data-testid": "trial" }, group);
+      el("circle", population
+        ? { cx: clip(X(tx)), cy: clip(Y(ty)), r: 5, fill: colour, "fill-opacity": 0.55, stroke: "#fff", "stroke-width": 1,
+            "data-testid": "trial", "data-kind": "population" }
+        : { cx: clip(X(tx)), cy: clip(Y(ty)), r: 6, fill: "#fff", stroke: colour, "stroke-width": 2.5,
+            "data-testid": "trial", "data-kind": "line-search" }, group);
     }
     const points = run.path.slice(0, at + 1).map(([x, y]) => `${clip(X(x)).toFixed(1)},${clip(Y(y)).toFixed(1)}`);
     el("polyline", { points: points.join(" "), fill: "none", stroke: colour, "stroke-width": 4, "stroke-linejoin": "round",
