@@ -68,6 +68,14 @@ extras=test
 [ "${CHAINRULE_WITH_RELEASE:-0}" = 1 ] && extras="$extras,release"
 want="$(cat setup.cfg pyproject.toml | checksum | cut -c1-16) torch=${CHAINRULE_WITH_TORCH:-0} extras=$extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    # An editable install points the environment at this checkout: through a link, that would
+    # quietly take another checkout's environment away from it.
+    if [ -L .venv ]; then
+        say ".venv is a link to $(readlink .venv), set up for other metadata or extras than"
+        say "this checkout's; installing would point that environment at this checkout."
+        say "remove the link ('rm .venv') and run this script again: it makes a .venv of its own."
+        exit 1
+    fi
     say "installing chainrule (editable) with the extras $extras"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"

@@ -385,6 +385,14 @@ def test_other_errors():
         autodiff.compile(lambda x: 3.0)(1.0)
     with pytest.raises(TypeError, match="needs a function"):
         autodiff.compile(3)
+    # a float returned only on a later call (a global read in a branch) is named as well, when
+    # the first reuse is checked against eager execution
+    returns = {"value": True}
+    later = autodiff.compile(lambda x: x * 2 if returns["value"] else 3.0)
+    later(1.0)
+    returns["value"] = False
+    with pytest.raises(TypeError, match=r"must return a Value .* got float: 3.0"):
+        later(1.0)
     with pytest.raises(ValueError, match="check="):
         autodiff.compile(lambda x: x, check="sometimes")
     with pytest.raises(RuntimeError, match="not been traced yet"):

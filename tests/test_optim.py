@@ -8,6 +8,8 @@ import math
 import pytest
 
 from autodiff import Value
+import nn
+import nn.optim
 from nn.optim import (TORCH_NAMESAKES, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop,
                       clip_grad_norm, registry)
 
@@ -538,6 +540,33 @@ def test_load_state_dict_without_hyperparams_names_the_field():
         opt.load_state_dict({"optimizer": "SGD", "state": [{}]})
     with pytest.raises(ValueError, match=r"the 'state' field is missing"):
         opt.load_state_dict({"optimizer": "SGD", "hyperparams": {"lr": 0.1}})
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SGD([Value(1.0)], lr=0.1),
+    lambda: nn.optim.LBFGS([Value(1.0)]),
+    lambda: nn.optim.CMAES([Value(1.0), Value(2.0)], seed=0),
+    lambda: nn.optim.GeneticAlgorithm([Value(1.0)], popsize=4, seed=0),
+    lambda: nn.optim.Muon([[[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]], lr=0.1),
+    lambda: nn.optim.Adafactor([[[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]]),
+], ids=["SGD", "LBFGS", "CMAES", "GeneticAlgorithm", "Muon", "Adafactor"])
+def test_every_kind_of_optimizer_checks_a_saved_state_alike(make):
+    """One check of what a state_dict must hold serves the per-parameter, closure and matrix
+    optimizers: the same messages, and nothing changes when it fails."""
+    opt = make()
+    saved = opt.state_dict()
+    for edit, words in [
+            (lambda sd: sd.pop("hyperparams"), r"the 'hyperparams' field is missing"),
+            (lambda sd: sd.pop("state"), r"the 'state' field is missing"),
+            (lambda sd: sd.update(hyperparams=[0.1]), r"'hyperparams' must be a dict of "),
+            (lambda sd: sd["hyperparams"].update(bogus=1), r"unknown hyper-parameter 'bogus'"),
+            (lambda sd: sd.update(optimizer="Nope"), r"expected the state of a ")]:
+        bad = json.loads(json.dumps(saved))
+        edit(bad)
+        with pytest.raises(ValueError, match=f"{opt.name}.load_state_dict: {words}"):
+            opt.load_state_dict(bad)
+        assert json.dumps(opt.state_dict()) == json.dumps(saved)
+    opt.load_state_dict(json.loads(json.dumps(saved)))  # the saved state itself loads
 
 
 def _adam_state(steps=3, **change):

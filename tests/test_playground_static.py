@@ -151,6 +151,12 @@ def test_the_lab_gives_the_gradients_backward_gives():
             lab.build("a", bad)
 
 
+def test_the_lab_never_renames_an_input_when_f_is_that_input():
+    out, (a, b) = lab.build("(a)", "a=1.5, b=2")
+    assert out is a and a.label == "a" and b.label == "b"
+    assert [g["name"] for g in lab.lab("a", "a=1.5, b=2")["grads"]] == ["a", "b"]
+
+
 @pytest.mark.skipif(not can_render(), reason="Graphviz's dot is not installed")
 def test_the_served_lab_answers_through_the_same_api():
     server = PlaygroundServer("127.0.0.1", 0)

@@ -19,6 +19,7 @@ from autodiff import Value
 from nn import testfunctions
 from nn.optim import GeneticAlgorithm
 from nn.playground import Race, Session, Surface
+from nn.playground import race as race_module
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
 from nn.playground.server import PlaygroundServer
 
@@ -75,6 +76,8 @@ def test_old_optimizer_names_in_runs_are_their_registered_names():
     ("sgd:seed=4", "seed"),
     ("sgd:lr", "is not key=value"),
     ("", "at least one run"),
+    ("sgd:lr=0.1,", "an empty run"),
+    ("sgd,,adam", "an empty run"),
     (",".join(["sgd"] * (MAX_RUNS + 1)), f"at most {MAX_RUNS} runs"),
 ])
 def test_bad_runs_text_names_the_run_and_the_value(text, words):
@@ -194,6 +197,19 @@ def test_the_landscape_is_centred_on_the_initial_weights():
     for run_id in race.ids:
         path = land["paths"][run_id]
         assert path[0] == [0.0, 0.0] and len(path) == 6
+
+
+def test_a_long_race_keeps_a_bounded_path_with_its_start_and_its_end(monkeypatch):
+    monkeypatch.setattr(race_module, "MAX_PATH", 8)
+    race = Race(["sgd:lr=0.1"], **COMMON)
+    start = [p.data for p in race.runs[0].model.parameters()]
+    for _ in range(39):
+        race.step(1)
+        path = race.landscape(grid=3)["paths"][race.ids[0]]
+        assert len(path) <= 8
+        assert path[0] == [0.0, 0.0]  # the start stays
+        assert race._weights[0][0] == start
+        assert race._weights[0][-1] == [p.data for p in race.runs[0].model.parameters()]
 
 
 def test_the_landscapes_directions_are_normalised_per_neuron():

@@ -24,7 +24,7 @@ from autodiff.compile.arguments import flatten, leaves, static_key, structured, 
 from autodiff.compile.emit import MAX_NODES, Trace, generate
 from autodiff.compile.errors import CompileError
 from autodiff.compile.rules import same
-from autodiff.compile.trace import record
+from autodiff.compile.trace import record, returned_value
 from autodiff.engine import topological_order
 from autodiff.modes import enable_grad, is_anomaly_enabled, is_grad_enabled
 from autodiff.value import Value
@@ -267,10 +267,7 @@ class CompiledFunction:
             with enable_grad():
                 return self._eager(args, key, start)
         call_args, inputs = leaves(args, key, self.name, self._arg_name)
-        root = self.func(*call_args)
-        if not isinstance(root, Value):
-            raise TypeError(f"compile({self.name}): the function must return a Value, got "
-                            f"{type(root).__name__}")
+        root = returned_value(self.func(*call_args), self.name)
         order = topological_order(root)
         # backward() writes .grad everywhere; Values from outside must not notice the check.
         outside = [n for n in order if id(n) not in inputs] + self.params

@@ -36,10 +36,15 @@ def record(func: Callable, call_args: list, name: str) -> tuple[Value, TraceReco
             "Values; a number taken out of one would be frozen into the generated code and be "
             "wrong on the next call. Compute with autodiff operations (autodiff.exp(v), not "
             "math.exp(v)), and print or log numbers outside the compiled function.")
+    return returned_value(out, name), seen
+
+
+def returned_value(out, name: str) -> Value:
+    """`out`, checked to be what a compiled function must return: a Value."""
     if not isinstance(out, Value):
         raise TypeError(f"compile({name}): the function must return a Value (the output to "
                         f"differentiate), got {type(out).__name__}: {out!r}")
-    return out, seen
+    return out
 
 
 def raises(forward: Callable, error: type, *inputs) -> bool:

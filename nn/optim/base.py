@@ -126,27 +126,7 @@ class Optimizer:
         hyper-parameter, or a state entry of the wrong shape raises a ValueError (TypeError for
         a wrong type) naming it, and the optimizer is left exactly as it was.
         """
-        where = f"{self.name}.load_state_dict"
-        if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
-            found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
-            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
-        for key in ("hyperparams", "state"):
-            if key not in state_dict:
-                raise ValueError(f"{where}: the {key!r} field is missing (a state_dict() has "
-                                 "'optimizer', 'hyperparams', 'initial_lr' and 'state')")
-        hyperparams = state_dict["hyperparams"]
-        if not isinstance(hyperparams, dict):
-            raise ValueError(f"{where}: 'hyperparams' must be a dict, got {hyperparams!r}")
-        unknown = [name for name in hyperparams if name not in self.hyperparams]
-        if unknown:
-            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
-                             f"{', '.join(self.hyperparams)}")
-        # Building a fresh optimizer from the saved hyper-parameters checks them with the same
-        # rules and messages as the constructor (and turns JSON lists back into tuples).
-        checked = type(self)(self.params, **hyperparams)
-        initial_lr = state_dict.get("initial_lr")
-        if initial_lr is not None:
-            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
+        where, checked, initial_lr = self._checked_header(state_dict, self.params)
         state = state_dict["state"]
         if not isinstance(state, list) or len(state) != len(self.params):
             size = len(state) if isinstance(state, list) else type(state).__name__
@@ -159,6 +139,34 @@ class Optimizer:
             setattr(self, name, getattr(checked, name))
         self.initial_lr = initial_lr
         self.state = restored
+
+    def _checked_header(self, state_dict: Any, target: Any) -> tuple[str, Optimizer,
+                                                                    float | None]:
+        """What every `load_state_dict` checks first: that `state_dict` is this optimizer's,
+        with 'hyperparams' and 'state'; returns (where, an optimizer of this class built on
+        `target` from the saved hyper-parameters, initial_lr). Building it checks them with the
+        constructor's own rules and messages (and turns JSON lists back into tuples)."""
+        where = f"{self.name}.load_state_dict"
+        if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
+            found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
+            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r:.80}")
+        for key in ("hyperparams", "state"):
+            if key not in state_dict:
+                raise ValueError(f"{where}: the {key!r} field is missing (a state_dict() has "
+                                 "'optimizer', 'hyperparams', 'initial_lr' and 'state')")
+        hyperparams = state_dict["hyperparams"]
+        if not isinstance(hyperparams, dict):
+            raise ValueError(f"{where}: 'hyperparams' must be a dict of "
+                             f"{', '.join(self.hyperparams)}, got {hyperparams!r:.80}")
+        unknown = [name for name in hyperparams if name not in self.hyperparams]
+        if unknown:
+            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
+                             f"{', '.join(self.hyperparams)}")
+        checked = type(self)(target, **hyperparams)
+        initial_lr = state_dict.get("initial_lr")
+        if initial_lr is not None:
+            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
+        return where, checked, initial_lr
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)

@@ -148,30 +148,15 @@ class ClosureOptimizer(Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict()` saved; nothing changes if the check fails."""
-        where = f"{self.name}.load_state_dict"
-        if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
-            found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
-            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
-        state = state_dict.get("state")
+        # The fresh optimizer also recomputes what depends on the hyper-parameters (CMA-ES's
+        # weights and rates, for one).
+        where, checked, initial_lr = self._checked_header(state_dict, self.params)
+        state = state_dict["state"]
         if not isinstance(state, dict):
             raise ValueError(f"{where}: state must be a dict, got {state!r:.80}")
         unknown = sorted(set(state) - set(self.state_keys))
         if unknown:
             raise ValueError(f"{where}: unknown state entries {unknown}")
-        hyperparams = state_dict.get("hyperparams")
-        if not isinstance(hyperparams, dict):
-            raise ValueError(f"{where}: 'hyperparams' must be a dict of "
-                             f"{', '.join(self.hyperparams)}, got {hyperparams!r:.80}")
-        unknown = [name for name in hyperparams if name not in self.hyperparams]
-        if unknown:
-            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
-                             f"{', '.join(self.hyperparams)}")
-        initial_lr = state_dict.get("initial_lr")
-        if initial_lr is not None:
-            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
-        # A fresh optimizer from the saved hyper-parameters checks them as the constructor does,
-        # and recomputes what depends on them (CMA-ES's weights and rates, for one).
-        checked = type(self)(self.params, **hyperparams)
         checked._check_state(where, state)
         vars(self).update({k: v for k, v in vars(checked).items() if k not in ("params", "state")})
         self.initial_lr = initial_lr

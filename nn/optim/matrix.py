@@ -193,23 +193,9 @@ class MatrixOptimizer(Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what `state_dict()` saved; everything is checked before anything changes."""
-        where = f"{self.name}.load_state_dict"
-        if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
-            found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
-            raise ValueError(f"{where}: expected the state of a {self.name}, got {found!r}")
-        hyperparams = state_dict.get("hyperparams")
-        if not isinstance(hyperparams, dict):
-            raise ValueError(f"{where}: 'hyperparams' must be a dict, got {hyperparams!r:.80}")
-        unknown = [name for name in hyperparams if name not in self.hyperparams]
-        if unknown:
-            raise ValueError(f"{where}: unknown hyper-parameter {unknown[0]!r}; {self.name} has "
-                             f"{', '.join(self.hyperparams)}")
-        # A fresh optimizer on the same matrices checks the hyper-parameters as the constructor.
-        checked = type(self)(self.items, **hyperparams)
-        initial_lr = state_dict.get("initial_lr")
-        if initial_lr is not None:
-            initial_lr = check_non_negative(where, "initial_lr", initial_lr)
-        state = state_dict.get("state")
+        # the fresh optimizer is built on the same matrices
+        where, checked, initial_lr = self._checked_header(state_dict, self.items)
+        state = state_dict["state"]
         if not isinstance(state, list) or len(state) != len(self.shapes):
             size = len(state) if isinstance(state, list) else type(state).__name__
             raise ValueError(f"{where}: the state has {size} entries, this optimizer has "

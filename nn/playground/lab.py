@@ -121,7 +121,8 @@ def build(expression: str, values_text: str) -> tuple[Value, list[Value]]:
             raise
         raise ValueError(f"expression: {error}") from None
     out = _as_value(out)
-    out.label = "f"
+    if not any(out is leaf for leaf in leaves.values()):  # f = a: a keeps its own name
+        out.label = "f"
     return out, list(leaves.values())
 
 

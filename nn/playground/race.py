@@ -38,6 +38,10 @@ CLOCKS = ("steps", "evaluations", "seconds")
 #: At most this many steps of one run per call of `step` (a clock that barely moves, such as
 #: a converged L-BFGS by seconds, cannot make a call run away).
 MAX_STEPS_PER_CALL = 1000
+#: The most points of a run's path through weight space that a race keeps for the landscape;
+#: past that every other point goes (the start and the newest stay), so a race that plays for
+#: hours holds a path of bounded size, as a session's history is.
+MAX_PATH = 2000
 
 
 def _clock(session: Session, by: str) -> float:
@@ -214,7 +218,10 @@ class Race:
         except Diverged as error:
             self.stopped[i] = str(error)
             return False
-        self._weights[i].append(_weights(self.runs[i]))
+        path = self._weights[i]
+        path.append(_weights(self.runs[i]))
+        if len(path) > MAX_PATH:
+            self._weights[i] = path[::2] if len(path) % 2 else [*path[::2], path[-1]]
         return True
 
     def history(self, index: int, by: str = "steps") -> tuple[list[float], list[float]]:

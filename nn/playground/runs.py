@@ -35,6 +35,9 @@ def _pieces(text: str) -> list[tuple[str, list[str]]]:
     runs: list[tuple[str, list[str]]] = []
     for piece in text.split(","):
         head = piece.split(":", 1)[0].strip()
+        if not piece.strip():  # not taken as the rest of a value: "lr=0.1," is no number
+            raise ValueError(f"runs: an empty run in {text!r} (a comma at the end, or two in a "
+                             "row); runs are written sgd:lr=0.1,adam:lr=0.01")
         if head in OPTIMIZERS or head in ALIASES:  # an old name (cg, es, ...) starts one too
             parts = piece.split(":")
             runs.append((head, [p for p in parts[1:]]))

@@ -300,7 +300,7 @@ function drawCurves() {
   const ys = series.flatMap((s) => s.rows.map((r) => r.train_loss)).filter((v) => (log ? v > 0 : isFinite(v)));
   let out = "";
   if (!xs.length || !ys.length) { svg.innerHTML = ""; return; }
-  const xMax = Math.max(1e-9, ...xs);
+  const xMax = Math.max(...xs) > 0 ? Math.max(...xs) : 1;  // at step 0 the axis runs to 1
   const f = (v) => (log ? Math.log10(v) : v);
   let lo = Math.min(...ys.map(f)), hi = Math.max(...ys.map(f));
   if (!log) lo = Math.min(0, lo);
