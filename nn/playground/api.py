@@ -314,7 +314,11 @@ def _race_route(registry: Registry, method: str, parts: list[str],
                 raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got "
                                  f"{budget}")
             item.play(budget_ms / 1000, int(count) if by == "steps" else count, by)
-        return Response(200, item.frame(since))
+        # while playing the page may ask for coarser small multiples (full ones on pause)
+        grid = _int(query.get("grid", "40"), "grid")
+        if not 10 <= grid <= 40:
+            raise ValueError(f"grid must be between 10 and 40, got {grid}")
+        return Response(200, item.frame(since, grid))
     if (method, action) == ("POST", "reset"):
         item.reset()
         return Response(200, item.frame())
