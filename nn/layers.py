@@ -494,19 +494,21 @@ def _neuron_floats(neuron: Neuron, columns: list[list[float]]) -> list[float]:
     `Neuron.forward` sums under no_grad() (the bias, then each weight times its input, left to
     right), with the activation's own float function from the table, so the numbers are the
     same to the last bit."""
+    weights = [w.data for w in neuron.w]
+    if neuron.activation == "relu":  # written into the kernel: a call per point cost more
+        return _kernel(len(columns), "relu")(neuron.b.data, *weights, *columns)
     act = _activation("Neuron", neuron.activation)
     f = act.on_floats or act.function
     kernel = _kernel(len(columns), f is not None)
-    weights = [w.data for w in neuron.w]
     return kernel(f, neuron.b.data, *weights, *columns) if f is not None \
         else kernel(neuron.b.data, *weights, *columns)
 
 
 #: The kernels made so far: (fan-in, with an activation) -> function; see `_kernel`.
-_KERNELS: dict[tuple[int, bool], Callable] = {}
+_KERNELS: dict[tuple[int, bool | str], Callable] = {}
 
 
-def _kernel(nin: int, activated: bool) -> Callable:
+def _kernel(nin: int, activated: bool | str) -> Callable:
     """The sum of a neuron of `nin` inputs over every point, as one list comprehension.
 
     For nin = 2 (and an activation f) it is
@@ -514,7 +516,8 @@ def _kernel(nin: int, activated: bool) -> Callable:
     one pass over the points, the additions left to right as `Neuron.forward` does them (never
     `sum()`, whose rounding differs between Python versions), no intermediate list per input.
     Written out once per fan-in, because a loop over the inputs inside the comprehension would
-    cost more than the arithmetic itself.
+    cost more than the arithmetic itself. `activated="relu"` writes relu's own float
+    expression (`0.0 if x < 0 else x`, as in autodiff.ops) into the comprehension instead.
     """
     kernel = _KERNELS.get((nin, activated))
     if kernel is None:
@@ -522,7 +525,10 @@ def _kernel(nin: int, activated: bool) -> Callable:
         cs = ", ".join(f"c{i}" for i in range(nin))
         xs = "".join(f"x{i}, " for i in range(nin))
         total = "b" + "".join(f" + w{i} * x{i}" for i in range(nin))
-        head, body = ("f, ", f"f({total})") if activated else ("", total)
+        if activated == "relu":
+            head, body = "", f"(0.0 if (t := {total}) < 0 else t)"
+        else:
+            head, body = ("f, ", f"f({total})") if activated else ("", total)
         source = (f"def kernel({head}b, {ws}, {cs}):\n"
                   f"    return [{body} for ({xs}) in zip({cs})]\n")
         namespace: dict[str, Any] = {}
