@@ -4,7 +4,7 @@
 
 const { api, runColour, formatNumber } = Views;
 const $ = (id) => document.getElementById(id);
-const BUDGET_MS = 40;  // while playing: as many clock units as fit in this, then one frame
+const BUDGET_MS = 30;  // while playing: as many clock units as fit in this, then one frame
 const PLAY_GRID = 20;  // while playing the small multiples come at 20 x 20 (a quarter of the work); 40 x 40 on pause
 // one press of Step, and the unit the play loop asks for, on each clock
 const UNIT = { steps: 1, evaluations: 10, seconds: 0.05 };
