@@ -101,7 +101,7 @@ def picture_boundary(model: Any, extent: list[float], grid: int = 40,
                      features: list[str] = ("x1", "x2")) -> dict[str, Any]:
     """The decision boundary alone (what a race's small multiples draw), from the model's one
     float evaluation of the grid (its input `features`)."""
-    return _boundary(grid, model.layer_outputs(_inputs(_grid(extent, grid), features))[-1])
+    return _boundary(grid, model.layer_outputs(_plane(extent, grid, features)[0])[-1])
 
 
 def _boundary(grid: int, h: list[list[float]]) -> dict[str, Any]:
@@ -133,16 +133,9 @@ def _pictures(model: Any, extent: list[float], grid: int, stats: list[dict],
     (and input feature's) output over a half-resolution raster, from the model's one float
     evaluation of the grid's input `features` (`MLP.layer_outputs`): what is drawn is what the
     model computes."""
-    points = _grid(extent, grid)
-    thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
+    seen, inputs, thumb = _plane(extent, grid, features)
     dead = {name for s in stats for name in (s["dead"] or [])}
-    inputs = []
-    for name, column in zip(features, feature_columns(features, *zip(*points))):
-        pic = [column[k] for k in thumb]
-        scale = max((abs(v) for v in pic), default=0.0) or 1.0
-        inputs.append({"name": name, "label": FEATURES[name][0],
-                       "picture": _bytes(pic, scale, True), "scale": scale})
-    outputs = model.layer_outputs(_inputs(points, features))
+    outputs = model.layer_outputs(seen)
     layers_out = []
     for index, (layer, columns) in enumerate(zip(model.layers, outputs)):
         neurons = []
@@ -174,6 +167,32 @@ def _abs_max(values: list[float]) -> float:
     if values and math.isfinite(sum(values)):
         return max(max(values), -min(values))
     return max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+
+
+#: The grid's inputs and the input features' pictures of the last few planes: they change
+#: only with the data or the features, and recomputing them was a tenth of a frame.
+_PLANES: dict[tuple, tuple] = {}
+
+
+def _plane(extent: list[float], grid: int, features: list[str]) -> tuple[list, list, list]:
+    """What the network sees of the grid over `extent`, the input features' pictures (fresh
+    dicts each call) and the grid indices of the half-resolution pictures."""
+    key = (tuple(extent), grid, tuple(features))
+    found = _PLANES.get(key)
+    if found is None:
+        points = _grid(extent, grid)
+        thumb = [j * grid + i for j in range(0, grid, 2) for i in range(0, grid, 2)]
+        pictures = []
+        for name, column in zip(features, feature_columns(features, *zip(*points))):
+            pic = [column[k] for k in thumb]
+            scale = max((abs(v) for v in pic), default=0.0) or 1.0
+            pictures.append({"name": name, "label": FEATURES[name][0],
+                             "picture": _bytes(pic, scale, True), "scale": scale})
+        if len(_PLANES) >= 16:
+            _PLANES.clear()
+        found = _PLANES[key] = (_inputs(points, features), pictures, thumb)
+    seen, pictures, thumb = found
+    return seen, [dict(p) for p in pictures], thumb
 
 
 def _softmax_at(h: list[list[float]], i: int, k: int) -> float:

@@ -447,9 +447,10 @@ function paint(canvas, n, colourAt) {
   if (canvas.width !== n) { canvas.width = n; canvas.height = n; }
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(n, n);
+  const data = image.data;
   for (let k = 0; k < n * n; k++) {
     const c = colourAt(k);
-    image.data.set([c[0], c[1], c[2], 255], 4 * k);
+    data[4 * k] = c[0]; data[4 * k + 1] = c[1]; data[4 * k + 2] = c[2]; data[4 * k + 3] = 255;
   }
   ctx.putImageData(image, 0, 0);
 }
@@ -555,8 +556,11 @@ function drawNetwork() {
   if (key !== state.structure || !box.firstChild) buildNetwork(net, key);
   const gradMode = $("edge-grad").checked;
   net.inputs.forEach((item) => {
+    const canvas = state.nodes[item.name].canvas;
+    if (canvas.drawnPicture === item.picture) return;  // the inputs' pictures rarely change
     const pic = bytesOf(item.picture);
-    paint(state.nodes[item.name].canvas, Math.round(Math.sqrt(pic.length)), (k) => signedColour(pic[k]));
+    paint(canvas, Math.round(Math.sqrt(pic.length)), (k) => signedColour(pic[k]));
+    canvas.drawnPicture = item.picture;
   });
   net.layers.forEach((layer, li) => layer.neurons.forEach((item, ni) => {
     const node = state.nodes[item.name];

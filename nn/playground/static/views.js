@@ -77,12 +77,13 @@ const Views = (() => {
     off.width = off.height = n;
     const ctx = off.getContext("2d");
     const image = ctx.createImageData(n, n);
+    const data = image.data;  // written in place: a small array per pixel cost more than the colour
     if (boundary.kind === "score") {
       const v = bytesOf(boundary.values);
       for (let k = 0; k < n * n; k++) {
         const t = (v[k] - 127.5) / 127.5;  // tanh(score) in [-1, 1]
         const c = mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
-        image.data.set([c[0], c[1], c[2], 255], 4 * k);
+        data[4 * k] = c[0]; data[4 * k + 1] = c[1]; data[4 * k + 2] = c[2]; data[4 * k + 3] = 255;
       }
     } else {
       const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
@@ -90,7 +91,7 @@ const Views = (() => {
       for (let k = 0; k < n * n; k++) {
         const c = mix(WHITE, classColour(best[k], boundary.classes),
           0.25 + 0.5 * Math.max(0, (conf[k] / 255 - k0) / (1 - k0)));
-        image.data.set([c[0], c[1], c[2], 255], 4 * k);
+        data[4 * k] = c[0]; data[4 * k + 1] = c[1]; data[4 * k + 2] = c[2]; data[4 * k + 3] = 255;
       }
     }
     ctx.putImageData(image, 0, 0);
