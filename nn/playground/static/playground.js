@@ -7,7 +7,7 @@
 const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
-const BUDGET_MS = 25;  // while playing: as many steps as fit in this, then one frame (about 25/s)
+const BUDGET_MS = 20;  // while playing: as many steps as fit in this, then one frame (about 30/s)
 
 const $ = (id) => document.getElementById(id);
 const state = {
