@@ -418,6 +418,40 @@ def test_api_races_step_add_change_and_remove(server):
     assert status == 200
 
 
+def test_api_a_race_or_surface_request_stops_at_the_time_limit(server, monkeypatch):
+    # A race of slow runs held one request for 94 s while a session's stops at the limit:
+    # no step of any run starts once the limit has passed (the first always does).
+    from nn.playground import api as api_module
+    monkeypatch.setattr(api_module, "MAX_REQUEST_SECONDS", 0.0)
+    _, made = call(server, "POST", "/api/races", runs="sgd,adam", n=40, hidden="3", seed=1)
+    status, frame = call(server, "POST", f"/api/races/{made['id']}/step", count=5)
+    assert status == 200 and [r["step_count"] for r in frame["runs"]] == [1, 0]
+    status, frame = call(server, "POST", f"/api/races/{made['id']}/step", count=5,
+                         budget_ms=500)
+    assert status == 200 and [r["step_count"] for r in frame["runs"]] == [1, 1]  # level again
+    _, made = call(server, "POST", "/api/surfaces", surface="rosenbrock", runs="sgd:lr=0.001")
+    status, frame = call(server, "POST", f"/api/surfaces/{made['id']}/step", count=5)
+    assert status == 200 and frame["step_count"] == 1
+
+
+@pytest.mark.parametrize("count, words", [
+    ("0.5", "count must be between 1 and 100, got '0.5'"),
+    ("2.5", "count must be a whole number of steps, got '2.5'"),
+    ("101", "count must be between 1 and 100, got '101'"),
+])
+@pytest.mark.parametrize("kind", ["races", "surfaces", "sessions"])
+def test_api_every_step_request_checks_its_count_alike(server, kind, count, words):
+    params = {"races": {"runs": "sgd", "n": 40, "hidden": "3"}, "sessions": {"n": 40},
+              "surfaces": {"runs": "sgd", "surface": "rosenbrock"}}[kind]
+    _, made = call(server, "POST", f"/api/{kind}", **params)
+    status, body = call(server, "POST", f"/api/{kind}/{made['id']}/step", count=count)
+    assert status == 400 and words in body["error"]
+    if kind == "surfaces":
+        return  # a surface steps by count only
+    status, body = call(server, "POST", f"/api/{kind}/{made['id']}/step", budget_ms="5000")
+    assert status == 400 and "budget_ms must be between 0 and 1000" in body["error"]
+
+
 @pytest.mark.parametrize("params, words", [
     ({"runs": "sgd:lr=abc"}, "run 1 (sgd): lr must be a number, got 'abc'"),
     ({"runs": "sgd", "hidden": "99"}, "hidden must be between 1 and 16"),

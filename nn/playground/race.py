@@ -28,7 +28,7 @@ from typing import Any
 from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
 from nn.playground.frame import json_ready, picture_boundary
-from nn.playground.session import Diverged, Session
+from nn.playground.session import Diverged, Session, StepTooLong
 from nn.playground.settings import SETTINGS, optimizer_settings, parse_settings
 
 __all__ = ["Race", "CLOCKS", "MAX_RUNS", "race_from_query"]
@@ -175,13 +175,19 @@ class Race:
 
     # -- racing
 
-    def step(self, count: float = 1, by: str = "steps") -> None:
+    def step(self, count: float = 1, by: str = "steps",
+             time_limit: float | None = None) -> None:
         """Advance the race by `count` on the clock `by` ("steps", "evaluations" or "seconds").
 
         The runs are kept level: the one furthest behind on that clock moves `count` on, and
         every other run takes whole steps until it has reached the same point (a run already
         past it waits). By steps, every run takes `count` steps.
+
+        With `time_limit` (seconds), as in `Session.step`: no run's step starts once it has
+        passed (the first always does), so the runs may be left a step apart; a step that
+        alone outlasts it is undone and raises StepTooLong when nothing else was done.
         """
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         if by not in CLOCKS:
             raise ValueError(f"Race.step: by must be one of {', '.join(CLOCKS)}, got {by!r}")
         if isinstance(count, bool) or not isinstance(count, (int, float)) \
@@ -194,27 +200,52 @@ class Race:
             if not active:
                 return
             target = min(_clock(self.runs[i], by) for i in active) + count
-            for i in active:
-                session = self.runs[i]
-                for _ in range(MAX_STEPS_PER_CALL):
-                    if _clock(session, by) >= target:
-                        break
-                    if not self._step_run(i):
-                        break
+            # The run furthest behind on the clock steps next, so a time limit that stops the
+            # race part way leaves the runs at most a step apart.
+            taken = dict.fromkeys(active, 0)
+            started = False
+            while True:
+                behind = [i for i in taken if taken[i] < MAX_STEPS_PER_CALL
+                          and _clock(self.runs[i], by) < target]
+                if not behind:
+                    return
+                i = min(behind, key=lambda j: (_clock(self.runs[j], by), j))
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0 and started:
+                    return
+                try:
+                    stepped = self._step_run(i, None if left is None else max(left, 0.0))
+                except StepTooLong:
+                    if started:  # the limit came during this step: what was done stays
+                        return
+                    raise
+                started = True
+                taken[i] += 1
+                if not stepped:
+                    del taken[i]
 
     def play(self, budget_seconds: float, count: float = 1, by: str = "steps",
-             limit: int = 100) -> None:
+             limit: int = 100, time_limit: float | None = None) -> None:
         """`step(count, by)` again and again until `budget_seconds` have passed (at least
-        once, at most `limit` times): what the page asks for while it plays."""
+        once, at most `limit` times): what the page asks for while it plays. `time_limit`
+        bounds the whole call as in `step`."""
         started = time.perf_counter()
-        for _ in range(limit):
-            self.step(count, by)
-            if time.perf_counter() - started >= budget_seconds or all(self.stopped):
+        for turn in range(limit):
+            left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+            try:
+                self.step(count, by, None if left is None else max(left, 0.0))
+            except StepTooLong:
+                if turn:  # earlier turns stand
+                    break
+                raise
+            elapsed = time.perf_counter() - started
+            if elapsed >= budget_seconds or all(self.stopped) \
+                    or (time_limit is not None and elapsed >= time_limit):
                 break
 
-    def _step_run(self, i: int) -> bool:
+    def _step_run(self, i: int, time_limit: float | None = None) -> bool:
         try:
-            self.runs[i].step()
+            self.runs[i].step(time_limit=time_limit)
         except Diverged as error:
             self.stopped[i] = str(error)
             return False
