@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -329,6 +330,20 @@ def test_a_diverging_surface_run_stops_alone():
     surface.step(20)
     assert surface.stopped[0] and "diverged" in surface.stopped[0]
     assert surface.stopped[1] is None and len(surface.paths[1]) == 21
+
+
+def test_testfunctions_get_names_itself_and_the_value():
+    for bad in ("bowl", ["rosenbrock"], None):
+        with pytest.raises(ValueError, match=rf"testfunctions.get: unknown test function "
+                                             rf"{re.escape(repr(bad))}; choose one of"):
+            testfunctions.get(bad)
+
+
+def test_rastrigin_starts_where_the_genetic_algorithm_issue_puts_it():
+    # (3.3, -2.7): gradient descent stops in the local minimum near (3, -3), the population
+    # finds the global one (tests/test_genetic.py); the surface starts there by default.
+    assert testfunctions.rastrigin.start == (3.3, -2.7)
+    assert Surface("rastrigin", "sgd").paths[0] == [(3.3, -2.7)]
 
 
 def test_surface_errors_name_the_value():
