@@ -709,9 +709,11 @@ def test_a_shared_race_link_opens_the_race_at_1920x1080(visitor):
     colours = v.page.eval_on_selector_all(
         "[data-testid=race-curve]", "ls => ls.map(l => l.getAttribute('stroke'))")
     assert len(set(colours)) == 3
-    # the link keeps the runs: opened again, it is the same race
+    # the link keeps the runs as written, defaults included (lr=0.1 is sgd's): opened again,
+    # it is the same race even if a default changes
     url = v.url_settings()
-    assert url["runs"] == "sgd,sgd:momentum=0.9,adam:lr=0.01" and url["n"] == "80"
+    assert url["runs"] == "sgd:lr=0.1,sgd:lr=0.1:momentum=0.9,adam:lr=0.01"
+    assert (url["n"], url["hidden"], url["seed"]) == ("80", "4", "2")
     assert no_sideways_scroll(v)
     box = v.page.locator("[data-testid=run-boundary]").first.bounding_box()
     assert box["width"] >= 240

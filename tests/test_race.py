@@ -21,6 +21,7 @@ from nn import testfunctions
 from nn.optim import GeneticAlgorithm
 from nn.playground import Race, Session, Surface
 from nn.playground import race as race_module
+from nn.playground.race import race_from_query
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
 from nn.playground.server import PlaygroundServer
 
@@ -431,6 +432,21 @@ def test_api_races_step_add_change_and_remove(server):
     status, frame = call(server, "POST", f"/api/races/{rid}/step", budget_ms=50, by="seconds",
                          count="0.01")
     assert status == 200
+
+
+def test_a_race_link_keeps_every_value_set_even_a_default():
+    # sgd's lr default is 0.1 and seed's 0: a link written as sgd:lr=0.1 and seed=0 must say
+    # so, or its meaning would change with the defaults.
+    race = race_from_query({"runs": "sgd:lr=0.1:momentum=0.0,adam", "seed": "0", "n": "40",
+                            "hidden": "3"})
+    link = race.frame()["link"]
+    assert link == {"seed": "0", "n": "40", "hidden": "3",
+                    "runs": "sgd:lr=0.1:momentum=0.0,adam"}
+    race.update(1, lr=0.001)            # set now, though it is adam's default
+    race.update(0, optimizer="adam")    # sgd's momentum no longer holds; the switch sets an lr
+    assert race.link()["runs"] == f"adam:lr={race.settings(0)['lr']},adam:lr=0.001"
+    again = race_from_query(race.link())
+    assert [again.settings(i) for i in range(2)] == [race.settings(i) for i in range(2)]
 
 
 def test_api_a_race_or_surface_request_stops_at_the_time_limit(server, monkeypatch):

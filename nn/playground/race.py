@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nn.optim.registry import resolve as resolve_optimizer
-from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
+from nn.playground.runs import (MAX_RUNS, RUN_KEYS, check_run, parse_runs, runs_text,
+                                 value_text)
 from nn.playground.frame import json_ready, picture_boundary
 from nn.playground.session import Diverged, Session, StepTooLong
 from nn.playground.settings import SETTINGS, optimizer_settings, parse_settings
@@ -81,14 +82,15 @@ class Race:
         self.stopped: list[str | None] = []
         self.marks: list[dict[str, Any]] = []
         self._weights: list[list[list[float]]] = []
+        # each run's settings as the user set them (defaults left out): what its link keeps
+        self._given: list[dict[str, Any]] = []
         self._next_id = 0
         for i, run in enumerate(runs):
             self.add(run, _number=i + 1)
 
     # -- the runs
 
-    def _session(self, run: Mapping[str, Any] | str, number: int) -> Session:
-        settings = check_run(run, RUN_KEYS, number)
+    def _session(self, settings: Mapping[str, Any]) -> Session:
         return Session(**{**self.common, **settings})
 
     def add(self, run: Mapping[str, Any] | str, *, _number: int | None = None) -> int:
@@ -97,7 +99,8 @@ class Race:
         with self._lock:
             if len(self.runs) >= MAX_RUNS:
                 raise ValueError(f"Race: at most {MAX_RUNS} runs")
-            session = self._session(run, _number or len(self.runs) + 1)
+            given = check_run(run, RUN_KEYS, _number or len(self.runs) + 1)
+            session = self._session(given)
             if self.runs and _weights(session) != self._weights[0][0]:
                 raise AssertionError("Race: a run started from other weights")  # cannot happen
             self.runs.append(session)
@@ -105,6 +108,7 @@ class Race:
             self._next_id += 1
             self.stopped.append(None)
             self._weights.append([_weights(session)])
+            self._given.append(given)
             return len(self.runs) - 1
 
     def remove(self, index: int) -> None:
@@ -113,7 +117,7 @@ class Race:
             self._check_index(index)
             if len(self.runs) == 1:
                 raise ValueError("Race: the last run cannot be removed")
-            for items in (self.runs, self.ids, self.stopped, self._weights):
+            for items in (self.runs, self.ids, self.stopped, self._weights, self._given):
                 del items[index]
 
     def _check_index(self, index: Any) -> int:
@@ -140,6 +144,15 @@ class Race:
         own = [*RUN_KEYS, *optimizer_settings(s["optimizer"])]
         return {k: s[k] for k in own if k in s}
 
+    def link(self) -> dict[str, str]:
+        """The race's URL query: the common settings given and each run's settings as set
+        (`runs=sgd:lr=0.1,...`), defaults included when the user wrote them, so a shared link
+        means the same race even if a default changes."""
+        query = {k: value_text(v) for k, v in self.common.items()
+                 if k != "compiled" and v is not None}
+        query["runs"] = runs_text(self._given)
+        return query
+
     def update(self, index: int, **changes: Any) -> None:
         """Change run `index` mid-race (its lr, its optimizer, ...; the weights carry on), and
         mark the change where it happened, on every clock."""
@@ -158,6 +171,11 @@ class Race:
             after = self.settings(index)
             changed = {k: v for k, v in after.items()
                        if before.get(k) != v and (k in changes or k in before)}
+            # The link keeps what was set before and still holds, what was set now, and what
+            # the change itself set (the lr a new optimizer starts with).
+            kept = {k: v for k, v in self._given[index].items() if after.get(k) == v}
+            self._given[index] = {**kept, **{k: after[k] for k in changes if k in after},
+                                  **changed, "optimizer": after["optimizer"]}
             if changed:
                 self.stopped[index] = None  # a lower lr may well rescue a diverged run
                 self.marks.append({"run": self.ids[index], "step": session.step_count,
@@ -359,7 +377,7 @@ class Race:
             first = self.runs[0]
             return json_ready({
                 "common": {k: first.settings[k] for k in SETTINGS if k not in RUN_KEYS},
-                "runs": runs, "marks": list(self.marks),
+                "runs": runs, "marks": list(self.marks), "link": self.link(),
                 "points": {
                     "train": [[x[0], x[1], c]
                               for x, c in zip(first.points_train, first.labels_train)],
