@@ -266,7 +266,8 @@ function drawCurves() {
   const w = svg.clientWidth || 600, h = svg.clientHeight || 300;
   const key = AXIS[clock()];
   const log = $("log-scale").checked;
-  const fs = Math.max(12, Math.min(18, w / 60));
+  // the axis text at the page's own size (playground.css scales the root with the window)
+  const fs = 0.95 * parseFloat(getComputedStyle(document.documentElement).fontSize);
   const right = w - 12, top = 12, bottom = h - 34;
   let left;
   const series = state.runs.map((run) => ({ run, rows: (state.histories[run.id] || []).filter((r) => r.train_loss !== null && r[key] !== undefined) }));
