@@ -9,7 +9,7 @@ second):
    eager (`compiled=False`) in the same run, for SGD and for the methods that evaluate the loss
    many times per step (L-BFGS, CG, CMA-ES, the ES), with the playground's defaults;
 2. `Session.frame()` alone: how long one frame of the views takes to compute (CPU time);
-3. the page's play loop over real HTTP: a client asks "as many steps as fit in 100 ms, then a
+3. the page's play loop over real HTTP: a client asks "as many steps as fit in 25 ms, then a
    frame" again and again, as the page does; steps and frames per second in wall-clock time;
 4. the same in the real page in headless Chromium (when Playwright and Chromium are there):
    frames the page actually drew per second, and steps per second, while playing; and a race
@@ -129,7 +129,7 @@ def http_play(seconds: float) -> dict:
         start, frames, first = time.perf_counter(), 0, made["frame"]["step_count"]
         cpu0 = time.process_time()
         while time.perf_counter() - start < seconds:
-            frame = post(f"/api/sessions/{sid}/step?budget_ms=100&run={run}&since={have}")
+            frame = post(f"/api/sessions/{sid}/step?budget_ms=25&run={run}&since={have}")
             have = frame["history_start"] + len(frame["history"])
             frames += 1
         wall = time.perf_counter() - start

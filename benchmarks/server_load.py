@@ -33,7 +33,9 @@ HOST = "127.0.0.1"  # loopback only
 SERVER = """
 import sys
 from nn.playground.server import PlaygroundServer
+from nn.playground.session import Session
 server = PlaygroundServer("127.0.0.1", 0, max_sessions=int(sys.argv[1]))
+Session().step(2)  # as serve() (python -m nn.playground) does before it opens
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """

@@ -119,8 +119,11 @@ def measure(seconds: float, pyodide: str, viz: str) -> dict:
             request = ("async (c) => { const t = window.chainruleTransport; "
                        "const made = JSON.parse("
                        "(await t.request('POST', '/api/sessions', c)).body);"
-                       f" const f = await t.request('POST', `/api/sessions/${{made.id}}/step`, "
-                       f"{{count: {STEPS}}}); return JSON.parse(f.body).train_loss; }}")
+                       # one step a request: a request stops after 10 s (a loaded machine's
+                       # first steps, which compile, would otherwise end it early)
+                       f" let f; for (let k = 0; k < {STEPS}; k++) f = await t.request('POST', "
+                       "`/api/sessions/${made.id}/step`, {count: 1}); "
+                       "return JSON.parse(f.body).train_loss; }")
             browser_losses = [page.evaluate(request, _query(c)) for c in cases]
             page.goto(f"{served.url}/?{QUERY}")
             page.wait_for_selector("[data-testid=neuron]")

@@ -196,13 +196,20 @@ def plane_extent(X: list[list[float]]) -> list[float]:
 
 
 def _bytes(values: list[float], scale: float, signed: bool) -> str:
-    """Values quantised to one byte each (base64): v / scale in [-1, 1] (signed) or [0, 1]."""
-    out = bytearray()
-    for v in values:
-        t = v / scale if math.isfinite(v) else 0.0
-        t = max(-1.0, min(1.0, t))
-        out.append(round(127.5 + 127.5 * t) if signed else round(255 * max(t, 0.0)))
-    return base64.b64encode(bytes(out)).decode("ascii")
+    """Values quantised to one byte each (base64): v / scale in [-1, 1] (signed) or [0, 1].
+
+    Written as one comprehension with the clamp inline (no min/max calls): a frame quantises
+    a few thousand values, and this was a third of its cost."""
+    finite = math.isfinite
+    if signed:  # clamp to [-1, 1] (a NaN quotient counts as 1, as min(1.0, nan) does)
+        ts = [v / scale if finite(v) else 0.0 for v in values]
+        out = bytes([round(127.5 + 127.5 * (1.0 if not t <= 1.0 else -1.0 if t < -1.0 else t))
+                     for t in ts])
+    else:  # clamp to [0, 1]
+        ts = [v / scale if finite(v) else 0.0 for v in values]
+        out = bytes([round(255 * (1.0 if not t <= 1.0 else 0.0 if t < 0.0 else t))
+                     for t in ts])
+    return base64.b64encode(out).decode("ascii")
 
 
 def json_ready(data: Any) -> Any:

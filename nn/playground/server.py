@@ -355,6 +355,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = Tru
     """Serve the playground until Ctrl-C."""
     server = PlaygroundServer(host, port, max_sessions=max_sessions,
                               idle_seconds=idle_minutes * 60, allowed_hosts=allowed_hosts)
+    # Two steps of the default page's session compile its objective (the trace, then its
+    # check against eager execution), so a class opening the page together finds it made.
+    Session().step(2)
     print(f"chainrule playground: {server.url}/", flush=True)
     if host in ("0.0.0.0", "::", ""):
         print("  (listening on every network interface: others open this machine's address "

@@ -7,7 +7,7 @@
 const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
-const BUDGET_MS = 50;  // while playing: as many steps as fit in this, then one frame (>= 15/s)
+const BUDGET_MS = 25;  // while playing: as many steps as fit in this, then one frame (about 25/s)
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -331,13 +331,23 @@ function play() {
 
 async function playLoop() {
   showNotice("");
-  while (state.playing) {
+  const ask = (params) => api("POST", sessionPath("step"), { ...params, budget_ms: BUDGET_MS });
+  let pending = ask(frameParams());
+  while (pending) {
     try {
-      const frame = await api("POST", sessionPath("step"), { ...frameParams(), budget_ms: BUDGET_MS });
+      const frame = await pending;
+      // Ask for the next steps before drawing these: the server (or the static site's worker)
+      // trains while the page draws. The request says what the page will hold once this frame
+      // is drawn (render keeps history_start + history.length entries).
+      pending = state.playing && !frame.stopped
+        ? ask({ run: frame.run, since: frame.history_start + frame.history.length,
+                thinned: frame.history_thinned })
+        : null;
       render(frame);
       showError("");
       if (frame.stopped) { showNotice(frame.stopped); setPlaying(false); }
     } catch (error) {
+      pending = null;
       setPlaying(false);
       await guarded(async () => { throw error; });
     }

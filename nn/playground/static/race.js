@@ -88,11 +88,19 @@ function play() {
   setPlaying(true);
   state.loop = (async () => {
     showNotice("");
-    while (state.playing) {
+    const ask = () => api("POST", racePath("step"), { ...sinceParam(), by: clock(), count: UNIT[clock()], budget_ms: BUDGET_MS });
+    let pending = ask();
+    while (pending) {
       try {
-        render(await api("POST", racePath("step"), { ...sinceParam(), by: clock(), count: UNIT[clock()], budget_ms: BUDGET_MS }));
-        if (state.frame.runs.every((r) => r.stopped)) { showNotice("every run has stopped"); setPlaying(false); }
-      } catch (error) { setPlaying(false); showError(error.message); }
+        const frame = await pending;
+        // take the frame's numbers, ask for the next steps, then draw: the server (or the static
+        // site's worker) trains while the page draws
+        absorb(frame);
+        const stopped = frame.runs.every((r) => r.stopped);
+        pending = state.playing && !stopped ? ask() : null;
+        draw();
+        if (stopped) { showNotice("every run has stopped"); setPlaying(false); }
+      } catch (error) { pending = null; setPlaying(false); showError(error.message); }
     }
   })();
   return state.loop;
@@ -129,7 +137,8 @@ async function changeRun(id, changes) {
 
 // ---- drawing a frame --------------------------------------------------------------------------------
 
-function render(frame) {
+// A frame's numbers kept (absorb), then drawn (draw): the play loop asks for more in between.
+function absorb(frame) {
   state.frames += 1;
   state.frame = frame;
   state.points = frame.points;
@@ -144,6 +153,14 @@ function render(frame) {
     state.histories[run.id] = h;
   }
   state.runs = frame.runs;
+}
+
+function render(frame) {
+  absorb(frame);
+  draw();
+}
+
+function draw() {
   drawCards();
   drawBoundaries();
   drawCurves();
