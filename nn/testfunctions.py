@@ -117,7 +117,7 @@ rastrigin = TestFunction(
     "rastrigin", "20 + x^2 + y^2 - 10 (cos 2 pi x + cos 2 pi y)",
     lambda x, y: (20 + x ** 2 + y ** 2 - 10 * (autodiff.cos(2 * math.pi * x)
                                                + autodiff.cos(2 * math.pi * y))),
-    start=(-3.3, 2.8), extent=(-5.12, 5.12, -5.12, 5.12), minima=((0.0, 0.0),),
+    start=(3.3, -2.7), extent=(-5.12, 5.12, -5.12, 5.12), minima=((0.0, 0.0),),
     note="a bowl covered in local minima: gradient methods stop in the nearest one")
 
 #: The functions by name; "quadratic" is the default-conditioned one (see `get` for others).
@@ -129,7 +129,7 @@ def get(name: str, condition: float = 10.0) -> TestFunction:
     """The test function `name`; `condition` sets the quadratic's condition number."""
     if name == "quadratic":
         return quadratic(condition)
-    if name not in FUNCTIONS:
-        raise ValueError(f"unknown test function {name!r}; choose one of "
+    if not isinstance(name, str) or name not in FUNCTIONS:
+        raise ValueError(f"testfunctions.get: unknown test function {name!r}; choose one of "
                          f"{', '.join(FUNCTIONS)}")
     return FUNCTIONS[name]

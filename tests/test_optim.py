@@ -649,3 +649,21 @@ def test_registering_an_optimizer_is_one_line_and_it_appears_everywhere():
         registry.ALIASES.pop("half", None)
     with pytest.raises(ValueError, match="optimizer: unknown choice 'half_step'"):
         registry.resolve("half_step")
+
+
+def test_the_shared_division_gives_ieee_results_and_lives_in_base():
+    import ast
+    import pathlib
+
+    from nn.optim.base import ieee_div
+    assert ieee_div(3.0, 2.0) == 1.5
+    assert math.isnan(ieee_div(0.0, 0.0)) and math.isnan(ieee_div(math.nan, 0.0))
+    assert ieee_div(1.0, 0.0) == math.inf and ieee_div(-1.0, 0.0) == -math.inf
+    assert ieee_div(1.0, -0.0) == -math.inf
+    # The division the update rules share lives in base.py under a public name: no rule
+    # reaches into first_order.py's private names for it.
+    for path in pathlib.Path(nn.optim.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "nn.optim.first_order":
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"

@@ -923,6 +923,16 @@ def test_api_graph_and_step_through(server):
     assert status == 400 and page.startswith("<!doctype html>") and "too many" in page
 
 
+def test_the_lab_checks_for_dot_through_the_sessions_public_check(monkeypatch):
+    from nn.playground import lab
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(session_module.DotMissing, match="apt-get install graphviz"):
+        session_module.need_dot()
+    for page in (lab.lab, lab.step_through):
+        with pytest.raises(session_module.DotMissing, match="Graphviz's dot"):
+            page("x * y", "x=2, y=3")
+
+
 def test_without_dot_looking_inside_says_what_to_install(server, monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
     s = Session(n=20, hidden=[2])

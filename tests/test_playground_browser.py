@@ -709,12 +709,42 @@ def test_a_shared_race_link_opens_the_race_at_1920x1080(visitor):
     colours = v.page.eval_on_selector_all(
         "[data-testid=race-curve]", "ls => ls.map(l => l.getAttribute('stroke'))")
     assert len(set(colours)) == 3
-    # the link keeps the runs: opened again, it is the same race
+    # the link keeps the runs as written, defaults included (lr=0.1 is sgd's): opened again,
+    # it is the same race even if a default changes
     url = v.url_settings()
-    assert url["runs"] == "sgd,sgd:momentum=0.9,adam:lr=0.01" and url["n"] == "80"
+    assert url["runs"] == "sgd:lr=0.1,sgd:lr=0.1:momentum=0.9,adam:lr=0.01"
+    assert (url["n"], url["hidden"], url["seed"]) == ("80", "4", "2")
     assert no_sideways_scroll(v)
     box = v.page.locator("[data-testid=run-boundary]").first.bounding_box()
     assert box["width"] >= 240
+
+
+def test_the_race_text_scales_with_the_window_as_the_single_run_page_does(visitor):
+    # At 1920x1080 the curves' axis text stayed 15-16 px while the page's type had grown: every
+    # text of the race (cards, curves, captions) is at least 0.9 of the page's root size, the
+    # size the single-run page scales with the window.
+    v = visitor()
+    sizes = {}
+    for width, height in ((1280, 720), (1920, 1080)):
+        open_race(v, "runs=sgd:lr=0.1,adam:lr=0.01&n=40&hidden=3&seed=1", (width, height))
+        click_race_step(v, 1)
+        sizes[width] = v.page.evaluate("""() => {
+            const px = (e) => parseFloat(getComputedStyle(e).fontSize);
+            const texts = [...document.querySelectorAll(
+                '.card label, .card [data-testid=run-options], #race-curves text, '
+                + '.small-multiple span, .clock')];
+            return {root: px(document.documentElement), smallest: Math.min(...texts.map(px))};
+        }""")
+    v.open()
+    single = v.page.evaluate("() => parseFloat(getComputedStyle(document.documentElement)"
+                             ".fontSize)")
+    assert sizes[1920]["root"] == single > sizes[1280]["root"]
+    for width in sizes:
+        assert sizes[width]["smallest"] >= 0.9 * sizes[width]["root"], (width, sizes[width])
+    # the pause button looks idle until Play is pressed
+    pause = v.page.evaluate("() => getComputedStyle(document.querySelector('#pause'))"
+                            ".backgroundColor")
+    assert pause != "rgb(245, 158, 11)"
 
 
 def test_the_race_at_800x600_scrolls_and_nothing_is_cut_off(visitor):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +21,7 @@ from nn import testfunctions
 from nn.optim import GeneticAlgorithm
 from nn.playground import Race, Session, Surface
 from nn.playground import race as race_module
+from nn.playground.race import race_from_query
 from nn.playground.runs import MAX_RUNS, parse_runs, runs_text
 from nn.playground.server import PlaygroundServer
 
@@ -331,6 +333,20 @@ def test_a_diverging_surface_run_stops_alone():
     assert surface.stopped[1] is None and len(surface.paths[1]) == 21
 
 
+def test_testfunctions_get_names_itself_and_the_value():
+    for bad in ("bowl", ["rosenbrock"], None):
+        with pytest.raises(ValueError, match=rf"testfunctions.get: unknown test function "
+                                             rf"{re.escape(repr(bad))}; choose one of"):
+            testfunctions.get(bad)
+
+
+def test_rastrigin_starts_where_the_genetic_algorithm_issue_puts_it():
+    # (3.3, -2.7): gradient descent stops in the local minimum near (3, -3), the population
+    # finds the global one (tests/test_genetic.py); the surface starts there by default.
+    assert testfunctions.rastrigin.start == (3.3, -2.7)
+    assert Surface("rastrigin", "sgd").paths[0] == [(3.3, -2.7)]
+
+
 def test_surface_errors_name_the_value():
     with pytest.raises(ValueError, match="unknown test function 'bowl'"):
         Surface("bowl")
@@ -416,6 +432,55 @@ def test_api_races_step_add_change_and_remove(server):
     status, frame = call(server, "POST", f"/api/races/{rid}/step", budget_ms=50, by="seconds",
                          count="0.01")
     assert status == 200
+
+
+def test_a_race_link_keeps_every_value_set_even_a_default():
+    # sgd's lr default is 0.1 and seed's 0: a link written as sgd:lr=0.1 and seed=0 must say
+    # so, or its meaning would change with the defaults.
+    race = race_from_query({"runs": "sgd:lr=0.1:momentum=0.0,adam", "seed": "0", "n": "40",
+                            "hidden": "3"})
+    link = race.frame()["link"]
+    assert link == {"seed": "0", "n": "40", "hidden": "3",
+                    "runs": "sgd:lr=0.1:momentum=0.0,adam"}
+    race.update(1, lr=0.001)            # set now, though it is adam's default
+    race.update(0, optimizer="adam")    # sgd's momentum no longer holds; the switch sets an lr
+    assert race.link()["runs"] == f"adam:lr={race.settings(0)['lr']},adam:lr=0.001"
+    again = race_from_query(race.link())
+    assert [again.settings(i) for i in range(2)] == [race.settings(i) for i in range(2)]
+
+
+def test_api_a_race_or_surface_request_stops_at_the_time_limit(server, monkeypatch):
+    # A race of slow runs held one request for 94 s while a session's stops at the limit:
+    # no step of any run starts once the limit has passed (the first always does).
+    from nn.playground import api as api_module
+    monkeypatch.setattr(api_module, "MAX_REQUEST_SECONDS", 0.0)
+    _, made = call(server, "POST", "/api/races", runs="sgd,adam", n=40, hidden="3", seed=1)
+    status, frame = call(server, "POST", f"/api/races/{made['id']}/step", count=5)
+    assert status == 200 and [r["step_count"] for r in frame["runs"]] == [1, 0]
+    status, frame = call(server, "POST", f"/api/races/{made['id']}/step", count=5,
+                         budget_ms=500)
+    assert status == 200 and [r["step_count"] for r in frame["runs"]] == [1, 1]  # level again
+    _, made = call(server, "POST", "/api/surfaces", surface="rosenbrock", runs="sgd:lr=0.001")
+    status, frame = call(server, "POST", f"/api/surfaces/{made['id']}/step", count=5)
+    assert status == 200 and frame["step_count"] == 1
+
+
+@pytest.mark.parametrize("count, words", [
+    ("0.5", "count must be between 1 and 100, got '0.5'"),
+    ("2.5", "count must be a whole number of steps, got '2.5'"),
+    ("101", "count must be between 1 and 100, got '101'"),
+])
+@pytest.mark.parametrize("kind", ["races", "surfaces", "sessions"])
+def test_api_every_step_request_checks_its_count_alike(server, kind, count, words):
+    params = {"races": {"runs": "sgd", "n": 40, "hidden": "3"}, "sessions": {"n": 40},
+              "surfaces": {"runs": "sgd", "surface": "rosenbrock"}}[kind]
+    _, made = call(server, "POST", f"/api/{kind}", **params)
+    status, body = call(server, "POST", f"/api/{kind}/{made['id']}/step", count=count)
+    assert status == 400 and words in body["error"]
+    if kind == "surfaces":
+        return  # a surface steps by count only
+    status, body = call(server, "POST", f"/api/{kind}/{made['id']}/step", budget_ms="5000")
+    assert status == 400 and "budget_ms must be between 0 and 1000" in body["error"]
 
 
 @pytest.mark.parametrize("params, words", [

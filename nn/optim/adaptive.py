@@ -22,8 +22,7 @@ from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
-from nn.optim.base import Optimizer
-from nn.optim.first_order import _div
+from nn.optim.base import Optimizer, ieee_div
 
 __all__ = ["NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD", "Lion", "TORCH_NAMESAKES"]
 
@@ -93,8 +92,8 @@ class NAdam(Optimizer):
             m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
             v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
             denom = math.sqrt(v / (1 - beta2 ** t)) + self.eps
-            p.data += -self.lr * (1.0 - mu) / (1.0 - product) * _div(g, denom)
-            p.data += -self.lr * mu_next / (1.0 - product * mu_next) * _div(m, denom)
+            p.data += -self.lr * (1.0 - mu) / (1.0 - product) * ieee_div(g, denom)
+            p.data += -self.lr * mu_next / (1.0 - product * mu_next) * ieee_div(m, denom)
 
 
 class RAdam(Optimizer):
@@ -156,7 +155,7 @@ class RAdam(Optimizer):
             if rho_t > 5.0:
                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-                adaptive = _div(bias2 ** 0.5, math.sqrt(v) + self.eps)
+                adaptive = ieee_div(bias2 ** 0.5, math.sqrt(v) + self.eps)
                 p.data -= m / bias1 * self.lr * adaptive * rect
             else:
                 p.data -= m / bias1 * self.lr
@@ -204,7 +203,7 @@ class Adamax(Optimizer):
                 g = g + self.weight_decay * p.data
             m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
             u = state["exp_inf"] = max(beta2 * state["exp_inf"], abs(g) + self.eps)
-            p.data -= self.lr / (1 - beta1 ** state["step"]) * _div(m, u)
+            p.data -= self.lr / (1 - beta1 ** state["step"]) * ieee_div(m, u)
 
 
 class Adadelta(Optimizer):
@@ -252,7 +251,7 @@ class Adadelta(Optimizer):
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data
             v = state["square_avg"] = rho * state["square_avg"] + (1 - rho) * g * g
-            delta = _div(math.sqrt(state["acc_delta"] + self.eps), math.sqrt(v + self.eps)) * g
+            delta = ieee_div(math.sqrt(state["acc_delta"] + self.eps), math.sqrt(v + self.eps)) * g
             state["acc_delta"] = rho * state["acc_delta"] + (1 - rho) * delta * delta
             p.data -= self.lr * delta
 

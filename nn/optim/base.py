@@ -19,6 +19,18 @@ from nn._checks import grad_of as _grad_of  # the one reader of p.grad in nn
 __all__ = ["Optimizer", "clip_grad_norm", "to_torch", "from_torch", "TORCH_DOORS"]
 
 
+def ieee_div(a: float, b: float) -> float:
+    """a / b with IEEE results where Python raises: 0/0 is nan and x/0 is +-inf, as in torch.
+
+    The update rules share it (a helper of this package, not in `__all__`). Only reachable
+    with eps=0 and a zero denominator; an update must never stop half-way.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1, b)
+
+
 def _check_params(owner: str, params: Any, allow_empty: bool = False) -> list[Value]:
     """Turn `params` into a list of distinct leaf Values, keeping the order the caller gave."""
     if isinstance(params, Value):

@@ -12,20 +12,9 @@ from collections.abc import Iterable
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_non_negative, check_number
-from nn.optim.base import Optimizer
+from nn.optim.base import Optimizer, ieee_div
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "TORCH_NAMESAKES"]
-
-
-def _div(a: float, b: float) -> float:
-    """a / b with IEEE results where Python raises: 0/0 is nan and x/0 is +-inf, as in torch.
-
-    Only reachable with eps=0 and a zero denominator; an update must never stop half-way.
-    """
-    try:
-        return a / b
-    except ZeroDivisionError:
-        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1, b)
 
 
 class SGD(Optimizer):
@@ -142,7 +131,7 @@ class Adam(Optimizer):
                 v = state["max_exp_avg_sq"] = max(state["max_exp_avg_sq"], v)
             step_size = self.lr / (1 - beta1 ** t)
             denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
-            p.data -= step_size * _div(m, denom)  # (0/0 only when eps = 0 and v = 0)
+            p.data -= step_size * ieee_div(m, denom)  # (0/0 only when eps = 0 and v = 0)
 
 
 class AdamW(Adam):
@@ -234,10 +223,10 @@ class RMSprop(Optimizer):
                 avg = math.sqrt(v) + self.eps
             if self.momentum > 0:
                 buf = state["momentum_buffer"] = (self.momentum * state["momentum_buffer"]
-                                                  + _div(g, avg))
+                                                  + ieee_div(g, avg))
                 p.data -= self.lr * buf
             else:
-                p.data -= self.lr * _div(g, avg)
+                p.data -= self.lr * ieee_div(g, avg)
 
 
 class Adagrad(Optimizer):
@@ -285,7 +274,7 @@ class Adagrad(Optimizer):
                 g = g + self.weight_decay * p.data
             clr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)
             s = state["sum"] = state["sum"] + g * g
-            p.data -= clr * _div(g, math.sqrt(s) + self.eps)
+            p.data -= clr * ieee_div(g, math.sqrt(s) + self.eps)
 
 
 #: The optimizers with a torch.optim namesake of the same numbers: what `to_torch` and

@@ -31,8 +31,7 @@ from typing import Any
 from autodiff import Value
 from nn._checks import check_bool, check_choice, check_int, check_non_negative, check_number
 from nn._checks import grad_of as _grad_of
-from nn.optim.base import Optimizer, _check_params
-from nn.optim.first_order import _div
+from nn.optim.base import Optimizer, _check_params, ieee_div
 
 __all__ = ["MatrixOptimizer", "Muon", "Adafactor", "matrices", "shape_of", "newton_schulz"]
 
@@ -358,7 +357,7 @@ class Muon(MatrixOptimizer):
             m = beta1 * m + (1 - beta1) * g
             v = beta2 * v + (1 - beta2) * g * g
             denom = math.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-            p.data -= self.lr / (1 - beta1 ** t) * _div(m, denom)
+            p.data -= self.lr / (1 - beta1 ** t) * ieee_div(m, denom)
             new_m.append(m)
             new_v.append(v)
         state["exp_avg"], state["exp_avg_sq"] = _rows(new_m, shape), _rows(new_v, shape)
@@ -441,7 +440,7 @@ class Adafactor(MatrixOptimizer):
                 old = state["variance"] if shape else [state["variance"]]
                 var = [_lerp(a, gi * gi, w) for a, gi in zip(old, g)]
                 state["variance"] = _rows(var, shape)
-            update = [_div(gi, math.sqrt(max(vi, eps1 * eps1))) for gi, vi in zip(g, var)]
+            update = [ieee_div(gi, math.sqrt(max(vi, eps1 * eps1))) for gi, vi in zip(g, var)]
             step = alpha / max(1.0, _rms(update) / self.d)
             for v, x, u in zip(values, p, update):
                 v.data = x - step * u

@@ -38,8 +38,7 @@ from typing import Any
 
 from autodiff import Value
 from nn._checks import check_betas, check_bool, check_int, check_non_negative, check_number
-from nn.optim.base import Optimizer
-from nn.optim.first_order import _div
+from nn.optim.base import Optimizer, ieee_div
 
 __all__ = ["SGDScheduleFree", "AdamWScheduleFree"]
 
@@ -246,7 +245,7 @@ class AdamWScheduleFree(_ScheduleFree):
             if not state:
                 state.update(z=p.data, exp_avg_sq=0.0)
             v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
-            u = _div(g, math.sqrt(v / bias2) + self.eps)
+            u = ieee_div(g, math.sqrt(v / bias2) + self.eps)
             if self.weight_decay != 0:
                 u = u + self.weight_decay * p.data
             p.data = _lerp(p.data, state["z"], c)

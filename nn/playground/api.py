@@ -292,11 +292,7 @@ def _race_route(registry: Registry, method: str, parts: list[str],
         if (method, action) == ("GET", ""):
             return Response(200, item.frame(since, contours=since == 0))
         if (method, action) == ("POST", "step"):
-            count = _int(query.get("count", "1"), "count")
-            if not 1 <= count <= MAX_STEPS_PER_REQUEST:
-                raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, "
-                                 f"got {count}")
-            item.step(count)
+            item.step(_count(query), time_limit=MAX_REQUEST_SECONDS)
             return Response(200, item.frame(since, contours=False))
         return _error(f"no such API call: {method} {action}", 404)
     since = _since(query.pop("since", ""))
@@ -304,16 +300,13 @@ def _race_route(registry: Registry, method: str, parts: list[str],
         return Response(200, item.frame(since))
     if (method, action) == ("POST", "step"):
         by = query.get("by", "steps")
-        count = _number_in(query.get("count", "1"), "count", 1e-3, 10_000)
-        budget = query.get("budget_ms")
+        count = (_count(query) if by == "steps"
+                 else _number_in(query.get("count", "1"), "count", 1e-3, 10_000))
+        budget = _budget(query)
         if budget is None:
-            item.step(int(count) if by == "steps" else count, by)
+            item.step(count, by, time_limit=MAX_REQUEST_SECONDS)
         else:
-            budget_ms = _int(budget, "budget_ms")
-            if not 0 <= budget_ms <= MAX_BUDGET_MS:
-                raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got "
-                                 f"{budget}")
-            item.play(budget_ms / 1000, int(count) if by == "steps" else count, by)
+            item.play(budget, count, by, time_limit=MAX_REQUEST_SECONDS)
         # while playing the page may ask for coarser small multiples (full ones on pause)
         grid = _int(query.get("grid", "40"), "grid")
         if not 10 <= grid <= 40:
@@ -358,13 +351,11 @@ def _error(message: str, status: int) -> Response:
 def _steps(session: Session, query: dict[str, str]) -> str | None:
     """Step as asked (count=N, or budget_ms=T: whole steps until T ms have passed, at least
     one); returns why training stopped early (it diverged), or None."""
-    count = _int(query.get("count", "1"), "count")
-    if not 1 <= count <= MAX_STEPS_PER_REQUEST:
-        raise ValueError(f"count must be between 1 and {MAX_STEPS_PER_REQUEST}, got {count}")
-    budget = query.get("budget_ms")
+    count = _count(query)
+    budget_s = _budget(query)
     limit = MAX_REQUEST_SECONDS
     try:
-        if budget is None:
+        if budget_s is None:
             before = session.step_count
             session.step(count, time_limit=limit)
             done = session.step_count - before
@@ -372,9 +363,6 @@ def _steps(session: Session, query: dict[str, str]) -> str | None:
                 return (f"stopped after {done} of {count} steps: a request runs for at most "
                         f"{limit:g} s")
             return None
-        budget_s = _int(budget, "budget_ms") / 1000
-        if not 0 <= budget_s <= MAX_BUDGET_MS / 1000:
-            raise ValueError(f"budget_ms must be between 0 and {MAX_BUDGET_MS}, got {budget}")
         start = time.perf_counter()
         for _ in range(MAX_STEPS_PER_REQUEST):
             session.step(time_limit=limit)
@@ -383,6 +371,21 @@ def _steps(session: Session, query: dict[str, str]) -> str | None:
     except Diverged as error:
         return str(error)
     return None
+
+
+def _count(query: Mapping[str, str]) -> int:
+    """A request's `count` of steps: a whole number from 1 to MAX_STEPS_PER_REQUEST."""
+    text = query.get("count", "1")
+    count = _number_in(text, "count", 1, MAX_STEPS_PER_REQUEST)
+    if count != int(count):
+        raise ValueError(f"count must be a whole number of steps, got {text!r}")
+    return int(count)
+
+
+def _budget(query: Mapping[str, str]) -> float | None:
+    """A request's `budget_ms` in seconds (None when not given): 0 to MAX_BUDGET_MS."""
+    text = query.get("budget_ms")
+    return None if text is None else _number_in(text, "budget_ms", 0, MAX_BUDGET_MS) / 1000
 
 
 def _int(text: str, name: str) -> int:

@@ -132,10 +132,10 @@ def _as_value(x: Any) -> Value:
 
 def lab(expression: str, values_text: str) -> dict[str, Any]:
     """What the lab page shows: {"svg", "explain", "data", "grads"} after f.backward()."""
-    from nn.playground.session import _need_dot
+    from nn.playground.session import need_dot
 
     out, leaves = build(expression, values_text)
-    _need_dot()
+    need_dot()
     out.backward()
     svg = render_svg(autodiff.to_dot(out, show=("label", "data", "grad")))
     return {"svg": svg, "explain": autodiff.explain(out, file=None, max_steps=200),
@@ -145,8 +145,8 @@ def lab(expression: str, values_text: str) -> dict[str, Any]:
 
 def step_through(expression: str, values_text: str) -> str:
     """The step-through page (autodiff.to_html) of the expression's backward pass."""
-    from nn.playground.session import _need_dot
+    from nn.playground.session import need_dot
 
     out, _ = build(expression, values_text)
-    _need_dot()
+    need_dot()
     return autodiff.to_html(out, title=f"Backprop through f = {expression.strip()}")

@@ -26,9 +26,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nn.optim.registry import resolve as resolve_optimizer
-from nn.playground.runs import MAX_RUNS, RUN_KEYS, check_run, parse_runs
+from nn.playground.runs import (MAX_RUNS, RUN_KEYS, check_run, parse_runs, runs_text,
+                                 value_text)
 from nn.playground.frame import json_ready, picture_boundary
-from nn.playground.session import Diverged, Session
+from nn.playground.session import Diverged, Session, StepTooLong
 from nn.playground.settings import SETTINGS, optimizer_settings, parse_settings
 
 __all__ = ["Race", "CLOCKS", "MAX_RUNS", "race_from_query"]
@@ -81,14 +82,15 @@ class Race:
         self.stopped: list[str | None] = []
         self.marks: list[dict[str, Any]] = []
         self._weights: list[list[list[float]]] = []
+        # each run's settings as the user set them (defaults left out): what its link keeps
+        self._given: list[dict[str, Any]] = []
         self._next_id = 0
         for i, run in enumerate(runs):
             self.add(run, _number=i + 1)
 
     # -- the runs
 
-    def _session(self, run: Mapping[str, Any] | str, number: int) -> Session:
-        settings = check_run(run, RUN_KEYS, number)
+    def _session(self, settings: Mapping[str, Any]) -> Session:
         return Session(**{**self.common, **settings})
 
     def add(self, run: Mapping[str, Any] | str, *, _number: int | None = None) -> int:
@@ -97,7 +99,8 @@ class Race:
         with self._lock:
             if len(self.runs) >= MAX_RUNS:
                 raise ValueError(f"Race: at most {MAX_RUNS} runs")
-            session = self._session(run, _number or len(self.runs) + 1)
+            given = check_run(run, RUN_KEYS, _number or len(self.runs) + 1)
+            session = self._session(given)
             if self.runs and _weights(session) != self._weights[0][0]:
                 raise AssertionError("Race: a run started from other weights")  # cannot happen
             self.runs.append(session)
@@ -105,6 +108,7 @@ class Race:
             self._next_id += 1
             self.stopped.append(None)
             self._weights.append([_weights(session)])
+            self._given.append(given)
             return len(self.runs) - 1
 
     def remove(self, index: int) -> None:
@@ -113,7 +117,7 @@ class Race:
             self._check_index(index)
             if len(self.runs) == 1:
                 raise ValueError("Race: the last run cannot be removed")
-            for items in (self.runs, self.ids, self.stopped, self._weights):
+            for items in (self.runs, self.ids, self.stopped, self._weights, self._given):
                 del items[index]
 
     def _check_index(self, index: Any) -> int:
@@ -140,6 +144,15 @@ class Race:
         own = [*RUN_KEYS, *optimizer_settings(s["optimizer"])]
         return {k: s[k] for k in own if k in s}
 
+    def link(self) -> dict[str, str]:
+        """The race's URL query: the common settings given and each run's settings as set
+        (`runs=sgd:lr=0.1,...`), defaults included when the user wrote them, so a shared link
+        means the same race even if a default changes."""
+        query = {k: value_text(v) for k, v in self.common.items()
+                 if k != "compiled" and v is not None}
+        query["runs"] = runs_text(self._given)
+        return query
+
     def update(self, index: int, **changes: Any) -> None:
         """Change run `index` mid-race (its lr, its optimizer, ...; the weights carry on), and
         mark the change where it happened, on every clock."""
@@ -158,6 +171,11 @@ class Race:
             after = self.settings(index)
             changed = {k: v for k, v in after.items()
                        if before.get(k) != v and (k in changes or k in before)}
+            # The link keeps what was set before and still holds, what was set now, and what
+            # the change itself set (the lr a new optimizer starts with).
+            kept = {k: v for k, v in self._given[index].items() if after.get(k) == v}
+            self._given[index] = {**kept, **{k: after[k] for k in changes if k in after},
+                                  **changed, "optimizer": after["optimizer"]}
             if changed:
                 self.stopped[index] = None  # a lower lr may well rescue a diverged run
                 self.marks.append({"run": self.ids[index], "step": session.step_count,
@@ -175,13 +193,19 @@ class Race:
 
     # -- racing
 
-    def step(self, count: float = 1, by: str = "steps") -> None:
+    def step(self, count: float = 1, by: str = "steps",
+             time_limit: float | None = None) -> None:
         """Advance the race by `count` on the clock `by` ("steps", "evaluations" or "seconds").
 
         The runs are kept level: the one furthest behind on that clock moves `count` on, and
         every other run takes whole steps until it has reached the same point (a run already
         past it waits). By steps, every run takes `count` steps.
+
+        With `time_limit` (seconds), as in `Session.step`: no run's step starts once it has
+        passed (the first always does), so the runs may be left a step apart; a step that
+        alone outlasts it is undone and raises StepTooLong when nothing else was done.
         """
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         if by not in CLOCKS:
             raise ValueError(f"Race.step: by must be one of {', '.join(CLOCKS)}, got {by!r}")
         if isinstance(count, bool) or not isinstance(count, (int, float)) \
@@ -194,27 +218,52 @@ class Race:
             if not active:
                 return
             target = min(_clock(self.runs[i], by) for i in active) + count
-            for i in active:
-                session = self.runs[i]
-                for _ in range(MAX_STEPS_PER_CALL):
-                    if _clock(session, by) >= target:
-                        break
-                    if not self._step_run(i):
-                        break
+            # The run furthest behind on the clock steps next, so a time limit that stops the
+            # race part way leaves the runs at most a step apart.
+            taken = dict.fromkeys(active, 0)
+            started = False
+            while True:
+                behind = [i for i in taken if taken[i] < MAX_STEPS_PER_CALL
+                          and _clock(self.runs[i], by) < target]
+                if not behind:
+                    return
+                i = min(behind, key=lambda j: (_clock(self.runs[j], by), j))
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0 and started:
+                    return
+                try:
+                    stepped = self._step_run(i, None if left is None else max(left, 0.0))
+                except StepTooLong:
+                    if started:  # the limit came during this step: what was done stays
+                        return
+                    raise
+                started = True
+                taken[i] += 1
+                if not stepped:
+                    del taken[i]
 
     def play(self, budget_seconds: float, count: float = 1, by: str = "steps",
-             limit: int = 100) -> None:
+             limit: int = 100, time_limit: float | None = None) -> None:
         """`step(count, by)` again and again until `budget_seconds` have passed (at least
-        once, at most `limit` times): what the page asks for while it plays."""
+        once, at most `limit` times): what the page asks for while it plays. `time_limit`
+        bounds the whole call as in `step`."""
         started = time.perf_counter()
-        for _ in range(limit):
-            self.step(count, by)
-            if time.perf_counter() - started >= budget_seconds or all(self.stopped):
+        for turn in range(limit):
+            left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+            try:
+                self.step(count, by, None if left is None else max(left, 0.0))
+            except StepTooLong:
+                if turn:  # earlier turns stand
+                    break
+                raise
+            elapsed = time.perf_counter() - started
+            if elapsed >= budget_seconds or all(self.stopped) \
+                    or (time_limit is not None and elapsed >= time_limit):
                 break
 
-    def _step_run(self, i: int) -> bool:
+    def _step_run(self, i: int, time_limit: float | None = None) -> bool:
         try:
-            self.runs[i].step()
+            self.runs[i].step(time_limit=time_limit)
         except Diverged as error:
             self.stopped[i] = str(error)
             return False
@@ -328,7 +377,7 @@ class Race:
             first = self.runs[0]
             return json_ready({
                 "common": {k: first.settings[k] for k in SETTINGS if k not in RUN_KEYS},
-                "runs": runs, "marks": list(self.marks),
+                "runs": runs, "marks": list(self.marks), "link": self.link(),
                 "points": {
                     "train": [[x[0], x[1], c]
                               for x, c in zip(first.points_train, first.labels_train)],

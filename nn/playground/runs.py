@@ -22,7 +22,7 @@ from nn.optim.registry import ALIASES
 from nn.optim.registry import resolve as resolve_optimizer
 from nn.playground.settings import OPTIMIZERS, SETTINGS, optimizer_settings, parse_settings
 
-__all__ = ["MAX_RUNS", "RUN_KEYS", "parse_runs", "runs_text", "check_run"]
+__all__ = ["MAX_RUNS", "RUN_KEYS", "parse_runs", "runs_text", "check_run", "value_text"]
 
 #: The most runs a race or a surface holds (four curves and four boundaries stay readable).
 MAX_RUNS = 4
@@ -125,11 +125,12 @@ def check_run(run: Mapping[str, Any] | str, keys: Sequence[str] = RUN_KEYS,
     return out
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A setting's value as URL text (the inverse of parse_settings)."""
     if value is None:
         return "full"
     if isinstance(value, (list, tuple)):
-        return ",".join(_text(v) for v in value)
+        return ",".join(value_text(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -137,5 +138,6 @@ def _text(value: Any) -> str:
 
 def runs_text(runs: Iterable[Mapping[str, Any]]) -> str:
     """The URL text of `runs` (the inverse of `parse_runs`)."""
-    return ",".join(":".join([run["optimizer"], *(f"{k}={_text(v)}" for k, v in run.items()
-                                                    if k != "optimizer")]) for run in runs)
+    return ",".join(":".join([run["optimizer"], *(f"{k}={value_text(v)}"
+                                                  for k, v in run.items() if k != "optimizer")])
+                    for run in runs)

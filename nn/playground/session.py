@@ -38,7 +38,7 @@ from nn.playground.settings import (LOSSES, OPTIMIZERS, SETTINGS, float_in, has_
                                     lr_of, make_optimizer, needs_closure, optimizer_settings,
                                     resolve_settings, start_lr)
 
-__all__ = ["Session", "Diverged", "StepTooLong", "DotMissing"]
+__all__ = ["Session", "Diverged", "StepTooLong", "DotMissing", "need_dot"]
 
 #: The most Values a step-through page shows (autodiff.to_html's own default limit).
 STEP_THROUGH_MAX = 500
@@ -65,7 +65,8 @@ def _registered_name(name: Any) -> Any:
         return name
 
 
-def _need_dot() -> None:
+def need_dot() -> None:
+    """Raise DotMissing (saying what to install) unless graphs can be drawn here."""
     if not can_render():  # the dot program, or a renderer installed (the browser build's)
         raise DotMissing("Looking inside draws graphs with Graphviz's dot program, which is not "
                          "installed here (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
@@ -542,7 +543,7 @@ class Session:
                              "layers.0.neurons.3")
         from autodiff import to_dot
 
-        _need_dot()
+        need_dot()
         with self._lock, self.evaluation_point():
             index = self.worst_point() if index is None else index
             _, target, which = self.point(index)
@@ -578,7 +579,7 @@ class Session:
         """The HTML step-through of backprop (autodiff.to_html) for point `index`'s loss."""
         from autodiff import to_html
 
-        _need_dot()
+        need_dot()
         with self._lock, self.evaluation_point():
             _, target, which = self.point(index)
             x = self.plane_point(index)

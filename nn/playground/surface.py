@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,12 +187,16 @@ class Surface:
 
     # -- stepping
 
-    def step(self, count: int = 1) -> None:
-        """`count` steps of every run that has not stopped."""
+    def step(self, count: int = 1, time_limit: float | None = None) -> None:
+        """`count` steps of every run that has not stopped; with `time_limit` (seconds), no
+        step starts once it has passed (the first always does), as in `Session.step`."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"Surface.step: count must be a whole number >= 1, got {count!r}")
         count = min(count, MAX_STEPS - self.step_count)
-        for _ in range(count):
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        for done in range(count):
+            if done and deadline is not None and time.monotonic() >= deadline:
+                return
             for run in self._runs:
                 run.step()
             self.step_count += 1

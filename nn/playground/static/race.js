@@ -35,12 +35,7 @@ function textOf(value) {
   return String(value);
 }
 
-function runText(settings) {
-  return [settings.optimizer, ...Object.entries(settings)
-    .filter(([k]) => k !== "optimizer").map(([k, v]) => `${k}=${textOf(v)}`)].join(":");
-}
-
-// A run's settings in the URL: only what differs from the Session's defaults, to stay short.
+// A run's own options on its card: only what differs from the Session's defaults, to stay short.
 function shortRun(settings) {
   const opt = state.options.optimizers[settings.optimizer];
   const defaults = Object.fromEntries([...state.options.settings, ...opt.settings].map((s) => [s.name, s.default]));
@@ -51,15 +46,11 @@ function shortRun(settings) {
   return out;
 }
 
+// The link is Python's (frame.link): the common settings and each run's settings as they were
+// set, defaults included when written, so a shared link means the same race if a default changes.
 function writeUrl() {
-  const query = new URLSearchParams();
-  const defaults = Object.fromEntries(state.options.settings.map((s) => [s.name, s.default]));
-  const noise = state.options.datasets[state.common.dataset].noise;
-  for (const [k, v] of Object.entries(state.common)) {
-    const usual = k === "noise" ? noise : defaults[k];
-    if (textOf(v) !== textOf(usual)) query.set(k, textOf(v));
-  }
-  query.set("runs", state.runs.map((r) => runText(shortRun(r.settings))).join(","));
+  if (!state.frame || !state.frame.link) return;
+  const query = new URLSearchParams(state.frame.link);
   if (clock() !== "steps") query.set("by", clock());
   const search = "?" + query.toString().replace(/%3A/g, ":").replace(/%2C/g, ",").replace(/%3D/g, "=");
   if (location.search !== search) history.replaceState(null, "", search);
@@ -295,7 +286,8 @@ function drawCurves() {
   const w = svg.clientWidth || 600, h = svg.clientHeight || 300;
   const key = AXIS[clock()];
   const log = $("log-scale").checked;
-  const fs = Math.max(12, Math.min(18, w / 60));
+  // the axis text at the page's own size (playground.css scales the root with the window)
+  const fs = 0.95 * parseFloat(getComputedStyle(document.documentElement).fontSize);
   const right = w - 12, top = 12, bottom = h - 34;
   let left;
   const series = state.runs.map((run) => ({ run, rows: (state.histories[run.id] || []).filter((r) => r.train_loss !== null && r[key] !== undefined) }));
