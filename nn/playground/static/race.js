@@ -73,7 +73,7 @@ async function start() {
     state.id = made.id;
     render(made.frame);
   }
-  window.addEventListener("pagehide", () => { if (state.id) navigator.sendBeacon(racePath("close")); });
+  window.addEventListener("pagehide", () => { if (state.id) transport.beacon(racePath("close")); });
 }
 
 function setPlaying(on) {

@@ -32,7 +32,7 @@ async function start() {
     showError(`Bad setting in the URL: ${error.message}. Showing the default runs instead.`);
     await create({ surface: query.get("surface") in state.options.functions ? query.get("surface") : "rosenbrock" });
   }
-  window.addEventListener("pagehide", () => { if (state.id) navigator.sendBeacon(surfacePath("close")); });
+  window.addEventListener("pagehide", () => { if (state.id) transport.beacon(surfacePath("close")); });
 }
 
 async function create(params) {

@@ -12,26 +12,7 @@ const Views = (() => {
                    "#7f7f7f", "#bcbd22", "#17becf"];
   let queue = Promise.resolve();
 
-  class ApiError extends Error {
-    constructor(message, status) { super(message); this.status = status; }
-  }
-
-  // How a request travels: to the server with fetch, unless a transport was set before this
-  // script ran (the static site's worker-client.js: the same requests, answered by a Web Worker
-  // running the same Python), as in playground.js. request() answers {status, kind, body text}.
-  const transport = window.chainruleTransport || {
-    async request(method, path, params) {
-      const query = new URLSearchParams(params).toString();
-      let response;
-      try {
-        response = await fetch(path + (query ? "?" + query : ""), { method });
-      } catch (error) {
-        throw new ApiError("The playground's server does not answer: is it still running?", 0);
-      }
-      return { status: response.status, kind: response.headers.get("Content-Type") || "",
-               body: await response.text() };
-    },
-  };
+  // ApiError and transport (how a request travels) come from transport.js.
 
   function api(method, path, params = {}) {
     const run = queue.then(async () => {
