@@ -168,6 +168,10 @@ class ClosureOptimizer(Optimizer):
         n = len(self.params)
         for key, value in state.items():
             _check_entry(where, key, value, self._state_kinds[key], n)
+        if state and self._whole_state:
+            missing = [k for k in self.state_keys if k not in state]
+            if missing:
+                raise ValueError(f"{where}: the state lacks {missing}")
         if state and self._complete_after is not None and state.get(self._complete_after[0]):
             missing = [k for k in self._complete_after[1] if k not in state]
             if missing:
@@ -179,6 +183,8 @@ class ClosureOptimizer(Optimizer):
     _state_kinds: dict[str, str] = {}
     #: (entry, keys): once `entry` is non-zero, a step reads every one of `keys`.
     _complete_after: tuple[str, tuple[str, ...]] | None = None
+    #: True where a step starts from a whole state or from none (every entry of `state_keys`).
+    _whole_state: bool = False
 
 
 def _is_number(x: Any) -> bool:

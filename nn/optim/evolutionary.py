@@ -71,6 +71,7 @@ class GeneticAlgorithm(ClosureOptimizer):
     hyperparams = ("popsize", "elite", "selection", "crossover", "mutation_sigma",
                    "mutation_rate", "init_sigma", "tournament_size", "seed", "maximize")
     state_keys = ("generation", "func_evals", "population", "rng", "best_loss", "best_x")
+    _whole_state = True
     _state_kinds = {"generation": "count", "func_evals": "count", "population": "vectors",
                     "rng": "rng", "best_loss": "loss?", "best_x": "vector?"}
 
@@ -102,9 +103,6 @@ class GeneticAlgorithm(ClosureOptimizer):
 
     def _check_state(self, where: str, state: dict[str, Any]) -> None:
         super()._check_state(where, state)
-        missing = [k for k in self.state_keys if k not in state]
-        if state and missing:  # a step starts from a whole state or from none
-            raise ValueError(f"{where}: the state lacks {missing}")
         if state and len(state["population"]) != self.popsize:
             raise ValueError(f"{where}: state['population'] has {len(state['population'])} "
                              f"individuals, popsize is {self.popsize}")

@@ -166,6 +166,7 @@ class CMAES(ClosureOptimizer):
     hyperparams = ("sigma0", "popsize", "seed", "maximize")
     state_keys = ("generation", "func_evals", "sigma", "pc", "ps", "C", "B", "D",
                   "eigen_evals", "rng", "best_loss", "best_x")
+    _whole_state = True
     _state_kinds = {"generation": "count", "func_evals": "count", "sigma": "positive",
                     "pc": "vector", "ps": "vector", "C": "matrix", "B": "matrix",
                     "D": "positive-vector", "eigen_evals": "count", "rng": "rng",
@@ -205,12 +206,6 @@ class CMAES(ClosureOptimizer):
     def lr(self) -> float:  # type: ignore[override]
         raise AttributeError("CMAES has no learning rate: its step size sigma adapts itself "
                              "(sigma0 sets where it starts)")
-
-    def _check_state(self, where: str, state: dict[str, Any]) -> None:
-        super()._check_state(where, state)
-        missing = [k for k in self.state_keys if k not in state]
-        if state and missing:  # a step starts from a whole state or from none
-            raise ValueError(f"{where}: the state lacks {missing}")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One generation: `popsize` evaluations, then the parameters hold the new mean."""
@@ -381,14 +376,12 @@ class EvolutionStrategy(ClosureOptimizer):
 
     hyperparams = ("lr", "sigma", "popsize", "seed", "betas", "eps", "maximize")
     state_keys = ("step", "func_evals", "exp_avg", "exp_avg_sq", "rng")
+    _whole_state = True
     _state_kinds = {"step": "count", "func_evals": "count", "exp_avg": "vector",
                     "exp_avg_sq": "vector", "rng": "rng"}
 
     def _check_state(self, where: str, state: dict[str, Any]) -> None:
         super()._check_state(where, state)
-        missing = [k for k in self.state_keys if k not in state]
-        if state and missing:  # a step starts from a whole state or from none
-            raise ValueError(f"{where}: the state lacks {missing}")
         if any(v < 0 for v in state.get("exp_avg_sq", ())):
             raise ValueError(f"{where}: state['exp_avg_sq'] must hold numbers >= 0, got "
                              f"{state['exp_avg_sq']!r:.80}")
