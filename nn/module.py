@@ -147,18 +147,10 @@ class Module:
             raise ValueError(f"{owner}: expected a mapping of parameter names to numbers, "
                              f"got {type(state).__name__}")
         params = self.named_parameters()
-        names = {name for name, _ in params}
         if strict:
-            missing = [name for name, _ in params if name not in state]
-            unexpected = [name for name in state if name not in names]
-            if missing or unexpected:
-                parts = []
-                if missing:
-                    parts.append(f"{len(missing)} missing ({_some(missing)})")
-                if unexpected:
-                    parts.append(f"{len(unexpected)} unexpected ({_some(unexpected)})")
-                raise ValueError(f"{owner}: parameter names do not match the model: "
-                                 + "; ".join(parts))
+            mismatch = _name_mismatch([name for name, _ in params], state)
+            if mismatch:
+                raise ValueError(f"{owner}: parameter names do not match the model: {mismatch}")
         updates: list[tuple[Value, float]] = []
         for name, p in params:
             if name not in state:
@@ -285,18 +277,10 @@ def load(path: str | os.PathLike) -> Module:
     if names is not None:
         # Names (and so shapes) are checked before anything is built: a file declaring a huge
         # architecture under the wrong names costs the time it takes to read it, no more.
-        names = list(names)
-        known = set(names)
-        missing = [name for name in names if name not in params]
-        unexpected = [name for name in params if name not in known]
-        if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append(f"{len(missing)} missing ({_some(missing)})")
-            if unexpected:
-                parts.append(f"{len(unexpected)} unexpected ({_some(unexpected)})")
+        mismatch = _name_mismatch(list(names), params)
+        if mismatch:
             raise ValueError(f"load: {where!r}: parameter names do not match the architecture "
-                             f"{cls.__name__}({_kwargs_text(config)}): " + "; ".join(parts))
+                             f"{cls.__name__}({_kwargs_text(config)}): {mismatch}")
     try:
         model = _build(cls, config)
     except (TypeError, ValueError) as err:
@@ -335,6 +319,20 @@ def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
         for i, item in enumerate(obj):
             if isinstance(item, (Module, Value, list, tuple)):
                 yield from _walk(item, f"{prefix}.{i}")
+
+
+def _name_mismatch(expected: list[str], given: Mapping[str, Any]) -> str:
+    """How the names `given` differ from the `expected` ones ('' when they are the same):
+    "2 missing ('a', 'b'); 1 unexpected ('c')"."""
+    known = set(expected)
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in known]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_some(unexpected)})")
+    return "; ".join(parts)
 
 
 def _some(names: list[str], limit: int = 3) -> str:
