@@ -102,6 +102,7 @@ ASSETS = {
     "surface.js": "text/javascript; charset=utf-8",
     "views.js": "text/javascript; charset=utf-8",
     "transport.js": "text/javascript; charset=utf-8",
+    "shared.js": "text/javascript; charset=utf-8",
     "race.css": "text/css; charset=utf-8",
 }
 # The page fetches only from its own server (a browser enforces it, so a test can rely on it),

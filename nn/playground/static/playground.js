@@ -4,9 +4,7 @@
 // The one rule: requests go out one at a time (a queue), so frames arrive in order.
 "use strict";
 
-const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
-const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf"];
+// Colours, formatNumber, bytesOf, mix, hex and classColour come from shared.js.
 const BUDGET_MS = 20;  // while playing: as many steps as fit in this, then one frame (about 30/s)
 
 const $ = (id) => document.getElementById(id);
@@ -400,23 +398,7 @@ function render(frame) {
 // Font sizes of the SVG drawings follow the page's type (it grows with the window).
 const typeScale = () => parseFloat(getComputedStyle(document.body).fontSize) / 15;
 
-function formatNumber(x, text) {
-  if (x === null || x === undefined) return text || "–";
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : String(Number(x.toPrecision(4)));
-}
 const percent = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(0) + "%");
-
-function bytesOf(b64) {
-  const raw = atob(b64);
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
-}
-
-const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
-const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
 
 function signedColour(byte) {  // 0..255 with 127.5 = zero: blue (negative) to red (positive)
   const t = (byte - 127.5) / 127.5;
@@ -435,11 +417,6 @@ function paint(canvas, n, colourAt) {
   ctx.putImageData(image, 0, 0);
 }
 
-function classColour(c, classes) {
-  if (classes === 2) return c === 0 ? NEG : POS;
-  return hex(PALETTE[c % PALETTE.length]);
-}
-
 function drawBoundary() {
   const canvas = $("boundary");
   const { boundary } = state.frame;
@@ -449,12 +426,9 @@ function drawBoundary() {
   const discrete = $("discretize").checked;  // each cell in its class's colour, no shades
   if (boundary.kind === "score") {
     const v = bytesOf(boundary.values);
-    // a continuous ramp from blue through a muted middle to red: no white band (which the
-    // upscaled raster drew as a beaded line) along the boundary; discretized: two flat colours
-    paint(off, n, discrete ? (k) => mix(WHITE, v[k] > 127.5 ? POS : NEG, 0.6) : (k) => {
-      const t = (v[k] - 127.5) / 127.5;
-      return mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
-    });
+    // the continuous ramp (shared.js); discretized: two flat colours
+    paint(off, n, discrete ? (k) => mix(WHITE, v[k] > 127.5 ? POS : NEG, 0.6)
+      : (k) => scoreColour(v[k]));
   } else {
     const best = bytesOf(boundary.values), conf = bytesOf(boundary.confidence);
     const k0 = 1 / boundary.classes;

@@ -2,7 +2,7 @@
 // of one nn.playground.Race on the server. Every number drawn comes from the server's frames.
 "use strict";
 
-const { api, runColour, formatNumber } = Views;
+const { api, runColour } = Views;  // formatNumber, mix: shared.js
 const $ = (id) => document.getElementById(id);
 const BUDGET_MS = 30;  // while playing: as many clock units as fit in this, then one frame
 const PLAY_GRID = 20;  // while playing the small multiples come at 20 x 20 (a quarter of the work); 40 x 40 on pause
@@ -350,7 +350,7 @@ async function showLandscape() {
     const image = octx.createImageData(n, n);
     land.loss.forEach((row, j) => row.forEach((v, i) => {
       const t = v === null ? 1 : (Math.log10(v + 1e-12) - lo) / Math.max(1e-9, hi - lo);
-      const c = Views.mix([255, 247, 236], [127, 39, 4], Math.min(1, Math.max(0, t)));
+      const c = mix([255, 247, 236], [127, 39, 4], Math.min(1, Math.max(0, t)));
       image.data.set([c[0], c[1], c[2], 255], 4 * (j * n + i));
     }));
     octx.putImageData(image, 0, 0);

@@ -4,7 +4,7 @@
 // gradient, at any step of the slider.
 "use strict";
 
-const { api, runColour, formatNumber } = Views;
+const { api, runColour } = Views;  // formatNumber, mix: shared.js
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const W = 1000;  // the drawing's width in viewBox units
@@ -155,7 +155,7 @@ function drawStatic() {
   const image = ctx.createImageData(n, n);
   c.values.forEach((v, k) => {
     const t = Math.min(1, Math.max(0, shade(v)));
-    const col = Views.mix([247, 252, 245], [35, 110, 70], Math.sqrt(t));
+    const col = mix([247, 252, 245], [35, 110, 70], Math.sqrt(t));
     image.data.set([col[0], col[1], col[2], 255], 4 * k);
   });
   ctx.putImageData(image, 0, 0);

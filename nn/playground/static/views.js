@@ -7,9 +7,7 @@ const Views = (() => {
   // One colour per run, kept everywhere (card, curve, boundary, path): by the run's id.
   const RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
                        "#e377c2", "#17becf"];
-  const NEG = [33, 102, 172], POS = [178, 24, 43], WHITE = [255, 255, 255];
-  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                   "#7f7f7f", "#bcbd22", "#17becf"];
+  // Colours, formatNumber, bytesOf, mix, hex and classColour come from shared.js.
   let queue = Promise.resolve();
 
   // ApiError and transport (how a request travels) come from transport.js.
@@ -28,28 +26,6 @@ const Views = (() => {
   const settled = () => queue;
   const runColour = (id) => RUN_COLOURS[id % RUN_COLOURS.length];
 
-  function formatNumber(x, text) {
-    if (x === null || x === undefined) return text || "–";
-    if (x === 0) return "0";
-    const a = Math.abs(x);
-    return a >= 1e4 || a < 1e-3 ? x.toExponential(2) : String(Number(x.toPrecision(4)));
-  }
-
-  function bytesOf(b64) {
-    const raw = atob(b64);
-    const out = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out;
-  }
-
-  const mix = (a, b, t) => a.map((v, i) => Math.round(v + (b[i] - v) * t));
-  const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
-
-  function classColour(c, classes) {
-    if (classes === 2) return c === 0 ? NEG : POS;
-    return hex(PALETTE[c % PALETTE.length]);
-  }
-
   // A boundary frame as a small image: a continuous colour ramp (no white band on the
   // boundary itself), scaled up smoothly by the browser.
   function boundaryImage(boundary) {
@@ -62,8 +38,7 @@ const Views = (() => {
     if (boundary.kind === "score") {
       const v = bytesOf(boundary.values);
       for (let k = 0; k < n * n; k++) {
-        const t = (v[k] - 127.5) / 127.5;  // tanh(score) in [-1, 1]
-        const c = mix(mix(NEG, POS, 0.5 + 0.5 * t), WHITE, 0.45 - 0.25 * Math.abs(t));
+        const c = scoreColour(v[k]);
         data[4 * k] = c[0]; data[4 * k + 1] = c[1]; data[4 * k + 2] = c[2]; data[4 * k + 3] = 255;
       }
     } else {
@@ -101,6 +76,5 @@ const Views = (() => {
     }
   }
 
-  return { api, settled, ApiError, runColour, formatNumber, bytesOf, mix, hex, classColour,
-           drawBoundary, NEG, POS, WHITE };
+  return { api, settled, runColour, drawBoundary };
 })();
