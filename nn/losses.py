@@ -149,19 +149,26 @@ def l2_penalty(params: Any, alpha: float = 1.0) -> Value:
     one would reward large weights.
     """
     alpha = check_non_negative("l2_penalty()", "alpha", alpha)
+    params = _penalty_params("l2_penalty", params)
+    return alpha * autodiff.dot(params, params)
+
+
+def _penalty_params(owner: str, params: Any) -> list[Value]:
+    """A penalty's parameters as a list: a model's `parameters()`, or a non-empty iterable of
+    Values (a single Value, a string or a mapping is refused, naming `owner`)."""
     if hasattr(params, "parameters"):
         params = params.parameters()
     if isinstance(params, (Value, str, bytes, Mapping)) or not isinstance(params, Iterable):
-        raise TypeError("l2_penalty() needs a model or a list of Values, got "
+        raise TypeError(f"{owner}() needs a model or a list of Values, got "
                         f"{type(params).__name__}")
     params = list(params)
     if not params:
-        raise ValueError("l2_penalty() got no parameters")
+        raise ValueError(f"{owner}() got no parameters")
     for i, p in enumerate(params):
         if not isinstance(p, Value):
-            raise TypeError(f"l2_penalty(): params[{i}] must be a Value, "
+            raise TypeError(f"{owner}(): params[{i}] must be a Value, "
                             f"got {type(p).__name__}: {p!r}")
-    return alpha * autodiff.dot(params, params)
+    return params
 
 
 def l1_penalty(params: Any, alpha: float = 1.0) -> Value:
@@ -172,18 +179,7 @@ def l1_penalty(params: Any, alpha: float = 1.0) -> Value:
     leaves many exactly at 0, where L2 only shrinks them. `alpha` is a finite number >= 0.
     """
     alpha = check_non_negative("l1_penalty()", "alpha", alpha)
-    if hasattr(params, "parameters"):
-        params = params.parameters()
-    if isinstance(params, (Value, str, bytes, Mapping)) or not isinstance(params, Iterable):
-        raise TypeError("l1_penalty() needs a model or a list of Values, got "
-                        f"{type(params).__name__}")
-    params = list(params)
-    if not params:
-        raise ValueError("l1_penalty() got no parameters")
-    for i, p in enumerate(params):
-        if not isinstance(p, Value):
-            raise TypeError(f"l1_penalty(): params[{i}] must be a Value, "
-                            f"got {type(p).__name__}: {p!r}")
+    params = _penalty_params("l1_penalty", params)
     return alpha * autodiff.sum([abs(p) for p in params])
 
 
